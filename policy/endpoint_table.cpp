@@ -1,0 +1,377 @@
+#include "policy/endpoint_table.hpp"
+
+#include <array>
+#include <charconv>
+
+namespace berth::policy {
+
+namespace {
+
+using enum Access;
+using enum BodyMode;
+using enum TimeoutClass;
+
+// Every route dockerd 20.10 (API 1.41) registers, in dockerd's own registration order where
+// order matters (a literal segment before a "{name*}" capture of the same shape). The columns:
+// method, path pattern, endpoint class id, who may call it, body handling, timeout class.
+// Until tenant isolation lands (issue #3), tenants get only ping, version and a redacted info.
+constexpr std::array kRoutes{
+    // system
+    Route{"GET", "/_ping", "system.ping", tenant, none, quick},
+    Route{"HEAD", "/_ping", "system.ping", tenant, none, quick},
+    Route{"GET", "/version", "system.version", tenant, none, quick},
+    Route{"GET", "/info", "system.info", tenant, none, quick},
+    Route{"GET", "/events", "system.events", operator_only, none, endless},
+    Route{"GET", "/system/df", "system.df", operator_only, none, slow},
+    Route{"POST", "/auth", "system.auth", operator_only, judge, slow},
+    // containers
+    Route{"GET", "/containers/json", "container.list", operator_only, none, quick},
+    Route{"POST", "/containers/create", "container.create", operator_only, judge, slow},
+    Route{"POST", "/containers/prune", "container.prune", operator_only, none, slow},
+    Route{"GET", "/containers/{id}/export", "container.export", operator_only, none, endless},
+    Route{"GET", "/containers/{id}/changes", "container.changes", operator_only, none, slow},
+    Route{"GET", "/containers/{id}/json", "container.inspect", operator_only, none, quick},
+    Route{"GET", "/containers/{id}/top", "container.top", operator_only, none, slow},
+    Route{"GET", "/containers/{id}/logs", "container.logs", operator_only, none, endless},
+    Route{"GET", "/containers/{id}/stats", "container.stats", operator_only, none, endless},
+    Route{"GET", "/containers/{id}/attach/ws", "container.attach_ws", operator_only, hijack,
+          endless},
+    Route{"GET", "/containers/{id}/archive", "container.archive_get", operator_only, none,
+          endless},
+    Route{"HEAD", "/containers/{id}/archive", "container.archive_stat", operator_only, none,
+          quick},
+    Route{"PUT", "/containers/{id}/archive", "container.archive_put", operator_only, stream,
+          endless},
+    Route{"POST", "/containers/{id}/kill", "container.kill", operator_only, none, slow},
+    Route{"POST", "/containers/{id}/pause", "container.pause", operator_only, none, slow},
+    Route{"POST", "/containers/{id}/unpause", "container.unpause", operator_only, none, slow},
+    Route{"POST", "/containers/{id}/restart", "container.restart", operator_only, none, slow},
+    Route{"POST", "/containers/{id}/start", "container.start", operator_only, judge, slow},
+    Route{"POST", "/containers/{id}/stop", "container.stop", operator_only, none, slow},
+    Route{"POST", "/containers/{id}/wait", "container.wait", operator_only, none, endless},
+    Route{"POST", "/containers/{id}/resize", "container.resize", operator_only, none, quick},
+    Route{"POST", "/containers/{id}/attach", "container.attach", operator_only, hijack, endless},
+    Route{"POST", "/containers/{id}/copy", "container.copy", operator_only, judge, endless},
+    Route{"POST", "/containers/{id}/exec", "exec.create", operator_only, judge, quick},
+    Route{"POST", "/containers/{id}/rename", "container.rename", operator_only, none, quick},
+    Route{"POST", "/containers/{id}/update", "container.update", operator_only, judge, quick},
+    Route{"DELETE", "/containers/{id}", "container.delete", operator_only, none, slow},
+    Route{"GET", "/containers/{id}/checkpoints", "checkpoint.list", operator_only, none, quick},
+    Route{"POST", "/containers/{id}/checkpoints", "checkpoint.create", operator_only, judge,
+          slow},
+    Route{"DELETE", "/containers/{id}/checkpoints/{checkpoint}", "checkpoint.delete",
+          operator_only, none, slow},
+    Route{"POST", "/commit", "container.commit", operator_only, judge, slow},
+    // exec
+    Route{"GET", "/exec/{id}/json", "exec.inspect", operator_only, none, quick},
+    Route{"POST", "/exec/{id}/start", "exec.start", operator_only, hijack, endless},
+    Route{"POST", "/exec/{id}/resize", "exec.resize", operator_only, none, quick},
+    // images
+    Route{"GET", "/images/json", "image.list", operator_only, none, quick},
+    Route{"GET", "/images/search", "image.search", operator_only, none, slow},
+    Route{"GET", "/images/get", "image.save", operator_only, none, endless},
+    Route{"GET", "/images/{name*}/get", "image.save_one", operator_only, none, endless},
+    Route{"GET", "/images/{name*}/history", "image.history", operator_only, none, quick},
+    Route{"GET", "/images/{name*}/json", "image.inspect", operator_only, none, quick},
+    Route{"POST", "/images/load", "image.load", operator_only, stream, endless},
+    Route{"POST", "/images/create", "image.create", operator_only, stream, endless},
+    Route{"POST", "/images/prune", "image.prune", operator_only, none, slow},
+    Route{"POST", "/images/{name*}/push", "image.push", operator_only, none, endless},
+    Route{"POST", "/images/{name*}/tag", "image.tag", operator_only, none, quick},
+    Route{"DELETE", "/images/{name*}", "image.delete", operator_only, none, slow},
+    // build
+    Route{"POST", "/build", "build.run", operator_only, stream, endless},
+    Route{"POST", "/build/prune", "build.prune", operator_only, none, slow},
+    Route{"POST", "/build/cancel", "build.cancel", operator_only, none, quick},
+    Route{"POST", "/session", "build.session", operator_only, hijack, endless},
+    Route{"POST", "/grpc", "build.grpc", operator_only, hijack, endless},
+    // networks
+    Route{"GET", "/networks", "network.list", operator_only, none, quick},
+    Route{"GET", "/networks/", "network.list", operator_only, none, quick},
+    Route{"POST", "/networks/create", "network.create", operator_only, judge, quick},
+    Route{"POST", "/networks/prune", "network.prune", operator_only, none, slow},
+    Route{"GET", "/networks/{id*}", "network.inspect", operator_only, none, quick},
+    Route{"POST", "/networks/{id*}/connect", "network.connect", operator_only, judge, quick},
+    Route{"POST", "/networks/{id*}/disconnect", "network.disconnect", operator_only, judge,
+          quick},
+    Route{"DELETE", "/networks/{id*}", "network.delete", operator_only, none, quick},
+    // volumes
+    Route{"GET", "/volumes", "volume.list", operator_only, none, quick},
+    Route{"POST", "/volumes/create", "volume.create", operator_only, judge, quick},
+    Route{"POST", "/volumes/prune", "volume.prune", operator_only, none, slow},
+    Route{"GET", "/volumes/{name*}", "volume.inspect", operator_only, none, quick},
+    Route{"DELETE", "/volumes/{name*}", "volume.delete", operator_only, none, quick},
+    // distribution
+    Route{"GET", "/distribution/{name*}/json", "distribution.inspect", operator_only, none, slow},
+    // plugins
+    Route{"GET", "/plugins", "plugin.list", operator_only, none, quick},
+    Route{"GET", "/plugins/privileges", "plugin.privileges", operator_only, none, slow},
+    Route{"POST", "/plugins/pull", "plugin.pull", operator_only, judge, endless},
+    Route{"POST", "/plugins/create", "plugin.create", operator_only, stream, endless},
+    Route{"GET", "/plugins/{name*}/json", "plugin.inspect", operator_only, none, quick},
+    Route{"POST", "/plugins/{name*}/enable", "plugin.enable", operator_only, none, slow},
+    Route{"POST", "/plugins/{name*}/disable", "plugin.disable", operator_only, none, slow},
+    Route{"POST", "/plugins/{name*}/push", "plugin.push", operator_only, none, endless},
+    Route{"POST", "/plugins/{name*}/upgrade", "plugin.upgrade", operator_only, judge, endless},
+    Route{"POST", "/plugins/{name*}/set", "plugin.set", operator_only, judge, quick},
+    Route{"DELETE", "/plugins/{name*}", "plugin.delete", operator_only, none, slow},
+    // swarm
+    Route{"GET", "/swarm", "swarm.inspect", operator_only, none, quick},
+    Route{"GET", "/swarm/unlockkey", "swarm.unlockkey", operator_only, none, quick},
+    Route{"POST", "/swarm/init", "swarm.init", operator_only, judge, slow},
+    Route{"POST", "/swarm/join", "swarm.join", operator_only, judge, slow},
+    Route{"POST", "/swarm/leave", "swarm.leave", operator_only, none, slow},
+    Route{"POST", "/swarm/update", "swarm.update", operator_only, judge, slow},
+    Route{"POST", "/swarm/unlock", "swarm.unlock", operator_only, judge, slow},
+    Route{"GET", "/nodes", "node.list", operator_only, none, quick},
+    Route{"GET", "/nodes/{id}", "node.inspect", operator_only, none, quick},
+    Route{"DELETE", "/nodes/{id}", "node.delete", operator_only, none, slow},
+    Route{"POST", "/nodes/{id}/update", "node.update", operator_only, judge, slow},
+    Route{"GET", "/services", "service.list", operator_only, none, quick},
+    Route{"POST", "/services/create", "service.create", operator_only, judge, slow},
+    Route{"GET", "/services/{id}", "service.inspect", operator_only, none, quick},
+    Route{"POST", "/services/{id}/update", "service.update", operator_only, judge, slow},
+    Route{"DELETE", "/services/{id}", "service.delete", operator_only, none, slow},
+    Route{"GET", "/services/{id}/logs", "service.logs", operator_only, none, endless},
+    Route{"GET", "/tasks", "task.list", operator_only, none, quick},
+    Route{"GET", "/tasks/{id}", "task.inspect", operator_only, none, quick},
+    Route{"GET", "/tasks/{id}/logs", "task.logs", operator_only, none, endless},
+    Route{"GET", "/secrets", "secret.list", operator_only, none, quick},
+    Route{"POST", "/secrets/create", "secret.create", operator_only, judge, quick},
+    Route{"GET", "/secrets/{id}", "secret.inspect", operator_only, none, quick},
+    Route{"DELETE", "/secrets/{id}", "secret.delete", operator_only, none, quick},
+    Route{"POST", "/secrets/{id}/update", "secret.update", operator_only, judge, quick},
+    Route{"GET", "/configs", "config.list", operator_only, none, quick},
+    Route{"POST", "/configs/create", "config.create", operator_only, judge, quick},
+    Route{"GET", "/configs/{id}", "config.inspect", operator_only, none, quick},
+    Route{"DELETE", "/configs/{id}", "config.delete", operator_only, none, quick},
+    Route{"POST", "/configs/{id}/update", "config.update", operator_only, judge, quick},
+};
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Go's url.Parse decodes the path this way before gorilla/mux routes on it; an invalid escape
+// makes Go's server answer 400 before routing, so refusing it loses nothing.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) {
+        return false;
+      }
+      const int hi = hex_value(in[i + 1]);
+      const int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) {
+        return false;
+      }
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    // Control characters (NUL included) never appear in a legitimate Docker path.
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return false;
+    }
+    out += c;
+  }
+  return true;
+}
+
+// gorilla/mux cleans the path and redirects instead of routing when the clean form differs,
+// so dockerd never executes an unclean path; berth refuses it outright.
+bool is_clean(std::string_view path) noexcept {
+  if (path.empty() || path.front() != '/') {
+    return false;
+  }
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    const std::string_view seg = path.substr(start, end - start);
+    const bool last = end == path.size();
+    if (seg == "." || seg == ".." || (seg.empty() && !last)) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Matches decoded path segments against a pattern. "{x}" takes one non-empty segment, "{x*}"
+// one or more segments joined by '/', as dockerd's "{name:.*}" routes do.
+bool match(std::string_view pattern, const std::vector<std::string_view>& segs,
+           std::vector<std::string>& params) {
+  const auto pat = split(pattern);
+  params.clear();
+  std::size_t star = pat.size();
+  for (std::size_t i = 0; i < pat.size(); ++i) {
+    if (pat[i].ends_with("*}")) {
+      star = i;
+    }
+  }
+  if (star == pat.size()) {
+    if (pat.size() != segs.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < pat.size(); ++i) {
+      if (pat[i].starts_with('{')) {
+        if (segs[i].empty()) {
+          return false;
+        }
+        params.emplace_back(segs[i]);
+      } else if (pat[i] != segs[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+  const std::size_t after = pat.size() - star - 1;
+  if (segs.size() < star + 1 + after) {
+    return false;
+  }
+  for (std::size_t i = 0; i < star; ++i) {
+    if (pat[i] != segs[i]) {
+      return false;
+    }
+  }
+  for (std::size_t i = 0; i < after; ++i) {
+    if (pat[star + 1 + i] != segs[segs.size() - after + i]) {
+      return false;
+    }
+  }
+  std::string captured;
+  for (std::size_t i = star; i < segs.size() - after; ++i) {
+    if (segs[i].empty()) {
+      return false;
+    }
+    captured += captured.empty() ? "" : "/";
+    captured += segs[i];
+  }
+  params.push_back(std::move(captured));
+  return true;
+}
+
+Decision bad_request(std::string message, std::string rule) {
+  return Decision::deny(400, std::move(message), std::move(rule));
+}
+
+}  // namespace
+
+std::span<const Route> endpoint_table() noexcept { return kRoutes; }
+
+std::expected<Classified, Decision> classify(std::string_view method, std::string_view target) {
+  Classified out;
+  const std::size_t q = target.find('?');
+  const std::string_view raw_path = target.substr(0, q);
+  if (q != std::string_view::npos) {
+    out.query = std::string(target.substr(q + 1));
+  }
+  if (raw_path.empty() || raw_path.front() != '/') {
+    return std::unexpected(
+        bad_request("berth: the request target must be an absolute path", "path.form"));
+  }
+  std::string decoded;
+  if (!percent_decode(raw_path, decoded)) {
+    return std::unexpected(bad_request(
+        "berth: the request path has an invalid percent-encoding or a control character",
+        "path.encoding"));
+  }
+  if (!is_clean(decoded)) {
+    return std::unexpected(bad_request(
+        "berth: the request path has empty, '.' or '..' segments; send the clean path",
+        "path.unclean"));
+  }
+  std::string_view path = decoded;
+  // dockerd routes "/v{version:[0-9.]+}" + route. berth accepts only the canonical "1.NN" form
+  // within dockerd's range, so the version it judges is the version dockerd applies.
+  if (path.size() > 2 && path[1] == 'v' && path[2] >= '0' && path[2] <= '9') {
+    const std::size_t slash = path.find('/', 1);
+    if (slash == std::string_view::npos) {
+      return std::unexpected(Decision::deny(404, "page not found", "route.unknown"));
+    }
+    const std::string_view version = path.substr(2, slash - 2);
+    int minor = -1;
+    if (version.starts_with("1.") && version.size() >= 4 && version.size() <= 5 &&
+        version[2] != '0') {
+      const auto* first = version.data() + 2;
+      const auto* last = version.data() + version.size();
+      auto [ptr, ec] = std::from_chars(first, last, minor);
+      if (ec != std::errc{} || ptr != last) {
+        minor = -1;
+      }
+    }
+    if (minor < min_api_minor || minor > max_api_minor) {
+      return std::unexpected(bad_request(
+          "berth: API version '" + std::string(version) + "' is not supported; use 1." +
+              std::to_string(min_api_minor) + " to 1." + std::to_string(max_api_minor),
+          "api.version"));
+    }
+    out.api_version = std::string(version);
+    path.remove_prefix(slash);
+  }
+  out.path = std::string(path);
+  const auto segs = split(out.path);
+  for (const Route& route : kRoutes) {
+    if (route.method != method) {
+      continue;
+    }
+    if (match(route.pattern, segs, out.params)) {
+      out.route = &route;
+      return out;
+    }
+  }
+  // dockerd answers an unrouted path with 404 {"message":"page not found"}.
+  return std::unexpected(Decision::deny(404, "page not found", "route.unknown"));
+}
+
+std::string canonical_target(const Classified& c) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(c.path.size() + c.query.size() + 8);
+  if (!c.api_version.empty()) {
+    out += "/v";
+    out += c.api_version;
+  }
+  for (char ch : c.path) {
+    const auto u = static_cast<unsigned char>(ch);
+    const bool keep = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+                      (u >= '0' && u <= '9') || ch == '/' || ch == '-' || ch == '.' ||
+                      ch == '_' || ch == '~' || ch == ':' || ch == '@';
+    if (keep) {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 0xF];
+    }
+  }
+  if (!c.query.empty()) {
+    out += '?';
+    out += c.query;
+  }
+  return out;
+}
+
+}  // namespace berth::policy

@@ -1,0 +1,74 @@
+#pragma once
+// classify: method + request target -> one route of the Docker Engine API endpoint table.
+// The table is the single place that says, for every route dockerd serves, who may call it,
+// how its body is handled and how long it may take. A request the table does not know, or a
+// path written in a form dockerd would not route the same way (encoded slashes, dot segments,
+// empty segments, NUL), is refused: default deny.
+
+#include <expected>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/decision.hpp"
+
+namespace berth::policy {
+
+/// Who may call a route.
+enum class Access {
+  tenant,         ///< tenants and operators
+  operator_only,  ///< operators only
+  refused,        ///< nobody, through berth
+};
+
+/// How the proxy handles a route's request body and response.
+enum class BodyMode {
+  none,    ///< no request body expected; a body is forwarded only for operators
+  judge,   ///< JSON body read whole (up to a cap), judged and re-serialized
+  stream,  ///< body relayed in a bounded window (tar archives, image loads)
+  hijack,  ///< the connection may be hijacked after the response header (attach, exec start)
+};
+
+/// How long the request may take end to end, which picks the proxy's deadlines.
+enum class TimeoutClass {
+  quick,   ///< plain request/response
+  slow,    ///< may block for a long time before answering (wait, stop, pull, build)
+  endless,  ///< long-lived response stream (logs -f, events, stats) or hijack
+};
+
+struct Route {
+  std::string_view method;
+  std::string_view pattern;   ///< "/containers/{id}/json"; "{name*}" captures the rest
+  std::string_view endpoint;  ///< stable class id, e.g. "container.inspect"
+  Access access;
+  BodyMode body;
+  TimeoutClass timeout;
+};
+
+/// The whole table, in the order it is matched.
+std::span<const Route> endpoint_table() noexcept;
+
+/// The API versions dockerd 20.10 accepts in a "/v1.NN" prefix.
+inline constexpr int min_api_minor = 12;
+inline constexpr int max_api_minor = 41;
+
+struct Classified {
+  const Route* route = nullptr;
+  std::string api_version;          ///< "1.41", or empty when the path had no version prefix
+  std::string path;                 ///< decoded path without the version prefix
+  std::vector<std::string> params;  ///< decoded path parameters, in pattern order
+  std::string query;                ///< raw query string without '?'
+};
+
+/// Classifies a request. Refusals carry dockerd's status for the same request where dockerd
+/// would also refuse it (404 "page not found" for an unknown route), otherwise 403/400 with the
+/// reason.
+[[nodiscard]] std::expected<Classified, Decision> classify(std::string_view method,
+                                                           std::string_view target);
+
+/// Rebuilds the target forwarded to dockerd from what was judged: version prefix, canonical
+/// percent-encoded path, raw query.
+std::string canonical_target(const Classified& c);
+
+}  // namespace berth::policy

@@ -1,0 +1,66 @@
+#pragma once
+// Command-line options and the runtime snapshot built from the policy file: the parsed policy,
+// the TLS contexts and the upstream address. A snapshot is immutable; reload builds a new one
+// and swaps it in, and each request pins the snapshot it started with.
+
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "policy/policy.hpp"
+#include "proxy/tls_stream.hpp"
+
+namespace berth::proxy {
+
+struct Options {
+  std::string policy_path;
+  std::string listen_override;    ///< --listen; empty: the policy's listen
+  std::string upstream_override;  ///< --upstream; empty: the policy's upstream
+  unsigned workers = 0;           ///< 0: one per core
+  unsigned shutdown_grace_seconds = 30;
+  bool check_only = false;  ///< --check FILE: validate and exit
+};
+
+/// Parses argv. The error text is a usage message.
+[[nodiscard]] std::expected<Options, std::string> parse_options(int argc, char** argv);
+
+struct UpstreamAddress {
+  enum class Kind { unix_socket, tcp, tls };
+  Kind kind = Kind::unix_socket;
+  std::string path;  ///< unix socket path
+  std::string host;
+  std::string port;
+  std::string text;  ///< as configured, for logs
+};
+
+/// Parses unix:///path, tcp://host:port or tls://host:port.
+[[nodiscard]] std::expected<UpstreamAddress, std::string> parse_upstream(std::string_view url);
+
+struct Runtime {
+  std::shared_ptr<const policy::Policy> policy;
+  SslCtxPtr server_ctx;
+  UpstreamAddress upstream;
+  SslCtxPtr upstream_ctx;  ///< only for tls:// upstreams
+  std::string listen;
+  std::uint64_t generation = 0;
+};
+
+/// Reads the policy file and every file it names, and builds a runtime snapshot. Errors carry
+/// the file, line and reason; nothing is swapped in on error.
+[[nodiscard]] std::expected<std::shared_ptr<const Runtime>, std::string> load_runtime(
+    const Options& options, std::uint64_t generation);
+
+/// The current snapshot, shared by every worker thread.
+class RuntimeHolder {
+ public:
+  explicit RuntimeHolder(std::shared_ptr<const Runtime> initial) : current_(std::move(initial)) {}
+  std::shared_ptr<const Runtime> get() const noexcept { return current_.load(); }
+  void set(std::shared_ptr<const Runtime> next) noexcept { current_.store(std::move(next)); }
+
+ private:
+  std::atomic<std::shared_ptr<const Runtime>> current_;
+};
+
+}  // namespace berth::proxy

@@ -1,0 +1,266 @@
+#include "proxy/server.hpp"
+
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "proxy/log.hpp"
+#include "proxy/session.hpp"
+
+namespace berth::proxy {
+
+namespace {
+
+// SO_REUSEPORT lets every worker own an acceptor on the same port; the kernel spreads new
+// connections across them, so no accept lock and no cross-thread hand-off.
+using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+std::expected<net::ip::tcp::endpoint, std::string> parse_listen(const std::string& text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return std::unexpected("listen address '" + text + "' must be HOST:PORT");
+  }
+  std::string host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  error_code ec;
+  const auto address = net::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) {
+    return std::unexpected("listen address '" + text + "': '" + host +
+                           "' is not an IP address");
+  }
+  unsigned long p = 0;
+  try {
+    p = std::stoul(port);
+  } catch (...) {
+    p = 70000;
+  }
+  if (p > 65535) {
+    return std::unexpected("listen address '" + text + "': bad port");
+  }
+  return net::ip::tcp::endpoint(address, static_cast<unsigned short>(p));
+}
+
+}  // namespace
+
+Worker::Worker(RuntimeHolder& runtime, unsigned index)
+    : runtime_(runtime),
+      index_(index),
+      acceptor_(context_),
+      pool_(context_.get_executor()),
+      grace_timer_(context_) {}
+
+error_code Worker::listen(const net::ip::tcp::endpoint& endpoint) {
+  error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor_.set_option(reuse_port(true), ec);
+  }
+  if (!ec) {
+    acceptor_.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  }
+  return ec;
+}
+
+unsigned short Worker::port() const {
+  error_code ec;
+  return acceptor_.local_endpoint(ec).port();
+}
+
+void Worker::start() {
+  net::co_spawn(context_, accept_loop(this), [](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log_error(std::string("accept loop failed: ") + ex.what());
+      }
+    }
+  });
+}
+
+net::awaitable<void> Worker::accept_loop(Worker* self) {
+  for (;;) {
+    TlsStream::socket_type socket(self->context_);
+    error_code ec;
+    co_await self->acceptor_.async_accept(socket, with_ec(ec));
+    if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) {
+      co_return;
+    }
+    if (ec) {
+      // EMFILE and friends: back off briefly instead of spinning.
+      log_warn("accept failed: " + ec.message());
+      net::steady_timer pause(self->context_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(with_ec(ec));
+      continue;
+    }
+    error_code ignored;
+    socket.set_option(net::ip::tcp::no_delay(true), ignored);
+    std::string peer = "?";
+    const auto remote = socket.remote_endpoint(ignored);
+    if (!ignored) {
+      if (remote.protocol().family() == AF_INET || remote.protocol().family() == AF_INET6) {
+        // The generic endpoint carries a sockaddr; format it as ip:port.
+        net::ip::tcp::endpoint tcp_ep;
+        std::memcpy(tcp_ep.data(), remote.data(), std::min(remote.size(), tcp_ep.capacity()));
+        peer = tcp_ep.address().to_string() + ":" + std::to_string(tcp_ep.port());
+      }
+    }
+    const auto rt = self->runtime_.get();
+    SslPtr ssl(SSL_new(rt->server_ctx.get()));
+    if (!ssl) {
+      log_error("SSL_new failed");
+      continue;
+    }
+    SSL_set_accept_state(ssl.get());
+    auto session =
+        std::make_shared<Session>(*self, TlsStream(std::move(socket), std::move(ssl)), peer);
+    self->sessions_.push_back(session);
+    if (self->sessions_.size() % 256 == 0) {
+      self->sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+    }
+    net::co_spawn(self->context_, Session::run(session), [peer](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log_error("session " + peer + " failed: " + ex.what());
+        }
+      }
+    });
+  }
+}
+
+void Worker::begin_shutdown(std::chrono::seconds grace) {
+  net::post(context_, [this, grace] { shutdown_now(grace); });
+}
+
+void Worker::shutdown_now(std::chrono::seconds grace) {
+  draining_ = true;
+  error_code ignored;
+  acceptor_.close(ignored);
+  pool_.clear();
+  for (auto& w : sessions_) {
+    if (auto s = w.lock()) {
+      s->close_if_idle();
+    }
+  }
+  grace_timer_.expires_after(grace);
+  grace_timer_.async_wait([this](error_code ec) {
+    if (ec) {
+      return;
+    }
+    for (auto& w : sessions_) {
+      if (auto s = w.lock()) {
+        s->close();
+      }
+    }
+    pool_.clear();
+  });
+  // Once every session has ended, the grace timer is the only work left; stop waiting then.
+  auto poll = std::make_shared<net::steady_timer>(context_);
+  auto check = std::make_shared<std::function<void(error_code)>>();
+  *check = [this, poll, check](error_code) {
+    const bool any = std::any_of(sessions_.begin(), sessions_.end(),
+                                 [](const std::weak_ptr<Session>& w) { return !w.expired(); });
+    if (!any) {
+      grace_timer_.cancel();
+      pool_.clear();
+      *check = nullptr;  // break the self-reference
+      return;
+    }
+    poll->expires_after(std::chrono::milliseconds(100));
+    poll->async_wait(*check);
+  };
+  (*check)({});
+}
+
+Server::Server(Options options, std::shared_ptr<const Runtime> initial)
+    : options_(std::move(options)), runtime_(std::move(initial)) {}
+
+void Server::reload() {
+  const std::uint64_t gen = generation_.fetch_add(1) + 1;
+  auto next = load_runtime(options_, gen);
+  if (!next) {
+    log_error("policy reload refused, the running policy stays in force: " + next.error());
+    return;
+  }
+  if ((*next)->listen != runtime_.get()->listen) {
+    log_warn("policy reload: a new listen address takes effect only after a restart");
+  }
+  runtime_.set(std::move(*next));
+  log_info("policy reloaded (generation " + std::to_string(gen) + ")");
+}
+
+int Server::run() {
+  const auto rt = runtime_.get();
+  auto endpoint = parse_listen(rt->listen);
+  if (!endpoint) {
+    std::cerr << "berth-proxy: " << endpoint.error() << "\n";
+    return 1;
+  }
+  unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
+  n = std::max(1u, n);
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(runtime_, i));
+    if (const auto ec = workers_.back()->listen(*endpoint)) {
+      std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
+                << "\n";
+      return 1;
+    }
+    if (i == 0) {
+      endpoint->port(workers_[0]->port());  // port 0: every worker shares the one picked
+    }
+  }
+  for (auto& w : workers_) {
+    w->start();
+  }
+  net::io_context signals_context{1};
+  net::signal_set signals(signals_context, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(error_code, int)> on_signal = [&](error_code ec, int sig) {
+    if (ec) {
+      return;
+    }
+    if (sig == SIGHUP) {
+      reload();
+      signals.async_wait(on_signal);
+      return;
+    }
+    log_info("shutting down: no new connections; running requests have " +
+             std::to_string(options_.shutdown_grace_seconds) + " s to finish");
+    for (auto& w : workers_) {
+      w->begin_shutdown(std::chrono::seconds(options_.shutdown_grace_seconds));
+    }
+  };
+  signals.async_wait(on_signal);
+  std::thread signal_thread([&] { signals_context.run(); });
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    threads.emplace_back([w = workers_[i].get()] { w->run(); });
+  }
+  std::printf("berth-proxy: ready on port %u\n", static_cast<unsigned>(endpoint->port()));
+  std::fflush(stdout);
+  log_info("listening on " + endpoint->address().to_string() + ":" +
+           std::to_string(endpoint->port()) + " with " + std::to_string(workers_.size()) +
+           " workers; upstream " + rt->upstream.text);
+  workers_[0]->run();
+  for (auto& t : threads) {
+    t.join();
+  }
+  signals_context.stop();
+  signal_thread.join();
+  log_info("stopped");
+  return 0;
+}
+
+}  // namespace berth::proxy

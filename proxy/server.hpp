@@ -1,0 +1,71 @@
+#pragma once
+// The listener: share-nothing workers, one io_context and one SO_REUSEPORT acceptor per thread,
+// each with its own upstream pool and session registry; sessions never migrate. The process
+// handles SIGHUP (reload policy and certificates: build, validate, swap; the old snapshot stays
+// on error) and SIGTERM/SIGINT (stop accepting, close idle connections, let running requests
+// and streams finish until the grace deadline, then close the rest).
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "proxy/config.hpp"
+#include "proxy/net.hpp"
+#include "proxy/upstream.hpp"
+
+namespace berth::proxy {
+
+class Session;
+
+class Worker {
+ public:
+  Worker(RuntimeHolder& runtime, unsigned index);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Binds this worker's acceptor (SO_REUSEPORT, so every worker binds the same port).
+  [[nodiscard]] error_code listen(const net::ip::tcp::endpoint& endpoint);
+  [[nodiscard]] unsigned short port() const;
+  void start();
+  /// Thread-safe: posts the shutdown into this worker.
+  void begin_shutdown(std::chrono::seconds grace);
+  void run() { context_.run(); }
+
+  RuntimeHolder& runtime() noexcept { return runtime_; }
+  UpstreamPool& pool() noexcept { return pool_; }
+  [[nodiscard]] bool draining() const noexcept { return draining_; }
+  net::io_context& context() noexcept { return context_; }
+
+ private:
+  static net::awaitable<void> accept_loop(Worker* self);
+  void shutdown_now(std::chrono::seconds grace);
+
+  RuntimeHolder& runtime_;
+  unsigned index_;
+  net::io_context context_{1};
+  net::ip::tcp::acceptor acceptor_;
+  UpstreamPool pool_;
+  std::list<std::weak_ptr<Session>> sessions_;
+  net::steady_timer grace_timer_;
+  bool draining_ = false;
+};
+
+class Server {
+ public:
+  Server(Options options, std::shared_ptr<const Runtime> initial);
+  /// Binds, prints "berth-proxy: ready on port N", serves until SIGTERM/SIGINT and the grace
+  /// period are over. Returns the process exit status.
+  int run();
+
+ private:
+  void reload();
+
+  Options options_;
+  RuntimeHolder runtime_;
+  std::atomic<std::uint64_t> generation_{1};
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace berth::proxy

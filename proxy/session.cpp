@@ -1,0 +1,756 @@
+#include "proxy/session.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <nlohmann/json.hpp>
+
+#include <limits>
+
+#include "policy/authorize.hpp"
+#include "policy/decision.hpp"
+#include "policy/endpoint_table.hpp"
+#include "proxy/log.hpp"
+#include "proxy/server.hpp"
+
+namespace berth::proxy {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto handshake_timeout = 10s;
+constexpr auto idle_timeout = 120s;        // between requests on a keep-alive connection
+constexpr auto request_read_timeout = 60s;  // each read while a request header/body arrives
+constexpr auto client_write_timeout = 300s;  // a client that stops reading a response
+constexpr auto hijack_linger = 30s;  // after dockerd ends a hijacked stream, for the client's end
+constexpr std::size_t header_limit = 256 * 1024;
+constexpr std::size_t relay_window = 64 * 1024;
+constexpr std::size_t filtered_body_limit = 8 * 1024 * 1024;
+// Not boost::none: Boost 1.74's parser compares the content length with the optional limit
+// and a disengaged optional compares smaller than every value (body_limit error on any body).
+constexpr std::uint64_t unlimited_body = std::numeric_limits<std::uint64_t>::max();
+
+// One X509_NAME entry; empty when absent or repeated (two CNs or two Os would let the
+// certificate mean two identities).
+std::string single_entry(X509_NAME* name, int nid) {
+  const int first = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (first < 0 || X509_NAME_get_index_by_NID(name, nid, first) >= 0) {
+    return {};
+  }
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, first));
+  unsigned char* utf8 = nullptr;
+  const int len = ASN1_STRING_to_UTF8(&utf8, data);
+  if (len < 0) {
+    return {};
+  }
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+policy::Identity peer_identity(SSL* ssl) {
+  policy::Identity id;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert) {
+    return id;
+  }
+  X509_NAME* subject = X509_get_subject_name(cert);
+  id.common_name = single_entry(subject, NID_commonName);
+  id.organization = single_entry(subject, NID_organizationName);
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+    if (char* hex = BN_bn2hex(bn)) {
+      id.serial = policy::normalize_serial(hex);
+      OPENSSL_free(hex);
+    }
+    BN_free(bn);
+  }
+  return id;
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view names[] = {"keep-alive", "proxy-connection", "te",
+                                               "trailer", "proxy-authorization",
+                                               "proxy-authenticate"};
+  for (auto n : names) {
+    if (beast::iequals(name, n)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool header_has_token(std::string_view value, std::string_view token) {
+  for (auto t : http::token_list(value)) {
+    if (beast::iequals(t, token)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_raw_stream(std::string_view content_type) {
+  return content_type.starts_with("application/vnd.docker.raw-stream") ||
+         content_type.starts_with("application/vnd.docker.multiplexed-stream");
+}
+
+std::string json_escape(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+struct Session::Exchange {
+  Clock::time_point started = Clock::now();
+  std::string method;
+  std::string target;
+  std::string endpoint = "-";
+  std::string tenant;
+  std::string user;
+  bool operator_ = false;
+  bool allowed = false;
+  std::string rule;
+  unsigned status = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  bool hijacked = false;
+};
+
+Session::Session(Worker& worker, TlsStream client, std::string peer)
+    : worker_(worker),
+      client_(std::move(client)),
+      peer_(std::move(peer)),
+      buffer_(512 * 1024),
+      deadline_timer_(client_.get_executor()),
+      join_timer_(client_.get_executor()) {}
+
+void Session::arm(Clock::duration d) noexcept {
+  const auto next = Clock::now() + d;
+  const bool earlier = next < deadline_;
+  deadline_ = next;
+  if (!timer_waiting_) {
+    wait_deadline();
+  } else if (earlier && deadline_timer_.expiry() > deadline_) {
+    // The pending wait re-arms itself with the new, earlier deadline.
+    deadline_timer_.cancel();
+  }
+}
+
+void Session::wait_deadline() {
+  if (closed_ || deadline_ == Clock::time_point::max()) {
+    return;
+  }
+  timer_waiting_ = true;
+  deadline_timer_.expires_at(deadline_);
+  deadline_timer_.async_wait([weak = weak_from_this()](error_code) {
+    auto self = weak.lock();
+    if (!self) {
+      return;
+    }
+    self->timer_waiting_ = false;
+    if (self->closed_) {
+      return;
+    }
+    if (Clock::now() >= self->deadline_) {
+      log_info("connection from " + self->peer_ + " timed out; closing");
+      self->close();
+      return;
+    }
+    self->wait_deadline();
+  });
+}
+
+void Session::close() noexcept {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  client_.close();
+  error_code ignored;
+  deadline_timer_.cancel();
+  join_timer_.cancel();
+}
+
+void Session::close_if_idle() noexcept {
+  if (idle_) {
+    close();
+  }
+}
+
+void Session::signal_join() noexcept { join_timer_.cancel(); }
+
+net::awaitable<void> Session::join(bool& done) {
+  // A timer used as an event: the finishing side cancels it (Boost 1.74 has no channels).
+  while (!done) {
+    join_timer_.expires_at(Clock::time_point::max());
+    error_code ec;
+    co_await join_timer_.async_wait(with_ec(ec));
+  }
+}
+
+net::awaitable<bool> Session::handshake() {
+  arm(handshake_timeout);
+  const error_code ec = co_await client_.handshake();
+  disarm();
+  if (ec) {
+    std::string reason = ec.message();
+    const long verify = SSL_get_verify_result(client_.ssl());
+    if (verify != X509_V_OK) {
+      reason = std::string("client certificate refused: ") +
+               X509_verify_cert_error_string(verify);
+    } else if (SSL_get0_peer_certificate(client_.ssl()) == nullptr &&
+               (reason.find("certificate") != std::string::npos)) {
+      reason = "no client certificate: " + reason;
+    }
+    log_warn("tls handshake from " + peer_ + " refused: " + reason);
+    co_return false;
+  }
+  identity_ = peer_identity(client_.ssl());
+  co_return true;
+}
+
+net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
+  if (!co_await self->handshake()) {
+    self->close();
+    co_return;
+  }
+  {
+    // Refuse an unknown identity in the log at once; the client learns it on its first request.
+    const auto rt = self->worker_.runtime().get();
+    if (auto who = policy::identify(*rt->policy, self->identity_); !who) {
+      log_warn("connection from " + self->peer_ + ": " + who.error().tenant_message);
+    }
+  }
+  while (!self->closed_) {
+    RequestParser parser;
+    parser.header_limit(header_limit);
+    parser.body_limit(unlimited_body);
+    self->idle_ = true;
+    if (self->worker_.draining()) {
+      break;
+    }
+    if (self->buffer_.size() == 0) {
+      self->buffer_.shrink_to_fit();  // idle connections keep no buffer
+    }
+    self->arm(idle_timeout);
+    error_code ec;
+    co_await http::async_read_header(self->client_, self->buffer_, parser, with_ec(ec));
+    self->idle_ = false;
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != net::error::eof &&
+          ec != net::error::operation_aborted && ec != net::error::connection_reset &&
+          !self->closed_) {
+        Exchange ex;
+        ex.rule = "http.malformed";
+        policy::Decision bad = policy::Decision::deny(
+            400, "berth: malformed HTTP request: " + ec.message(), "http.malformed");
+        co_await self->refuse(bad, false, ex);
+      }
+      break;
+    }
+    const bool keep = co_await self->serve(parser);
+    if (!keep) {
+      break;
+    }
+  }
+  self->disarm();
+  if (!self->closed_) {
+    self->client_.shutdown_send();
+    self->close();
+  }
+}
+
+// The request pipeline, top to bottom.
+net::awaitable<bool> Session::serve(RequestParser& parser) {
+  Exchange ex;
+  auto& req = parser.get();
+  ex.method = std::string(req.method_string());
+  ex.target = std::string(req.target());
+  const bool keep_alive = req.keep_alive() && parser.is_done();
+  const auto rt = worker_.runtime().get();  // this request's policy, whatever reloads meanwhile
+
+  // 1. identify
+  const auto who = policy::identify(*rt->policy, identity_);
+  if (!who) {
+    co_return co_await refuse(who.error(), false, ex);
+  }
+  ex.tenant = who->tenant;
+  ex.user = who->user;
+  ex.operator_ = who->is_operator();
+
+  // 2. classify
+  const auto request = policy::classify(ex.method, ex.target);
+  if (!request) {
+    co_return co_await refuse(request.error(), keep_alive, ex);
+  }
+  ex.endpoint = std::string(request->route->endpoint);
+
+  // 3. resolve: object references are resolved by the ownership index (issue #3); until then
+  //    tenants reach no object-scoped route at all.
+
+  // 4. authorize
+  const policy::Decision decision = policy::authorize_route(*who, *request);
+  if (!decision.allowed()) {
+    co_return co_await refuse(decision, keep_alive, ex);
+  }
+  if (!who->is_operator() && !parser.is_done() &&
+      request->route->body == policy::BodyMode::none) {
+    co_return co_await refuse(
+        policy::Decision::deny(400, "berth: " + ex.endpoint + " takes no request body",
+                               "body.unexpected"),
+        false, ex);
+  }
+  ex.allowed = true;
+  ex.rule = decision.rule_id;
+
+  // 5. forward, and 6. filter the response where the principal may not see all of it
+  const bool keep = co_await forward(rt, *who, *request, parser, ex);
+
+  // 7. account
+  account(ex);
+  co_return keep;
+}
+
+net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
+                                      const policy::Principal& who,
+                                      const policy::Classified& request, RequestParser& parser,
+                                      Exchange& ex) {
+  auto& req = parser.get();
+  const bool client_keep_alive = req.keep_alive();
+  const bool hijackable = request.route->body == policy::BodyMode::hijack;
+  const bool upgrade = hijackable && header_has_token(req[http::field::connection], "upgrade");
+  const bool endless = request.route->timeout == policy::TimeoutClass::endless;
+
+  auto acquired = co_await worker_.pool().acquire(rt);
+  if (!acquired) {
+    ex.allowed = false;
+    log_error("cannot reach dockerd at " + rt->upstream.text + ": " + acquired.error().message());
+    co_return co_await refuse(
+        policy::Decision::deny(502, "berth: cannot reach the Docker daemon", "upstream.down"),
+        client_keep_alive && parser.is_done(), ex);
+  }
+  std::shared_ptr<TlsStream> upstream = std::move(*acquired);
+
+  // The upstream request is rebuilt from what was judged: canonical target, no hop-by-hop
+  // fields, keep-alive toward dockerd unless the client asked for an upgrade.
+  req.target(policy::canonical_target(request));
+  req.version(11);
+  for (auto it = req.begin(); it != req.end();) {
+    if (is_hop_by_hop(it->name_string())) {
+      it = req.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (upgrade) {
+    req.set(http::field::connection, "Upgrade");
+  } else {
+    req.erase(http::field::upgrade);
+    req.keep_alive(true);
+  }
+
+  if (!co_await relay_request_body(*upstream, parser, ex)) {
+    co_return false;
+  }
+
+  beast::flat_buffer upstream_buffer(header_limit * 2);
+  ResponseParser rp;
+  rp.header_limit(header_limit);
+  rp.body_limit(unlimited_body);
+  if (req.method() == http::verb::head) {
+    rp.skip(true);
+  }
+  error_code ec;
+  co_await http::async_read_header(*upstream, upstream_buffer, rp, with_ec(ec));
+  if (ec) {
+    log_error("dockerd closed or garbled the response to " + ex.method + " " + ex.target + ": " +
+              ec.message());
+    co_return co_await refuse(policy::Decision::deny(502,
+                                                     "berth: the Docker daemon did not answer",
+                                                     "upstream.no_response"),
+                              client_keep_alive, ex);
+  }
+  auto& res = rp.get();
+  ex.status = res.result_int();
+
+  // dockerd hijacks attach and exec start: 101 UPGRADED when the client asked for an upgrade,
+  // 200 with a raw-stream content type and no framing for the older hijack.
+  const bool hijacked =
+      hijackable &&
+      (res.result() == http::status::switching_protocols ||
+       (res.result() == http::status::ok && is_raw_stream(res[http::field::content_type]) &&
+        !res.has_content_length() && !res.chunked()));
+  if (hijacked) {
+    ex.hijacked = true;
+    co_await splice(std::move(upstream), upstream_buffer, rp, ex);
+    co_return false;
+  }
+  if (!who.is_operator() && request.route->endpoint == "system.info" &&
+      res.result() == http::status::ok) {
+    co_return co_await respond_filtered_info(std::move(upstream), upstream_buffer, rp,
+                                             client_keep_alive, ex, rt);
+  }
+  co_return co_await relay_response(std::move(upstream), upstream_buffer, rp, client_keep_alive,
+                                    endless, ex, rt);
+}
+
+net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestParser& parser,
+                                                 Exchange& ex) {
+  auto& req = parser.get();
+  http::request_serializer<http::buffer_body> sr{req};
+  error_code ec;
+  if (parser.is_done()) {
+    req.body().data = nullptr;
+    req.body().size = 0;
+    req.body().more = false;
+    co_await http::async_write(upstream, sr, with_ec(ec));
+    co_return !ec;
+  }
+  req.body().data = nullptr;
+  req.body().more = true;
+  co_await http::async_write_header(upstream, sr, with_ec(ec));
+  if (ec) {
+    co_return false;
+  }
+  // Beast's buffer_body relay: the window is the only memory a large body ever uses.
+  auto window = std::make_unique<char[]>(relay_window);
+  while (!parser.is_done()) {
+    req.body().data = window.get();
+    req.body().size = relay_window;
+    arm(request_read_timeout);
+    co_await http::async_read_some(client_, buffer_, parser, with_ec(ec));
+    disarm();
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      log_info("request body from " + peer_ + " ended early: " + ec.message());
+      upstream.close();  // dockerd must not act on a partial body
+      co_return false;
+    }
+    const std::size_t n = relay_window - req.body().size;
+    ex.bytes_in += n;
+    // An empty buffer with data set would be serialized as one more chunk: data must be null.
+    req.body().data = n == 0 ? nullptr : window.get();
+    req.body().size = n;
+    req.body().more = !parser.is_done();
+    if (n == 0 && req.body().more) {
+      continue;
+    }
+    co_await http::async_write(upstream, sr, with_ec(ec));
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      co_return false;
+    }
+  }
+  if (!sr.is_done()) {
+    req.body().data = nullptr;
+    req.body().size = 0;
+    req.body().more = false;
+    co_await http::async_write(upstream, sr, with_ec(ec));
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+  }
+  co_return !ec;
+}
+
+net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream,
+                                             beast::flat_buffer& upstream_buffer,
+                                             ResponseParser& rp, bool keep_alive, bool endless,
+                                             Exchange& ex, std::shared_ptr<const Runtime> rt) {
+  auto& res = rp.get();
+  const bool upstream_reusable = res.keep_alive();
+  const bool until_eof = !rp.is_done() && !res.chunked() && !res.has_content_length();
+  keep_alive = keep_alive && !worker_.draining();
+  res.keep_alive(keep_alive);
+  if (until_eof) {
+    res.chunked(true);  // frame a close-delimited body so the client connection survives
+  }
+  http::response_serializer<http::buffer_body> sr{res};
+  error_code ec;
+  res.body().data = nullptr;
+  res.body().size = 0;
+  res.body().more = !rp.is_done();
+  arm(client_write_timeout);
+  co_await http::async_write_header(client_, sr, with_ec(ec));
+  disarm();
+  if (ec) {
+    upstream->close();
+    co_return false;
+  }
+  if (rp.is_done()) {
+    if (upstream_reusable && upstream_buffer.size() == 0) {
+      worker_.pool().release(std::move(upstream), *rt);
+    }
+    co_return keep_alive;
+  }
+
+  // A long-lived stream (logs -f, events, stats) ends when dockerd ends it or when the client
+  // goes away; the watcher notices the latter while nothing is being written.
+  bool watching = false;
+  bool watch_done = true;
+  if (endless) {
+    watching = true;
+    watch_done = false;
+    net::co_spawn(client_.get_executor(), watch_client(shared_from_this(), upstream),
+                  [self = shared_from_this(), &watch_done](std::exception_ptr) {
+                    watch_done = true;
+                    self->signal_join();
+                  });
+  }
+
+  auto window = std::make_unique<char[]>(relay_window);
+  bool ok = true;
+  while (!rp.is_done()) {
+    res.body().data = window.get();
+    res.body().size = relay_window;
+    co_await http::async_read_some(*upstream, upstream_buffer, rp, with_ec(ec));
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec == http::error::end_of_stream && until_eof) {
+      ec = {};
+    }
+    if (ec) {
+      ok = false;
+      break;
+    }
+    const std::size_t n = relay_window - res.body().size;
+    res.body().data = n == 0 ? nullptr : window.get();
+    res.body().size = n;
+    res.body().more = !rp.is_done();
+    if (n == 0 && res.body().more) {
+      continue;
+    }
+    ex.bytes_out += n;
+    arm(client_write_timeout);
+    co_await http::async_write(client_, sr, with_ec(ec));
+    disarm();
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      ok = false;
+      break;
+    }
+  }
+  if (ok && !sr.is_done()) {
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    arm(client_write_timeout);
+    co_await http::async_write(client_, sr, with_ec(ec));
+    disarm();
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    ok = !ec;
+  }
+  if (watching) {
+    if (!watch_done) {
+      error_code ignored;
+      client_.socket().cancel(ignored);
+    }
+    co_await join(watch_done);
+  }
+  if (!ok || closed_) {
+    upstream->close();
+    co_return false;
+  }
+  if (upstream_reusable && !until_eof && upstream_buffer.size() == 0 && upstream->socket().is_open()) {
+    worker_.pool().release(std::move(upstream), *rt);
+  }
+  co_return keep_alive;
+}
+
+net::awaitable<void> Session::watch_client(std::shared_ptr<Session> self,
+                                           std::shared_ptr<TlsStream> upstream) {
+  error_code ec;
+  const std::size_t n = co_await self->client_.async_read_some(
+      self->buffer_.prepare(4096), with_ec(ec));
+  if (!ec) {
+    self->buffer_.commit(n);  // a pipelined request: kept for the next read
+    co_return;
+  }
+  if (ec != net::error::operation_aborted) {
+    // The client hung up on a stream: stop dockerd's side too.
+    upstream->close();
+  }
+}
+
+net::awaitable<bool> Session::respond_filtered_info(std::shared_ptr<TlsStream> upstream,
+                                                    beast::flat_buffer& upstream_buffer,
+                                                    ResponseParser& rp, bool keep_alive,
+                                                    Exchange& ex,
+                                                    std::shared_ptr<const Runtime> rt) {
+  http::response_parser<http::string_body> full{std::move(rp)};
+  full.body_limit(filtered_body_limit);
+  error_code ec;
+  co_await http::async_read(*upstream, upstream_buffer, full, with_ec(ec));
+  if (ec) {
+    co_return co_await refuse(policy::Decision::deny(502,
+                                                     "berth: the Docker daemon did not answer",
+                                                     "upstream.no_response"),
+                              keep_alive, ex);
+  }
+  auto upstream_res = full.release();
+  const bool reusable = upstream_res.keep_alive() && upstream_buffer.size() == 0;
+  std::string redacted = policy::redact_info_for_tenant(upstream_res.body());
+  if (redacted.empty()) {
+    co_return co_await refuse(
+        policy::Decision::deny(502, "berth: the Docker daemon sent an unreadable /info",
+                               "upstream.bad_info"),
+        keep_alive, ex);
+  }
+  if (reusable) {
+    worker_.pool().release(std::move(upstream), *rt);
+  }
+  http::response<http::string_body> res{http::status::ok, 11};
+  for (const auto& field : upstream_res) {
+    if (field.name() != http::field::content_length &&
+        field.name() != http::field::transfer_encoding &&
+        field.name() != http::field::connection) {
+      res.set(field.name_string(), field.value());
+    }
+  }
+  res.body() = std::move(redacted);
+  res.keep_alive(keep_alive && !worker_.draining());
+  res.prepare_payload();
+  ex.bytes_out += res.body().size();
+  co_return co_await write_response(res) && res.keep_alive();
+}
+
+net::awaitable<void> Session::splice(std::shared_ptr<TlsStream> upstream,
+                                     beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                                     Exchange& ex) {
+  // The response header goes to the client byte for byte as dockerd wrote it (reason phrase
+  // "UPGRADED" included), then whatever dockerd sent after it.
+  const auto& res = rp.get();
+  std::string head = "HTTP/1.1 " + std::to_string(res.result_int()) + " " +
+                     std::string(res.reason()) + "\r\n";
+  for (const auto& field : res) {
+    head += field.name_string();
+    head += ": ";
+    head += field.value();
+    head += "\r\n";
+  }
+  head += "\r\n";
+  error_code ec;
+  disarm();
+  co_await net::async_write(client_, net::buffer(head), with_ec(ec));
+  if (!ec && upstream_buffer.size() != 0) {
+    ex.bytes_out += upstream_buffer.size();
+    co_await net::async_write(client_, upstream_buffer.data(), with_ec(ec));
+    upstream_buffer.consume(upstream_buffer.size());
+  }
+  // Bytes the client sent after its request (stdin typed early) go to dockerd first.
+  if (!ec && buffer_.size() != 0) {
+    ex.bytes_in += buffer_.size();
+    co_await net::async_write(*upstream, buffer_.data(), with_ec(ec));
+    buffer_.consume(buffer_.size());
+  }
+  if (ec) {
+    upstream->close();
+    close();
+    co_return;
+  }
+  error_code ignored;
+  client_.socket().set_option(net::socket_base::keep_alive(true), ignored);
+
+  bool client_side_done = false;
+  net::co_spawn(client_.get_executor(), pump(shared_from_this(), upstream, true, &ex.bytes_in),
+                [self = shared_from_this(), &client_side_done](std::exception_ptr) {
+                  client_side_done = true;
+                  self->signal_join();
+                });
+  co_await pump(shared_from_this(), upstream, false, &ex.bytes_out);
+  if (!client_side_done) {
+    // dockerd ended its direction and the client was told (close_notify + FIN). Like dockerd,
+    // which closes a finished hijacked connection, give the client a bounded time to finish.
+    arm(hijack_linger);
+  }
+  co_await join(client_side_done);
+  disarm();
+  upstream->close();
+  close();
+}
+
+net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
+                                   std::shared_ptr<TlsStream> upstream, bool client_to_upstream,
+                                   std::uint64_t* counter) {
+  TlsStream& from = client_to_upstream ? self->client_ : *upstream;
+  TlsStream& to = client_to_upstream ? *upstream : self->client_;
+  auto window = std::make_unique<char[]>(relay_window);
+  for (;;) {
+    error_code ec;
+    const std::size_t n =
+        co_await from.async_read_some(net::buffer(window.get(), relay_window), with_ec(ec));
+    if (ec == net::error::eof) {
+      // Half-close preserved: the other side learns this direction is over and may go on
+      // sending (the docker CLI closes stdin right after an exec upgrade and still reads).
+      to.shutdown_send();
+      co_return;
+    }
+    if (ec) {
+      from.close();
+      to.close();
+      co_return;
+    }
+    *counter += n;
+    co_await net::async_write(to, net::buffer(window.get(), n), with_ec(ec));
+    if (ec) {
+      from.close();
+      to.close();
+      co_return;
+    }
+  }
+}
+
+net::awaitable<bool> Session::refuse(const policy::Decision& decision, bool keep_alive,
+                                     Exchange& ex) {
+  ex.allowed = false;
+  ex.rule = decision.rule_id;
+  ex.status = decision.http_status;
+  http::response<http::string_body> res{static_cast<http::status>(decision.http_status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "berth");
+  res.body() = policy::docker_error_body(decision.tenant_message);
+  res.keep_alive(keep_alive && !worker_.draining());
+  res.prepare_payload();
+  const bool written = co_await write_response(res);
+  account(ex);
+  co_return written && res.keep_alive();
+}
+
+net::awaitable<bool> Session::write_response(http::response<http::string_body>& res) {
+  error_code ec;
+  arm(client_write_timeout);
+  co_await http::async_write(client_, res, with_ec(ec));
+  disarm();
+  co_return !ec;
+}
+
+void Session::account(const Exchange& ex) const {
+  // Refusals are always logged. TODO(#4): the full JSON audit log and Prometheus counters.
+  if (ex.allowed) {
+    return;
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.started)
+                      .count();
+  std::string line = "{\"event\":\"refused\",\"client\":" + json_escape(peer_) +
+                     ",\"tenant\":" + json_escape(ex.tenant) + ",\"user\":" +
+                     json_escape(identity_.common_name) + ",\"serial\":" +
+                     json_escape(identity_.serial) + ",\"method\":" + json_escape(ex.method) +
+                     ",\"path\":" + json_escape(ex.target) + ",\"endpoint\":" +
+                     json_escape(ex.endpoint) + ",\"rule\":" + json_escape(ex.rule) +
+                     ",\"status\":" + std::to_string(ex.status) +
+                     ",\"duration_us\":" + std::to_string(ms) + "}";
+  log_info(line);
+}
+
+}  // namespace berth::proxy

@@ -1,0 +1,93 @@
+#pragma once
+// One client connection: TLS handshake, then the request pipeline for each request on it
+// (identify -> classify -> resolve -> authorize -> forward -> filter -> account), and, when
+// dockerd hijacks the connection for attach or exec, a two-way splice with half-close.
+//
+// Deadlines belong to the client side only (dockerd is trusted): the handshake, an idle
+// keep-alive wait, each read of a request header or body, each write to a slow reader.
+// Streams and hijacked connections have no deadline and rely on TCP keepalive.
+
+#include <chrono>
+#include <memory>
+
+#include "policy/endpoint_table.hpp"
+#include "policy/identity.hpp"
+#include "proxy/config.hpp"
+#include "proxy/net.hpp"
+#include "proxy/tls_stream.hpp"
+
+namespace berth::proxy {
+
+class Worker;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Session(Worker& worker, TlsStream client, std::string peer);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session() = default;
+
+  /// Serves the connection until it closes. Keeps the session alive through `self`.
+  static net::awaitable<void> run(std::shared_ptr<Session> self);
+
+  /// Shutdown: closes the connection now if it is between requests.
+  void close_if_idle() noexcept;
+  /// Closes the connection whatever it is doing.
+  void close() noexcept;
+
+  struct Exchange;  // one request's facts, for account()
+
+ private:
+  using RequestParser = http::request_parser<http::buffer_body>;
+  using ResponseParser = http::response_parser<http::buffer_body>;
+
+  net::awaitable<bool> handshake();
+  net::awaitable<bool> serve(RequestParser& parser);
+  net::awaitable<bool> forward(std::shared_ptr<const Runtime> rt,
+                               const policy::Principal& who, const policy::Classified& request,
+                               RequestParser& parser, Exchange& ex);
+  net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
+                                          Exchange& ex);
+  net::awaitable<bool> relay_response(std::shared_ptr<TlsStream> upstream,
+                                      beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                                      bool keep_alive, bool endless, Exchange& ex,
+                                      std::shared_ptr<const Runtime> rt);
+  net::awaitable<bool> respond_filtered_info(std::shared_ptr<TlsStream> upstream,
+                                             beast::flat_buffer& upstream_buffer,
+                                             ResponseParser& rp, bool keep_alive, Exchange& ex,
+                                             std::shared_ptr<const Runtime> rt);
+  net::awaitable<void> splice(std::shared_ptr<TlsStream> upstream,
+                              beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                              Exchange& ex);
+  net::awaitable<bool> refuse(const policy::Decision& decision, bool keep_alive, Exchange& ex);
+  net::awaitable<bool> write_response(http::response<http::string_body>& res);
+  void account(const Exchange& ex) const;
+
+  static net::awaitable<void> pump(std::shared_ptr<Session> self,
+                                   std::shared_ptr<TlsStream> upstream, bool client_to_upstream,
+                                   std::uint64_t* counter);
+  static net::awaitable<void> watch_client(std::shared_ptr<Session> self,
+                                           std::shared_ptr<TlsStream> upstream);
+  net::awaitable<void> join(bool& done);
+  void signal_join() noexcept;
+
+  void arm(Clock::duration d) noexcept;
+  void disarm() noexcept { deadline_ = Clock::time_point::max(); }
+  void wait_deadline();
+
+  Worker& worker_;
+  TlsStream client_;
+  std::string peer_;
+  beast::flat_buffer buffer_;
+  net::steady_timer deadline_timer_;
+  net::steady_timer join_timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timer_waiting_ = false;
+  bool idle_ = true;
+  bool closed_ = false;
+  policy::Identity identity_;
+};
+
+}  // namespace berth::proxy

@@ -1,0 +1,155 @@
+#include "proxy/tls_stream.hpp"
+
+#include <openssl/err.h>
+
+#include <cerrno>
+
+namespace berth::proxy {
+
+namespace {
+
+// boost::system::error_category's destructor is protected and non-virtual by design.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+class TlsCategory final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "berth.tls"; }
+  std::string message(int ev) const override {
+    char text[256];
+    ERR_error_string_n(static_cast<unsigned long>(ev), text, sizeof text);
+    return text;
+  }
+};
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+const boost::system::error_category& tls_category() noexcept {
+  static const TlsCategory category;
+  return category;
+}
+
+namespace {
+
+// Maps the last OpenSSL failure to an error_code. A peer that closes without close_notify is
+// EOF here (SSL_OP_IGNORE_UNEXPECTED_EOF): HTTP framing, not TLS, tells berth whether a message
+// was complete.
+error_code last_error(SSL* ssl, int ret) {
+  const int err = SSL_get_error(ssl, ret);
+  if (err == SSL_ERROR_ZERO_RETURN) {
+    return net::error::eof;
+  }
+  if (err == SSL_ERROR_SYSCALL) {
+    const unsigned long e = ERR_get_error();
+    if (e != 0) {
+      return error_code(static_cast<int>(e), tls_category());
+    }
+    if (errno != 0) {
+      return error_code(errno, boost::system::system_category());
+    }
+    return net::error::eof;
+  }
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) {
+    return net::error::connection_reset;
+  }
+  return error_code(static_cast<int>(e), tls_category());
+}
+
+}  // namespace
+
+TlsStream::TlsStream(socket_type socket, SslPtr ssl)
+    : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+  error_code ignored;
+  socket_.non_blocking(true, ignored);
+  if (ssl_) {
+    SSL_set_fd(ssl_.get(), socket_.native_handle());
+    attached_ = true;
+  }
+}
+
+TlsStream::Want TlsStream::try_read(net::mutable_buffer b, std::size_t& n,
+                                    error_code& ec) noexcept {
+  ERR_clear_error();
+  errno = 0;
+  const int r = SSL_read_ex(ssl_.get(), b.data(), b.size(), &n);
+  if (r == 1) {
+    return Want::done;
+  }
+  switch (SSL_get_error(ssl_.get(), r)) {
+    case SSL_ERROR_WANT_READ:
+      return Want::read;
+    case SSL_ERROR_WANT_WRITE:
+      return Want::write;
+    default:
+      ec = last_error(ssl_.get(), r);
+      n = 0;
+      return Want::done;
+  }
+}
+
+TlsStream::Want TlsStream::try_write(net::const_buffer b, std::size_t& n,
+                                     error_code& ec) noexcept {
+  ERR_clear_error();
+  errno = 0;
+  const int r = SSL_write_ex(ssl_.get(), b.data(), b.size(), &n);
+  if (r == 1) {
+    return Want::done;
+  }
+  switch (SSL_get_error(ssl_.get(), r)) {
+    case SSL_ERROR_WANT_READ:
+      return Want::read;
+    case SSL_ERROR_WANT_WRITE:
+      return Want::write;
+    default:
+      ec = last_error(ssl_.get(), r);
+      n = 0;
+      return Want::done;
+  }
+}
+
+net::awaitable<error_code> TlsStream::handshake() {
+  if (!ssl_) {
+    co_return error_code{};
+  }
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) {
+      co_return error_code{};
+    }
+    const int err = SSL_get_error(ssl_.get(), r);
+    error_code ec;
+    if (err == SSL_ERROR_WANT_READ) {
+      co_await socket_.async_wait(net::socket_base::wait_read, with_ec(ec));
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+      co_await socket_.async_wait(net::socket_base::wait_write, with_ec(ec));
+    } else {
+      co_return last_error(ssl_.get(), r);
+    }
+    if (ec) {
+      co_return ec;
+    }
+  }
+}
+
+void TlsStream::shutdown_send() noexcept {
+  if (ssl_ && SSL_is_init_finished(ssl_.get())) {
+    // One call queues and sends close_notify without waiting for the peer's; if the send
+    // buffer is full the alert is lost, and the FIN below still ends the direction.
+    ERR_clear_error();
+    SSL_shutdown(ssl_.get());
+    ERR_clear_error();
+  }
+  error_code ignored;
+  socket_.shutdown(net::socket_base::shutdown_send, ignored);
+}
+
+void TlsStream::close() noexcept {
+  error_code ignored;
+  socket_.close(ignored);
+}
+
+}  // namespace berth::proxy

@@ -1,0 +1,207 @@
+#pragma once
+// TlsStream: a byte stream over a stream socket (TCP or unix), with or without TLS, that Beast's
+// HTTP algorithms and the splice loop read and write.
+//
+// Why not asio::ssl::stream: berth must half-close a TLS connection (send close_notify and
+// FIN, keep reading) when dockerd ends one direction of a hijacked exec/attach stream, and
+// asio's ssl::stream can only do a two-way shutdown that also consumes the read side. It also
+// holds two 17 KiB BIO buffers per connection for the connection's whole life, where OpenSSL
+// on the socket itself with SSL_MODE_RELEASE_BUFFERS keeps idle connections small. So OpenSSL
+// runs here directly on the non-blocking descriptor, and readiness comes from async_wait.
+//
+// One reader and one writer may be outstanding at a time, on the stream's single-threaded
+// executor (OpenSSL objects are not thread-safe, but interleaved calls on one thread are).
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+#include "proxy/net.hpp"
+
+namespace berth::proxy {
+
+struct SslDeleter {
+  void operator()(SSL* s) const noexcept { SSL_free(s); }
+};
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
+};
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
+using SslCtxPtr = std::shared_ptr<SSL_CTX>;
+
+/// The error category for OpenSSL failures surfaced through error_code.
+const boost::system::error_category& tls_category() noexcept;
+
+class TlsStream {
+ public:
+  using socket_type = net::generic::stream_protocol::socket;
+  using executor_type = socket_type::executor_type;
+
+  /// A plaintext stream (ssl == nullptr) or a TLS stream whose SSL object is not yet attached
+  /// to the socket; handshake() attaches it.
+  TlsStream(socket_type socket, SslPtr ssl);
+
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+  socket_type& socket() noexcept { return socket_; }
+  SSL* ssl() const noexcept { return ssl_.get(); }
+  [[nodiscard]] bool is_tls() const noexcept { return ssl_ != nullptr; }
+
+  /// Runs the TLS handshake in the role the SSL object was set to (accept or connect state).
+  net::awaitable<error_code> handshake();
+
+  /// Half-close: sends close_notify (TLS) and a FIN; reading stays possible.
+  void shutdown_send() noexcept;
+  /// Closes the socket; pending operations complete with operation_aborted.
+  void close() noexcept;
+
+  template <typename MutableBufferSequence, typename Token>
+  auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    return net::async_compose<Token, void(error_code, std::size_t)>(
+        ReadOp{this, first_buffer(buffers)}, token, socket_);
+  }
+
+  template <typename ConstBufferSequence, typename Token>
+  auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    return net::async_compose<Token, void(error_code, std::size_t)>(
+        WriteOp{this, gather(buffers)}, token, socket_);
+  }
+
+ private:
+  // Either a view of the caller's single buffer or an owned coalesced copy of a gather list
+  // (Beast hands over header, chunk size, body and CRLF separately; one TLS record each
+  // would quadruple the record overhead of a small response).
+  struct WriteData {
+    net::const_buffer view;
+    std::shared_ptr<char[]> owned;
+  };
+
+  template <typename Buffers>
+  static net::mutable_buffer first_buffer(const Buffers& buffers) {
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+         ++it) {
+      net::mutable_buffer b(*it);
+      if (b.size() != 0) {
+        return b;
+      }
+    }
+    return {};
+  }
+
+  template <typename Buffers>
+  WriteData gather(const Buffers& buffers) {
+    constexpr std::size_t coalesce_limit = 16 * 1024;
+    std::size_t count = 0;
+    std::size_t total = 0;
+    net::const_buffer first;
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+         ++it) {
+      net::const_buffer b(*it);
+      if (b.size() == 0) {
+        continue;
+      }
+      if (count++ == 0) {
+        first = b;
+      }
+      total += b.size();
+    }
+    if (count <= 1) {
+      return WriteData{first, nullptr};
+    }
+    const std::size_t size = std::min(total, coalesce_limit);
+    std::shared_ptr<char[]> owned(new char[size]);
+    const std::size_t copied = net::buffer_copy(net::buffer(owned.get(), size), buffers);
+    return WriteData{net::const_buffer(owned.get(), copied), std::move(owned)};
+  }
+
+  enum class Want { done, read, write };
+  // One non-blocking attempt; `n` receives bytes moved, `ec` a terminal error.
+  Want try_read(net::mutable_buffer b, std::size_t& n, error_code& ec) noexcept;
+  Want try_write(net::const_buffer b, std::size_t& n, error_code& ec) noexcept;
+
+  struct ReadOp {
+    TlsStream* self_stream;
+    net::mutable_buffer buffer;
+    bool started = false;
+
+    template <typename Self>
+    void operator()(Self& self, error_code ec = {}, std::size_t n = 0) {
+      TlsStream& s = *self_stream;
+      if (!s.ssl_) {
+        if (started) {
+          self.complete(ec, n);
+          return;
+        }
+        started = true;
+        s.socket_.async_read_some(buffer, std::move(self));
+        return;
+      }
+      if (ec) {
+        self.complete(ec, 0);
+        return;
+      }
+      if (buffer.size() == 0) {
+        self.complete({}, 0);
+        return;
+      }
+      std::size_t got = 0;
+      switch (s.try_read(buffer, got, ec)) {
+        case Want::done:
+          self.complete(ec, got);
+          return;
+        case Want::read:
+          s.socket_.async_wait(net::socket_base::wait_read, std::move(self));
+          return;
+        case Want::write:
+          s.socket_.async_wait(net::socket_base::wait_write, std::move(self));
+          return;
+      }
+    }
+  };
+
+  struct WriteOp {
+    TlsStream* self_stream;
+    WriteData data;
+    bool started = false;
+
+    template <typename Self>
+    void operator()(Self& self, error_code ec = {}, std::size_t n = 0) {
+      TlsStream& s = *self_stream;
+      if (!s.ssl_) {
+        if (started) {
+          self.complete(ec, n);
+          return;
+        }
+        started = true;
+        s.socket_.async_write_some(data.view, std::move(self));
+        return;
+      }
+      if (ec) {
+        self.complete(ec, 0);
+        return;
+      }
+      if (data.view.size() == 0) {
+        self.complete({}, 0);
+        return;
+      }
+      std::size_t put = 0;
+      switch (s.try_write(data.view, put, ec)) {
+        case Want::done:
+          self.complete(ec, put);
+          return;
+        case Want::read:
+          s.socket_.async_wait(net::socket_base::wait_read, std::move(self));
+          return;
+        case Want::write:
+          s.socket_.async_wait(net::socket_base::wait_write, std::move(self));
+          return;
+      }
+    }
+  };
+
+  socket_type socket_;
+  SslPtr ssl_;
+  bool attached_ = false;
+};
+
+}  // namespace berth::proxy

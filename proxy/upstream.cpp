@@ -1,0 +1,86 @@
+#include "proxy/upstream.hpp"
+
+#include <sys/socket.h>
+
+namespace berth::proxy {
+
+namespace {
+
+// A pooled connection that dockerd closed (restart, idle reap) reads as EOF; anything
+// readable at all on an idle HTTP connection is just as unusable.
+bool still_open(TlsStream& s) {
+  char probe = 0;
+  const ssize_t r =
+      ::recv(s.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPool::acquire(
+    std::shared_ptr<const Runtime> rt) {
+  if (idle_key_ == rt->upstream.text) {
+    while (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      if (still_open(*c)) {
+        co_return c;
+      }
+    }
+  }
+  const UpstreamAddress& up = rt->upstream;
+  TlsStream::socket_type socket(executor_);
+  error_code ec;
+  if (up.kind == UpstreamAddress::Kind::unix_socket) {
+    const net::generic::stream_protocol::endpoint ep{net::local::stream_protocol::endpoint(up.path)};
+    co_await socket.async_connect(ep, with_ec(ec));
+  } else {
+    net::ip::tcp::resolver resolver(executor_);
+    auto results = co_await resolver.async_resolve(up.host, up.port, with_ec(ec));
+    if (!ec) {
+      ec = net::error::host_not_found;
+      for (const auto& entry : results) {
+        error_code ignored;
+        socket.close(ignored);
+        ec = {};
+        const net::generic::stream_protocol::endpoint ep{entry.endpoint()};
+        co_await socket.async_connect(ep, with_ec(ec));
+        if (!ec) {
+          socket.set_option(net::ip::tcp::no_delay(true), ignored);
+          break;
+        }
+      }
+    }
+  }
+  if (ec) {
+    co_return std::unexpected(ec);
+  }
+  SslPtr ssl;
+  if (up.kind == UpstreamAddress::Kind::tls) {
+    ssl.reset(SSL_new(rt->upstream_ctx.get()));
+    const std::string& name =
+        rt->policy->upstream_tls.server_name.empty() ? up.host : rt->policy->upstream_tls.server_name;
+    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(name.c_str()));  // SSL_set_tlsext_host_name, minus its C cast
+    SSL_set1_host(ssl.get(), name.c_str());
+    SSL_set_connect_state(ssl.get());
+  }
+  auto stream = std::make_shared<TlsStream>(std::move(socket), std::move(ssl));
+  ec = co_await stream->handshake();
+  if (ec) {
+    co_return std::unexpected(ec);
+  }
+  co_return stream;
+}
+
+void UpstreamPool::release(std::shared_ptr<TlsStream> connection, const Runtime& rt) {
+  if (idle_key_ != rt.upstream.text) {
+    idle_.clear();
+    idle_key_ = rt.upstream.text;
+  }
+  if (idle_.size() < max_idle) {
+    idle_.push_back(std::move(connection));
+  }
+}
+
+}  // namespace berth::proxy
