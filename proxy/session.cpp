@@ -239,13 +239,16 @@ net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
     co_await http::async_read_header(self->client_, self->buffer_, parser, with_ec(ec));
     self->idle_ = false;
     if (ec) {
-      if (ec != http::error::end_of_stream && ec != net::error::eof &&
-          ec != net::error::operation_aborted && ec != net::error::connection_reset &&
+      // A client that hangs up (before or inside a header) gets no answer; a request Beast
+      // cannot parse gets Go's answers: 431 for an oversized header, 400 otherwise.
+      if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message &&
           !self->closed_) {
         Exchange ex;
-        ex.rule = "http.malformed";
+        const bool too_big = ec == http::error::header_limit || ec == http::error::buffer_overflow;
         policy::Decision bad = policy::Decision::deny(
-            400, "berth: malformed HTTP request: " + ec.message(), "http.malformed");
+            too_big ? 431 : 400, "berth: malformed HTTP request: " + ec.message(),
+            too_big ? "http.header_too_large" : "http.malformed");
         co_await self->refuse(bad, false, ex);
       }
       break;
