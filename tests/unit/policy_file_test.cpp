@@ -1,0 +1,196 @@
+#include <catch2/catch.hpp>
+
+#include "policy/identity.hpp"
+#include "policy/policy.hpp"
+
+using berth::policy::Diagnostics;
+using berth::policy::parse_policy;
+using berth::policy::Role;
+
+namespace {
+
+constexpr const char* kValid = R"(listen: "127.0.0.1:2376"
+upstream: "unix:///var/run/docker.sock"
+tls:
+  cert: server-cert.pem
+  key: server-key.pem
+  client_ca: ca.pem
+tenants:
+  acme: {}
+  globex:
+    description: "Globex Corp"
+identities:
+  - organization: berth-operators
+    role: operator
+  - common_name: alice
+    organization: acme
+    tenant: acme
+  - serial: "0A:FF"
+    tenant: globex
+)";
+
+bool mentions(const Diagnostics& ds, int line, const std::string& text) {
+  for (const auto& d : ds) {
+    if (d.line == line && d.message.find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string dump(const Diagnostics& ds) { return berth::policy::format(ds); }
+
+}  // namespace
+
+TEST_CASE("a valid policy file is read with its tenants and identity rules in order",
+          "[policy][file]") {
+  auto p = parse_policy(kValid, "policy.yaml");
+  REQUIRE(p.has_value());
+  CHECK(p->listen == "127.0.0.1:2376");
+  CHECK(p->tls.client_ca == "ca.pem");
+  REQUIRE(p->tenants.size() == 2);
+  CHECK(p->find_tenant("globex") != nullptr);
+  CHECK(p->find_tenant("initech") == nullptr);
+  REQUIRE(p->identities.size() == 3);
+  CHECK(p->identities[0].role == Role::operator_);
+  CHECK(p->identities[1].tenant == "acme");
+  CHECK(p->identities[2].serial == "aff");
+  CHECK(p->identities[1].line == 14);
+}
+
+TEST_CASE("a policy with an unknown key is refused with its line and column",
+          "[policy][file]") {
+  std::string text = kValid;
+  text.replace(text.find("tenants:"), 8, "tenant:");
+  auto p = parse_policy(text, "policy.yaml");
+  REQUIRE_FALSE(p.has_value());
+  INFO(dump(p.error()));
+  CHECK(mentions(p.error(), 7, "unknown key 'tenant'"));
+  CHECK(p.error().front().source == "policy.yaml");
+  CHECK(p.error().front().column == 1);
+}
+
+TEST_CASE("a policy with a duplicate key is refused instead of keeping the first",
+          "[policy][file]") {
+  auto text = std::string(kValid) + "listen: \"0.0.0.0:2376\"\n";
+  auto p = parse_policy(text, "policy.yaml");
+  REQUIRE_FALSE(p.has_value());
+  INFO(dump(p.error()));
+  CHECK(mentions(p.error(), 19, "duplicate key 'listen'"));
+}
+
+TEST_CASE("a policy that is not valid YAML is refused with the parser's position",
+          "[policy][file]") {
+  auto p = parse_policy("tls: [unclosed\n", "p.yaml");
+  REQUIRE_FALSE(p.has_value());
+  CHECK(p.error().front().line >= 1);
+}
+
+TEST_CASE("identity rules must name declared tenants and match on something",
+          "[policy][file]") {
+  const std::string head =
+      "tls: {cert: a, key: b, client_ca: c}\ntenants:\n  acme: {}\nidentities:\n";
+  SECTION("an undeclared tenant") {
+    auto p = parse_policy(head + "  - organization: x\n    tenant: initech\n", "p");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(mentions(p.error(), 6, "not declared"));
+  }
+  SECTION("a rule that matches every certificate") {
+    auto p = parse_policy(head + "  - tenant: acme\n", "p");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(mentions(p.error(), 5, "at least one of"));
+  }
+  SECTION("an operator rule that also names a tenant") {
+    auto p = parse_policy(head + "  - organization: ops\n    role: operator\n    tenant: acme\n",
+                          "p");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(mentions(p.error(), 5, "must not name a tenant"));
+  }
+  SECTION("an unknown role") {
+    auto p = parse_policy(head + "  - organization: ops\n    role: admin\n", "p");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(mentions(p.error(), 6, "role must be"));
+  }
+  SECTION("a serial that is not hexadecimal") {
+    auto p = parse_policy(head + "  - serial: xyz\n    tenant: acme\n", "p");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(mentions(p.error(), 5, "not a hexadecimal"));
+  }
+}
+
+TEST_CASE("tenant ids outside the safe alphabet are refused", "[policy][file]") {
+  auto bad = GENERATE(as<std::string>{}, "Acme", "-acme", "acme-", "ac_me", "ac.me", "a/b",
+                      "acme corp");
+  CAPTURE(bad);
+  auto p = parse_policy("tls: {cert: a, key: b, client_ca: c}\ntenants:\n  \"" + bad + "\": {}\n",
+                        "p");
+  REQUIRE_FALSE(p.has_value());
+  CHECK(mentions(p.error(), 3, "tenant id"));
+}
+
+TEST_CASE("a policy without TLS files is refused", "[policy][file]") {
+  SECTION("no tls at all") {
+    auto p = parse_policy("tenants: {}\n", "p");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(mentions(p.error(), 1, "tls is required"));
+  }
+  SECTION("tls without the client CA") {
+    auto p = parse_policy("tls: {cert: a, key: b}\n", "p");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(mentions(p.error(), 1, "tls.client_ca is required"));
+  }
+}
+
+TEST_CASE("an upstream that is not unix, tcp or tls is refused", "[policy][file]") {
+  auto p = parse_policy("tls: {cert: a, key: b, client_ca: c}\nupstream: \"http://x\"\n", "p");
+  REQUIRE_FALSE(p.has_value());
+  CHECK(mentions(p.error(), 2, "upstream must be"));
+}
+
+TEST_CASE("a certificate is mapped by the first identity rule that matches it",
+          "[policy][identity]") {
+  auto p = parse_policy(kValid, "policy.yaml");
+  REQUIRE(p.has_value());
+  using berth::policy::identify;
+  using berth::policy::Identity;
+
+  SECTION("an operator by organization") {
+    auto who = identify(*p, Identity{"root", "berth-operators", "1"});
+    REQUIRE(who.has_value());
+    CHECK(who->is_operator());
+    CHECK(who->tenant.empty());
+  }
+  SECTION("a tenant by common name and organization") {
+    auto who = identify(*p, Identity{"alice", "acme", "2"});
+    REQUIRE(who.has_value());
+    CHECK_FALSE(who->is_operator());
+    CHECK(who->tenant == "acme");
+    CHECK(who->user == "alice");
+  }
+  SECTION("a tenant by serial") {
+    auto who = identify(*p, Identity{"anyone", "anywhere", "aff"});
+    REQUIRE(who.has_value());
+    CHECK(who->tenant == "globex");
+  }
+  SECTION("a known organization with an unknown user is refused") {
+    auto who = identify(*p, Identity{"mallory", "acme", "3"});
+    REQUIRE_FALSE(who.has_value());
+    CHECK(who.error().http_status == 403);
+    CHECK(who.error().rule_id == "identity.unknown");
+    CHECK(who.error().tenant_message.find("CN=mallory, O=acme") != std::string::npos);
+  }
+  SECTION("an empty identity (a certificate with two CNs) is refused") {
+    auto who = identify(*p, Identity{"", "", ""});
+    CHECK_FALSE(who.has_value());
+  }
+}
+
+TEST_CASE("certificate serials are compared in one normal form", "[policy][identity]") {
+  using berth::policy::normalize_serial;
+  CHECK(normalize_serial("0A:FF") == "aff");
+  CHECK(normalize_serial("0x00aff") == "aff");
+  CHECK(normalize_serial("AFF") == "aff");
+  CHECK(normalize_serial("00") == "0");
+  CHECK(normalize_serial("xyz").empty());
+  CHECK(normalize_serial("12-34").empty());
+}
