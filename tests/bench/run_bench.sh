@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# berth-proxy vs dockerd's own socket vs a plain TLS-terminating nginx, in one run.
+#
+# usage: tests/bench/run_bench.sh BUILD_DIR
+#   BUILD_DIR holds tests/bench/berth-bench, proxy/berth-proxy and proxy/berthctl.
+# Needs: dockerd on /var/run/docker.sock, /usr/sbin/nginx, root (nginx workers open the socket).
+# Knobs (environment): BENCH_DURATION (5 s per measurement), BENCH_CONNECTIONS (32),
+#   BENCH_IDLE (1000), BENCH_CONTAINERS (300), BENCH_EXEC_BYTES (314572800),
+#   BERTH_WORKERS (2; empty: do not pass --workers), BENCH_KEEP=1 keeps the temp dir.
+# Everything it creates (containers labelled berth.bench=1 and berth.bench.run=<this run>,
+# berth-proxy, nginx, the temp dir) is removed on exit.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+BUILD=$(cd "$1" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH=$BUILD/tests/bench/berth-bench
+PROXY=$BUILD/proxy/berth-proxy
+CTL=$BUILD/proxy/berthctl
+NGINX=/usr/sbin/nginx
+DOCKER_SOCK=/var/run/docker.sock
+IMAGE=berth-test/busybox:latest
+DURATION=${BENCH_DURATION:-5}
+CONNS=${BENCH_CONNECTIONS:-32}
+IDLE=${BENCH_IDLE:-1000}
+NCONTAINERS=${BENCH_CONTAINERS:-300}
+EXEC_BYTES=${BENCH_EXEC_BYTES:-314572800}
+BERTH_WORKERS=${BERTH_WORKERS-2}
+API=v1.41
+
+log() { printf '[run_bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ -x $BENCH ]] || die "$BENCH not built (cmake --build BUILD_DIR --target berth-bench)"
+[[ -x $NGINX ]] || die "$NGINX missing"
+[[ -S $DOCKER_SOCK ]] || die "dockerd socket $DOCKER_SOCK missing"
+docker info >/dev/null 2>&1 || die "dockerd does not answer"
+
+T=$(mktemp -d /tmp/berth-bench.XXXXXX)
+RUN_ID=$(basename "$T" | tr -dc 'a-zA-Z0-9')
+BERTH_PID=
+NGINX_PID=
+
+stop_pid() {  # pid name: SIGTERM, bounded wait, then SIGKILL
+  local pid=$1 name=$2 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  log "$name ($pid) ignored SIGTERM for 5 s, killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$BERTH_PID" berth-proxy
+  stop_pid "$NGINX_PID" nginx
+  local ids
+  ids=$(docker ps -aq --filter "label=berth.bench.run=$RUN_ID" 2>/dev/null || true)
+  if [[ -n $ids ]]; then
+    log "removing $(wc -w <<<"$ids") bench containers"
+    # shellcheck disable=SC2086
+    docker rm -f $ids >/dev/null 2>&1 || log "some containers could not be removed (label berth.bench.run=$RUN_ID)"
+  fi
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+    log "kept $T"
+  else
+    rm -rf "$T"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+DOCKERD_PID=$(cat /var/run/docker.pid 2>/dev/null || pidof -s dockerd || true)
+[[ -n $DOCKERD_PID ]] && kill -0 "$DOCKERD_PID" 2>/dev/null || die "cannot find dockerd's pid"
+
+# ---- image -------------------------------------------------------------------------------------
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  log "importing $IMAGE from /bin/busybox"
+  mkdir -p "$T/rootfs/bin"
+  cp /bin/busybox "$T/rootfs/bin/"
+  for a in sh sleep head cat ls echo; do ln -s busybox "$T/rootfs/bin/$a"; done
+  tar -C "$T/rootfs" -c . | docker import - "$IMAGE" >/dev/null
+  rm -rf "$T/rootfs"
+fi
+
+# ---- certificates ------------------------------------------------------------------------------
+if [[ -x $CTL ]]; then
+  "$CTL" ca init "$T/ca" --host localhost --host 127.0.0.1 >"$T/berthctl.log" 2>&1 ||
+    { cat "$T/berthctl.log" >&2; die "berthctl ca init failed"; }
+  "$CTL" cert issue --ca "$T/ca" --operator --user bench --out "$T/op" >>"$T/berthctl.log" 2>&1 ||
+    { cat "$T/berthctl.log" >&2; die "berthctl cert issue failed"; }
+else
+  # berthctl not built yet: same shapes from the openssl CLI, so direct and nginx still run.
+  log "no $CTL: making certificates with openssl (berth target will be skipped if absent too)"
+  mkdir -p "$T/ca" "$T/op"
+  (
+    cd "$T/ca"
+    openssl ecparam -name prime256v1 -genkey -noout -out ca-key.pem
+    openssl req -x509 -new -key ca-key.pem -subj "/O=berth/CN=berth bench CA" -days 2 -out ca.pem
+    openssl ecparam -name prime256v1 -genkey -noout -out server-key.pem
+    openssl req -new -key server-key.pem -subj "/CN=localhost" -out server.csr
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+      -extfile server.ext -out server-cert.pem
+    cd "$T/op"
+    openssl ecparam -name prime256v1 -genkey -noout -out key.pem
+    openssl req -new -key key.pem -subj "/O=berth-operators/CN=bench" -out client.csr
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA "$T/ca/ca.pem" -CAkey "$T/ca/ca-key.pem" \
+      -CAcreateserial -days 2 -extfile client.ext -out cert.pem
+    cp "$T/ca/ca.pem" ca.pem
+  ) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log" >&2; die "openssl certificate setup failed"; }
+fi
+for f in ca/ca.pem ca/server-cert.pem ca/server-key.pem op/ca.pem op/cert.pem op/key.pem; do
+  [[ -s $T/$f ]] || die "missing $T/$f"
+done
+TLS_ARGS=(--ca "$T/op/ca.pem" --cert "$T/op/cert.pem" --key "$T/op/key.pem")
+
+# ---- berth-proxy -------------------------------------------------------------------------------
+BERTH_PORT=
+if [[ -x $PROXY ]]; then
+  cat >"$T/policy.yaml" <<EOF
+listen: "127.0.0.1:0"
+upstream: "unix://$DOCKER_SOCK"
+tls: {cert: $T/ca/server-cert.pem, key: $T/ca/server-key.pem, client_ca: $T/ca/ca.pem}
+tenants: {}
+identities:
+  - organization: berth-operators
+    role: operator
+EOF
+  worker_args=()
+  [[ -n $BERTH_WORKERS ]] && worker_args=(--workers "$BERTH_WORKERS")
+  "$PROXY" --policy "$T/policy.yaml" --listen 127.0.0.1:0 "${worker_args[@]}" \
+    >"$T/berth.out" 2>"$T/berth.err" &
+  BERTH_PID=$!
+  for ((i = 0; i < 150; i++)); do  # bounded: 15 s
+    BERTH_PORT=$(sed -n 's/^berth-proxy: ready on port \([0-9][0-9]*\).*/\1/p' "$T/berth.out" | head -n1)
+    [[ -n $BERTH_PORT ]] && break
+    kill -0 "$BERTH_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $BERTH_PORT ]]; then
+    log "berth-proxy did not get ready; its stderr:"
+    tail -n 30 "$T/berth.err" >&2 || true
+    stop_pid "$BERTH_PID" berth-proxy
+    BERTH_PID=
+  else
+    log "berth-proxy $BERTH_PID ready on port $BERTH_PORT"
+  fi
+else
+  log "no $PROXY: berth target skipped"
+fi
+
+# ---- nginx -------------------------------------------------------------------------------------
+free_port() {
+  local port i
+  for ((i = 0; i < 100; i++)); do
+    port=$((20000 + RANDOM % 40000))
+    if ! ss -Hltn "sport = :$port" | grep -q .; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+NGINX_PORT=$(free_port) || die "no free port for nginx"
+mkdir -p "$T/nginx/tmp"
+crl_line=
+[[ -s $T/ca/crl.pem ]] && crl_line="ssl_crl $T/ca/crl.pem;"
+sed -e "s|@PREFIX@|$T/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" \
+  -e "s|@SERVER_CERT@|$T/ca/server-cert.pem|g" -e "s|@SERVER_KEY@|$T/ca/server-key.pem|g" \
+  -e "s|@CLIENT_CA@|$T/ca/ca.pem|g" -e "s|@SSL_CRL_LINE@|$crl_line|g" \
+  -e "s|@DOCKER_SOCK@|$DOCKER_SOCK|g" "$HERE/nginx.conf.in" >"$T/nginx/nginx.conf"
+"$NGINX" -t -q -p "$T/nginx/" -c "$T/nginx/nginx.conf" 2>"$T/nginx/test.err" ||
+  { cat "$T/nginx/test.err" >&2; die "nginx rejects the generated config"; }
+"$NGINX" -p "$T/nginx/" -c "$T/nginx/nginx.conf" 2>>"$T/nginx/stderr.log" &
+NGINX_PID=$!
+for ((i = 0; i < 100; i++)); do  # bounded: 10 s
+  ss -Hltn "sport = :$NGINX_PORT" | grep -q . && break
+  kill -0 "$NGINX_PID" 2>/dev/null || break
+  sleep 0.1
+done
+ss -Hltn "sport = :$NGINX_PORT" | grep -q . ||
+  { cat "$T/nginx/error.log" "$T/nginx/stderr.log" >&2 2>/dev/null; die "nginx did not start"; }
+log "nginx $NGINX_PID listening on port $NGINX_PORT"
+
+# ---- containers --------------------------------------------------------------------------------
+log "creating $NCONTAINERS containers (label berth.bench=1)"
+seq "$NCONTAINERS" | xargs -P 8 -I{} docker create --label berth.bench=1 \
+  --label "berth.bench.run=$RUN_ID" "$IMAGE" sleep 1000 >"$T/created.ids" 2>"$T/create.err" ||
+  { tail -n 5 "$T/create.err" >&2; die "docker create failed"; }
+INSPECT_ID=$(head -n1 "$T/created.ids")
+EXEC_ID=$(docker run -d --label berth.bench=1 --label "berth.bench.run=$RUN_ID" "$IMAGE" sleep 1000)
+log "containers ready; $(docker ps -aq | wc -l) containers on this dockerd in total"
+
+# ---- measurements ------------------------------------------------------------------------------
+RESULTS=$T/results.txt
+: >"$RESULTS"
+
+targets=(direct nginx)
+[[ -n $BERTH_PORT ]] && targets+=(berth)
+
+target_args() {  # name -> berth-bench arguments
+  case $1 in
+  direct) echo "--target unix:$DOCKER_SOCK --server-pid $DOCKERD_PID" ;;
+  nginx) echo "--target https://127.0.0.1:$NGINX_PORT ${TLS_ARGS[*]} --server-pid $NGINX_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
+  berth) echo "--target https://127.0.0.1:$BERTH_PORT ${TLS_ARGS[*]} --server-pid $BERTH_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
+  esac
+}
+
+run_one() {  # name berth-bench-args...
+  local name=$1 out
+  shift
+  # shellcheck disable=SC2046
+  out=$("$BENCH" --label "$name" $(target_args "$name") "$@" 2> >(sed 's/^/    /' >&2)) || true
+  grep -v '^result ' <<<"$out" | sed 's/^/  /' >&2 || true
+  grep '^result ' <<<"$out" >>"$RESULTS" || log "no result line from berth-bench ($name $*)"
+}
+
+log "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+for path in /_ping "/$API/containers/$INSPECT_ID/json" "/$API/containers/json?all=1"; do
+  log "keepalive GET $path, $CONNS connections, ${DURATION}s"
+  for t in "${targets[@]}"; do
+    run_one "$t" --scenario keepalive --path "$path" --connections "$CONNS" --duration "$DURATION"
+  done
+done
+log "new TLS connection per request (full handshake + /_ping + close), $CONNS workers"
+for t in "${targets[@]}"; do
+  [[ $t == direct ]] && continue
+  run_one "$t" --scenario handshake --connections "$CONNS" --duration "$DURATION"
+done
+# An exec whose stream was cut (nginx after a half-close) keeps `head` running and burning CPU
+# in the container, shim and dockerd: stop it before the next measurement.
+stop_leftover_exec() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    docker top "$EXEC_ID" -o comm 2>/dev/null | grep -qx head || return 0
+    docker exec "$EXEC_ID" /bin/busybox killall head >/dev/null 2>&1 || true
+    sleep 0.1
+  done
+  log "warning: an exec of head is still running in $EXEC_ID"
+}
+log "exec stream: head -c $EXEC_BYTES /dev/zero with Tty"
+for mode in half-close no-half-close; do
+  for t in "${targets[@]}"; do
+    extra=()
+    [[ $mode == no-half-close ]] && extra=(--no-half-close)
+    run_one "$t" --scenario exec --container "$EXEC_ID" --bytes "$EXEC_BYTES" --timeout 60 "${extra[@]}"
+    stop_leftover_exec
+  done
+done
+log "idle mTLS connections: $IDLE"
+for t in "${targets[@]}"; do
+  [[ $t == direct ]] && continue
+  run_one "$t" --scenario idle --idle "$IDLE" --connections "$CONNS" --timeout 60
+done
+log "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- table -------------------------------------------------------------------------------------
+awk -v inspect_id="$INSPECT_ID" '
+function field(line, key,   n, i, kv, parts) {
+  n = split(line, parts, " ")
+  for (i = 2; i <= n; i++) {
+    split(parts[i], kv, "=")
+    if (kv[1] == key) return substr(parts[i], length(key) + 2)
+  }
+  return "-"
+}
+function num(v) { return v != "-" && v != "" }
+function ratio(a, b) { return (num(a) && num(b) && b + 0 > 0) ? sprintf("%.2fx", a / b) : "-" }
+function pair(what, b, d, n,   rd, rn) {
+  rd = ratio(b, d); rn = ratio(b, n)
+  if (rd == "-" && rn == "-") return ""
+  return sprintf("  %s %s/direct %s/nginx;", what, rd, rn)
+}
+function total_cpu(t, s,   d) {
+  s = cpu[t]; d = dcpu[t]
+  if (t == "direct") return s
+  if (num(s) && num(d)) return sprintf("%.1f", s + d)
+  return s
+}
+function flush_group(   t, i, note) {
+  if (group == "") return
+  for (i = 1; i <= ntargets; i++) {
+    t = order[i]
+    printf "%-28s %-7s %10s %-8s %8s %8s %9s %11s %9s  %s\n", group, t, rate[t], unit[t], \
+      p50[t], p99[t], (t == "direct" ? "-" : cpu[t]), (t == "direct" ? cpu[t] : dcpu[t]), \
+      total_cpu(t), notes[t]
+  }
+  if ("berth" in rate) {
+    printf "%-28s %-7s%s%s%s\n", "", "berth", \
+      pair(unit["berth"], rate["berth"], rate["direct"], rate["nginx"]), \
+      pair("p50", p50["berth"], p50["direct"], p50["nginx"]), \
+      pair("total CPU", total_cpu("berth"), total_cpu("direct"), total_cpu("nginx"))
+  }
+  delete rate; delete unit; delete p50; delete p99; delete cpu; delete dcpu; delete notes
+  ntargets = 0
+}
+{
+  s = field($0, "scenario"); p = field($0, "path")
+  if (s == "keepalive") {
+    label = p
+    if (inspect_id != "" && index(label, inspect_id)) sub(inspect_id, "{id}", label)
+    sub(/^\/v[0-9.]+/, "", label)
+    label = "GET " label
+  } else if (s == "handshake") label = "new TLS conn + /_ping"
+  else if (s == "exec-halfclose") label = "exec stream, half-close"
+  else if (s == "exec") label = "exec stream, no half-close"
+  else if (s == "idle") label = "idle mTLS conn memory"
+  else label = s
+  if (label != group) { flush_group(); group = label }
+  t = field($0, "target")
+  order[++ntargets] = t
+  rate[t] = field($0, "rate"); unit[t] = field($0, "unit")
+  p50[t] = field($0, "p50_ms"); p99[t] = field($0, "p99_ms")
+  cpu[t] = field($0, "server_cpu_us"); dcpu[t] = field($0, "dockerd_cpu_us")
+  n = ""
+  if (field($0, "errors") != "-" && field($0, "errors") + 0 > 0) n = n "errors=" field($0, "errors") " "
+  if (field($0, "non2xx") != "-" && field($0, "non2xx") + 0 > 0) n = n "non-2xx=" field($0, "non2xx") " "
+  if (s ~ /^exec/) {
+    if (field($0, "complete") != "1") n = n "INCOMPLETE " field($0, "bytes") "/" field($0, "expected") " bytes "
+    n = n "101 in " field($0, "time_to_101_ms") "ms exit=" field($0, "exit_code") " "
+  }
+  if (s == "idle") {
+    dcpu[t] = "-"
+    n = n field($0, "opened") " opened, " field($0, "alive") " alive, dockerd " field($0, "dockerd_kib_per_conn") " KiB/conn "
+  }
+  if (field($0, "client_cpu_us") != "-") n = n "client CPU " field($0, "client_cpu_us") " "
+  if (field($0, "first_error") != "-") n = n "first error: " field($0, "first_error")
+  notes[t] = n
+}
+END {
+  flush_group()
+}' "$RESULTS" >"$T/table.txt"
+
+echo
+echo "berth bench: $(nproc) cores shared by client and servers; ${DURATION}s per keep-alive/handshake run, $CONNS connections."
+echo "CPU columns: server CPU time (utime+stime) per request, in us (exec: per MB). proxy = berth-proxy or nginx"
+echo "(master+workers); dockerd = dockerd's own share; direct = dockerd alone. Idle row: rate is server RSS KiB per connection."
+printf '%-28s %-7s %10s %-8s %8s %8s %9s %11s %9s  %s\n' scenario target rate unit "p50 ms" "p99 ms" \
+  "proxy CPU" "dockerd CPU" "total CPU" notes
+cat "$T/table.txt"
+[[ -z $BERTH_PORT ]] && echo "(berth-proxy was not runnable in this run: berth rows and ratios are missing)"
+exit 0
