@@ -359,6 +359,9 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   }
 
   beast::flat_buffer upstream_buffer(header_limit * 2);
+  // Beast reads max(512, free capacity) bytes at a time: without room, a 4 KiB body would
+  // arrive, and be relayed, as eight 512-byte chunks.
+  upstream_buffer.reserve(16 * 1024);
   ResponseParser rp;
   rp.header_limit(header_limit);
   rp.body_limit(unlimited_body);
@@ -419,6 +422,7 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
   }
   // Beast's buffer_body relay: the window is the only memory a large body ever uses.
   auto window = std::make_unique<char[]>(relay_window);
+  buffer_.reserve(relay_window);
   while (!parser.is_done()) {
     req.body().data = window.get();
     req.body().size = relay_window;
@@ -508,6 +512,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
   }
 
   auto window = std::make_unique<char[]>(relay_window);
+  upstream_buffer.reserve(relay_window);
   bool ok = true;
   while (!rp.is_done()) {
     res.body().data = window.get();
