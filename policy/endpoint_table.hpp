@@ -58,6 +58,7 @@ struct Classified {
   std::string api_version;          ///< "1.41", or empty when the path had no version prefix
   std::string path;                 ///< decoded path without the version prefix
   std::vector<std::string> params;  ///< decoded path parameters, in pattern order
+  std::vector<std::string> refs;    ///< the parameters as the client wrote them (before resolve)
   std::string query;                ///< raw query string without '?'
 };
 

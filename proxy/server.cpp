@@ -46,9 +46,10 @@ std::expected<net::ip::tcp::endpoint, std::string> parse_listen(const std::strin
 
 }  // namespace
 
-Worker::Worker(RuntimeHolder& runtime, unsigned index)
+Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, unsigned number)
     : runtime_(runtime),
       index_(index),
+      number_(number),
       acceptor_(context_),
       pool_(context_.get_executor()),
       grace_timer_(context_) {}
@@ -211,7 +212,7 @@ int Server::run() {
   unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
   n = std::max(1u, n);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(runtime_, i));
+    workers_.push_back(std::make_unique<Worker>(runtime_, index_, i));
     if (const auto ec = workers_.back()->listen(*endpoint)) {
       std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
                 << "\n";
@@ -220,6 +221,13 @@ int Server::run() {
     if (i == 0) {
       endpoint->port(workers_[0]->port());  // port 0: every worker shares the one picked
     }
+  }
+  // The ownership index first: tenants' requests are authorized against it.
+  IndexWatcher watcher(index_, runtime_);
+  watcher.start();
+  if (!watcher.wait_ready(std::chrono::seconds(15))) {
+    log_warn("ownership index not ready after 15 s (is dockerd up?); serving anyway, unknown "
+             "references are checked with dockerd");
   }
   for (auto& w : workers_) {
     w->start();
@@ -259,6 +267,7 @@ int Server::run() {
   }
   signals_context.stop();
   signal_thread.join();
+  watcher.stop();
   log_info("stopped");
   return 0;
 }

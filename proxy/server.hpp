@@ -13,6 +13,7 @@
 
 #include "proxy/config.hpp"
 #include "proxy/net.hpp"
+#include "proxy/ownership.hpp"
 #include "proxy/upstream.hpp"
 
 namespace berth::proxy {
@@ -21,7 +22,7 @@ class Session;
 
 class Worker {
  public:
-  Worker(RuntimeHolder& runtime, unsigned index);
+  Worker(RuntimeHolder& runtime, SharedIndex& index, unsigned number);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -34,6 +35,7 @@ class Worker {
   void run() { context_.run(); }
 
   RuntimeHolder& runtime() noexcept { return runtime_; }
+  SharedIndex& index() noexcept { return index_; }
   UpstreamPool& pool() noexcept { return pool_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
   net::io_context& context() noexcept { return context_; }
@@ -43,7 +45,8 @@ class Worker {
   void shutdown_now(std::chrono::seconds grace);
 
   RuntimeHolder& runtime_;
-  unsigned index_;
+  SharedIndex& index_;
+  unsigned number_;
   net::io_context context_{1};
   net::ip::tcp::acceptor acceptor_;
   UpstreamPool pool_;
@@ -64,6 +67,7 @@ class Server {
 
   Options options_;
   RuntimeHolder runtime_;
+  SharedIndex index_;
   std::atomic<std::uint64_t> generation_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
 };

@@ -11,7 +11,12 @@
 #include "policy/authorize.hpp"
 #include "policy/decision.hpp"
 #include "policy/endpoint_table.hpp"
+#include "policy/filter.hpp"
+#include "policy/names.hpp"
+#include "policy/vocabulary.hpp"
+#include "proxy/docker_client.hpp"
 #include "proxy/log.hpp"
+#include "proxy/ownership.hpp"
 #include "proxy/server.hpp"
 
 namespace berth::proxy {
@@ -27,7 +32,8 @@ constexpr auto client_write_timeout = 300s;  // a client that stops reading a re
 constexpr auto hijack_linger = 30s;  // after dockerd ends a hijacked stream, for the client's end
 constexpr std::size_t header_limit = 256 * 1024;
 constexpr std::size_t relay_window = 64 * 1024;
-constexpr std::size_t filtered_body_limit = 8 * 1024 * 1024;
+constexpr std::size_t judged_body_limit = 4 * 1024 * 1024;
+constexpr std::size_t whole_body_limit = 256 * 1024 * 1024;
 // Not boost::none: Boost 1.74's parser compares the content length with the optional limit
 // and a disengaged optional compares smaller than every value (body_limit error on any body).
 constexpr std::uint64_t unlimited_body = std::numeric_limits<std::uint64_t>::max();
@@ -88,6 +94,14 @@ bool header_has_token(std::string_view value, std::string_view token) {
     }
   }
   return false;
+}
+
+bool header_keep_alive(const http::request_header<>& h) {
+  const auto connection = h[http::field::connection];
+  if (h.version() >= 11) {
+    return !header_has_token(connection, "close");
+  }
+  return header_has_token(connection, "keep-alive");
 }
 
 bool is_raw_stream(std::string_view content_type) {
@@ -273,6 +287,7 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   ex.target = std::string(req.target());
   const bool keep_alive = req.keep_alive() && parser.is_done();
   const auto rt = worker_.runtime().get();  // this request's policy, whatever reloads meanwhile
+  SharedIndex& index = worker_.index();
 
   // 1. identify
   const auto who = policy::identify(*rt->policy, identity_);
@@ -290,41 +305,214 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   }
   ex.endpoint = std::string(request->route->endpoint);
 
-  // 3. resolve: object references are resolved by the ownership index (issue #3); until then
-  //    tenants reach no object-scoped route at all.
+  // 3. resolve: references in the path, within the tenant's own objects. The index answers
+  //    without a round trip; only a miss is checked with dockerd before "no such object".
+  auto resolved = index.read(
+      [&](const policy::OwnershipIndex& idx) { return policy::resolve(*who, *request, idx); });
+  if (!resolved && resolved.error().http_status == 404 &&
+      policy::ref_kind(*request->route) != policy::RefKind::none) {
+    co_await refresh_reference(index, worker_.pool(), rt, policy::ref_kind(*request->route),
+                               who->tenant, request->params.front());
+    resolved = index.read(
+        [&](const policy::OwnershipIndex& idx) { return policy::resolve(*who, *request, idx); });
+  }
+  if (!resolved) {
+    co_return co_await refuse(resolved.error(), keep_alive, ex);
+  }
 
-  // 4. authorize
-  const policy::Decision decision = policy::authorize_route(*who, *request);
+  // 4. authorize and rewrite
+  const policy::Decision decision = policy::authorize_route(*who, *resolved);
   if (!decision.allowed()) {
     co_return co_await refuse(decision, keep_alive, ex);
   }
-  if (!who->is_operator() && !parser.is_done() &&
-      request->route->body == policy::BodyMode::none) {
+  ex.rule = decision.rule_id;
+  if (who->is_operator()) {
+    ex.allowed = true;
+    const bool keep = co_await forward(rt, *who, *resolved, req, &parser, std::nullopt,
+                                       policy::canonical_target(*resolved),
+                                       policy::ResponseView::pass, ex);
+    account(ex);
+    co_return keep;
+  }
+  const auto body_mode = resolved->route->body;
+  const bool read_whole = body_mode == policy::BodyMode::judge ||
+                          resolved->route->endpoint == "exec.start";
+  if (!parser.is_done() && body_mode == policy::BodyMode::none) {
     co_return co_await refuse(
         policy::Decision::deny(400, "berth: " + ex.endpoint + " takes no request body",
                                "body.unexpected"),
         false, ex);
   }
+  // A judged body is read whole before anything reaches dockerd: dockerd acts on a complete
+  // JSON document even when the connection is cut right after it.
+  std::optional<http::request_parser<http::string_body>> judged;
+  if (read_whole && !parser.is_done()) {
+    judged.emplace(std::move(parser));
+    judged->body_limit(judged_body_limit);
+    arm(request_read_timeout);
+    error_code ec;
+    co_await http::async_read(client_, buffer_, *judged, with_ec(ec));
+    disarm();
+    if (ec) {
+      const bool too_big = ec == http::error::body_limit;
+      co_return co_await refuse(
+          policy::Decision::deny(too_big ? 413 : 400,
+                                 too_big ? "berth: request body too large"
+                                         : "berth: request body could not be read: " +
+                                               ec.message(),
+                                 too_big ? "body.too_large" : "body.unreadable"),
+          false, ex);
+    }
+  }
+  const std::string_view body = judged ? std::string_view(judged->get().body())
+                                       : std::string_view();
+  const policy::DaemonFacts facts = index.facts();
+  policy::Rewritten rw = index.read([&](const policy::OwnershipIndex& idx) {
+    return policy::rewrite_for_tenant(*who, *resolved, body, idx, facts);
+  });
+  if (!rw.decision.allowed()) {
+    co_return co_await refuse(rw.decision, judged ? req_keep_alive(*judged) : keep_alive, ex);
+  }
+  if (!co_await ensure_objects(rt, *who, rw)) {
+    co_return co_await refuse(
+        policy::Decision::deny(500, "berth: could not prepare the tenant's network or volumes",
+                               "ensure.failed"),
+        false, ex);
+  }
+  created_name_ = rw.created_name;
+  std::optional<std::string> replacement = rw.body;
+  if (!replacement && judged) {
+    replacement = judged->get().body();
+  }
   ex.allowed = true;
-  ex.rule = decision.rule_id;
-
-  // 5. forward, and 6. filter the response where the principal may not see all of it
-  const bool keep = co_await forward(rt, *who, *request, parser, ex);
-
+  bool keep = false;
+  if (judged) {
+    keep = co_await forward(rt, *who, *resolved, judged->get(), nullptr, std::move(replacement),
+                            rw.target, rw.view, ex);
+  } else {
+    keep = co_await forward(rt, *who, *resolved, req, &parser, std::move(replacement), rw.target,
+                            rw.view, ex);
+  }
   // 7. account
   account(ex);
   co_return keep;
 }
 
+bool Session::req_keep_alive(const http::request_parser<http::string_body>& p) {
+  return p.get().keep_alive();
+}
+
+net::awaitable<bool> Session::ensure_objects(std::shared_ptr<const Runtime> rt,
+                                             const policy::Principal& who,
+                                             const policy::Rewritten& rw) {
+  SharedIndex& index = worker_.index();
+  const std::string label = nlohmann::json(std::string(vocabulary::tenant_label)).dump();
+  if (rw.ensure_default_network) {
+    const std::string name = policy::names::default_network(who.tenant);
+    const bool known = index.read([&](const policy::OwnershipIndex& idx) {
+      return idx.find_network(who.tenant, policy::names::default_network_view).result ==
+             policy::Lookup::found;
+    });
+    if (!known) {
+      nlohmann::json create = {{"Name", name},
+                               {"Driver", "bridge"},
+                               {"CheckDuplicate", true},
+                               {"Labels", {{std::string(vocabulary::tenant_label), who.tenant}}}};
+      auto reply = co_await docker_request(worker_.pool(), rt, http::verb::post,
+                                           "/networks/create", create.dump());
+      if (!reply || (reply->status != 201 && reply->status != 409)) {
+        log_error("cannot create default network " + name + ": " +
+                  (reply ? reply->body : reply.error().message()));
+        co_return false;
+      }
+      co_await refresh_reference(index, worker_.pool(), rt, policy::RefKind::network, "", name);
+    }
+  }
+  for (const auto& volume : rw.ensure_volumes) {
+    const bool known = index.read([&](const policy::OwnershipIndex& idx) {
+      return idx.volume(volume).has_value();
+    });
+    if (known) {
+      continue;
+    }
+    nlohmann::json create = {{"Name", volume},
+                             {"Labels", {{std::string(vocabulary::tenant_label), who.tenant}}}};
+    auto reply = co_await docker_request(worker_.pool(), rt, http::verb::post, "/volumes/create",
+                                         create.dump());
+    if (!reply || reply->status != 201) {
+      co_return false;
+    }
+    index_volume(index, reply->body);
+  }
+  co_return true;
+}
+
+net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_header<>& header,
+                                           RequestParser* stream_body,
+                                           std::optional<std::string> replacement,
+                                           const std::string& target, bool upgrade,
+                                           Exchange& ex) {
+  if (!replacement && stream_body) {
+    // The upstream request is the client's header with the judged target, no hop-by-hop
+    // fields, keep-alive toward dockerd unless the client asked for an upgrade.
+    header.target(target);
+    header.version(11);
+    for (auto it = header.begin(); it != header.end();) {
+      if (is_hop_by_hop(it->name_string())) {
+        it = header.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (upgrade) {
+      header.set(http::field::connection, "Upgrade");
+    } else {
+      header.erase(http::field::upgrade);
+      header.erase(http::field::connection);
+    }
+    co_return co_await relay_request_body(upstream, *stream_body, ex);
+  }
+  // A judged body: the re-serialized document dockerd will decode, never the client's bytes.
+  http::request<http::string_body> out{header.method(), target, 11};
+  for (const auto& field : header) {
+    const auto name = field.name();
+    if (is_hop_by_hop(field.name_string()) || name == http::field::content_length ||
+        name == http::field::transfer_encoding || name == http::field::connection ||
+        name == http::field::upgrade || name == http::field::expect) {
+      continue;
+    }
+    out.insert(field.name_string(), field.value());
+  }
+  if (upgrade) {
+    out.set(http::field::connection, "Upgrade");
+    out.set(http::field::upgrade, header[http::field::upgrade]);
+  }
+  out.body() = replacement.value_or("");
+  if (!out.body().empty()) {
+    out.set(http::field::content_type, "application/json");
+  }
+  out.prepare_payload();
+  ex.bytes_in += out.body().size();
+  error_code ec;
+  co_await http::async_write(upstream, out, with_ec(ec));
+  co_return !ec;
+}
+
 net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
                                       const policy::Principal& who,
-                                      const policy::Classified& request, RequestParser& parser,
+                                      const policy::Classified& request,
+                                      http::request_header<>& header,
+                                      RequestParser* stream_body,
+                                      std::optional<std::string> replacement,
+                                      std::string target, policy::ResponseView view,
                                       Exchange& ex) {
-  auto& req = parser.get();
-  const bool client_keep_alive = req.keep_alive();
+  const bool client_keep_alive = header_keep_alive(header);
+  const bool body_pending = stream_body && !stream_body->is_done();
   const bool hijackable = request.route->body == policy::BodyMode::hijack;
-  const bool upgrade = hijackable && header_has_token(req[http::field::connection], "upgrade");
+  const bool upgrade =
+      hijackable && header_has_token(header[http::field::connection], "upgrade");
   const bool endless = request.route->timeout == policy::TimeoutClass::endless;
+  const bool is_head = header.method() == http::verb::head;
 
   auto acquired = co_await worker_.pool().acquire(rt);
   if (!acquired) {
@@ -332,29 +520,12 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     log_error("cannot reach dockerd at " + rt->upstream.text + ": " + acquired.error().message());
     co_return co_await refuse(
         policy::Decision::deny(502, "berth: cannot reach the Docker daemon", "upstream.down"),
-        client_keep_alive && parser.is_done(), ex);
+        client_keep_alive && !body_pending, ex);
   }
   std::shared_ptr<TlsStream> upstream = std::move(*acquired);
-
-  // The upstream request is rebuilt from what was judged: canonical target, no hop-by-hop
-  // fields, keep-alive toward dockerd unless the client asked for an upgrade.
-  req.target(policy::canonical_target(request));
-  req.version(11);
-  for (auto it = req.begin(); it != req.end();) {
-    if (is_hop_by_hop(it->name_string())) {
-      it = req.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  if (upgrade) {
-    req.set(http::field::connection, "Upgrade");
-  } else {
-    req.erase(http::field::upgrade);
-    req.keep_alive(true);
-  }
-
-  if (!co_await relay_request_body(*upstream, parser, ex)) {
+  if (!co_await send_request(*upstream, header, stream_body, std::move(replacement), target,
+                             upgrade, ex)) {
+    upstream->close();
     co_return false;
   }
 
@@ -365,7 +536,7 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   ResponseParser rp;
   rp.header_limit(header_limit);
   rp.body_limit(unlimited_body);
-  if (req.method() == http::verb::head) {
+  if (is_head) {
     rp.skip(true);
   }
   error_code ec;
@@ -393,13 +564,30 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     co_await splice(std::move(upstream), upstream_buffer, rp, ex);
     co_return false;
   }
-  if (!who.is_operator() && request.route->endpoint == "system.info" &&
-      res.result() == http::status::ok) {
-    co_return co_await respond_filtered_info(std::move(upstream), upstream_buffer, rp,
-                                             client_keep_alive, ex, rt);
+  if (who.is_operator() || is_head) {
+    co_return co_await relay_response(std::move(upstream), upstream_buffer, rp,
+                                      client_keep_alive, endless, LineMode::none, ex, rt);
   }
-  co_return co_await relay_response(std::move(upstream), upstream_buffer, rp, client_keep_alive,
-                                    endless, ex, rt);
+  // 6. filter: what the tenant may see of the answer.
+  const std::string_view endpoint = request.route->endpoint;
+  const bool created = endpoint == "container.create" || endpoint == "exec.create" ||
+                       endpoint == "network.create" || endpoint == "volume.create";
+  const bool whole = res.result_int() >= 400 || created ||
+                     (res.result() == http::status::ok && view != policy::ResponseView::pass &&
+                      view != policy::ResponseView::events &&
+                      view != policy::ResponseView::build_stream);
+  if (whole) {
+    co_return co_await respond_whole(std::move(upstream), upstream_buffer, rp, client_keep_alive,
+                                     ex, rt, who, request, view);
+  }
+  const LineMode lines = view == policy::ResponseView::events         ? LineMode::events
+                         : view == policy::ResponseView::build_stream ? LineMode::build
+                                                                      : LineMode::none;
+  current_principal_ = &who;
+  const bool keep = co_await relay_response(std::move(upstream), upstream_buffer, rp,
+                                            client_keep_alive, endless, lines, ex, rt);
+  current_principal_ = nullptr;
+  co_return keep;
 }
 
 net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestParser& parser,
@@ -469,14 +657,18 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
 net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream,
                                              beast::flat_buffer& upstream_buffer,
                                              ResponseParser& rp, bool keep_alive, bool endless,
-                                             Exchange& ex, std::shared_ptr<const Runtime> rt) {
+                                             LineMode lines, Exchange& ex,
+                                             std::shared_ptr<const Runtime> rt) {
   auto& res = rp.get();
   const bool upstream_reusable = res.keep_alive();
   const bool until_eof = !rp.is_done() && !res.chunked() && !res.has_content_length();
   keep_alive = keep_alive && !worker_.draining();
   res.keep_alive(keep_alive);
-  if (until_eof) {
-    res.chunked(true);  // frame a close-delimited body so the client connection survives
+  if (until_eof || (lines != LineMode::none && !rp.is_done())) {
+    // Frame a close-delimited body so the client connection survives; filtered line streams
+    // change length, so they are always chunked.
+    res.erase(http::field::content_length);
+    res.chunked(true);
   }
   http::response_serializer<http::buffer_body> sr{res};
   error_code ec;
@@ -513,6 +705,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
 
   auto window = std::make_unique<char[]>(relay_window);
   upstream_buffer.reserve(relay_window);
+  std::string pending_lines;
   bool ok = true;
   while (!rp.is_done()) {
     res.body().data = window.get();
@@ -528,8 +721,24 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
       ok = false;
       break;
     }
-    const std::size_t n = relay_window - res.body().size;
-    res.body().data = n == 0 ? nullptr : window.get();
+    std::size_t n = relay_window - res.body().size;
+    std::string filtered;
+    if (lines != LineMode::none) {
+      // Only whole lines (one JSON event or build message each) are judged and passed on.
+      pending_lines.append(window.get(), n);
+      const auto last_nl = pending_lines.rfind('\n');
+      if (rp.is_done()) {
+        filtered = transform_lines(lines, pending_lines);
+        pending_lines.clear();
+      } else if (last_nl != std::string::npos) {
+        filtered = transform_lines(lines, std::string_view(pending_lines).substr(0, last_nl + 1));
+        pending_lines.erase(0, last_nl + 1);
+      }
+      n = filtered.size();
+      res.body().data = n == 0 ? nullptr : filtered.data();
+    } else {
+      res.body().data = n == 0 ? nullptr : window.get();
+    }
     res.body().size = n;
     res.body().more = !rp.is_done();
     if (n == 0 && res.body().more) {
@@ -591,46 +800,123 @@ net::awaitable<void> Session::watch_client(std::shared_ptr<Session> self,
   }
 }
 
-net::awaitable<bool> Session::respond_filtered_info(std::shared_ptr<TlsStream> upstream,
-                                                    beast::flat_buffer& upstream_buffer,
-                                                    ResponseParser& rp, bool keep_alive,
-                                                    Exchange& ex,
-                                                    std::shared_ptr<const Runtime> rt) {
+net::awaitable<bool> Session::respond_whole(std::shared_ptr<TlsStream> upstream,
+                                            beast::flat_buffer& upstream_buffer,
+                                            ResponseParser& rp, bool keep_alive, Exchange& ex,
+                                            std::shared_ptr<const Runtime> rt,
+                                            const policy::Principal& who,
+                                            const policy::Classified& request,
+                                            policy::ResponseView view) {
   http::response_parser<http::string_body> full{std::move(rp)};
-  full.body_limit(filtered_body_limit);
+  full.body_limit(whole_body_limit);
   error_code ec;
   co_await http::async_read(*upstream, upstream_buffer, full, with_ec(ec));
   if (ec) {
+    upstream->close();
     co_return co_await refuse(policy::Decision::deny(502,
                                                      "berth: the Docker daemon did not answer",
                                                      "upstream.no_response"),
                               keep_alive, ex);
   }
   auto upstream_res = full.release();
-  const bool reusable = upstream_res.keep_alive() && upstream_buffer.size() == 0;
-  std::string redacted = policy::redact_info_for_tenant(upstream_res.body());
-  if (redacted.empty()) {
-    co_return co_await refuse(
-        policy::Decision::deny(502, "berth: the Docker daemon sent an unreadable /info",
-                               "upstream.bad_info"),
-        keep_alive, ex);
-  }
-  if (reusable) {
+  if (upstream_res.keep_alive() && upstream_buffer.size() == 0) {
     worker_.pool().release(std::move(upstream), *rt);
   }
-  http::response<http::string_body> res{http::status::ok, 11};
+  const std::optional<std::string> body =
+      transform_body(who, request, view, upstream_res.result_int(), upstream_res.body());
+  if (!body) {
+    co_return co_await refuse(
+        policy::Decision::deny(502, "berth: the Docker daemon sent an unexpected answer",
+                               "upstream.unexpected"),
+        keep_alive, ex);
+  }
+  http::response<http::string_body> res{upstream_res.result(), 11};
   for (const auto& field : upstream_res) {
     if (field.name() != http::field::content_length &&
         field.name() != http::field::transfer_encoding &&
         field.name() != http::field::connection) {
-      res.set(field.name_string(), field.value());
+      res.insert(field.name_string(), field.value());
     }
   }
-  res.body() = std::move(redacted);
+  res.body() = std::move(*body);
   res.keep_alive(keep_alive && !worker_.draining());
   res.prepare_payload();
   ex.bytes_out += res.body().size();
   co_return co_await write_response(res) && res.keep_alive();
+}
+
+std::optional<std::string> Session::transform_body(const policy::Principal& who,
+                                                   const policy::Classified& request,
+                                                   policy::ResponseView view, unsigned status,
+                                                   const std::string& body) {
+  if (status >= 400) {
+    // dockerd's errors name stored objects; the tenant reads its own names.
+    auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_object() && doc.contains("message") && doc["message"].is_string()) {
+      return policy::docker_error_body(
+          policy::tenant_error_message(who, doc["message"].get<std::string>()));
+    }
+    return policy::tenant_error_message(who, body);
+  }
+  SharedIndex& index = worker_.index();
+  const std::string_view endpoint = request.route->endpoint;
+  if (endpoint == "container.create" || endpoint == "exec.create" ||
+      endpoint == "network.create") {
+    // Record what was just created, so the next request resolves it without waiting for
+    // dockerd's event.
+    const auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (!doc.is_object() || !doc.contains("Id") || !doc["Id"].is_string()) {
+      return body;
+    }
+    const std::string id = doc["Id"].get<std::string>();
+    index.write([&](policy::OwnershipIndex& idx) {
+      if (endpoint == "container.create") {
+        idx.put_container({id, who.tenant, created_name_, "created"});
+      } else if (endpoint == "exec.create") {
+        idx.put_exec(id, request.params.front());
+      } else {
+        idx.put_network({id, who.tenant, created_name_});
+      }
+    });
+    return body;
+  }
+  if (endpoint == "volume.create") {
+    index_volume(index, body);
+    view = policy::ResponseView::volume_inspect;
+  }
+  return index.read([&](const policy::OwnershipIndex& idx) {
+    return policy::filter_response(view, who, body, idx);
+  });
+}
+
+std::string Session::transform_lines(LineMode mode, std::string_view lines) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < lines.size()) {
+    auto nl = lines.find('\n', start);
+    const bool complete = nl != std::string_view::npos;
+    if (!complete) {
+      nl = lines.size();
+    }
+    const std::string_view line = lines.substr(start, nl - start);
+    start = nl + 1;
+    if (line.empty()) {
+      continue;
+    }
+    if (mode == LineMode::events) {
+      auto filtered = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+        return policy::filter_event(*current_principal_, line, idx);
+      });
+      if (filtered) {
+        out += *filtered;
+        out += '\n';
+      }
+    } else {
+      out += policy::filter_build_message(*current_principal_, line);
+      out += '\n';
+    }
+  }
+  return out;
 }
 
 net::awaitable<void> Session::splice(std::shared_ptr<TlsStream> upstream,

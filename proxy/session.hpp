@@ -12,6 +12,7 @@
 
 #include "policy/endpoint_table.hpp"
 #include "policy/identity.hpp"
+#include "policy/rewrite.hpp"
 #include "proxy/config.hpp"
 #include "proxy/net.hpp"
 #include "proxy/tls_stream.hpp"
@@ -43,21 +44,39 @@ class Session : public std::enable_shared_from_this<Session> {
   using RequestParser = http::request_parser<http::buffer_body>;
   using ResponseParser = http::response_parser<http::buffer_body>;
 
+  enum class LineMode { none, events, build };
+
   net::awaitable<bool> handshake();
   net::awaitable<bool> serve(RequestParser& parser);
-  net::awaitable<bool> forward(std::shared_ptr<const Runtime> rt,
-                               const policy::Principal& who, const policy::Classified& request,
-                               RequestParser& parser, Exchange& ex);
+  static bool req_keep_alive(const http::request_parser<http::string_body>& p);
+  net::awaitable<bool> ensure_objects(std::shared_ptr<const Runtime> rt,
+                                      const policy::Principal& who, const policy::Rewritten& rw);
+  net::awaitable<bool> forward(std::shared_ptr<const Runtime> rt, const policy::Principal& who,
+                               const policy::Classified& request, http::request_header<>& header,
+                               RequestParser* stream_body, std::optional<std::string> replacement,
+                               std::string target, policy::ResponseView view, Exchange& ex);
+  net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
+                                    RequestParser* stream_body,
+                                    std::optional<std::string> replacement,
+                                    const std::string& target, bool upgrade, Exchange& ex);
   net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
                                           Exchange& ex);
   net::awaitable<bool> relay_response(std::shared_ptr<TlsStream> upstream,
                                       beast::flat_buffer& upstream_buffer, ResponseParser& rp,
-                                      bool keep_alive, bool endless, Exchange& ex,
+                                      bool keep_alive, bool endless, LineMode lines, Exchange& ex,
                                       std::shared_ptr<const Runtime> rt);
-  net::awaitable<bool> respond_filtered_info(std::shared_ptr<TlsStream> upstream,
-                                             beast::flat_buffer& upstream_buffer,
-                                             ResponseParser& rp, bool keep_alive, Exchange& ex,
-                                             std::shared_ptr<const Runtime> rt);
+  net::awaitable<bool> respond_whole(std::shared_ptr<TlsStream> upstream,
+                                     beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                                     bool keep_alive, Exchange& ex,
+                                     std::shared_ptr<const Runtime> rt,
+                                     const policy::Principal& who,
+                                     const policy::Classified& request,
+                                     policy::ResponseView view);
+  std::optional<std::string> transform_body(const policy::Principal& who,
+                                            const policy::Classified& request,
+                                            policy::ResponseView view, unsigned status,
+                                            const std::string& body);
+  std::string transform_lines(LineMode mode, std::string_view lines);
   net::awaitable<void> splice(std::shared_ptr<TlsStream> upstream,
                               beast::flat_buffer& upstream_buffer, ResponseParser& rp,
                               Exchange& ex);
@@ -88,6 +107,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = true;
   bool closed_ = false;
   policy::Identity identity_;
+  const policy::Principal* current_principal_ = nullptr;  // for line filters during a relay
+  std::string created_name_;  // stored name of the object the current request creates
 };
 
 }  // namespace berth::proxy

@@ -1,0 +1,571 @@
+#include "policy/filter.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "policy/authorize.hpp"
+#include "policy/names.hpp"
+#include "policy/vocabulary.hpp"
+
+namespace berth::policy {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void strip_labels(json& labels) {
+  if (!labels.is_object()) {
+    return;
+  }
+  for (auto it = labels.begin(); it != labels.end();) {
+    if (std::string_view(it.key()).starts_with(vocabulary::reserved_label_prefix)) {
+      it = labels.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool owned(const json& labels, const std::string& tenant) {
+  if (!labels.is_object()) {
+    return false;
+  }
+  const auto it = labels.find(std::string(vocabulary::tenant_label));
+  return it != labels.end() && it->is_string() && it->get<std::string>() == tenant;
+}
+
+// A stored name as the tenant knows it; names outside its namespace are shown as stored
+// (only objects it owns reach here).
+std::string view(const std::string& tenant, std::string_view stored) {
+  if (auto v = names::tenant_view(tenant, stored)) {
+    return *v;
+  }
+  if (!stored.empty() && stored.front() == '/') {
+    stored.remove_prefix(1);
+  }
+  return std::string(stored);
+}
+
+std::optional<std::string> image_view(const std::string& tenant, std::string_view stored) {
+  if (auto v = names::tenant_image_view(tenant, stored)) {
+    return v;
+  }
+  if (names::is_tenant_image_repo(stored)) {
+    return std::nullopt;  // another tenant's tag
+  }
+  return std::string(stored);
+}
+
+void view_image_field(const std::string& tenant, json& obj, const char* field) {
+  if (obj.contains(field) && obj[field].is_string()) {
+    if (auto v = image_view(tenant, obj[field].get<std::string>())) {
+      obj[field] = *v;
+    } else {
+      obj[field] = "";
+    }
+  }
+}
+
+void view_tags(const std::string& tenant, json& obj, const char* field) {
+  if (!obj.contains(field) || !obj[field].is_array()) {
+    return;
+  }
+  json out = json::array();
+  for (const auto& t : obj[field]) {
+    if (!t.is_string()) {
+      continue;
+    }
+    const std::string s = t.get<std::string>();
+    if (s == "<none>:<none>" || s == "<none>@<none>") {
+      out.push_back(s);
+    } else if (auto v = image_view(tenant, s)) {
+      out.push_back(*v);
+    }
+  }
+  obj[field] = std::move(out);
+}
+
+void view_networks(const std::string& tenant, json& settings) {
+  if (!settings.is_object() || !settings.contains("Networks") ||
+      !settings["Networks"].is_object()) {
+    return;
+  }
+  json out = json::object();
+  for (auto& [name, value] : settings["Networks"].items()) {
+    out[view(tenant, name)] = value;
+  }
+  settings["Networks"] = std::move(out);
+}
+
+void view_network_mode(const std::string& tenant, json& hc) {
+  if (!hc.is_object() || !hc.contains("NetworkMode") || !hc["NetworkMode"].is_string()) {
+    return;
+  }
+  const std::string mode = hc["NetworkMode"].get<std::string>();
+  if (mode != "none" && !mode.starts_with("container:") && mode != "default") {
+    hc["NetworkMode"] = view(tenant, mode);
+  }
+}
+
+void view_mounts(const std::string& tenant, json& mounts) {
+  if (!mounts.is_array()) {
+    return;
+  }
+  for (auto& m : mounts) {
+    if (m.is_object() && m.contains("Name") && m["Name"].is_string()) {
+      m["Name"] = view(tenant, m["Name"].get<std::string>());
+    }
+  }
+}
+
+// "/acme_web" and link names "/acme_app/acme_db" -> "/web", "/app/db".
+std::optional<std::string> view_path_name(const std::string& tenant, std::string_view stored) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < stored.size()) {
+    if (stored[start] == '/') {
+      ++start;
+      continue;
+    }
+    const auto end = std::min(stored.find('/', start), stored.size());
+    auto v = names::tenant_view(tenant, stored.substr(start, end - start));
+    if (!v) {
+      return std::nullopt;
+    }
+    out += '/';
+    out += *v;
+    start = end;
+  }
+  return out;
+}
+
+void view_container(const std::string& tenant, json& c, bool inspect) {
+  if (inspect) {
+    if (c.contains("Name") && c["Name"].is_string()) {
+      c["Name"] = "/" + view(tenant, c["Name"].get<std::string>());
+    }
+    if (c.contains("Config") && c["Config"].is_object()) {
+      strip_labels(c["Config"]["Labels"]);
+      view_image_field(tenant, c["Config"], "Image");
+    }
+    if (c.contains("HostConfig") && c["HostConfig"].is_object()) {
+      json& hc = c["HostConfig"];
+      hc["CgroupParent"] = "";
+      view_network_mode(tenant, hc);
+      if (hc.contains("Binds") && hc["Binds"].is_array()) {
+        for (auto& b : hc["Binds"]) {
+          if (b.is_string()) {
+            const std::string s = b.get<std::string>();
+            const auto colon = s.find(':');
+            b = view(tenant, s.substr(0, colon)) +
+                (colon == std::string::npos ? "" : s.substr(colon));
+          }
+        }
+      }
+      if (hc.contains("Links") && hc["Links"].is_array()) {
+        json links = json::array();
+        for (auto& l : hc["Links"]) {
+          const std::string s = l.get<std::string>();
+          const auto colon = s.find(':');
+          auto a = view_path_name(tenant, s.substr(0, colon));
+          auto b = colon == std::string::npos ? std::optional<std::string>("")
+                                              : view_path_name(tenant, s.substr(colon + 1));
+          if (a && b) {
+            links.push_back(*a + (colon == std::string::npos ? "" : ":" + *b));
+          }
+        }
+        hc["Links"] = std::move(links);
+      }
+    }
+  } else {
+    if (c.contains("Names") && c["Names"].is_array()) {
+      json out = json::array();
+      for (const auto& n : c["Names"]) {
+        if (auto v = view_path_name(tenant, n.get<std::string>())) {
+          out.push_back(*v);
+        }
+      }
+      c["Names"] = std::move(out);
+    }
+    strip_labels(c["Labels"]);
+    view_image_field(tenant, c, "Image");
+    if (c.contains("HostConfig")) {
+      view_network_mode(tenant, c["HostConfig"]);
+    }
+  }
+  if (c.contains("NetworkSettings")) {
+    view_networks(tenant, c["NetworkSettings"]);
+  }
+  if (c.contains("Mounts")) {
+    view_mounts(tenant, c["Mounts"]);
+  }
+}
+
+void view_network(const std::string& tenant, json& n) {
+  if (n.contains("Name") && n["Name"].is_string()) {
+    n["Name"] = view(tenant, n["Name"].get<std::string>());
+  }
+  strip_labels(n["Labels"]);
+  if (n.contains("Containers") && n["Containers"].is_object()) {
+    for (auto& [id, c] : n["Containers"].items()) {
+      if (c.is_object() && c.contains("Name") && c["Name"].is_string()) {
+        c["Name"] = view(tenant, c["Name"].get<std::string>());
+      }
+    }
+  }
+}
+
+void view_volume(const std::string& tenant, json& v) {
+  if (v.contains("Name") && v["Name"].is_string()) {
+    v["Name"] = view(tenant, v["Name"].get<std::string>());
+  }
+  strip_labels(v["Labels"]);
+}
+
+bool image_visible(const std::string& tenant, const json& img) {
+  ImageInfo info;
+  info.id = img.value("Id", std::string());
+  const json* labels = nullptr;
+  if (img.contains("Labels")) {
+    labels = &img["Labels"];
+  } else if (img.contains("Config") && img["Config"].is_object() &&
+             img["Config"].contains("Labels")) {
+    labels = &img["Config"]["Labels"];
+  }
+  if (labels && labels->is_object()) {
+    const auto it = labels->find(std::string(vocabulary::tenant_label));
+    if (it != labels->end() && it->is_string()) {
+      info.tenant = it->get<std::string>();
+    }
+  }
+  if (img.contains("RepoTags") && img["RepoTags"].is_array()) {
+    for (const auto& t : img["RepoTags"]) {
+      if (t.is_string() && t.get<std::string>() != "<none>:<none>") {
+        info.tags.push_back(t.get<std::string>());
+      }
+    }
+  }
+  return OwnershipIndex().image_visible(tenant, info);
+}
+
+void view_image(const std::string& tenant, json& img) {
+  view_tags(tenant, img, "RepoTags");
+  view_tags(tenant, img, "RepoDigests");
+  strip_labels(img["Labels"]);
+  if (img.contains("Config") && img["Config"].is_object()) {
+    strip_labels(img["Config"]["Labels"]);
+  }
+  if (img.contains("ContainerConfig") && img["ContainerConfig"].is_object()) {
+    strip_labels(img["ContainerConfig"]["Labels"]);
+  }
+  if (img.contains("Container")) {
+    img["Container"] = "";
+  }
+  if (img.contains("Labels") && img["Labels"].is_object() && img["Labels"].empty()) {
+    img["Labels"] = nullptr;
+  }
+}
+
+json filtered_images(const std::string& tenant, json list) {
+  json out = json::array();
+  for (auto& img : list) {
+    if (img.is_object() && image_visible(tenant, img)) {
+      view_image(tenant, img);
+      out.push_back(std::move(img));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> filter_response(ResponseView view_kind, const Principal& who,
+                                           std::string_view body, const OwnershipIndex& index) {
+  if (view_kind == ResponseView::pass || who.is_operator()) {
+    return std::string(body);
+  }
+  if (view_kind == ResponseView::info) {
+    std::string redacted = redact_info_for_tenant(body);
+    if (redacted.empty()) {
+      return std::nullopt;
+    }
+    json doc = json::parse(redacted);
+    int running = 0;
+    int paused = 0;
+    int stopped = 0;
+    const auto mine = index.containers_of(who.tenant);
+    for (const auto& c : mine) {
+      if (c.state == "running") {
+        ++running;
+      } else if (c.state == "paused") {
+        ++paused;
+      } else {
+        ++stopped;
+      }
+    }
+    doc["Containers"] = mine.size();
+    doc["ContainersRunning"] = running;
+    doc["ContainersPaused"] = paused;
+    doc["ContainersStopped"] = stopped;
+    std::size_t images = 0;
+    for (const auto& img : index.images()) {
+      if (img.tenant == who.tenant) {
+        ++images;
+      } else {
+        for (const auto& t : img.tags) {
+          if (names::tenant_image_view(who.tenant, t)) {
+            ++images;
+            break;
+          }
+        }
+      }
+    }
+    doc["Images"] = images;
+    return dump(doc);
+  }
+  auto doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded()) {
+    return std::nullopt;
+  }
+  const std::string& t = who.tenant;
+  switch (view_kind) {
+    case ResponseView::container_list: {
+      if (!doc.is_array()) {
+        return std::nullopt;
+      }
+      json out = json::array();
+      for (auto& c : doc) {
+        if (c.is_object() && owned(c["Labels"], t)) {
+          view_container(t, c, false);
+          out.push_back(std::move(c));
+        }
+      }
+      return dump(out);
+    }
+    case ResponseView::container_inspect:
+      if (!doc.is_object()) {
+        return std::nullopt;
+      }
+      view_container(t, doc, true);
+      return dump(doc);
+    case ResponseView::network_list: {
+      if (!doc.is_array()) {
+        return std::nullopt;
+      }
+      json out = json::array();
+      for (auto& n : doc) {
+        if (n.is_object() && owned(n["Labels"], t)) {
+          view_network(t, n);
+          out.push_back(std::move(n));
+        }
+      }
+      return dump(out);
+    }
+    case ResponseView::network_inspect:
+      if (!doc.is_object()) {
+        return std::nullopt;
+      }
+      view_network(t, doc);
+      return dump(doc);
+    case ResponseView::volume_list: {
+      if (!doc.is_object()) {
+        return std::nullopt;
+      }
+      json out = json::array();
+      if (doc.contains("Volumes") && doc["Volumes"].is_array()) {
+        for (auto& v : doc["Volumes"]) {
+          const auto name = v.value("Name", std::string());
+          const auto known = index.volume(name);
+          if ((known && known->tenant == t) || owned(v["Labels"], t)) {
+            view_volume(t, v);
+            out.push_back(std::move(v));
+          }
+        }
+      }
+      doc["Volumes"] = std::move(out);
+      doc["Warnings"] = json::array();
+      return dump(doc);
+    }
+    case ResponseView::volume_inspect:
+      if (!doc.is_object()) {
+        return std::nullopt;
+      }
+      view_volume(t, doc);
+      return dump(doc);
+    case ResponseView::image_list:
+      if (!doc.is_array()) {
+        return std::nullopt;
+      }
+      return dump(filtered_images(t, std::move(doc)));
+    case ResponseView::image_inspect:
+      if (!doc.is_object()) {
+        return std::nullopt;
+      }
+      view_image(t, doc);
+      return dump(doc);
+    case ResponseView::image_history:
+      if (!doc.is_array()) {
+        return std::nullopt;
+      }
+      for (auto& layer : doc) {
+        if (layer.is_object()) {
+          view_tags(t, layer, "Tags");
+        }
+      }
+      return dump(doc);
+    case ResponseView::system_df: {
+      if (!doc.is_object()) {
+        return std::nullopt;
+      }
+      json images = filtered_images(t, doc.value("Images", json::array()));
+      long long layers = 0;
+      for (const auto& img : images) {
+        layers += img.value("Size", 0LL);
+      }
+      doc["Images"] = std::move(images);
+      doc["LayersSize"] = layers;
+      json containers = json::array();
+      for (auto& c : doc.value("Containers", json::array())) {
+        if (c.is_object() && owned(c["Labels"], t)) {
+          view_container(t, c, false);
+          containers.push_back(std::move(c));
+        }
+      }
+      doc["Containers"] = std::move(containers);
+      json volumes = json::array();
+      for (auto& v : doc.value("Volumes", json::array())) {
+        const auto known = index.volume(v.value("Name", std::string()));
+        if ((known && known->tenant == t) || owned(v["Labels"], t)) {
+          view_volume(t, v);
+          volumes.push_back(std::move(v));
+        }
+      }
+      doc["Volumes"] = std::move(volumes);
+      doc["BuildCache"] = json::array();
+      return dump(doc);
+    }
+    case ResponseView::exec_inspect:
+      return dump(doc);
+    default:
+      return std::string(body);
+  }
+}
+
+std::optional<std::string> filter_event(const Principal& who, std::string_view event_json,
+                                        const OwnershipIndex& index) {
+  if (who.is_operator()) {
+    return std::string(event_json);
+  }
+  auto ev = json::parse(event_json, nullptr, false);
+  if (ev.is_discarded() || !ev.is_object()) {
+    return std::nullopt;
+  }
+  const std::string& t = who.tenant;
+  const std::string type = ev.value("Type", std::string());
+  json& actor = ev["Actor"];
+  if (!actor.is_object()) {
+    return std::nullopt;
+  }
+  const std::string id = actor.value("ID", std::string());
+  json& attrs = actor["Attributes"];
+  if (!attrs.is_object()) {
+    attrs = json::object();
+  }
+  if (type == "container") {
+    const bool mine = owned(attrs, t) || [&] {
+      auto c = index.container_by_id(id);
+      return c && c->tenant == t;
+    }();
+    if (!mine) {
+      return std::nullopt;
+    }
+    if (attrs.contains("name") && attrs["name"].is_string()) {
+      attrs["name"] = view(t, attrs["name"].get<std::string>());
+    }
+    view_image_field(t, attrs, "image");
+    view_image_field(t, ev, "from");
+    strip_labels(attrs);
+  } else if (type == "network") {
+    auto n = index.network_by_id(id);
+    if (!n || n->tenant != t) {
+      return std::nullopt;
+    }
+    if (attrs.contains("name") && attrs["name"].is_string()) {
+      attrs["name"] = view(t, attrs["name"].get<std::string>());
+    }
+    if (attrs.contains("container")) {
+      auto c = index.container_by_id(attrs["container"].get<std::string>());
+      if (!c || c->tenant != t) {
+        return std::nullopt;
+      }
+    }
+  } else if (type == "volume") {
+    auto v = index.volume(id);
+    if (!v || v->tenant != t) {
+      return std::nullopt;
+    }
+    actor["ID"] = view(t, id);
+    if (ev.contains("id")) {
+      ev["id"] = actor["ID"];
+    }
+  } else if (type == "image") {
+    const std::string name = attrs.value("name", std::string());
+    auto v = names::tenant_image_view(t, name);
+    if (!v) {
+      return std::nullopt;
+    }
+    attrs["name"] = *v;
+    if (names::tenant_image_view(t, id)) {
+      actor["ID"] = *names::tenant_image_view(t, id);
+      if (ev.contains("id")) {
+        ev["id"] = actor["ID"];
+      }
+    }
+  } else {
+    return std::nullopt;  // daemon, plugin, swarm events are the operator's
+  }
+  if (ev.contains("status") && ev.contains("id") && type == "container") {
+    view_image_field(t, ev, "from");
+  }
+  return dump(ev);
+}
+
+std::string filter_build_message(const Principal& who, std::string_view line) {
+  if (who.is_operator()) {
+    return std::string(line);
+  }
+  std::string out(line);
+  const std::string prefix = names::image_prefix(who.tenant);
+  for (auto pos = out.find(prefix); pos != std::string::npos; pos = out.find(prefix, pos)) {
+    out.erase(pos, prefix.size());
+  }
+  return out;
+}
+
+std::string tenant_error_message(const Principal& who, std::string_view message) {
+  std::string out = filter_build_message(who, message);
+  if (who.is_operator()) {
+    return out;
+  }
+  // "<tenant>_" at the start of a name: after start, '/', '"', space, '(' or ':'.
+  const std::string prefix = who.tenant + "_";
+  std::size_t pos = 0;
+  while ((pos = out.find(prefix, pos)) != std::string::npos) {
+    const char before = pos == 0 ? ' ' : out[pos - 1];
+    if (before == '/' || before == '"' || before == ' ' || before == '(' || before == ':' ||
+        before == '\'') {
+      out.erase(pos, prefix.size());
+      if (out.compare(pos, 6, "bridge") == 0) {
+        pos += 6;
+      }
+    } else {
+      pos += prefix.size();
+    }
+  }
+  return out;
+}
+
+}  // namespace berth::policy

@@ -1,0 +1,35 @@
+#pragma once
+// filter: what a tenant sees of dockerd's answers. Lists, inspect documents, events, /info,
+// system df and error messages keep only the tenant's own objects (and shared images), under
+// the names the tenant gave them, without berth.* labels or berth's cgroup parent.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "policy/identity.hpp"
+#include "policy/ownership_index.hpp"
+#include "policy/rewrite.hpp"
+
+namespace berth::policy {
+
+/// Rewrites a whole JSON response body for the tenant. Returns nullopt when the body is not
+/// the JSON the view expects (the proxy then answers 502 rather than leak it).
+[[nodiscard]] std::optional<std::string> filter_response(ResponseView view,
+                                                         const Principal& who,
+                                                         std::string_view body,
+                                                         const OwnershipIndex& index);
+
+/// One event of the /events stream: the rewritten line, or nullopt when the tenant must not
+/// see it.
+[[nodiscard]] std::optional<std::string> filter_event(const Principal& who,
+                                                      std::string_view event_json,
+                                                      const OwnershipIndex& index);
+
+/// One message of a build's JSON progress stream with image names in the tenant's namespace.
+[[nodiscard]] std::string filter_build_message(const Principal& who, std::string_view line);
+
+/// An error message from dockerd with stored names replaced by the tenant's own.
+[[nodiscard]] std::string tenant_error_message(const Principal& who, std::string_view message);
+
+}  // namespace berth::policy

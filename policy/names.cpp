@@ -1,0 +1,165 @@
+#include "policy/names.hpp"
+
+#include "policy/vocabulary.hpp"
+
+namespace berth::policy::names {
+
+namespace {
+
+constexpr std::string_view image_suffix = ".berth.local/";
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+}  // namespace
+
+bool is_valid_object_name(std::string_view name) {
+  if (name.empty() || !is_alnum(name.front()) || name.size() > 200) {
+    return false;
+  }
+  for (char c : name) {
+    if (!is_alnum(c) && c != '_' && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string stored(std::string_view tenant, std::string_view name) {
+  std::string out(tenant);
+  out += '_';
+  out += name;
+  return out;
+}
+
+std::optional<std::string> tenant_view(std::string_view tenant, std::string_view stored_name) {
+  if (!stored_name.empty() && stored_name.front() == '/') {
+    stored_name.remove_prefix(1);
+  }
+  if (stored_name.size() > tenant.size() + 1 && stored_name.starts_with(tenant) &&
+      stored_name[tenant.size()] == '_') {
+    std::string view(stored_name.substr(tenant.size() + 1));
+    if (view == "bridge") {
+      return std::string(default_network_view);
+    }
+    return view;
+  }
+  return std::nullopt;
+}
+
+std::string default_network(std::string_view tenant) { return stored(tenant, "bridge"); }
+
+std::string image_prefix(std::string_view tenant) {
+  return std::string(tenant) + std::string(image_suffix);
+}
+
+std::string ImageRef::str() const {
+  std::string out = name;
+  if (!tag.empty()) {
+    out += ':';
+    out += tag;
+  }
+  if (!digest.empty()) {
+    out += '@';
+    out += digest;
+  }
+  return out;
+}
+
+std::optional<ImageRef> parse_image_ref(std::string_view text) {
+  if (text.empty() || text.size() > 512) {
+    return std::nullopt;
+  }
+  ImageRef ref;
+  if (const auto at = text.find('@'); at != std::string_view::npos) {
+    ref.digest = std::string(text.substr(at + 1));
+    text = text.substr(0, at);
+    if (!ref.digest.starts_with("sha256:") || ref.digest.size() != 71) {
+      return std::nullopt;
+    }
+  }
+  const auto slash = text.rfind('/');
+  const auto colon = text.rfind(':');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    ref.tag = std::string(text.substr(colon + 1));
+    text = text.substr(0, colon);
+    if (ref.tag.empty() || ref.tag.size() > 128) {
+      return std::nullopt;
+    }
+    for (char c : ref.tag) {
+      if (!is_alnum(c) && c != '_' && c != '.' && c != '-') {
+        return std::nullopt;
+      }
+    }
+  }
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  for (char c : text) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                    c == '-' || c == '/' || c == ':' || (c >= 'A' && c <= 'Z');
+    if (!ok) {
+      return std::nullopt;
+    }
+  }
+  std::string name(text);
+  for (std::string_view p : {"docker.io/", "index.docker.io/"}) {
+    if (name.starts_with(p)) {
+      name.erase(0, p.size());
+      break;
+    }
+  }
+  if (name.starts_with("library/") && name.find('/', 8) == std::string::npos) {
+    name.erase(0, 8);
+  }
+  // Only the registry host may contain upper case or a port colon.
+  const auto first_slash = name.find('/');
+  const std::string_view path =
+      first_slash == std::string::npos ? std::string_view(name)
+                                       : std::string_view(name).substr(first_slash + 1);
+  for (char c : path) {
+    if ((c >= 'A' && c <= 'Z') || c == ':') {
+      return std::nullopt;
+    }
+  }
+  if (first_slash == std::string::npos) {
+    for (char c : name) {
+      if ((c >= 'A' && c <= 'Z') || c == ':') {
+        return std::nullopt;
+      }
+    }
+  }
+  ref.name = std::move(name);
+  if (ref.tag.empty() && ref.digest.empty()) {
+    ref.tag = "latest";
+  }
+  return ref;
+}
+
+std::string stored_image(std::string_view tenant, const ImageRef& ref) {
+  return image_prefix(tenant) + ref.str();
+}
+
+std::optional<std::string> tenant_image_view(std::string_view tenant,
+                                             std::string_view stored_ref) {
+  const std::string prefix = image_prefix(tenant);
+  if (stored_ref.starts_with(prefix) && stored_ref.size() > prefix.size()) {
+    return std::string(stored_ref.substr(prefix.size()));
+  }
+  return std::nullopt;
+}
+
+bool is_tenant_image_repo(std::string_view stored_ref) {
+  const auto slash = stored_ref.find('/');
+  if (slash == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view host = stored_ref.substr(0, slash + 1);
+  if (!host.ends_with(image_suffix)) {
+    return false;
+  }
+  return vocabulary::is_valid_tenant_id(host.substr(0, host.size() - image_suffix.size()));
+}
+
+}  // namespace berth::policy::names

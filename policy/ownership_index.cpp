@@ -1,0 +1,325 @@
+#include "policy/ownership_index.hpp"
+
+#include "policy/names.hpp"
+
+namespace berth::policy {
+
+namespace {
+
+// Unique-prefix search over a map sorted by id; only entries `visible` counts, so another
+// tenant's object can neither satisfy nor make ambiguous a tenant's prefix.
+template <typename Map, typename Visible>
+Resolved<typename Map::mapped_type> by_prefix(const Map& m, std::string_view prefix,
+                                              Visible visible) {
+  Resolved<typename Map::mapped_type> out;
+  if (prefix.empty()) {
+    return out;
+  }
+  for (auto it = m.lower_bound(prefix); it != m.end() && it->first.starts_with(prefix); ++it) {
+    if (!visible(it->second)) {
+      continue;
+    }
+    if (out.result == Lookup::found) {
+      out.result = Lookup::ambiguous;
+      return out;
+    }
+    out.result = Lookup::found;
+    out.value = it->second;
+  }
+  return out;
+}
+
+bool is_hex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return !s.empty();
+}
+
+}  // namespace
+
+void OwnershipIndex::put_container(ContainerInfo c) {
+  if (auto it = containers_.find(c.id); it != containers_.end()) {
+    container_names_.erase(it->second.name);
+  }
+  if (!c.name.empty() && c.name.front() == '/') {
+    c.name.erase(0, 1);
+  }
+  container_names_[c.name] = c.id;
+  std::string id = c.id;
+  containers_[id] = std::move(c);
+}
+
+void OwnershipIndex::erase_container(std::string_view id) {
+  if (auto it = containers_.find(id); it != containers_.end()) {
+    if (auto n = container_names_.find(it->second.name);
+        n != container_names_.end() && n->second == it->first) {
+      container_names_.erase(n);
+    }
+    containers_.erase(it);
+  }
+  std::erase_if(execs_, [&](const auto& e) { return e.second == id; });
+}
+
+Resolved<ContainerInfo> OwnershipIndex::find_container(std::string_view tenant,
+                                                       std::string_view ref) const {
+  Resolved<ContainerInfo> out;
+  if (ref.empty()) {
+    return out;
+  }
+  if (auto it = containers_.find(ref); it != containers_.end()) {
+    if (it->second.tenant == tenant) {
+      return {Lookup::found, it->second};
+    }
+    return out;
+  }
+  std::string_view name = ref;
+  if (name.front() == '/') {
+    name.remove_prefix(1);
+  }
+  // A tenant's name is looked up in its namespace; the operator's as stored.
+  const std::string stored = tenant.empty() ? std::string(name) : names::stored(tenant, name);
+  // The tenant's spelling in its namespace, then a name dockerd generated for an unnamed
+  // container (stored as is, but still the tenant's by label).
+  for (const std::string& candidate : {stored, std::string(name)}) {
+    if (auto it = container_names_.find(candidate); it != container_names_.end()) {
+      if (auto c = containers_.find(it->second);
+          c != containers_.end() && c->second.tenant == tenant) {
+        return {Lookup::found, c->second};
+      }
+    }
+  }
+  return by_prefix(containers_, ref,
+                   [&](const ContainerInfo& c) { return c.tenant == tenant; });
+}
+
+std::optional<ContainerInfo> OwnershipIndex::container_by_id(std::string_view id) const {
+  if (auto it = containers_.find(id); it != containers_.end()) {
+    return it->second;
+  }
+  return std::nullopt;
+}
+
+std::vector<ContainerInfo> OwnershipIndex::containers_of(std::string_view tenant) const {
+  std::vector<ContainerInfo> out;
+  for (const auto& [id, c] : containers_) {
+    if (c.tenant == tenant) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void OwnershipIndex::set_container_state(std::string_view id, std::string state) {
+  if (auto it = containers_.find(id); it != containers_.end()) {
+    it->second.state = std::move(state);
+  }
+}
+
+void OwnershipIndex::rename_container(std::string_view id, std::string name) {
+  if (auto it = containers_.find(id); it != containers_.end()) {
+    ContainerInfo c = it->second;
+    c.name = std::move(name);
+    put_container(std::move(c));
+  }
+}
+
+void OwnershipIndex::put_exec(std::string exec_id, std::string container_id) {
+  execs_[std::move(exec_id)] = std::move(container_id);
+}
+
+std::optional<std::string> OwnershipIndex::exec_container(std::string_view exec_id) const {
+  if (auto it = execs_.find(std::string(exec_id)); it != execs_.end()) {
+    return it->second;
+  }
+  return std::nullopt;
+}
+
+void OwnershipIndex::put_network(NetworkInfo n) {
+  std::string id = n.id;
+  networks_[id] = std::move(n);
+}
+
+void OwnershipIndex::erase_network(std::string_view id) {
+  if (auto it = networks_.find(id); it != networks_.end()) {
+    networks_.erase(it);
+  }
+}
+
+Resolved<NetworkInfo> OwnershipIndex::find_network(std::string_view tenant,
+                                                   std::string_view ref) const {
+  Resolved<NetworkInfo> out;
+  if (ref.empty()) {
+    return out;
+  }
+  if (auto it = networks_.find(ref); it != networks_.end()) {
+    if (it->second.tenant == tenant) {
+      return {Lookup::found, it->second};
+    }
+    return out;
+  }
+  std::string stored;
+  if (tenant.empty()) {
+    stored = std::string(ref);
+  } else if (ref == names::default_network_view) {
+    stored = names::default_network(tenant);
+  } else {
+    stored = names::stored(tenant, ref);
+  }
+  for (const auto& [id, n] : networks_) {
+    if (n.tenant == tenant && n.name == stored) {
+      return {Lookup::found, n};
+    }
+  }
+  return by_prefix(networks_, ref, [&](const NetworkInfo& n) { return n.tenant == tenant; });
+}
+
+std::optional<NetworkInfo> OwnershipIndex::network_by_id(std::string_view id) const {
+  if (auto it = networks_.find(id); it != networks_.end()) {
+    return it->second;
+  }
+  return std::nullopt;
+}
+
+void OwnershipIndex::put_volume(VolumeInfo v) {
+  std::string name = v.name;
+  volumes_[name] = std::move(v);
+}
+
+void OwnershipIndex::erase_volume(std::string_view name) {
+  if (auto it = volumes_.find(name); it != volumes_.end()) {
+    volumes_.erase(it);
+  }
+}
+
+std::optional<VolumeInfo> OwnershipIndex::volume(std::string_view name) const {
+  if (auto it = volumes_.find(name); it != volumes_.end()) {
+    return it->second;
+  }
+  return std::nullopt;
+}
+
+std::vector<VolumeInfo> OwnershipIndex::volumes_of(std::string_view tenant) const {
+  std::vector<VolumeInfo> out;
+  for (const auto& [name, v] : volumes_) {
+    if (v.tenant == tenant) {
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+void OwnershipIndex::put_image(ImageInfo i) {
+  if (auto it = images_.find(i.id); it != images_.end()) {
+    for (const auto& t : it->second.tags) {
+      image_tags_.erase(t);
+    }
+  }
+  for (const auto& t : i.tags) {
+    image_tags_[t] = i.id;
+  }
+  std::string id = i.id;
+  images_[id] = std::move(i);
+}
+
+void OwnershipIndex::erase_image(std::string_view id) {
+  if (auto it = images_.find(id); it != images_.end()) {
+    for (const auto& t : it->second.tags) {
+      if (auto tag = image_tags_.find(t); tag != image_tags_.end() && tag->second == it->first) {
+        image_tags_.erase(tag);
+      }
+    }
+    images_.erase(it);
+  }
+}
+
+std::optional<ImageInfo> OwnershipIndex::image_by_id(std::string_view id) const {
+  if (auto it = images_.find(id); it != images_.end()) {
+    return it->second;
+  }
+  return std::nullopt;
+}
+
+bool OwnershipIndex::image_visible(std::string_view tenant, const ImageInfo& image) const {
+  if (tenant.empty()) {
+    return true;
+  }
+  if (!image.tenant.empty()) {
+    return image.tenant == tenant;
+  }
+  for (const auto& t : image.tags) {
+    if (names::tenant_image_view(tenant, t) || !names::is_tenant_image_repo(t)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Resolved<ImageInfo> OwnershipIndex::find_image(std::string_view tenant,
+                                               std::string_view ref) const {
+  Resolved<ImageInfo> out;
+  if (ref.empty()) {
+    return out;
+  }
+  // An id: "sha256:<hex>" or bare hex (full or prefix), among visible images.
+  std::string_view hex = ref;
+  if (hex.starts_with("sha256:")) {
+    hex.remove_prefix(7);
+  }
+  if (is_hex(hex) && hex.size() <= 64) {
+    const std::string id = "sha256:" + std::string(hex);
+    if (auto it = images_.find(id); it != images_.end()) {
+      if (image_visible(tenant, it->second)) {
+        return {Lookup::found, it->second};
+      }
+      return out;
+    }
+  }
+  if (auto parsed = names::parse_image_ref(ref)) {
+    if (!tenant.empty()) {
+      if (auto it = image_tags_.find(names::stored_image(tenant, *parsed));
+          it != image_tags_.end()) {
+        return {Lookup::found, images_.at(it->second)};
+      }
+    }
+    // A shared image, by the name the operator tagged it with.
+    if (!names::is_tenant_image_repo(parsed->str())) {
+      for (const std::string& candidate : {parsed->str(), "docker.io/library/" + parsed->str()}) {
+        if (auto it = image_tags_.find(candidate); it != image_tags_.end()) {
+          const ImageInfo& img = images_.at(it->second);
+          if (tenant.empty() || img.tenant.empty()) {
+            return {Lookup::found, img};
+          }
+        }
+      }
+    }
+  }
+  if (is_hex(hex) && hex.size() < 64) {
+    return by_prefix(images_, "sha256:" + std::string(hex),
+                     [&](const ImageInfo& i) { return image_visible(tenant, i); });
+  }
+  return out;
+}
+
+std::vector<ImageInfo> OwnershipIndex::images() const {
+  std::vector<ImageInfo> out;
+  out.reserve(images_.size());
+  for (const auto& [id, i] : images_) {
+    out.push_back(i);
+  }
+  return out;
+}
+
+void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
+  auto execs = std::move(execs_);
+  *this = std::move(fresh);
+  for (auto& [exec, container] : execs) {
+    if (containers_.contains(container)) {
+      execs_.emplace(exec, container);
+    }
+  }
+}
+
+}  // namespace berth::policy

@@ -1,0 +1,1272 @@
+#include "policy/rewrite.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "policy/docker_types.hpp"
+#include "policy/go_json.hpp"
+#include "policy/names.hpp"
+#include "policy/vocabulary.hpp"
+
+namespace berth::policy {
+
+namespace {
+
+using json = nlohmann::json;
+
+Decision refuse(std::string message, std::string rule) {
+  return Decision::deny(403, "berth: " + std::move(message), std::move(rule));
+}
+
+Decision bad(std::string message, std::string rule) {
+  return Decision::deny(400, std::move(message), std::move(rule));
+}
+
+Rewritten refused(Decision d) {
+  Rewritten r;
+  r.decision = std::move(d);
+  return r;
+}
+
+bool is_reserved_label(std::string_view key) {
+  return key.starts_with(vocabulary::reserved_label_prefix);
+}
+
+// Labels: no berth.* from the tenant, then the ownership label.
+std::optional<Decision> own_labels(json& doc, const char* field, std::string_view tenant,
+                                   std::string_view what) {
+  json& labels = doc[field];
+  if (labels.is_null()) {
+    labels = json::object();
+  }
+  for (const auto& [key, value] : labels.items()) {
+    if (is_reserved_label(key)) {
+      return refuse(std::string(what) + " label '" + key +
+                        "' is reserved: the berth. prefix belongs to the operator",
+                    "label.reserved");
+    }
+  }
+  labels[std::string(vocabulary::tenant_label)] = std::string(tenant);
+  return std::nullopt;
+}
+
+// Splits "name[:suffix]" at the first ':'.
+std::pair<std::string, std::string> split_ref(std::string_view entry) {
+  const auto colon = entry.find(':');
+  if (colon == std::string_view::npos) {
+    return {std::string(entry), {}};
+  }
+  return {std::string(entry.substr(0, colon)), std::string(entry.substr(colon))};
+}
+
+struct Ctx {
+  const Principal& who;
+  const OwnershipIndex& index;
+  const DaemonFacts& facts;
+  Rewritten& out;
+  const std::string& tenant() const { return who.tenant; }
+};
+
+std::expected<std::string, Decision> container_id(const Ctx& c, std::string_view ref) {
+  auto found = c.index.find_container(c.tenant(), ref);
+  if (found.result == Lookup::found) {
+    return found.value.id;
+  }
+  return std::unexpected(not_found(RefKind::container, ref));
+}
+
+// A network reference in a body: the tenant's default, none, or one of its own networks.
+std::expected<std::string, Decision> network_name(const Ctx& c, std::string_view ref) {
+  if (ref.empty() || ref == "default" || ref == names::default_network_view) {
+    c.out.ensure_default_network = true;
+    return names::default_network(c.tenant());
+  }
+  if (ref == "host") {
+    return std::unexpected(
+        refuse("the host network is not available to tenants", "network.host"));
+  }
+  if (ref == "none") {
+    return std::string("none");
+  }
+  auto found = c.index.find_network(c.tenant(), ref);
+  if (found.result == Lookup::found) {
+    return found.value.name;
+  }
+  return std::unexpected(not_found(RefKind::network, ref));
+}
+
+// A named volume: the tenant's own (existing or to be created, labelled, by the proxy).
+std::expected<std::string, Decision> volume_name(const Ctx& c, std::string_view name) {
+  if (!names::is_valid_object_name(name)) {
+    return std::unexpected(bad("create " + std::string(name) +
+                                   ": \"" + std::string(name) +
+                                   "\" includes invalid characters for a local volume name, "
+                                   "only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed",
+                               "volume.name"));
+  }
+  const std::string stored = names::stored(c.tenant(), name);
+  if (auto v = c.index.volume(stored)) {
+    if (v->tenant != c.tenant()) {
+      return std::unexpected(not_found(RefKind::volume, name));
+    }
+    return stored;
+  }
+  if (auto v = c.index.volume(name); v && v->tenant == c.tenant()) {
+    return std::string(name);  // a labelled volume created without a name
+  }
+  c.out.ensure_volumes.push_back(stored);
+  return stored;
+}
+
+// Mode fields that can name the host or another container: "host" is refused,
+// "container:<ref>" is resolved within the tenant.
+std::optional<Decision> namespace_mode(const Ctx& c, json& hc, const char* field,
+                                       bool container_allowed,
+                                       std::initializer_list<std::string_view> plain_ok) {
+  if (!hc.contains(field)) {
+    return std::nullopt;
+  }
+  std::string mode = hc[field].get<std::string>();
+  if (mode.empty()) {
+    return std::nullopt;
+  }
+  if (container_allowed && mode.starts_with("container:")) {
+    auto id = container_id(c, std::string_view(mode).substr(10));
+    if (!id) {
+      return id.error();
+    }
+    hc[field] = "container:" + *id;
+    return std::nullopt;
+  }
+  for (auto ok : plain_ok) {
+    if (mode == ok) {
+      return std::nullopt;
+    }
+  }
+  return refuse("HostConfig." + std::string(field) + " '" + mode + "' is not allowed for tenant " +
+                    c.tenant(),
+                "escape.namespace");
+}
+
+bool nonempty(const json& doc, const char* field) {
+  if (!doc.contains(field)) {
+    return false;
+  }
+  const json& v = doc[field];
+  return !(v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty()) ||
+           (v.is_string() && v.get<std::string>().empty()) || (v.is_boolean() && !v.get<bool>()) ||
+           (v.is_number() && v.get<double>() == 0));
+}
+
+// Resource fields shared by create and update.
+std::optional<Decision> judge_resources(const Ctx& c, const json& hc) {
+  const std::string& t = c.tenant();
+  for (const char* field : {"Devices", "DeviceRequests", "DeviceCgroupRules"}) {
+    if (nonempty(hc, field)) {
+      return refuse("HostConfig." + std::string(field) + " is not allowed for tenant " + t,
+                    "escape.devices");
+    }
+  }
+  for (const char* field : {"BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+                            "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps"}) {
+    if (nonempty(hc, field)) {
+      return refuse("HostConfig." + std::string(field) + " names host devices and is not "
+                    "allowed for tenant " + t,
+                    "escape.devices");
+    }
+  }
+  if (nonempty(hc, "CgroupParent")) {
+    return refuse("HostConfig.CgroupParent is set by berth and is not allowed for tenant " + t,
+                  "escape.cgroup_parent");
+  }
+  for (const char* field : {"CpuRealtimePeriod", "CpuRealtimeRuntime"}) {
+    if (nonempty(hc, field)) {
+      return refuse("HostConfig." + std::string(field) + " is not allowed for tenant " + t,
+                    "escape.realtime");
+    }
+  }
+  if (hc.contains("OomKillDisable") && hc["OomKillDisable"].get<bool>()) {
+    return refuse("HostConfig.OomKillDisable is not allowed for tenant " + t, "escape.oom");
+  }
+  return std::nullopt;
+}
+
+bool is_namespaced_sysctl(std::string_view key) {
+  // The sysctls dockerd itself considers namespaced (IPC and network namespaces).
+  static constexpr std::string_view exact[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
+                                               "kernel.sem",    "kernel.shmall", "kernel.shmmax",
+                                               "kernel.shmmni", "kernel.shm_rmid_forced"};
+  for (auto e : exact) {
+    if (key == e) {
+      return true;
+    }
+  }
+  return key.starts_with("fs.mqueue.") || key.starts_with("net.");
+}
+
+std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
+  const std::string& t = c.tenant();
+  if (hc.contains("Privileged") && hc["Privileged"].get<bool>()) {
+    return refuse("HostConfig.Privileged is not allowed for tenant " + t, "escape.privileged");
+  }
+  if (nonempty(hc, "CapAdd")) {
+    return refuse("HostConfig.CapAdd (" + hc["CapAdd"].dump() +
+                      ") is not allowed for tenant " + t,
+                  "escape.capabilities");
+  }
+  if (auto d = judge_resources(c, hc)) {
+    return d;
+  }
+  if (nonempty(hc, "Cgroup")) {
+    return refuse("HostConfig.Cgroup is not allowed for tenant " + t, "escape.namespace");
+  }
+  if (auto d = namespace_mode(c, hc, "PidMode", true, {})) {
+    return d;
+  }
+  if (auto d = namespace_mode(c, hc, "IpcMode", true, {"private", "shareable", "none"})) {
+    return d;
+  }
+  if (auto d = namespace_mode(c, hc, "UTSMode", false, {})) {
+    return d;
+  }
+  if (auto d = namespace_mode(c, hc, "UsernsMode", false, {})) {
+    return d;
+  }
+  if (auto d = namespace_mode(c, hc, "CgroupnsMode", false, {"private"})) {
+    return d;
+  }
+  for (const auto& opt : hc.value("SecurityOpt", json::array())) {
+    const std::string o = opt.get<std::string>();
+    if (o != "no-new-privileges" && o != "no-new-privileges=true" &&
+        o != "no-new-privileges:true") {
+      return refuse("HostConfig.SecurityOpt '" + o + "' is not allowed for tenant " + t,
+                    "escape.security_opt");
+    }
+  }
+  for (const char* field : {"MaskedPaths", "ReadonlyPaths"}) {
+    if (hc.contains(field)) {
+      return refuse("HostConfig." + std::string(field) + " is not allowed for tenant " + t,
+                    "escape.masked_paths");
+    }
+  }
+  for (const auto& [key, value] : hc.value("Sysctls", json::object()).items()) {
+    if (!is_namespaced_sysctl(key)) {
+      return refuse("HostConfig.Sysctls '" + key + "' is not namespaced and is not allowed for "
+                    "tenant " + t,
+                    "escape.sysctl");
+    }
+  }
+  if (const auto runtime = hc.value("Runtime", std::string()); !runtime.empty() &&
+                                                               runtime != "runc") {
+    return refuse("HostConfig.Runtime '" + runtime + "' is not allowed for tenant " + t,
+                  "escape.runtime");
+  }
+  if (hc.value("OomScoreAdj", 0LL) < 0) {
+    return refuse("a negative HostConfig.OomScoreAdj is not allowed for tenant " + t,
+                  "escape.oom");
+  }
+  if (nonempty(hc, "StorageOpt")) {
+    return refuse("HostConfig.StorageOpt is not allowed for tenant " + t, "escape.storage_opt");
+  }
+  if (const auto iso = hc.value("Isolation", std::string()); !iso.empty() && iso != "default") {
+    return refuse("HostConfig.Isolation '" + iso + "' is not allowed for tenant " + t,
+                  "escape.isolation");
+  }
+  if (const auto driver = hc.value("VolumeDriver", std::string());
+      !driver.empty() && driver != "local") {
+    return refuse("HostConfig.VolumeDriver '" + driver + "' is not allowed for tenant " + t,
+                  "escape.volume_driver");
+  }
+  if (hc.contains("LogConfig")) {
+    const json& log = hc["LogConfig"];
+    const auto type = log.value("Type", std::string());
+    if (!type.empty() && type != "json-file" && type != "local" && type != "none") {
+      return refuse("HostConfig.LogConfig.Type '" + type +
+                        "' writes outside dockerd's own logs and is not allowed for tenant " + t,
+                    "escape.log_driver");
+    }
+    for (const auto& [key, value] : log.value("Config", json::object()).items()) {
+      if (key != "max-size" && key != "max-file" && key != "compress" && key != "mode" &&
+          key != "max-buffer-size") {
+        return refuse("HostConfig.LogConfig.Config '" + key + "' is not allowed for tenant " + t,
+                      "escape.log_driver");
+      }
+    }
+  }
+  for (const auto& [port, bindings] : hc.value("PortBindings", json::object()).items()) {
+    for (const auto& b : bindings) {
+      if (b.is_null()) {
+        continue;
+      }
+      const auto ip = b.value("HostIp", std::string());
+      if (!ip.empty() && ip != "0.0.0.0" && ip != "::" && ip != "127.0.0.1" && ip != "::1") {
+        return refuse("publishing on host address '" + ip + "' is not allowed for tenant " + t,
+                      "ports.address");
+      }
+    }
+  }
+
+  // Binds: named volumes only, in the tenant's namespace.
+  if (hc.contains("Binds")) {
+    for (auto& entry : hc["Binds"]) {
+      const std::string bind = entry.get<std::string>();
+      auto [source, rest] = split_ref(bind);
+      if (source.empty() || source.front() == '/' || source.front() == '.' ||
+          source.front() == '~' || source.find('/') != std::string::npos ||
+          source.find('\\') != std::string::npos) {
+        return refuse("HostConfig.Binds '" + bind +
+                          "' mounts a host path, which is not allowed for tenant " + t,
+                      "escape.bind");
+      }
+      auto stored = volume_name(c, source);
+      if (!stored) {
+        return stored.error();
+      }
+      entry = *stored + rest;
+    }
+  }
+  if (hc.contains("Mounts")) {
+    for (auto& m : hc["Mounts"]) {
+      const auto type = m.value("Type", std::string());
+      if (type == "volume") {
+        if (m.contains("VolumeOptions") && m["VolumeOptions"].contains("DriverConfig")) {
+          return refuse("HostConfig.Mounts VolumeOptions.DriverConfig is not allowed for "
+                        "tenant " + t,
+                        "escape.volume_driver");
+        }
+        if (m.contains("VolumeOptions") && m["VolumeOptions"].contains("Labels")) {
+          for (const auto& [k, v] : m["VolumeOptions"]["Labels"].items()) {
+            if (is_reserved_label(k)) {
+              return refuse("volume label '" + k + "' is reserved", "label.reserved");
+            }
+          }
+        }
+        const auto source = m.value("Source", std::string());
+        if (!source.empty()) {
+          auto stored = volume_name(c, source);
+          if (!stored) {
+            return stored.error();
+          }
+          m["Source"] = *stored;
+        }
+      } else if (type == "tmpfs") {
+        if (nonempty(m, "Source")) {
+          return refuse("a tmpfs mount takes no source", "escape.bind");
+        }
+      } else {
+        return refuse("HostConfig.Mounts of type '" + type + "' is not allowed for tenant " + t,
+                      "escape.bind");
+      }
+    }
+  }
+  if (hc.contains("VolumesFrom")) {
+    for (auto& entry : hc["VolumesFrom"]) {
+      auto [ref, mode] = split_ref(entry.get<std::string>());
+      auto id = container_id(c, ref);
+      if (!id) {
+        return id.error();
+      }
+      entry = *id + mode;
+    }
+  }
+  if (hc.contains("Links")) {
+    for (auto& entry : hc["Links"]) {
+      auto [ref, alias] = split_ref(entry.get<std::string>());
+      auto found = c.index.find_container(c.tenant(), ref);
+      if (found.result != Lookup::found) {
+        return not_found(RefKind::container, ref);
+      }
+      entry = "/" + found.value.name + (alias.empty() ? ":" + ref : alias);
+    }
+  }
+  return std::nullopt;
+}
+
+Rewritten container_create(const Ctx& c, const Classified& request, std::string_view body) {
+  Rewritten& out = c.out;
+  auto decoded = go::decode(body, docker_types::container_create());
+  if (!decoded) {
+    return refused(bad("berth: invalid container config: " + decoded.error(), "body.invalid"));
+  }
+  json doc = std::move(*decoded);
+  if (auto d = own_labels(doc, "Labels", c.tenant(), "container")) {
+    return refused(*d);
+  }
+  // The image: the tenant's own tag, a shared image, or an id it may see.
+  if (doc.contains("Image")) {
+    const std::string image = doc["Image"].get<std::string>();
+    auto found = c.index.find_image(c.tenant(), image);
+    if (found.result == Lookup::found) {
+      if (auto parsed = names::parse_image_ref(image);
+          parsed && std::find(found.value.tags.begin(), found.value.tags.end(),
+                              names::stored_image(c.tenant(), *parsed)) != found.value.tags.end()) {
+        doc["Image"] = names::stored_image(c.tenant(), *parsed);
+      } else if (!parsed || names::is_tenant_image_repo(parsed->str()) ||
+                 image.starts_with("sha256:")) {
+        doc["Image"] = found.value.id;
+      }
+      // else: a shared image by the operator's own tag, which dockerd resolves the same way.
+    } else if (auto parsed = names::parse_image_ref(image)) {
+      // Not indexed (yet): name it in the tenant's namespace; dockerd answers if it is missing.
+      doc["Image"] = names::stored_image(c.tenant(), *parsed);
+    }
+  }
+  json& hc = doc["HostConfig"];
+  if (hc.is_null()) {
+    hc = json::object();
+  }
+  if (auto d = judge_host_config(c, hc)) {
+    return refused(*d);
+  }
+  hc["CgroupParent"] = tenant_cgroup_parent(c.tenant(), c.facts);
+
+  // Networking: never the shared bridge or the host network.
+  const std::string mode = hc.value("NetworkMode", std::string());
+  std::string primary;
+  if (mode.starts_with("container:")) {
+    auto id = container_id(c, std::string_view(mode).substr(10));
+    if (!id) {
+      return refused(id.error());
+    }
+    hc["NetworkMode"] = "container:" + *id;
+  } else {
+    auto net = network_name(c, mode);
+    if (!net) {
+      return refused(net.error());
+    }
+    hc["NetworkMode"] = *net;
+    primary = *net;
+  }
+  if (doc.contains("NetworkingConfig") && doc["NetworkingConfig"].contains("EndpointsConfig")) {
+    json endpoints = json::object();
+    for (auto& [name, settings] : doc["NetworkingConfig"]["EndpointsConfig"].items()) {
+      auto net = network_name(c, name);
+      if (!net) {
+        return refused(net.error());
+      }
+      json s = settings;
+      if (s.is_object() && s.contains("Links")) {
+        for (auto& link : s["Links"]) {
+          auto [ref, alias] = split_ref(link.get<std::string>());
+          auto found = c.index.find_container(c.tenant(), ref);
+          if (found.result != Lookup::found) {
+            return refused(not_found(RefKind::container, ref));
+          }
+          link = found.value.name + (alias.empty() ? ":" + ref : alias);
+        }
+      }
+      endpoints[*net] = std::move(s);
+    }
+    doc["NetworkingConfig"]["EndpointsConfig"] = std::move(endpoints);
+  }
+
+  // The name, in the tenant's namespace.
+  auto query = parse_query(request.query);
+  if (!query) {
+    return refused(bad("berth: malformed query string", "query.invalid"));
+  }
+  for (auto& [key, value] : *query) {
+    if (key == "name" && !value.empty()) {
+      std::string_view name = value;
+      if (name.front() == '/') {
+        name.remove_prefix(1);
+      }
+      if (!names::is_valid_object_name(name) || name.size() < 2) {
+        return refused(bad("Invalid container name (" + value +
+                               "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                           "name.invalid"));
+      }
+      value = names::stored(c.tenant(), name);
+      out.created_name = value;
+    }
+  }
+  Classified forwarded = request;
+  forwarded.query = build_query(*query);
+  out.target = canonical_target(forwarded);
+  out.body = doc.dump();
+  return out;
+}
+
+Rewritten container_update(const Ctx& c, std::string_view body) {
+  auto decoded = go::decode(body, docker_types::container_update());
+  if (!decoded) {
+    return refused(bad("berth: invalid update config: " + decoded.error(), "body.invalid"));
+  }
+  if (auto d = judge_resources(c, *decoded)) {
+    return refused(*d);
+  }
+  c.out.body = decoded->dump();
+  return c.out;
+}
+
+Rewritten exec_create(const Ctx& c, std::string_view body) {
+  auto decoded = go::decode(body, docker_types::exec_create());
+  if (!decoded) {
+    return refused(bad("berth: invalid exec config: " + decoded.error(), "body.invalid"));
+  }
+  if (decoded->value("Privileged", false)) {
+    return refused(refuse("a privileged exec is not allowed for tenant " + c.tenant(),
+                          "escape.privileged"));
+  }
+  c.out.body = decoded->dump();
+  return c.out;
+}
+
+Rewritten network_create(const Ctx& c, std::string_view body) {
+  auto decoded = go::decode(body, docker_types::network_create());
+  if (!decoded) {
+    return refused(bad("berth: invalid network config: " + decoded.error(), "body.invalid"));
+  }
+  json doc = std::move(*decoded);
+  const std::string name = doc.value("Name", std::string());
+  if (name == "bridge" || name == "host" || name == "none" || name == "default") {
+    return refused(Decision::deny(
+        403, "operation is not permitted on predefined " + name + " network ", "network.name"));
+  }
+  if (!names::is_valid_object_name(name)) {
+    return refused(bad("berth: network name '" + name +
+                           "' must match [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+                       "network.name"));
+  }
+  const auto driver = doc.value("Driver", std::string());
+  if (!driver.empty() && driver != "bridge") {
+    return refused(refuse("network driver '" + driver + "' is not allowed for tenant " +
+                              c.tenant() + "; use bridge",
+                          "network.driver"));
+  }
+  doc["Driver"] = "bridge";
+  if (doc.value("Ingress", false) || doc.value("ConfigOnly", false) ||
+      doc.contains("ConfigFrom")) {
+    return refused(refuse("ingress and config-only networks are not allowed for tenants",
+                          "network.kind"));
+  }
+  if (const auto scope = doc.value("Scope", std::string()); !scope.empty() && scope != "local") {
+    return refused(refuse("network scope '" + scope + "' is not allowed for tenants",
+                          "network.kind"));
+  }
+  if (doc.contains("IPAM")) {
+    const auto ipam_driver = doc["IPAM"].value("Driver", std::string());
+    if ((!ipam_driver.empty() && ipam_driver != "default") || nonempty(doc["IPAM"], "Options")) {
+      return refused(refuse("IPAM drivers and options are not allowed for tenants",
+                            "network.ipam"));
+    }
+  }
+  static const std::set<std::string> safe_options = {
+      "com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade",
+      "com.docker.network.driver.mtu"};
+  for (const auto& [key, value] : doc.value("Options", json::object()).items()) {
+    if (!safe_options.contains(key)) {
+      return refused(refuse("network option '" + key + "' is not allowed for tenant " +
+                                c.tenant(),
+                            "network.option"));
+    }
+  }
+  if (auto d = own_labels(doc, "Labels", c.tenant(), "network")) {
+    return refused(*d);
+  }
+  doc["Name"] = names::stored(c.tenant(), name);
+  doc["CheckDuplicate"] = true;
+  c.out.created_name = doc["Name"].get<std::string>();
+  c.out.body = doc.dump();
+  return c.out;
+}
+
+Rewritten network_connect(const Ctx& c, std::string_view body) {
+  auto decoded = go::decode(body, docker_types::network_connect());
+  if (!decoded) {
+    return refused(bad("berth: invalid request: " + decoded.error(), "body.invalid"));
+  }
+  json doc = std::move(*decoded);
+  auto id = container_id(c, doc.value("Container", std::string()));
+  if (!id) {
+    return refused(id.error());
+  }
+  doc["Container"] = *id;
+  c.out.body = doc.dump();
+  return c.out;
+}
+
+Rewritten volume_create(const Ctx& c, std::string_view body) {
+  auto decoded = go::decode(body, docker_types::volume_create());
+  if (!decoded) {
+    return refused(bad("berth: invalid volume config: " + decoded.error(), "body.invalid"));
+  }
+  json doc = std::move(*decoded);
+  const auto driver = doc.value("Driver", std::string());
+  if (!driver.empty() && driver != "local") {
+    return refused(refuse("volume driver '" + driver + "' is not allowed for tenant " +
+                              c.tenant(),
+                          "escape.volume_driver"));
+  }
+  if (nonempty(doc, "DriverOpts")) {
+    return refused(refuse("volume driver options can mount host devices and are not allowed "
+                          "for tenant " + c.tenant(),
+                          "escape.volume_driver"));
+  }
+  if (auto d = own_labels(doc, "Labels", c.tenant(), "volume")) {
+    return refused(*d);
+  }
+  const auto name = doc.value("Name", std::string());
+  if (!name.empty()) {
+    if (!names::is_valid_object_name(name)) {
+      return refused(bad("create " + name + ": \"" + name +
+                             "\" includes invalid characters for a local volume name, only "
+                             "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed",
+                         "volume.name"));
+    }
+    doc["Name"] = names::stored(c.tenant(), name);
+    c.out.created_name = doc["Name"].get<std::string>();
+  }
+  c.out.body = doc.dump();
+  return c.out;
+}
+
+// prune and list routes: the tenant's filters, without berth.* labels, plus its own label.
+std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_view query,
+                                                    bool add_label, RefKind kind) {
+  auto params = parse_query(query);
+  if (!params) {
+    return std::unexpected(bad("berth: malformed query string", "query.invalid"));
+  }
+  bool have_filters = false;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [key, value] : *params) {
+    if (key != "filters") {
+      out.emplace_back(key, value);
+      continue;
+    }
+    if (have_filters) {
+      continue;  // dockerd reads the first value only
+    }
+    have_filters = true;
+    auto f = parse_filters(value.empty() ? "{}" : value);
+    if (!f) {
+      return std::unexpected(bad("invalid filter '" + value + "'", "query.filters"));
+    }
+    for (const auto& label : (*f)["label"]) {
+      if (is_reserved_label(label)) {
+        return std::unexpected(refuse("filtering on the reserved label '" + label +
+                                          "' is not allowed",
+                                      "label.reserved"));
+      }
+    }
+    if (f->contains("label!")) {
+      for (const auto& label : (*f)["label!"]) {
+        if (is_reserved_label(label)) {
+          return std::unexpected(refuse("filtering on the reserved label '" + label +
+                                            "' is not allowed",
+                                        "label.reserved"));
+        }
+      }
+    }
+    if (kind == RefKind::container) {
+      if (f->contains("name")) {
+        for (auto& n : (*f)["name"]) {
+          if (n.starts_with("^/")) {
+            n = "^/" + names::stored(c.tenant(), n.substr(2));
+          } else if (n.starts_with("/")) {
+            n = "/" + names::stored(c.tenant(), n.substr(1));
+          }
+        }
+      }
+      for (const char* rel : {"before", "since"}) {
+        if (f->contains(rel)) {
+          for (auto& ref : (*f)[rel]) {
+            auto id = container_id(c, ref);
+            if (!id) {
+              return std::unexpected(id.error());
+            }
+            ref = *id;
+          }
+        }
+      }
+      if (f->contains("network")) {
+        for (auto& n : (*f)["network"]) {
+          auto found = c.index.find_network(c.tenant(), n);
+          n = found.result == Lookup::found ? found.value.id : names::stored(c.tenant(), n);
+        }
+      }
+      if (f->contains("volume")) {
+        for (auto& v : (*f)["volume"]) {
+          if (!v.starts_with("/")) {
+            v = names::stored(c.tenant(), v);
+          }
+        }
+      }
+    }
+    if (add_label) {
+      (*f)["label"].push_back(std::string(vocabulary::tenant_label) + "=" + c.tenant());
+    }
+    out.emplace_back("filters", serialize_filters(*f));
+  }
+  if (!have_filters && add_label) {
+    std::map<std::string, std::vector<std::string>> f;
+    f["label"].push_back(std::string(vocabulary::tenant_label) + "=" + c.tenant());
+    out.emplace_back("filters", serialize_filters(f));
+  }
+  return build_query(out);
+}
+
+std::optional<std::string> param(const std::vector<std::pair<std::string, std::string>>& q,
+                                 std::string_view key) {
+  for (const auto& [k, v] : q) {
+    if (k == key) {
+      return v;  // Go's FormValue: the first value
+    }
+  }
+  return std::nullopt;
+}
+
+Rewritten with_query(const Ctx& c, const Classified& request, std::string query) {
+  Classified forwarded = request;
+  forwarded.query = std::move(query);
+  c.out.target = canonical_target(forwarded);
+  return c.out;
+}
+
+Rewritten build(const Ctx& c, const Classified& request) {
+  auto q = parse_query(request.query);
+  if (!q) {
+    return refused(bad("berth: malformed query string", "query.invalid"));
+  }
+  if (param(*q, "version").value_or("1") == "2" || param(*q, "session").has_value()) {
+    return refused(refuse("BuildKit is not supported for tenants yet; build with the classic "
+                          "builder (DOCKER_BUILDKIT=0)",
+                          "build.buildkit"));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  json wrapper = json::object();
+  if (auto l = param(*q, "labels"); l && !l->empty()) {
+    auto labels = json::parse(*l, nullptr, false);
+    if (!labels.is_object()) {
+      return refused(bad("berth: build labels must be a JSON object", "query.invalid"));
+    }
+    for (const auto& [k, v] : labels.items()) {
+      if (!v.is_string()) {
+        return refused(bad("berth: build label values must be strings", "query.invalid"));
+      }
+    }
+    wrapper["Labels"] = std::move(labels);
+  }
+  if (auto d = own_labels(wrapper, "Labels", c.tenant(), "image")) {
+    return refused(*d);
+  }
+  bool network_seen = false;
+  for (const auto& [key, value] : *q) {
+    if (key == "t") {
+      auto ref = names::parse_image_ref(value);
+      if (!ref) {
+        return refused(bad("invalid reference format: repository name must be lowercase",
+                           "image.reference"));
+      }
+      out.emplace_back("t", names::stored_image(c.tenant(), *ref));
+    } else if (key == "labels" || key == "cgroupparent") {
+      continue;
+    } else if (key == "remote" && !value.empty()) {
+      return refused(refuse("remote build contexts make the daemon fetch URLs and are not "
+                            "allowed for tenants",
+                            "build.remote"));
+    } else if (key == "networkmode") {
+      if (network_seen) {
+        continue;
+      }
+      network_seen = true;
+      auto net = network_name(c, value);
+      if (!net) {
+        return refused(net.error());
+      }
+      out.emplace_back("networkmode", *net);
+    } else if (key == "cachefrom") {
+      continue;  // image names from other namespaces; the classic builder can do without
+    } else if (key == "isolation" && !value.empty() && value != "default") {
+      return refused(refuse("build isolation '" + value + "' is not allowed", "escape.isolation"));
+    } else if (key == "outputs" || key == "squash") {
+      continue;
+    } else {
+      out.emplace_back(key, value);
+    }
+  }
+  if (!network_seen) {
+    auto net = network_name(c, "");
+    out.emplace_back("networkmode", *net);
+  }
+  out.emplace_back("labels", wrapper["Labels"].dump());
+  out.emplace_back("cgroupparent", tenant_cgroup_parent(c.tenant(), c.facts));
+  c.out.view = ResponseView::build_stream;
+  return with_query(c, request, build_query(out));
+}
+
+Rewritten image_tag(const Ctx& c, const Classified& request) {
+  auto q = parse_query(request.query);
+  if (!q) {
+    return refused(bad("berth: malformed query string", "query.invalid"));
+  }
+  const std::string repo = param(*q, "repo").value_or("");
+  const std::string tag = param(*q, "tag").value_or("");
+  auto ref = names::parse_image_ref(tag.empty() ? repo : repo + ":" + tag);
+  if (repo.empty() || !ref) {
+    return refused(bad("invalid reference format", "image.reference"));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  out.emplace_back("repo", names::image_prefix(c.tenant()) + ref->name);
+  out.emplace_back("tag", ref->tag);
+  return with_query(c, request, build_query(out));
+}
+
+Rewritten image_delete(const Ctx& c, const Classified& request, const std::string& original) {
+  // `request.params[0]` was resolved to an image id; decide what the tenant may remove.
+  auto img = c.index.image_by_id(request.params.front());
+  if (!img) {
+    return refused(not_found(RefKind::image, original));
+  }
+  auto parsed = names::parse_image_ref(original);
+  if (parsed) {
+    const std::string stored = names::stored_image(c.tenant(), *parsed);
+    if (std::find(img->tags.begin(), img->tags.end(), stored) != img->tags.end()) {
+      Classified forwarded = request;
+      forwarded.params = {stored};
+      forwarded.path = "/images/" + stored;
+      c.out.target = canonical_target(forwarded);
+      return c.out;
+    }
+  }
+  if (img->tenant != c.tenant()) {
+    return refused(Decision::deny(
+        409, "berth: image " + original + " is shared by the operator and read-only for tenants",
+        "image.shared"));
+  }
+  for (const auto& t : img->tags) {
+    if (!names::tenant_image_view(c.tenant(), t)) {
+      return refused(Decision::deny(
+          409, "conflict: unable to delete " + original + " - image is referenced in multiple "
+               "repositories",
+          "image.shared"));
+    }
+  }
+  return c.out;
+}
+
+}  // namespace
+
+std::string tenant_cgroup_parent(std::string_view tenant, const DaemonFacts& facts) {
+  if (facts.cgroup_driver == "systemd") {
+    return "berth-" + std::string(tenant) + ".slice";
+  }
+  return "/berth/" + std::string(tenant);
+}
+
+RefKind ref_kind(const Route& route) noexcept {
+  const std::string_view e = route.endpoint;
+  if (route.pattern.find('{') == std::string_view::npos) {
+    return RefKind::none;
+  }
+  if (e.starts_with("container.") || e == "exec.create" || e.starts_with("checkpoint.")) {
+    return RefKind::container;
+  }
+  if (e.starts_with("exec.")) {
+    return RefKind::exec;
+  }
+  if (e.starts_with("network.")) {
+    return RefKind::network;
+  }
+  if (e.starts_with("volume.")) {
+    return RefKind::volume;
+  }
+  if (e.starts_with("image.")) {
+    return RefKind::image;
+  }
+  return RefKind::none;
+}
+
+Decision not_found(RefKind kind, std::string_view ref) {
+  const std::string r(ref);
+  switch (kind) {
+    case RefKind::container:
+      return Decision::deny(404, "No such container: " + r, "resolve.container");
+    case RefKind::exec:
+      return Decision::deny(404, "No such exec instance: " + r, "resolve.exec");
+    case RefKind::network:
+      return Decision::deny(404, "network " + r + " not found", "resolve.network");
+    case RefKind::volume:
+      return Decision::deny(404, "get " + r + ": no such volume", "resolve.volume");
+    case RefKind::image:
+      return Decision::deny(404, "No such image: " + r, "resolve.image");
+    case RefKind::none:
+      break;
+  }
+  return Decision::deny(404, "page not found", "route.unknown");
+}
+
+std::expected<Classified, Decision> resolve(const Principal& who, const Classified& request,
+                                            const OwnershipIndex& index) {
+  if (who.is_operator()) {
+    return request;
+  }
+  const RefKind kind = ref_kind(*request.route);
+  if (kind == RefKind::none || request.params.empty()) {
+    return request;
+  }
+  Classified out = request;
+  out.refs = request.params;
+  const std::string& ref = request.params.front();
+  std::string resolved;
+  switch (kind) {
+    case RefKind::container: {
+      auto found = index.find_container(who.tenant, ref);
+      if (found.result == Lookup::ambiguous) {
+        return std::unexpected(Decision::deny(
+            400, "Multiple IDs found with provided prefix: " + ref, "resolve.ambiguous"));
+      }
+      if (found.result != Lookup::found) {
+        return std::unexpected(not_found(kind, ref));
+      }
+      resolved = found.value.id;
+      break;
+    }
+    case RefKind::exec: {
+      auto container = index.exec_container(ref);
+      if (!container) {
+        return std::unexpected(not_found(kind, ref));
+      }
+      auto c = index.container_by_id(*container);
+      if (!c || c->tenant != who.tenant) {
+        return std::unexpected(not_found(kind, ref));
+      }
+      resolved = ref;
+      break;
+    }
+    case RefKind::network: {
+      auto found = index.find_network(who.tenant, ref);
+      if (found.result != Lookup::found) {
+        return std::unexpected(not_found(kind, ref));
+      }
+      resolved = found.value.id;
+      break;
+    }
+    case RefKind::volume: {
+      const std::string stored = names::stored(who.tenant, ref);
+      if (auto v = index.volume(stored); v && v->tenant == who.tenant) {
+        resolved = stored;
+      } else if (auto plain = index.volume(ref); plain && plain->tenant == who.tenant) {
+        resolved = ref;
+      } else {
+        return std::unexpected(not_found(kind, ref));
+      }
+      break;
+    }
+    case RefKind::image: {
+      auto found = index.find_image(who.tenant, ref);
+      if (found.result != Lookup::found) {
+        return std::unexpected(not_found(kind, ref));
+      }
+      resolved = found.value.id;
+      break;
+    }
+    case RefKind::none:
+      break;
+  }
+  out.params.front() = resolved;
+  // Rebuild the path from the pattern with the resolved parameter.
+  std::string path;
+  std::string_view pattern = request.route->pattern;
+  std::size_t i = 0;
+  while (i < pattern.size()) {
+    if (pattern[i] == '{') {
+      const auto close = pattern.find('}', i);
+      path += out.params.front();
+      i = close + 1;
+      // Only the first parameter is an object reference; later ones (checkpoint) are kept.
+      for (std::size_t p = 1; p < out.params.size(); ++p) {
+        const auto next = pattern.find('{', i);
+        if (next == std::string_view::npos) {
+          break;
+        }
+        path += pattern.substr(i, next - i);
+        path += out.params[p];
+        i = pattern.find('}', next) + 1;
+      }
+    } else {
+      path += pattern[i++];
+    }
+  }
+  out.path = std::move(path);
+  return out;
+}
+
+Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
+                             std::string_view body, const OwnershipIndex& index,
+                             const DaemonFacts& facts) {
+  Rewritten out;
+  out.target = canonical_target(request);
+  Ctx c{who, index, facts, out};
+  const std::string_view e = request.route->endpoint;
+
+  // Older API versions change what dockerd accepts in ways berth does not judge (below 1.24,
+  // start takes a HostConfig body); tenants use the versions every current client speaks.
+  if (!request.api_version.empty() && std::stoi(request.api_version.substr(2)) < 24) {
+    return refused(bad("berth: API version " + request.api_version +
+                           " is not supported for tenants; use 1.24 to 1.41",
+                       "api.version"));
+  }
+
+  if (e == "container.create") {
+    return container_create(c, request, body);
+  }
+  if (e == "build.session") {
+    return refused(refuse("BuildKit is not supported for tenants yet; build with the classic "
+                          "builder (DOCKER_BUILDKIT=0)",
+                          "build.buildkit"));
+  }
+  if (e == "container.update") {
+    return container_update(c, body);
+  }
+  if (e == "container.start") {
+    const auto first = body.find_first_not_of(" \t\r\n");
+    if (first != std::string_view::npos && body.substr(first) != "{}" &&
+        body.substr(first) != "null") {
+      return refused(bad("berth: starting a container with a request body is not supported; "
+                         "set the configuration at create",
+                         "body.unexpected"));
+    }
+    out.body = std::string();
+    return out;
+  }
+  if (e == "exec.create") {
+    return exec_create(c, body);
+  }
+  if (e == "exec.start") {
+    auto decoded = go::decode(body, docker_types::exec_start());
+    if (!decoded) {
+      return refused(bad("berth: invalid exec start: " + decoded.error(), "body.invalid"));
+    }
+    out.body = decoded->dump();
+    return out;
+  }
+  if (e == "network.create") {
+    return network_create(c, body);
+  }
+  if (e == "network.connect" || e == "network.disconnect") {
+    return network_connect(c, body);
+  }
+  if (e == "volume.create") {
+    return volume_create(c, body);
+  }
+  if (e == "container.rename") {
+    auto q = parse_query(request.query);
+    const auto name = q ? param(*q, "name") : std::nullopt;
+    if (!name || !names::is_valid_object_name(*name) || name->size() < 2) {
+      return refused(bad("Invalid container name (" + name.value_or("") +
+                             "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                         "name.invalid"));
+    }
+    return with_query(c, request, build_query({{"name", names::stored(who.tenant, *name)}}));
+  }
+  if (e == "container.list" || e == "container.prune" || e == "network.prune" ||
+      e == "volume.prune" || e == "image.prune" || e == "network.list") {
+    auto q = tenant_filters(c, request.query, true,
+                            e.starts_with("container.") ? RefKind::container : RefKind::none);
+    if (!q) {
+      return refused(q.error());
+    }
+    if (e == "container.list") {
+      out.view = ResponseView::container_list;
+    } else if (e == "network.list") {
+      out.view = ResponseView::network_list;
+    }
+    return with_query(c, request, *q);
+  }
+  if (e == "volume.list" || e == "image.list") {
+    // Anonymous volumes and shared images carry no label: filtered by the index instead.
+    auto q = tenant_filters(c, request.query, false, RefKind::none);
+    if (!q) {
+      return refused(q.error());
+    }
+    out.view = e == "volume.list" ? ResponseView::volume_list : ResponseView::image_list;
+    return with_query(c, request, *q);
+  }
+  if (e == "system.events") {
+    auto q = tenant_filters(c, request.query, false, RefKind::container);
+    if (!q) {
+      return refused(q.error());
+    }
+    out.view = ResponseView::events;
+    return with_query(c, request, *q);
+  }
+  if (e == "container.inspect") {
+    out.view = ResponseView::container_inspect;
+  } else if (e == "network.inspect") {
+    out.view = ResponseView::network_inspect;
+  } else if (e == "volume.inspect") {
+    out.view = ResponseView::volume_inspect;
+  } else if (e == "image.inspect") {
+    out.view = ResponseView::image_inspect;
+  } else if (e == "image.history") {
+    out.view = ResponseView::image_history;
+  } else if (e == "exec.inspect") {
+    out.view = ResponseView::exec_inspect;
+  } else if (e == "system.info") {
+    out.view = ResponseView::info;
+  } else if (e == "system.df") {
+    out.view = ResponseView::system_df;
+  } else if (e == "build.run") {
+    return build(c, request);
+  } else if (e == "image.delete") {
+    return image_delete(c, request, request.refs.empty() ? request.params.front()
+                                                         : request.refs.front());
+  } else if (e == "image.tag") {
+    return image_tag(c, request);
+  } else if (e == "image.create") {
+    auto q = parse_query(request.query);
+    if (!q) {
+      return refused(bad("berth: malformed query string", "query.invalid"));
+    }
+    if (auto from = param(*q, "fromImage"); from && !from->empty()) {
+      return refused(Decision::deny(
+          403, "berth: pulling images is not available to tenants; ask the operator to provide " +
+                   *from + " as a shared image",
+          "image.pull"));
+    }
+    return refused(refuse("importing images is not available to tenants yet", "image.import"));
+  } else if (e == "image.push") {
+    return refused(refuse("pushing images is not available to tenants yet", "image.push"));
+  }
+  return out;
+}
+
+std::optional<std::map<std::string, std::vector<std::string>>> parse_filters(
+    std::string_view json_text) {
+  auto doc = json::parse(json_text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return std::nullopt;
+  }
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [key, value] : doc.items()) {
+    auto& values = out[key];
+    if (value.is_object()) {
+      for (const auto& [v, on] : value.items()) {
+        if (!on.is_boolean()) {
+          return std::nullopt;
+        }
+        if (on.get<bool>()) {
+          values.push_back(v);
+        }
+      }
+    } else if (value.is_array()) {
+      for (const auto& v : value) {
+        if (!v.is_string()) {
+          return std::nullopt;
+        }
+        values.push_back(v.get<std::string>());
+      }
+    } else {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+std::string serialize_filters(const std::map<std::string, std::vector<std::string>>& f) {
+  json doc = json::object();
+  for (const auto& [key, values] : f) {
+    json set = json::object();
+    for (const auto& v : values) {
+      set[v] = true;
+    }
+    doc[key] = std::move(set);
+  }
+  return doc.dump();
+}
+
+std::optional<std::string> query_unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%') {
+      if (i + 2 >= s.size()) {
+        return std::nullopt;
+      }
+      auto hex = [](char ch) -> int {
+        if (ch >= '0' && ch <= '9') {
+          return ch - '0';
+        }
+        if (ch >= 'a' && ch <= 'f') {
+          return ch - 'a' + 10;
+        }
+        if (ch >= 'A' && ch <= 'F') {
+          return ch - 'A' + 10;
+        }
+        return -1;
+      };
+      const int hi = hex(s[i + 1]);
+      const int lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) {
+        return std::nullopt;
+      }
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string query_escape(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+        ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 0xF];
+    }
+  }
+  return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q) {
+  std::vector<std::pair<std::string, std::string>> out;
+  // Go's url.ParseQuery refuses ';' separators (and dockerd then drops the pair): refusing the
+  // whole query keeps berth from judging a parameter dockerd would not see.
+  if (q.find(';') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  while (!q.empty()) {
+    const auto amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (pair.empty()) {
+      continue;
+    }
+    const auto eq = pair.find('=');
+    auto key = query_unescape(pair.substr(0, eq));
+    auto value = query_unescape(eq == std::string_view::npos ? std::string_view()
+                                                             : pair.substr(eq + 1));
+    if (!key || !value) {
+      return std::nullopt;
+    }
+    out.emplace_back(std::move(*key), std::move(*value));
+  }
+  return out;
+}
+
+std::string build_query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out;
+  for (const auto& [key, value] : params) {
+    if (!out.empty()) {
+      out += '&';
+    }
+    out += query_escape(key);
+    out += '=';
+    out += query_escape(value);
+  }
+  return out;
+}
+
+}  // namespace berth::policy

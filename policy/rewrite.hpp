@@ -1,0 +1,98 @@
+#pragma once
+// resolve and authorize_and_rewrite for tenants: object references in the path, query and body
+// are resolved within the tenant's own objects (through the ownership index), bodies are judged
+// as dockerd decodes them, and requests are rewritten so that what dockerd executes is owned
+// by, named for and confined to the tenant:
+//   - ownership label berth.tenant on everything created; berth.* labels refused;
+//   - tenant-scoped names for containers, networks, volumes and image tags;
+//   - the tenant's own default network instead of the shared bridge; no host network;
+//   - the tenant's own cgroup parent (for billing and aggregate limits);
+//   - no privileged mode, added capabilities, devices, host paths, host namespaces,
+//     unconfined security profiles, sysctls outside the namespaced set, other runtimes.
+// A reference to another tenant's object is answered exactly as dockerd answers a missing one.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/decision.hpp"
+#include "policy/endpoint_table.hpp"
+#include "policy/identity.hpp"
+#include "policy/ownership_index.hpp"
+
+namespace berth::policy {
+
+/// Facts about the daemon that rewriting depends on.
+struct DaemonFacts {
+  std::string cgroup_driver = "cgroupfs";  ///< "cgroupfs" or "systemd"
+};
+
+/// The cgroup parent every container of `tenant` is placed under (absolute for cgroupfs, a
+/// slice for systemd), so the kernel accounts the tenant as a whole.
+std::string tenant_cgroup_parent(std::string_view tenant, const DaemonFacts& facts);
+
+/// What kind of object a route's path parameter names.
+enum class RefKind { none, container, exec, network, volume, image };
+RefKind ref_kind(const Route& route) noexcept;
+
+/// dockerd's answer for a missing object of this kind, with the reference as given.
+Decision not_found(RefKind kind, std::string_view ref);
+
+/// How the proxy must treat the response.
+enum class ResponseView {
+  pass,            ///< forward as is
+  container_list,  ///< filter and rename
+  container_inspect,
+  network_list,
+  network_inspect,
+  volume_list,
+  volume_inspect,
+  image_list,
+  image_inspect,
+  image_history,
+  events,       ///< a stream of JSON events, filtered one by one
+  info,         ///< /info with the tenant's own counts
+  system_df,
+  exec_inspect,
+  build_stream,  ///< build output with image names shown in the tenant's namespace
+};
+
+/// A request after judgement, ready to forward.
+struct Rewritten {
+  Decision decision = Decision::allow("rewrite");
+  std::string target;                 ///< what is forwarded to dockerd
+  std::optional<std::string> body;    ///< replaces the request body when set
+  ResponseView view = ResponseView::pass;
+  bool ensure_default_network = false;  ///< create the tenant's default network first
+  std::vector<std::string> ensure_volumes;  ///< stored volume names to create (labelled) first
+  std::string created_name;           ///< stored name of the object being created, if any
+};
+
+/// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.
+/// Returns the refused decision (dockerd's not-found shape) when a reference does not resolve.
+[[nodiscard]] std::expected<Classified, Decision> resolve(const Principal& who,
+                                                          const Classified& request,
+                                                          const OwnershipIndex& index);
+
+/// Stage 4 for tenants: judges the query and body (already read whole for judge routes) and
+/// rewrites them. `index` resolves references inside the body.
+[[nodiscard]] Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
+                                           std::string_view body, const OwnershipIndex& index,
+                                           const DaemonFacts& facts);
+
+/// Parses a "filters" query value in either of dockerd's formats ({"k":{"v":true}} or
+/// {"k":["v"]}) into key -> values. nullopt when malformed.
+std::optional<std::map<std::string, std::vector<std::string>>> parse_filters(
+    std::string_view json_text);
+std::string serialize_filters(const std::map<std::string, std::vector<std::string>>& f);
+
+/// Percent-decodes one query component ('+' is a space, as Go's url.ParseQuery).
+std::optional<std::string> query_unescape(std::string_view s);
+std::string query_escape(std::string_view s);
+/// Query parameters in order, decoded; nullopt when malformed.
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q);
+std::string build_query(const std::vector<std::pair<std::string, std::string>>& params);
+
+}  // namespace berth::policy

@@ -1,0 +1,489 @@
+#include "proxy/ownership.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+
+#include "policy/names.hpp"
+#include "policy/vocabulary.hpp"
+#include "proxy/docker_client.hpp"
+#include "proxy/log.hpp"
+
+namespace berth::proxy {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string label_tenant(const json& labels) {
+  if (labels.is_object()) {
+    const auto it = labels.find(std::string(vocabulary::tenant_label));
+    if (it != labels.end() && it->is_string()) {
+      return it->get<std::string>();
+    }
+  }
+  return {};
+}
+
+bool is_anonymous_volume(std::string_view name) {
+  if (name.size() != 64) {
+    return false;
+  }
+  for (char c : name) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string path_escape(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+        ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == ':' || ch == '/' || ch == '@') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 0xF];
+    }
+  }
+  return out;
+}
+
+policy::ImageInfo image_from(const json& img) {
+  policy::ImageInfo info;
+  info.id = img.value("Id", std::string());
+  if (img.contains("Labels")) {
+    info.tenant = label_tenant(img["Labels"]);
+  } else if (img.contains("Config") && img["Config"].is_object()) {
+    info.tenant = label_tenant(img["Config"].value("Labels", json()));
+  }
+  if (img.contains("RepoTags") && img["RepoTags"].is_array()) {
+    for (const auto& t : img["RepoTags"]) {
+      if (t.is_string() && t.get<std::string>() != "<none>:<none>") {
+        info.tags.push_back(t.get<std::string>());
+      }
+    }
+  }
+  return info;
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void index_container(SharedIndex& index, std::string_view inspect_json) {
+  const auto c = json::parse(inspect_json, nullptr, false);
+  if (c.is_discarded() || !c.is_object()) {
+    return;
+  }
+  policy::ContainerInfo info;
+  info.id = c.value("Id", std::string());
+  info.name = c.value("Name", std::string());
+  if (c.contains("Config") && c["Config"].is_object()) {
+    info.tenant = label_tenant(c["Config"].value("Labels", json()));
+  }
+  if (c.contains("State") && c["State"].is_object()) {
+    info.state = c["State"].value("Status", std::string());
+  }
+  if (info.id.empty()) {
+    return;
+  }
+  index.write([&](policy::OwnershipIndex& idx) { idx.put_container(info); });
+}
+
+void index_network(SharedIndex& index, std::string_view inspect_json) {
+  const auto n = json::parse(inspect_json, nullptr, false);
+  if (n.is_discarded() || !n.is_object() || !n.contains("Id")) {
+    return;
+  }
+  policy::NetworkInfo info{n.value("Id", std::string()), label_tenant(n.value("Labels", json())),
+                           n.value("Name", std::string())};
+  index.write([&](policy::OwnershipIndex& idx) { idx.put_network(info); });
+}
+
+void index_volume(SharedIndex& index, std::string_view inspect_json) {
+  const auto v = json::parse(inspect_json, nullptr, false);
+  if (v.is_discarded() || !v.is_object() || !v.contains("Name")) {
+    return;
+  }
+  policy::VolumeInfo info{v.value("Name", std::string()), label_tenant(v.value("Labels", json()))};
+  index.write([&](policy::OwnershipIndex& idx) {
+    // An anonymous volume learned from a tenant's mount keeps that owner.
+    if (info.tenant.empty()) {
+      if (auto known = idx.volume(info.name)) {
+        info.tenant = known->tenant;
+      }
+    }
+    idx.put_volume(info);
+  });
+}
+
+void index_image(SharedIndex& index, std::string_view inspect_json) {
+  const auto img = json::parse(inspect_json, nullptr, false);
+  if (img.is_discarded() || !img.is_object() || !img.contains("Id")) {
+    return;
+  }
+  auto info = image_from(img);
+  index.write([&](policy::OwnershipIndex& idx) { idx.put_image(info); });
+}
+
+net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
+                                       std::shared_ptr<const Runtime> rt, policy::RefKind kind,
+                                       std::string tenant, std::string ref) {
+  using policy::RefKind;
+  std::vector<std::string> candidates;
+  switch (kind) {
+    case RefKind::container:
+    case RefKind::network:
+    case RefKind::volume:
+      candidates = {policy::names::stored(tenant, ref), ref};
+      break;
+    case RefKind::image:
+      if (auto parsed = policy::names::parse_image_ref(ref)) {
+        candidates.push_back(policy::names::stored_image(tenant, *parsed));
+      }
+      candidates.push_back(ref);
+      break;
+    case RefKind::exec: {
+      auto reply = co_await docker_request(pool, rt, http::verb::get,
+                                           "/exec/" + path_escape(ref) + "/json");
+      if (!reply || reply->status != 200) {
+        co_return;
+      }
+      const auto doc = json::parse(reply->body, nullptr, false);
+      if (doc.is_discarded() || !doc.is_object()) {
+        co_return;
+      }
+      const std::string container = doc.value("ContainerID", std::string());
+      auto c = co_await docker_request(pool, rt, http::verb::get,
+                                       "/containers/" + path_escape(container) + "/json");
+      if (c && c->status == 200) {
+        index_container(index, c->body);
+        index.write([&](policy::OwnershipIndex& idx) { idx.put_exec(ref, container); });
+      }
+      co_return;
+    }
+    case RefKind::none:
+      co_return;
+  }
+  for (const auto& candidate : candidates) {
+    std::string target;
+    switch (kind) {
+      case RefKind::container:
+        target = "/containers/" + path_escape(candidate) + "/json";
+        break;
+      case RefKind::network:
+        target = "/networks/" + path_escape(candidate);
+        break;
+      case RefKind::volume:
+        target = "/volumes/" + path_escape(candidate);
+        break;
+      default:
+        target = "/images/" + path_escape(candidate) + "/json";
+        break;
+    }
+    auto reply = co_await docker_request(pool, rt, http::verb::get, target);
+    if (!reply || reply->status != 200) {
+      continue;
+    }
+    switch (kind) {
+      case RefKind::container:
+        index_container(index, reply->body);
+        break;
+      case RefKind::network:
+        index_network(index, reply->body);
+        break;
+      case RefKind::volume:
+        index_volume(index, reply->body);
+        break;
+      default:
+        index_image(index, reply->body);
+        break;
+    }
+  }
+}
+
+IndexWatcher::IndexWatcher(SharedIndex& index, RuntimeHolder& runtime)
+    : index_(index), runtime_(runtime), pool_(context_.get_executor()) {}
+
+IndexWatcher::~IndexWatcher() { stop(); }
+
+void IndexWatcher::start() {
+  net::co_spawn(context_, run(this), [](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log_error(std::string("index watcher failed: ") + ex.what());
+      }
+    }
+  });
+  thread_ = std::thread([this] { context_.run(); });
+}
+
+void IndexWatcher::stop() {
+  if (stopping_.exchange(true)) {
+    return;
+  }
+  net::post(context_, [this] {
+    if (events_stream_) {
+      events_stream_->close();
+    }
+    pool_.clear();
+    context_.stop();
+  });
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+bool IndexWatcher::wait_ready(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!index_.ready()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+net::awaitable<void> IndexWatcher::run(IndexWatcher* self) {
+  bool logged_down = false;
+  while (!self->stopping_) {
+    const std::int64_t since = unix_now();
+    if (co_await self->resync()) {
+      if (logged_down) {
+        log_info("ownership index: dockerd is back; index resynchronised");
+        logged_down = false;
+      }
+      self->index_.mark_ready();
+      co_await self->follow_events(since - 1);
+    } else if (!logged_down) {
+      log_warn("ownership index: cannot list dockerd's objects; retrying every second");
+      logged_down = true;
+    }
+    if (self->stopping_) {
+      break;
+    }
+    net::steady_timer pause(self->context_, std::chrono::seconds(1));
+    error_code ec;
+    co_await pause.async_wait(with_ec(ec));
+  }
+}
+
+net::awaitable<bool> IndexWatcher::resync() {
+  const auto rt = runtime_.get();
+  auto info = co_await docker_request(pool_, rt, http::verb::get, "/info");
+  auto containers = co_await docker_request(pool_, rt, http::verb::get, "/containers/json?all=1");
+  auto networks = co_await docker_request(pool_, rt, http::verb::get, "/networks");
+  auto volumes = co_await docker_request(pool_, rt, http::verb::get, "/volumes");
+  auto images = co_await docker_request(pool_, rt, http::verb::get, "/images/json?all=1");
+  for (const auto* r : {&info, &containers, &networks, &volumes, &images}) {
+    if (!*r || (*r)->status != 200) {
+      co_return false;
+    }
+  }
+  policy::OwnershipIndex fresh;
+  policy::DaemonFacts facts;
+  if (const auto doc = json::parse(info->body, nullptr, false); doc.is_object()) {
+    facts.cgroup_driver = doc.value("CgroupDriver", std::string("cgroupfs"));
+  }
+  std::map<std::string, std::string> anonymous_owner;
+  if (const auto list = json::parse(containers->body, nullptr, false); list.is_array()) {
+    for (const auto& c : list) {
+      policy::ContainerInfo info_c;
+      info_c.id = c.value("Id", std::string());
+      if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty()) {
+        // The first name is the container's own; the others are link aliases.
+        for (const auto& n : c["Names"]) {
+          const std::string s = n.get<std::string>();
+          if (s.find('/', 1) == std::string::npos) {
+            info_c.name = s;
+            break;
+          }
+        }
+      }
+      info_c.tenant = label_tenant(c.value("Labels", json()));
+      info_c.state = c.value("State", std::string());
+      if (!info_c.tenant.empty() && c.contains("Mounts") && c["Mounts"].is_array()) {
+        for (const auto& m : c["Mounts"]) {
+          const auto name = m.value("Name", std::string());
+          if (m.value("Type", std::string()) == "volume" && is_anonymous_volume(name)) {
+            anonymous_owner[name] = info_c.tenant;
+          }
+        }
+      }
+      fresh.put_container(std::move(info_c));
+    }
+  }
+  if (const auto list = json::parse(networks->body, nullptr, false); list.is_array()) {
+    for (const auto& n : list) {
+      fresh.put_network({n.value("Id", std::string()), label_tenant(n.value("Labels", json())),
+                         n.value("Name", std::string())});
+    }
+  }
+  if (const auto doc = json::parse(volumes->body, nullptr, false);
+      doc.is_object() && doc.contains("Volumes") && doc["Volumes"].is_array()) {
+    for (const auto& v : doc["Volumes"]) {
+      policy::VolumeInfo info_v{v.value("Name", std::string()),
+                                label_tenant(v.value("Labels", json()))};
+      if (info_v.tenant.empty()) {
+        if (auto it = anonymous_owner.find(info_v.name); it != anonymous_owner.end()) {
+          info_v.tenant = it->second;
+        }
+      }
+      fresh.put_volume(std::move(info_v));
+    }
+  }
+  if (const auto list = json::parse(images->body, nullptr, false); list.is_array()) {
+    for (const auto& img : list) {
+      fresh.put_image(image_from(img));
+    }
+  }
+  // Anonymous volumes of tenants that the previous index learned from mount events survive a
+  // resynchronisation even after their container is gone.
+  index_.write([&](policy::OwnershipIndex& idx) {
+    for (const auto& v : fresh.volumes_of("")) {
+      if (auto known = idx.volume(v.name); known && !known->tenant.empty()) {
+        fresh.put_volume(*known);
+      }
+    }
+    idx.replace_all(std::move(fresh));
+  });
+  index_.set_facts(facts);
+  co_return true;
+}
+
+net::awaitable<void> IndexWatcher::follow_events(std::int64_t since) {
+  const auto rt = runtime_.get();
+  auto acquired = co_await pool_.acquire(rt);
+  if (!acquired) {
+    co_return;
+  }
+  events_stream_ = *acquired;
+  http::request<http::empty_body> req{http::verb::get,
+                                      "/events?since=" + std::to_string(since), 11};
+  req.set(http::field::host, "docker");
+  error_code ec;
+  co_await http::async_write(*events_stream_, req, with_ec(ec));
+  if (ec) {
+    co_return;
+  }
+  beast::flat_buffer buffer;
+  buffer.reserve(64 * 1024);
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  co_await http::async_read_header(*events_stream_, buffer, parser, with_ec(ec));
+  if (ec || parser.get().result() != http::status::ok) {
+    co_return;
+  }
+  std::string pending;
+  std::vector<char> window(64 * 1024);
+  while (!parser.is_done() && !stopping_) {
+    parser.get().body().data = window.data();
+    parser.get().body().size = window.size();
+    co_await http::async_read_some(*events_stream_, buffer, parser, with_ec(ec));
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      break;
+    }
+    pending.append(window.data(), window.size() - parser.get().body().size);
+    std::size_t start = 0;
+    for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n', start)) {
+      const std::string line = pending.substr(start, nl - start);
+      start = nl + 1;
+      co_await apply_event(line);
+    }
+    pending.erase(0, start);
+  }
+  events_stream_->close();
+  events_stream_.reset();
+  if (!stopping_) {
+    log_warn("ownership index: dockerd's event stream ended; resynchronising");
+  }
+}
+
+net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
+  const auto ev = json::parse(line, nullptr, false);
+  if (ev.is_discarded() || !ev.is_object()) {
+    co_return;
+  }
+  const std::string type = ev.value("Type", std::string());
+  const std::string action = ev.value("Action", std::string());
+  if (!ev.contains("Actor") || !ev["Actor"].is_object()) {
+    co_return;
+  }
+  const json& actor = ev["Actor"];
+  const std::string id = actor.value("ID", std::string());
+  const json attrs = actor.value("Attributes", json::object());
+  const auto rt = runtime_.get();
+  if (type == "container") {
+    if (action == "create") {
+      policy::ContainerInfo c{id, label_tenant(attrs), attrs.value("name", std::string()),
+                              "created"};
+      index_.write([&](policy::OwnershipIndex& idx) { idx.put_container(c); });
+    } else if (action == "destroy") {
+      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_container(id); });
+    } else if (action == "rename") {
+      const auto name = attrs.value("name", std::string());
+      index_.write([&](policy::OwnershipIndex& idx) { idx.rename_container(id, name); });
+    } else if (action == "start" || action == "unpause" || action == "restart") {
+      index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "running"); });
+    } else if (action == "die") {
+      index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "exited"); });
+    } else if (action == "pause") {
+      index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "paused"); });
+    }
+  } else if (type == "network") {
+    if (action == "create") {
+      auto reply = co_await docker_request(pool_, rt, http::verb::get, "/networks/" + id);
+      if (reply && reply->status == 200) {
+        index_network(index_, reply->body);
+      }
+    } else if (action == "destroy") {
+      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_network(id); });
+    }
+  } else if (type == "volume") {
+    if (action == "create") {
+      auto reply =
+          co_await docker_request(pool_, rt, http::verb::get, "/volumes/" + path_escape(id));
+      if (reply && reply->status == 200) {
+        index_volume(index_, reply->body);
+      }
+    } else if (action == "destroy") {
+      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_volume(id); });
+    } else if (action == "mount" && is_anonymous_volume(id)) {
+      const auto container = attrs.value("container", std::string());
+      index_.write([&](policy::OwnershipIndex& idx) {
+        auto c = idx.container_by_id(container);
+        auto v = idx.volume(id);
+        if (c && !c->tenant.empty() && (!v || v->tenant.empty())) {
+          idx.put_volume({id, c->tenant});
+        }
+      });
+    }
+  } else if (type == "image") {
+    auto reply = co_await docker_request(pool_, rt, http::verb::get,
+                                         "/images/" + path_escape(id) + "/json");
+    if (reply && reply->status == 200) {
+      index_image(index_, reply->body);
+    } else if (reply && reply->status == 404 && id.starts_with("sha256:")) {
+      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_image(id); });
+    }
+  }
+}
+
+}  // namespace berth::proxy
