@@ -103,11 +103,11 @@ constexpr std::array kRoutes{
     // distribution
     Route{"GET", "/distribution/{name*}/json", "distribution.inspect", operator_only, none, slow},
     // plugins
-    Route{"GET", "/plugins", "plugin.list", operator_only, none, quick},
+    Route{"GET", "/plugins", "plugin.list", tenant, none, quick},
     Route{"GET", "/plugins/privileges", "plugin.privileges", operator_only, none, slow},
     Route{"POST", "/plugins/pull", "plugin.pull", operator_only, judge, endless},
     Route{"POST", "/plugins/create", "plugin.create", operator_only, stream, endless},
-    Route{"GET", "/plugins/{name*}/json", "plugin.inspect", operator_only, none, quick},
+    Route{"GET", "/plugins/{name*}/json", "plugin.inspect", tenant, none, quick},
     Route{"POST", "/plugins/{name*}/enable", "plugin.enable", operator_only, none, slow},
     Route{"POST", "/plugins/{name*}/disable", "plugin.disable", operator_only, none, slow},
     Route{"POST", "/plugins/{name*}/push", "plugin.push", operator_only, none, endless},

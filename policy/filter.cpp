@@ -312,15 +312,9 @@ std::optional<std::string> filter_response(ResponseView view_kind, const Princip
     doc["ContainersStopped"] = stopped;
     std::size_t images = 0;
     for (const auto& img : index.images()) {
-      if (img.tenant == who.tenant) {
+      // What `docker images` shows the tenant: its own and the shared tagged images.
+      if (!img.tags.empty() && index.image_visible(who.tenant, img)) {
         ++images;
-      } else {
-        for (const auto& t : img.tags) {
-          if (names::tenant_image_view(who.tenant, t)) {
-            ++images;
-            break;
-          }
-        }
       }
     }
     doc["Images"] = images;

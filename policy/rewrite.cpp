@@ -1012,6 +1012,14 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
   if (e == "container.create") {
     return container_create(c, request, body);
   }
+  if (e == "plugin.list") {
+    out.local_reply = "[]";
+    return out;
+  }
+  if (e == "plugin.inspect") {
+    return refused(Decision::deny(404, "plugin \"" + request.params.front() + "\" not found",
+                                  "resolve.plugin"));
+  }
   if (e == "build.session") {
     return refused(refuse("BuildKit is not supported for tenants yet; build with the classic "
                           "builder (DOCKER_BUILDKIT=0)",

@@ -511,6 +511,10 @@ Result<std::string> serial_hex(const ASN1_INTEGER* serial) {
   std::transform(out.begin(), out.end(), out.begin(), [](char c) {
     return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   });
+  // BN_bn2hex pads to whole bytes; the policy and the proxy compare serials without leading
+  // zeros (policy::normalize_serial), so print them that way too.
+  const auto first = out.find_first_not_of('0');
+  out.erase(0, first == std::string::npos ? out.size() - 1 : first);
   return out;
 }
 

@@ -373,6 +373,19 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   if (!rw.decision.allowed()) {
     co_return co_await refuse(rw.decision, judged ? req_keep_alive(*judged) : keep_alive, ex);
   }
+  if (rw.local_reply) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::server, "berth");
+    res.body() = *rw.local_reply;
+    res.keep_alive(keep_alive && !worker_.draining());
+    res.prepare_payload();
+    ex.allowed = true;
+    ex.status = 200;
+    const bool written = co_await write_response(res);
+    account(ex);
+    co_return written && res.keep_alive();
+  }
   if (!co_await ensure_objects(rt, *who, rw)) {
     co_return co_await refuse(
         policy::Decision::deny(500, "berth: could not prepare the tenant's network or volumes",
