@@ -793,6 +793,8 @@ Rewritten build(const Ctx& c, const Classified& request) {
   out.emplace_back("labels", wrapper["Labels"].dump());
   out.emplace_back("cgroupparent", tenant_cgroup_parent(c.tenant(), c.facts));
   c.out.view = ResponseView::build_stream;
+  c.out.filter_build_context = true;
+  c.out.dockerfile = param(*q, "dockerfile").value_or("");
   return with_query(c, request, build_query(out));
 }
 

@@ -71,6 +71,9 @@ struct Rewritten {
   /// Answered by berth itself, not forwarded: what a private host with nothing of this kind
   /// would say (a tenant has no plugins).
   std::optional<std::string> local_reply;
+  /// A build: the body is a tar context whose Dockerfile must be judged (BuildContextFilter).
+  bool filter_build_context = false;
+  std::string dockerfile;  ///< the build's "dockerfile" parameter
 };
 
 /// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.

@@ -399,12 +399,16 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   }
   ex.allowed = true;
   bool keep = false;
+  std::optional<policy::BuildContextFilter> tar;
+  if (rw.filter_build_context) {
+    tar.emplace(who->tenant, rw.dockerfile);
+  }
   if (judged) {
     keep = co_await forward(rt, *who, *resolved, judged->get(), nullptr, std::move(replacement),
                             rw.target, rw.view, ex);
   } else {
     keep = co_await forward(rt, *who, *resolved, req, &parser, std::move(replacement), rw.target,
-                            rw.view, ex);
+                            rw.view, ex, tar ? &*tar : nullptr);
   }
   // 7. account
   account(ex);
@@ -464,7 +468,7 @@ net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_he
                                            RequestParser* stream_body,
                                            std::optional<std::string> replacement,
                                            const std::string& target, bool upgrade,
-                                           Exchange& ex) {
+                                           Exchange& ex, policy::BuildContextFilter* tar) {
   if (!replacement && stream_body) {
     // The upstream request is the client's header with the judged target, no hop-by-hop
     // fields, keep-alive toward dockerd unless the client asked for an upgrade.
@@ -483,7 +487,7 @@ net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_he
       header.erase(http::field::upgrade);
       header.erase(http::field::connection);
     }
-    co_return co_await relay_request_body(upstream, *stream_body, ex);
+    co_return co_await relay_request_body(upstream, *stream_body, ex, tar);
   }
   // A judged body: the re-serialized document dockerd will decode, never the client's bytes.
   http::request<http::string_body> out{header.method(), target, 11};
@@ -518,7 +522,7 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
                                       RequestParser* stream_body,
                                       std::optional<std::string> replacement,
                                       std::string target, policy::ResponseView view,
-                                      Exchange& ex) {
+                                      Exchange& ex, policy::BuildContextFilter* tar) {
   const bool client_keep_alive = header_keep_alive(header);
   const bool body_pending = stream_body && !stream_body->is_done();
   const bool hijackable = request.route->body == policy::BodyMode::hijack;
@@ -537,8 +541,13 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   }
   std::shared_ptr<TlsStream> upstream = std::move(*acquired);
   if (!co_await send_request(*upstream, header, stream_body, std::move(replacement), target,
-                             upgrade, ex)) {
+                             upgrade, ex, tar)) {
     upstream->close();
+    if (build_refusal_) {
+      const policy::Decision refusal = *build_refusal_;
+      build_refusal_.reset();
+      co_return co_await refuse(refusal, false, ex);
+    }
     co_return false;
   }
 
@@ -604,8 +613,13 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
 }
 
 net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestParser& parser,
-                                                 Exchange& ex) {
+                                                 Exchange& ex, policy::BuildContextFilter* tar) {
   auto& req = parser.get();
+  if (tar && !parser.is_done()) {
+    // The judged context may change length: frame it in chunks toward dockerd.
+    req.erase(http::field::content_length);
+    req.chunked(true);
+  }
   http::request_serializer<http::buffer_body> sr{req};
   error_code ec;
   if (parser.is_done()) {
@@ -638,10 +652,36 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
       upstream.close();  // dockerd must not act on a partial body
       co_return false;
     }
-    const std::size_t n = relay_window - req.body().size;
+    std::size_t n = relay_window - req.body().size;
     ex.bytes_in += n;
-    // An empty buffer with data set would be serialized as one more chunk: data must be null.
-    req.body().data = n == 0 ? nullptr : window.get();
+    std::string judged;
+    if (tar) {
+      auto out = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+        return tar->feed(std::string_view(window.get(), n), idx);
+      });
+      if (out && parser.is_done()) {
+        auto tail = tar->finish();
+        if (tail) {
+          *out += *tail;
+        } else {
+          out = std::unexpected(tail.error());
+        }
+      }
+      if (!out) {
+        // Refused mid-stream: cut dockerd's side before the context is complete, so no build
+        // runs, and tell the client why.
+        upstream.close();
+        log_info("build context refused for " + peer_ + ": " + out.error().tenant_message);
+        build_refusal_ = out.error();
+        co_return false;
+      }
+      judged = std::move(*out);
+      n = judged.size();
+      req.body().data = n == 0 ? nullptr : judged.data();
+    } else {
+      // An empty buffer with data set would be serialized as one more chunk: data must be null.
+      req.body().data = n == 0 ? nullptr : window.get();
+    }
     req.body().size = n;
     req.body().more = !parser.is_done();
     if (n == 0 && req.body().more) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 
+#include "policy/build_context.hpp"
 #include "policy/endpoint_table.hpp"
 #include "policy/identity.hpp"
 #include "policy/rewrite.hpp"
@@ -54,13 +55,15 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> forward(std::shared_ptr<const Runtime> rt, const policy::Principal& who,
                                const policy::Classified& request, http::request_header<>& header,
                                RequestParser* stream_body, std::optional<std::string> replacement,
-                               std::string target, policy::ResponseView view, Exchange& ex);
+                               std::string target, policy::ResponseView view, Exchange& ex,
+                               policy::BuildContextFilter* tar = nullptr);
   net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
                                     RequestParser* stream_body,
                                     std::optional<std::string> replacement,
-                                    const std::string& target, bool upgrade, Exchange& ex);
+                                    const std::string& target, bool upgrade, Exchange& ex,
+                                    policy::BuildContextFilter* tar);
   net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
-                                          Exchange& ex);
+                                          Exchange& ex, policy::BuildContextFilter* tar);
   net::awaitable<bool> relay_response(std::shared_ptr<TlsStream> upstream,
                                       beast::flat_buffer& upstream_buffer, ResponseParser& rp,
                                       bool keep_alive, bool endless, LineMode lines, Exchange& ex,
@@ -109,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   policy::Identity identity_;
   const policy::Principal* current_principal_ = nullptr;  // for line filters during a relay
   std::string created_name_;  // stored name of the object the current request creates
+  std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream
 };
 
 }  // namespace berth::proxy
