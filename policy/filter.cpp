@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "policy/authorize.hpp"
 #include "policy/names.hpp"
 #include "policy/vocabulary.hpp"
@@ -252,6 +254,10 @@ bool image_visible(const std::string& tenant, const json& img) {
 }
 
 void view_image(const std::string& tenant, json& img) {
+  if (img.contains("Containers") && img["Containers"].is_number() &&
+      img["Containers"].get<long long>() > 0) {
+    img["Containers"] = -1;  // dockerd's "not computed"; the real count spans tenants
+  }
   view_tags(tenant, img, "RepoTags");
   view_tags(tenant, img, "RepoDigests");
   strip_labels(img["Labels"]);
@@ -414,21 +420,26 @@ std::optional<std::string> filter_response(ResponseView view_kind, const Princip
       if (!doc.is_object()) {
         return std::nullopt;
       }
-      json images = filtered_images(t, doc.value("Images", json::array()));
-      long long layers = 0;
-      for (const auto& img : images) {
-        layers += img.value("Size", 0LL);
-      }
-      doc["Images"] = std::move(images);
-      doc["LayersSize"] = layers;
       json containers = json::array();
+      std::map<std::string, long long> users;  // image id -> the tenant's containers using it
       for (auto& c : doc.value("Containers", json::array())) {
         if (c.is_object() && owned(c["Labels"], t)) {
+          users[c.value("ImageID", std::string())]++;
           view_container(t, c, false);
           containers.push_back(std::move(c));
         }
       }
       doc["Containers"] = std::move(containers);
+      json images = filtered_images(t, doc.value("Images", json::array()));
+      long long layers = 0;
+      for (auto& img : images) {
+        layers += img.value("Size", 0LL);
+        // A shared image's count must not reveal other tenants' containers.
+        const auto it = users.find(img.value("Id", std::string()));
+        img["Containers"] = it == users.end() ? 0 : it->second;
+      }
+      doc["Images"] = std::move(images);
+      doc["LayersSize"] = layers;
       json volumes = json::array();
       for (auto& v : doc.value("Volumes", json::array())) {
         const auto known = index.volume(v.value("Name", std::string()));

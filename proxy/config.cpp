@@ -16,7 +16,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: berth-proxy --policy FILE [--listen HOST:PORT] [--upstream URL] [--workers N]\n"
-    "                   [--shutdown-grace SECONDS]\n"
+    "                   [--shutdown-grace SECONDS] [--audit-log FILE]\n"
     "       berth-proxy --check FILE\n";
 
 bool parse_unsigned(std::string_view text, unsigned& out) {
@@ -156,6 +156,7 @@ std::expected<Options, std::string> parse_options(int argc, char** argv) {
       o.check_only = true;
     } else if (arg == "--listen" && value(o.listen_override)) {
     } else if (arg == "--upstream" && value(o.upstream_override)) {
+    } else if (arg == "--audit-log" && value(o.audit_log)) {
     } else if (arg == "--workers" && value(text) && parse_unsigned(text, o.workers) &&
                o.workers <= 64) {
     } else if (arg == "--shutdown-grace" && value(text) &&

@@ -20,6 +20,7 @@ struct Options {
   std::string upstream_override;  ///< --upstream; empty: the policy's upstream
   unsigned workers = 0;           ///< 0: one per core
   unsigned shutdown_grace_seconds = 30;
+  std::string audit_log;  ///< --audit-log FILE: one JSON line per request
   bool check_only = false;  ///< --check FILE: validate and exit
 };
 

@@ -1,6 +1,7 @@
 #include "proxy/server.hpp"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <iostream>
@@ -46,9 +47,10 @@ std::expected<net::ip::tcp::endpoint, std::string> parse_listen(const std::strin
 
 }  // namespace
 
-Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, unsigned number)
+Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, unsigned number)
     : runtime_(runtime),
       index_(index),
+      audit_(audit),
       number_(number),
       acceptor_(context_),
       pool_(context_.get_executor()),
@@ -141,6 +143,16 @@ net::awaitable<void> Worker::accept_loop(Worker* self) {
   }
 }
 
+void Worker::revalidate(std::shared_ptr<const Runtime> rt) {
+  net::post(context_, [this, rt = std::move(rt)] {
+    for (auto& w : sessions_) {
+      if (auto s = w.lock()) {
+        s->revalidate(*rt);
+      }
+    }
+  });
+}
+
 void Worker::begin_shutdown(std::chrono::seconds grace) {
   net::post(context_, [this, grace] { shutdown_now(grace); });
 }
@@ -198,12 +210,59 @@ void Server::reload() {
   if ((*next)->listen != runtime_.get()->listen) {
     log_warn("policy reload: a new listen address takes effect only after a restart");
   }
-  runtime_.set(std::move(*next));
+  runtime_.set(*next);
+  stamp_ = file_stamp();
   log_info("policy reloaded (generation " + std::to_string(gen) + ")");
+  for (auto& w : workers_) {
+    w->revalidate(*next);
+  }
+}
+
+// The policy file and every TLS file it names, as "path:mtime:size" entries: a change in any
+// of them (an edited policy, a renewed certificate, a CRL written by `berthctl cert revoke`)
+// triggers the same validated reload as SIGHUP.
+std::string Server::file_stamp() const {
+  const auto rt = runtime_.get();
+  std::string stamp;
+  for (const std::string& f : {options_.policy_path, rt->policy->tls.cert, rt->policy->tls.key,
+                               rt->policy->tls.client_ca, rt->policy->tls.crl}) {
+    if (f.empty()) {
+      continue;
+    }
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0) {
+      stamp += f + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+               std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size) + ";";
+    } else {
+      stamp += f + ":missing;";
+    }
+  }
+  return stamp;
+}
+
+void Server::watch_files(net::steady_timer& timer) {
+  timer.expires_after(std::chrono::seconds(2));
+  timer.async_wait([this, &timer](error_code ec) {
+    if (ec) {
+      return;
+    }
+    if (file_stamp() != stamp_) {
+      log_info("policy or certificate files changed; reloading");
+      reload();
+      stamp_ = file_stamp();  // a refused reload is not retried until the files change again
+    }
+    watch_files(timer);
+  });
 }
 
 int Server::run() {
   const auto rt = runtime_.get();
+  if (!options_.audit_log.empty()) {
+    if (auto err = audit_.open(options_.audit_log); !err.empty()) {
+      std::cerr << "berth-proxy: cannot open the audit log " << err << "\n";
+      return 1;
+    }
+  }
   auto endpoint = parse_listen(rt->listen);
   if (!endpoint) {
     std::cerr << "berth-proxy: " << endpoint.error() << "\n";
@@ -212,7 +271,7 @@ int Server::run() {
   unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
   n = std::max(1u, n);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(runtime_, index_, i));
+    workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_, i));
     if (const auto ec = workers_.back()->listen(*endpoint)) {
       std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
                 << "\n";
@@ -234,6 +293,7 @@ int Server::run() {
   }
   net::io_context signals_context{1};
   net::signal_set signals(signals_context, SIGTERM, SIGINT, SIGHUP);
+  net::steady_timer file_timer(signals_context);
   std::function<void(error_code, int)> on_signal = [&](error_code ec, int sig) {
     if (ec) {
       return;
@@ -243,6 +303,7 @@ int Server::run() {
       signals.async_wait(on_signal);
       return;
     }
+    file_timer.cancel();
     log_info("shutting down: no new connections; running requests have " +
              std::to_string(options_.shutdown_grace_seconds) + " s to finish");
     for (auto& w : workers_) {
@@ -250,6 +311,8 @@ int Server::run() {
     }
   };
   signals.async_wait(on_signal);
+  stamp_ = file_stamp();
+  watch_files(file_timer);
   std::thread signal_thread([&] { signals_context.run(); });
 
   std::vector<std::thread> threads;

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/audit.hpp"
 #include "proxy/config.hpp"
 #include "proxy/net.hpp"
 #include "proxy/ownership.hpp"
@@ -22,7 +23,7 @@ class Session;
 
 class Worker {
  public:
-  Worker(RuntimeHolder& runtime, SharedIndex& index, unsigned number);
+  Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, unsigned number);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -36,6 +37,10 @@ class Worker {
 
   RuntimeHolder& runtime() noexcept { return runtime_; }
   SharedIndex& index() noexcept { return index_; }
+  AuditLog& audit() noexcept { return audit_; }
+  /// Thread-safe: after a reload, closes connections whose certificate no longer verifies
+  /// (revoked, or its CA removed).
+  void revalidate(std::shared_ptr<const Runtime> rt);
   UpstreamPool& pool() noexcept { return pool_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
   net::io_context& context() noexcept { return context_; }
@@ -46,6 +51,7 @@ class Worker {
 
   RuntimeHolder& runtime_;
   SharedIndex& index_;
+  AuditLog& audit_;
   unsigned number_;
   net::io_context context_{1};
   net::ip::tcp::acceptor acceptor_;
@@ -64,10 +70,14 @@ class Server {
 
  private:
   void reload();
+  void watch_files(net::steady_timer& timer);
+  std::string file_stamp() const;
 
+  std::string stamp_;
   Options options_;
   RuntimeHolder runtime_;
   SharedIndex index_;
+  AuditLog audit_;
   std::atomic<std::uint64_t> generation_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
 };

@@ -3,9 +3,11 @@
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <limits>
 
 #include "policy/authorize.hpp"
@@ -94,6 +96,11 @@ bool header_has_token(std::string_view value, std::string_view token) {
     }
   }
   return false;
+}
+
+error_code& ignored_ec() {
+  thread_local error_code ec;
+  return ec;
 }
 
 bool header_keep_alive(const http::request_header<>& h) {
@@ -187,6 +194,32 @@ void Session::close() noexcept {
   join_timer_.cancel();
 }
 
+void Session::revalidate(const Runtime& rt) noexcept {
+  if (closed_ || !peer_cert_) {
+    return;
+  }
+  // The new store carries the new CA bundle and CRL (with CRL checking on when one is set).
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  if (!ctx) {
+    return;
+  }
+  bool valid = false;
+  if (X509_STORE_CTX_init(ctx, SSL_CTX_get_cert_store(rt.server_ctx.get()), peer_cert_.get(),
+                          nullptr) == 1) {
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    valid = X509_verify_cert(ctx) == 1;
+    if (!valid) {
+      log_warn("closing connection from " + peer_ + " (CN=" + identity_.common_name +
+               ", serial " + identity_.serial + "): certificate no longer accepted: " +
+               X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    }
+  }
+  X509_STORE_CTX_free(ctx);
+  if (!valid) {
+    close();
+  }
+}
+
 void Session::close_if_idle() noexcept {
   if (idle_) {
     close();
@@ -222,11 +255,29 @@ net::awaitable<bool> Session::handshake() {
     co_return false;
   }
   identity_ = peer_identity(client_.ssl());
+  if (X509* cert = SSL_get0_peer_certificate(client_.ssl())) {
+    X509_up_ref(cert);
+    peer_cert_.reset(cert);
+  }
   co_return true;
 }
 
 net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
   if (!co_await self->handshake()) {
+    // Lingering close: OpenSSL has written its alert ("certificate required", "revoked");
+    // closing at once would answer the client's already-sent request with a reset that
+    // destroys the alert. Stop sending, drain briefly, then close.
+    self->client_.socket().shutdown(net::socket_base::shutdown_send, ignored_ec());
+    self->arm(std::chrono::seconds(1));
+    std::array<char, 1024> sink{};
+    for (;;) {
+      error_code ec;
+      co_await self->client_.socket().async_read_some(net::buffer(sink), with_ec(ec));
+      if (ec) {
+        break;
+      }
+    }
+    self->disarm();
     self->close();
     co_return;
   }
@@ -1083,21 +1134,32 @@ net::awaitable<bool> Session::write_response(http::response<http::string_body>& 
 }
 
 void Session::account(const Exchange& ex) const {
-  // Refusals are always logged. TODO(#4): the full JSON audit log and Prometheus counters.
-  if (ex.allowed) {
+  if (ex.allowed && !worker_.audit().enabled()) {
     return;
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.started)
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.started)
                       .count();
-  std::string line = "{\"event\":\"refused\",\"client\":" + json_escape(peer_) +
-                     ",\"tenant\":" + json_escape(ex.tenant) + ",\"user\":" +
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  // Bodies never appear here: they carry environment values and registry credentials.
+  std::string line = "{\"time_ms\":" + std::to_string(now) + ",\"client\":" +
+                     json_escape(peer_) + ",\"tenant\":" + json_escape(ex.tenant) +
+                     ",\"operator\":" + (ex.operator_ ? "true" : "false") + ",\"user\":" +
                      json_escape(identity_.common_name) + ",\"serial\":" +
                      json_escape(identity_.serial) + ",\"method\":" + json_escape(ex.method) +
                      ",\"path\":" + json_escape(ex.target) + ",\"endpoint\":" +
-                     json_escape(ex.endpoint) + ",\"rule\":" + json_escape(ex.rule) +
-                     ",\"status\":" + std::to_string(ex.status) +
-                     ",\"duration_us\":" + std::to_string(ms) + "}";
-  log_info(line);
+                     json_escape(ex.endpoint) + ",\"decision\":\"" +
+                     (ex.allowed ? "allow" : "deny") + "\",\"rule\":" + json_escape(ex.rule) +
+                     ",\"status\":" + std::to_string(ex.status) + ",\"bytes_in\":" +
+                     std::to_string(ex.bytes_in) + ",\"bytes_out\":" +
+                     std::to_string(ex.bytes_out) + ",\"hijacked\":" +
+                     (ex.hijacked ? "true" : "false") + ",\"duration_us\":" +
+                     std::to_string(us) + "}";
+  worker_.audit().write(line);
+  if (!ex.allowed) {
+    log_info(line);  // refusals are always logged, audit file or not
+  }
 }
 
 }  // namespace berth::proxy

@@ -7,6 +7,8 @@
 // keep-alive wait, each read of a request header or body, each write to a slow reader.
 // Streams and hijacked connections have no deadline and rely on TCP keepalive.
 
+#include <openssl/x509.h>
+
 #include <chrono>
 #include <memory>
 
@@ -38,6 +40,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_if_idle() noexcept;
   /// Closes the connection whatever it is doing.
   void close() noexcept;
+  /// Closes the connection if its client certificate no longer verifies under `rt`.
+  void revalidate(const Runtime& rt) noexcept;
 
   struct Exchange;  // one request's facts, for account()
 
@@ -110,6 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = true;
   bool closed_ = false;
   policy::Identity identity_;
+  std::unique_ptr<X509, void (*)(X509*)> peer_cert_{nullptr, X509_free};
   const policy::Principal* current_principal_ = nullptr;  // for line filters during a relay
   std::string created_name_;  // stored name of the object the current request creates
   std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream

@@ -1,0 +1,271 @@
+#include "tests/support/proxy_under_test.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <exception>
+#include <iostream>
+#include <random>
+#include <regex>
+#include <stdexcept>
+
+#include "tests/support/dockerd.hpp"
+#include "tests/support/log_tail.hpp"
+#include "tests/support/test_status.hpp"
+
+#ifndef BERTH_PROXY_BIN
+#define BERTH_PROXY_BIN "berth-proxy"
+#endif
+#ifndef BERTHCTL_BIN
+#define BERTHCTL_BIN "berthctl"
+#endif
+#ifndef BERTH_SOURCE_DIR
+#define BERTH_SOURCE_DIR "."
+#endif
+
+namespace berth::test {
+namespace {
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+/// Caller environment that would send clients elsewhere or make them trust something else: the
+/// docker CLI honours HTTPS_PROXY even for tcp:// hosts, and python-requests lets
+/// REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the CA a docker-py client was given.
+const std::vector<std::string> foreign_env = {
+    "DOCKER_CONTEXT", "DOCKER_API_VERSION", "DOCKER_TLS",     "HTTP_PROXY",    "HTTPS_PROXY",
+    "ALL_PROXY",      "NO_PROXY",           "http_proxy",     "https_proxy",   "all_proxy",
+    "no_proxy",       "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"};
+
+std::string fail_text(const std::string& what, const RunResult& r) {
+  return what + ": " + describe(r);
+}
+
+}  // namespace
+
+std::string berth_proxy_bin() {
+  return env_or("BERTH_PROXY_BIN", BERTH_PROXY_BIN);
+}
+
+std::string berthctl_bin() {
+  return env_or("BERTHCTL_BIN", BERTHCTL_BIN);
+}
+
+std::filesystem::path integration_source_dir() {
+  return std::filesystem::path(BERTH_SOURCE_DIR) / "tests" / "integration";
+}
+
+std::string unique_test_id() {
+  static std::atomic<unsigned> counter{0};
+  static const unsigned salt = std::random_device{}() & 0xffffU;
+  static const char hex[] = "0123456789abcdef";
+  std::string random;
+  for (unsigned shift = 12;; shift -= 4) {
+    random += hex[(salt >> shift) & 0xfU];
+    if (shift == 0) {
+      break;
+    }
+  }
+  return "t" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + random;
+}
+
+ProxyUnderTest::ProxyUnderTest(ProxyOptions options)
+    : options_(options), id_(unique_test_id()), dir_("berth-it-") {
+  std::filesystem::create_directories(dir_ / "docker-config");
+  const RunResult ca =
+      berthctl({"ca", "init", ca_dir().string(), "--host", "localhost", "--host", "127.0.0.1"});
+  if (!ca.ok()) {
+    throw std::runtime_error(fail_text("berthctl ca init", ca));
+  }
+  operator_bundle_ = issue("operator", {"--operator", "--user", "ops"});
+  tenant_bundle_ = issue("tenant", {"--tenant", id_, "--user", "alice"});
+  write_policy();
+  if (options_.start) {
+    start();
+  }
+}
+
+ProxyUnderTest::~ProxyUnderTest() {
+  const bool failed = current_test_failed() || std::uncaught_exceptions() > 0;
+  const bool graceful = stop();
+  const LabelledObjects left_test = remove_labelled(test_label());
+  const LabelledObjects left_tenant = remove_labelled(tenant_label());
+  if (failed) {
+    std::cerr << "==== last 50 lines of " << log_file().string() << " ====\n"
+              << log_tail(50) << "==== end of proxy log ====\n";
+  }
+  if (!graceful) {
+    std::cerr << "ProxyUnderTest: berth-proxy did not stop within 10 s of SIGTERM (killed)\n";
+  }
+  if (!left_test.empty() || !left_tenant.empty()) {
+    std::cerr << "ProxyUnderTest: could not remove " << left_test.describe()
+              << left_tenant.describe() << "\n";
+  }
+}
+
+std::string ProxyUnderTest::name(std::string_view suffix) const {
+  return "berth-it-" + id_ + "-" + std::string(suffix);
+}
+
+RunResult ProxyUnderTest::berthctl(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{berthctl_bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.timeout = std::chrono::seconds(60);
+  return run(argv, o);
+}
+
+std::filesystem::path ProxyUnderTest::issue(const std::string& out,
+                                            const std::vector<std::string>& args,
+                                            const std::filesystem::path& ca) const {
+  const std::filesystem::path bundle = dir_ / out;
+  std::vector<std::string> a{"cert",  "issue",        "--ca", (ca.empty() ? ca_dir() : ca).string(),
+                             "--out", bundle.string()};
+  a.insert(a.end(), args.begin(), args.end());
+  const RunResult r = berthctl(a);
+  if (!r.ok()) {
+    throw std::runtime_error(fail_text("berthctl cert issue", r));
+  }
+  return bundle;
+}
+
+void ProxyUnderTest::write_policy() const {
+  std::string yaml =
+      "listen: \"127.0.0.1:0\"\n"
+      "upstream: \"unix:///var/run/docker.sock\"\n"
+      "tls:\n"
+      "  cert: ca/server-cert.pem\n"
+      "  key: ca/server-key.pem\n"
+      "  client_ca: ca/ca.pem\n";
+  if (options_.crl) {
+    yaml += "  crl: ca/crl.pem\n";
+  }
+  yaml +=
+      "tenants:\n"
+      "  " +
+      id_ +
+      ": {}\n"
+      "identities:\n"
+      "  - organization: berth-operators\n"
+      "    role: operator\n"
+      "  - organization: " +
+      id_ +
+      "\n"
+      "    tenant: " +
+      id_ + "\n";
+  write_file(policy_file(), yaml);
+}
+
+void ProxyUnderTest::start() {
+  proc_ = BackgroundProcess(
+      {berth_proxy_bin(), "--policy", policy_file().string(), "--listen", "127.0.0.1:0"},
+      log_file());
+  static const std::regex ready(R"(berth-proxy: ready on port ([0-9]+))");
+  const auto m = wait_for_line(log_file(), ready, std::chrono::seconds(30),
+                               [this] { return proc_.running(); });
+  if (!m) {
+    const bool alive = proc_.running();
+    throw std::runtime_error(std::string("berth-proxy did not report ready ") +
+                             (alive
+                                  ? "within 30 s"
+                                  : "(it exited with status " + std::to_string(proc_.exit_code()) +
+                                        ", signal " + std::to_string(proc_.term_signal()) + ")") +
+                             "; log:\n" + log_tail(50));
+  }
+  port_ = std::stoi((*m)[1]);
+}
+
+bool ProxyUnderTest::stop() {
+  return proc_.stop(SIGTERM, std::chrono::seconds(10));
+}
+
+RunOptions ProxyUnderTest::docker_options(const std::filesystem::path& bundle,
+                                          RunOptions base) const {
+  base.unset.insert(base.unset.end(), foreign_env.begin(), foreign_env.end());
+  base.env.emplace_back("DOCKER_HOST", "tcp://" + address());
+  base.env.emplace_back("DOCKER_TLS_VERIFY", "1");
+  base.env.emplace_back("DOCKER_CERT_PATH", bundle.string());
+  base.env.emplace_back("DOCKER_CONFIG", (dir_ / "docker-config").string());
+  base.env.emplace_back("DOCKER_BUILDKIT", "0");
+  base.env.emplace_back("DOCKER_CLI_HINTS", "false");
+  return base;
+}
+
+RunResult ProxyUnderTest::docker(const std::string& cli, const std::filesystem::path& bundle,
+                                 const std::vector<std::string>& args, RunOptions options) const {
+  std::vector<std::string> argv{cli};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, docker_options(bundle, std::move(options)));
+}
+
+RunResult ProxyUnderTest::docker_pty(const std::string& cli, const std::filesystem::path& bundle,
+                                     const std::vector<std::string>& args,
+                                     const std::vector<PtyStep>& steps, RunOptions options) const {
+  std::vector<std::string> argv{cli};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o = docker_options(bundle, std::move(options));
+  o.env.emplace_back("TERM", "xterm");
+  return run_in_pty(argv, steps, o);
+}
+
+RunResult ProxyUnderTest::curl(const std::filesystem::path& bundle,
+                               const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{
+      "/usr/bin/curl", "-sS", "--max-time", "30",
+      "--noproxy",     "*",   "--cacert",   (ca_dir() / "ca.pem").string()};
+  if (!bundle.empty()) {
+    argv.insert(argv.end(),
+                {"--cert", (bundle / "cert.pem").string(), "--key", (bundle / "key.pem").string()});
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.unset = foreign_env;
+  return run(argv, o);
+}
+
+RunResult ProxyUnderTest::tls_probe(const std::filesystem::path& bundle) const {
+  std::vector<std::string> argv{
+      "/usr/bin/openssl", "s_client", "-quiet",  "-verify_return_error",
+      "-connect",         address(),  "-CAfile", (ca_dir() / "ca.pem").string()};
+  if (!bundle.empty()) {
+    argv.insert(argv.end(),
+                {"-cert", (bundle / "cert.pem").string(), "-key", (bundle / "key.pem").string()});
+  }
+  RunOptions o;
+  o.unset = foreign_env;
+  o.timeout = std::chrono::seconds(15);
+  return run(argv, o);
+}
+
+RunResult ProxyUnderTest::python_client(const std::string& mode,
+                                        const std::filesystem::path& bundle,
+                                        const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{"/usr/bin/python3",
+                                (integration_source_dir() / "docker_client.py").string(),
+                                mode,
+                                "--url",
+                                url(),
+                                "--bundle",
+                                bundle.string(),
+                                "--ca",
+                                (ca_dir() / "ca.pem").string(),
+                                "--image",
+                                test_image,
+                                "--label",
+                                test_label()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.unset = foreign_env;
+  o.unset.emplace_back("PYTHONPATH");
+  o.timeout = std::chrono::seconds(120);
+  return run(argv, o);
+}
+
+std::string ProxyUnderTest::log_tail(std::size_t n) const {
+  return tail_lines(log_file(), n);
+}
+
+}  // namespace berth::test

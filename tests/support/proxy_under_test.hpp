@@ -1,0 +1,142 @@
+#pragma once
+// ProxyUnderTest: one berth-proxy per test, with everything it needs private to the test.
+//
+//  - a temp dir holding a fresh CA (`berthctl ca init DIR/ca --host localhost --host 127.0.0.1`),
+//    an operator bundle and a tenant bundle (`berthctl cert issue`), the policy file, the proxy
+//    log and a private DOCKER_CONFIG, so no test touches ~/.docker or another test's files;
+//  - a unique id ("t<pid>-<n>-<random>") used both as the tenant id and as the value of the
+//    `berth.test` label that operator-side tests put on what they create, so `ctest -j2` and
+//    several engineers can share one dockerd;
+//  - `berth-proxy --policy DIR/policy.yaml --listen 127.0.0.1:0`, ready once it prints
+//    "berth-proxy: ready on port N" (bounded poll, never a sleep);
+//  - on destruction: SIGTERM, bounded wait, then removal of every container, image, network
+//    and volume labelled berth.test=<id> or berth.tenant=<id>, straight on dockerd's socket;
+//    on failure the last 50 lines of the proxy log go to stderr.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace berth::test {
+
+/// Paths of the programs under test: the environment (BERTH_PROXY_BIN, BERTHCTL_BIN) wins over
+/// the paths compiled in by CMake.
+[[nodiscard]] std::string berth_proxy_bin();
+[[nodiscard]] std::string berthctl_bin();
+/// tests/integration in the source tree (python helpers live there).
+[[nodiscard]] std::filesystem::path integration_source_dir();
+
+/// A unique id for one fixture: a valid tenant id and label value.
+[[nodiscard]] std::string unique_test_id();
+
+inline constexpr const char* test_image = "berth-test/busybox:latest";
+
+struct ProxyOptions {
+  bool start = true;  ///< false: the test prepares more (revocations...) and calls start()
+  bool crl = false;   ///< set tls.crl: ca/crl.pem in the policy
+};
+
+class ProxyUnderTest {
+ public:
+  explicit ProxyUnderTest(ProxyOptions options = {});
+  ProxyUnderTest(const ProxyUnderTest&) = delete;
+  ProxyUnderTest& operator=(const ProxyUnderTest&) = delete;
+  ~ProxyUnderTest();
+
+  /// The tenant id of this test's tenant, and the value of its berth.test label.
+  [[nodiscard]] const std::string& id() const noexcept { return id_; }
+
+  [[nodiscard]] std::string test_label() const { return "berth.test=" + id_; }
+
+  [[nodiscard]] std::string tenant_label() const { return "berth.tenant=" + id_; }
+
+  /// A container/image name unique to this test: "berth-it-<id>-<suffix>".
+  [[nodiscard]] std::string name(std::string_view suffix) const;
+
+  [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_.path(); }
+
+  [[nodiscard]] std::filesystem::path ca_dir() const { return dir_ / "ca"; }
+
+  [[nodiscard]] std::filesystem::path policy_file() const { return dir_ / "policy.yaml"; }
+
+  [[nodiscard]] std::filesystem::path log_file() const { return dir_ / "proxy.log"; }
+
+  [[nodiscard]] const std::filesystem::path& operator_bundle() const noexcept {
+    return operator_bundle_;
+  }
+
+  [[nodiscard]] const std::filesystem::path& tenant_bundle() const noexcept {
+    return tenant_bundle_;
+  }
+
+  /// Runs berthctl with `args`.
+  [[nodiscard]] RunResult berthctl(const std::vector<std::string>& args) const;
+  /// `berthctl cert issue --ca <ca> --out DIR/<out> <args>`; throws (with berthctl's output)
+  /// if it fails. Returns the bundle directory.
+  std::filesystem::path issue(const std::string& out, const std::vector<std::string>& args,
+                              const std::filesystem::path& ca = {}) const;
+
+  /// Writes the default policy: this test's tenant, operators by organization berth-operators.
+  void write_policy() const;
+  /// Starts the proxy and waits (bounded) for its ready line; throws with the log if it fails.
+  void start();
+  /// SIGTERM and a bounded wait; returns true if it exited by itself within the grace period.
+  bool stop();
+
+  [[nodiscard]] bool running() { return proc_.running(); }
+
+  [[nodiscard]] const BackgroundProcess& process() const noexcept { return proc_; }
+
+  [[nodiscard]] int port() const noexcept { return port_; }
+
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  [[nodiscard]] std::string url() const { return "https://" + address(); }
+
+  /// Environment for a docker CLI talking to berth with `bundle`:
+  /// DOCKER_HOST, DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH, a private DOCKER_CONFIG,
+  /// DOCKER_BUILDKIT=0 (the classic builder; there is no buildx here).
+  [[nodiscard]] RunOptions docker_options(const std::filesystem::path& bundle,
+                                          RunOptions base = {}) const;
+  /// Runs `cli args...` against berth with `bundle`.
+  [[nodiscard]] RunResult docker(const std::string& cli, const std::filesystem::path& bundle,
+                                 const std::vector<std::string>& args,
+                                 RunOptions options = {}) const;
+  /// The same under a pseudo-terminal.
+  [[nodiscard]] RunResult docker_pty(const std::string& cli, const std::filesystem::path& bundle,
+                                     const std::vector<std::string>& args,
+                                     const std::vector<PtyStep>& steps,
+                                     RunOptions options = {}) const;
+  /// curl against berth: `curl -sS --max-time 30 --cacert <ca> [--cert/--key of bundle] args`.
+  /// An empty `bundle` sends no client certificate.
+  [[nodiscard]] RunResult curl(const std::filesystem::path& bundle,
+                               const std::vector<std::string>& args) const;
+
+  /// A bare TLS handshake with `openssl s_client` (nothing sent after it), to see how berth ends
+  /// it: a refused client certificate shows as an "alert" from the server. An empty `bundle`
+  /// offers no client certificate.
+  [[nodiscard]] RunResult tls_probe(const std::filesystem::path& bundle) const;
+
+  /// Runs tests/integration/docker_client.py (under /usr/bin/python3, which has python3-docker)
+  /// with `mode`, then --url, --bundle, --ca, --image, --label, then `args`.
+  [[nodiscard]] RunResult python_client(const std::string& mode,
+                                        const std::filesystem::path& bundle,
+                                        const std::vector<std::string>& args = {}) const;
+
+  /// The last `n` lines of the proxy log.
+  [[nodiscard]] std::string log_tail(std::size_t n = 50) const;
+
+ private:
+  ProxyOptions options_;
+  std::string id_;
+  TempDir dir_;
+  std::filesystem::path operator_bundle_;
+  std::filesystem::path tenant_bundle_;
+  BackgroundProcess proc_;
+  int port_ = 0;
+};
+
+}  // namespace berth::test
