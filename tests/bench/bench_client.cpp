@@ -322,11 +322,12 @@ net::awaitable<std::expected<std::size_t, error_code>> Client::find_line_end() {
   }
 }
 
-net::awaitable<error_code> Client::read_chunked() {
+net::awaitable<std::expected<std::uint64_t, error_code>> Client::read_chunked() {
+  std::uint64_t total = 0;
   for (;;) {
     const auto line = co_await find_line_end();
     if (!line) {
-      co_return line.error();
+      co_return std::unexpected(line.error());
     }
     std::string_view size_text(buf_.data() + begin_, *line);
     size_text = trim(size_text.substr(0, size_text.find(';')));
@@ -334,31 +335,31 @@ net::awaitable<error_code> Client::read_chunked() {
     const auto [ptr, err] =
         std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
     if (err != std::errc{} || ptr != size_text.data() + size_text.size()) {
-      co_return bad_message();
+      co_return std::unexpected(bad_message());
     }
     begin_ += *line + 2;
     if (size == 0) {
       for (;;) {  // trailer section up to the empty line
         const auto trailer = co_await find_line_end();
         if (!trailer) {
-          co_return trailer.error();
+          co_return std::unexpected(trailer.error());
         }
         begin_ += *trailer + 2;
         if (*trailer == 0) {
-          co_return error_code{};
+          co_return total;
         }
       }
     }
-    error_code ec = co_await consume(size);
-    if (ec) {
-      co_return ec;
+    if (const error_code ec = co_await consume(size); ec) {
+      co_return std::unexpected(ec);
     }
+    total += size;
     const auto crlf = co_await find_line_end();
     if (!crlf) {
-      co_return crlf.error();
+      co_return std::unexpected(crlf.error());
     }
     if (*crlf != 0) {
-      co_return bad_message();
+      co_return std::unexpected(bad_message());
     }
     begin_ += 2;
   }
@@ -432,9 +433,13 @@ net::awaitable<std::expected<Response, error_code>> Client::read_response(bool k
   body_.clear();
   error_code ec;
   if (chunked) {
-    const std::size_t before = body_.size();
-    ec = co_await read_chunked();
-    res.body_bytes = body_.size() - before;
+    // Counted while decoding: body_ only grows when the caller keeps the body.
+    const auto n = co_await read_chunked();
+    if (n) {
+      res.body_bytes = *n;
+    } else {
+      ec = n.error();
+    }
   } else if (content_length) {
     ec = co_await consume(*content_length);
     res.body_bytes = *content_length;

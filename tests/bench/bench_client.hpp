@@ -105,7 +105,8 @@ class Client {
   net::awaitable<error_code> await_ssl(int ret);
   net::awaitable<error_code> consume(std::uint64_t n);
   net::awaitable<std::expected<std::size_t, error_code>> find_line_end();
-  net::awaitable<error_code> read_chunked();
+  /// Decodes a chunked body; returns its decoded size.
+  net::awaitable<std::expected<std::uint64_t, error_code>> read_chunked();
 
   Proto::socket sock_;
   std::unique_ptr<SSL, SslDeleter> ssl_;

@@ -394,12 +394,14 @@ int run_timed(const SetupPtr& setup, Worker worker, const std::string& scenario)
   const std::string server_cpu = per_unit(c1.server_us - c0.server_us, n, !pids.server.empty());
   const std::string dockerd_cpu = per_unit(c1.dockerd_us - c0.dockerd_us, n, !pids.dockerd.empty());
   const std::string client_cpu = per_unit(c1.client_us - c0.client_us, n, true);
+  // Response body size tells views of different sizes apart (a tenant's list vs everything).
+  const std::string body_bytes = per_unit(total.bytes, n, true);
   std::cout << scenario << ' ' << opt.label << ' ' << (scenario == "keepalive" ? opt.path : "")
             << ": " << fixed(rate, 1) << " req/s, p50 " << fixed(p.p50_ms, 3) << " ms, p99 "
             << fixed(p.p99_ms, 3) << " ms, server CPU " << server_cpu << " us/req, dockerd CPU "
             << dockerd_cpu << " us/req, client CPU " << client_cpu << " us/req, " << total.requests
-            << " requests, " << total.errors << " errors, " << total.non_2xx << " non-2xx"
-            << std::endl;
+            << " requests, " << total.errors << " errors, " << total.non_2xx << " non-2xx, "
+            << body_bytes << " body bytes/req" << std::endl;
   if (!total.first_error.empty()) {
     std::cerr << "berth-bench: first error: " << total.first_error << '\n';
   }
@@ -422,6 +424,7 @@ int run_timed(const SetupPtr& setup, Worker worker, const std::string& scenario)
       .add("server_cpu_us", server_cpu)
       .add("dockerd_cpu_us", dockerd_cpu)
       .add("client_cpu_us", client_cpu)
+      .add("body_bytes", body_bytes)
       .add("first_error", total.first_error)
       .print();
   return total.requests > 0 && finished ? 0 : 1;

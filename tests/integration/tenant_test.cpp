@@ -1,11 +1,7 @@
 // What a tenant gets from berth: docker version, and a docker info that reveals nothing of
 // anyone else; daemon-wide administration and escape vectors are refused with a Docker-shaped
 // 403 that says why, and a refused request changes nothing in dockerd.
-//
-// The "proxy core" contract also refused a tenant's ps, run, images and network ls. The proxy
-// now serves those to tenants (filtered and rewritten), so those four scenarios are kept as
-// hidden tests, tag [.proxy-core], run only on request:
-//   berth_integration_tests "[.proxy-core]"
+// Isolation between two tenants is in isolation_test.cpp.
 
 #include <string>
 
