@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <vector>
 #include <limits>
 
 #include "policy/authorize.hpp"
@@ -97,6 +98,37 @@ bool header_has_token(std::string_view value, std::string_view token) {
   }
   return false;
 }
+
+// Relay windows are recycled per thread (sessions never migrate): a fresh 64 KiB block per
+// request cost a page-faulting, zero-filled allocation on every small response.
+class Window {
+ public:
+  Window() {
+    auto& pool = free_list();
+    if (pool.empty()) {
+      block_.reset(new char[relay_window]);  // uninitialised on purpose
+    } else {
+      block_ = std::move(pool.back());
+      pool.pop_back();
+    }
+  }
+  ~Window() {
+    auto& pool = free_list();
+    if (block_ && pool.size() < 64) {
+      pool.push_back(std::move(block_));
+    }
+  }
+  Window(const Window&) = delete;
+  Window& operator=(const Window&) = delete;
+  char* get() const noexcept { return block_.get(); }
+
+ private:
+  static std::vector<std::unique_ptr<char[]>>& free_list() {
+    thread_local std::vector<std::unique_ptr<char[]>> pool;
+    return pool;
+  }
+  std::unique_ptr<char[]> block_;
+};
 
 error_code& ignored_ec() {
   thread_local error_code ec;
@@ -687,8 +719,8 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
     co_return false;
   }
   // Beast's buffer_body relay: the window is the only memory a large body ever uses.
-  auto window = std::make_unique<char[]>(relay_window);
-  buffer_.reserve(relay_window);
+  Window window;
+  buffer_.reserve(16 * 1024);
   while (!parser.is_done()) {
     req.body().data = window.get();
     req.body().size = relay_window;
@@ -807,8 +839,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
                   });
   }
 
-  auto window = std::make_unique<char[]>(relay_window);
-  upstream_buffer.reserve(relay_window);
+  Window window;
   std::string pending_lines;
   bool ok = true;
   while (!rp.is_done()) {
@@ -1083,7 +1114,7 @@ net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
                                    std::uint64_t* counter) {
   TlsStream& from = client_to_upstream ? self->client_ : *upstream;
   TlsStream& to = client_to_upstream ? *upstream : self->client_;
-  auto window = std::make_unique<char[]>(relay_window);
+  Window window;
   for (;;) {
     error_code ec;
     const std::size_t n =

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# berth-proxy vs dockerd's own socket vs a plain TLS-terminating nginx, in one run.
+# berth-proxy vs dockerd's own socket vs a plain TLS-terminating nginx, in one run; and, through
+# berth, a tenant's filtered view against the operator's pass-through of the same requests.
 #
 # usage: tests/bench/run_bench.sh BUILD_DIR
 #   BUILD_DIR holds tests/bench/berth-bench, proxy/berth-proxy and proxy/berthctl.
@@ -7,6 +8,8 @@
 # Knobs (environment): BENCH_DURATION (5 s per measurement), BENCH_CONNECTIONS (32),
 #   BENCH_IDLE (1000), BENCH_CONTAINERS (300), BENCH_EXEC_BYTES (314572800),
 #   BERTH_WORKERS (2; empty: do not pass --workers), BENCH_KEEP=1 keeps the temp dir.
+# The bench containers belong to tenant benchco (label berth.tenant=benchco, stored names
+# benchco_c<i>-<run>); the operator sees them as well, so both views list the same containers.
 # Everything it creates (containers labelled berth.bench=1 and berth.bench.run=<this run>,
 # berth-proxy, nginx, the temp dir) is removed on exit.
 set -euo pipefail
@@ -30,6 +33,7 @@ NCONTAINERS=${BENCH_CONTAINERS:-300}
 EXEC_BYTES=${BENCH_EXEC_BYTES:-314572800}
 BERTH_WORKERS=${BERTH_WORKERS-2}
 API=v1.41
+TENANT=benchco
 
 log() { printf '[run_bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -41,6 +45,8 @@ docker info >/dev/null 2>&1 || die "dockerd does not answer"
 
 T=$(mktemp -d /tmp/berth-bench.XXXXXX)
 RUN_ID=$(basename "$T" | tr -dc 'a-zA-Z0-9')
+# Container names carry the run's suffix: a run killed before its cleanup cannot block the next.
+NAME_SUFFIX=$(tr -dc 'a-zA-Z0-9' <<<"${T##*.}")
 BERTH_PID=
 NGINX_PID=
 
@@ -98,6 +104,8 @@ if [[ -x $CTL ]]; then
     { cat "$T/berthctl.log" >&2; die "berthctl ca init failed"; }
   "$CTL" cert issue --ca "$T/ca" --operator --user bench --out "$T/op" >>"$T/berthctl.log" 2>&1 ||
     { cat "$T/berthctl.log" >&2; die "berthctl cert issue failed"; }
+  "$CTL" cert issue --ca "$T/ca" --tenant "$TENANT" --user bench --out "$T/tenant" \
+    >>"$T/berthctl.log" 2>&1 || { cat "$T/berthctl.log" >&2; die "berthctl cert issue --tenant failed"; }
 else
   # berthctl not built yet: same shapes from the openssl CLI, so direct and nginx still run.
   log "no $CTL: making certificates with openssl (berth target will be skipped if absent too)"
@@ -111,19 +119,23 @@ else
     printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
       -extfile server.ext -out server-cert.pem
-    cd "$T/op"
-    openssl ecparam -name prime256v1 -genkey -noout -out key.pem
-    openssl req -new -key key.pem -subj "/O=berth-operators/CN=bench" -out client.csr
-    printf 'extendedKeyUsage=clientAuth\n' >client.ext
-    openssl x509 -req -in client.csr -CA "$T/ca/ca.pem" -CAkey "$T/ca/ca-key.pem" \
-      -CAcreateserial -days 2 -extfile client.ext -out cert.pem
-    cp "$T/ca/ca.pem" ca.pem
+    for who in op:berth-operators "tenant:$TENANT"; do
+      mkdir -p "$T/${who%%:*}"
+      cd "$T/${who%%:*}"
+      openssl ecparam -name prime256v1 -genkey -noout -out key.pem
+      openssl req -new -key key.pem -subj "/O=${who#*:}/CN=bench" -out client.csr
+      printf 'extendedKeyUsage=clientAuth\n' >client.ext
+      openssl x509 -req -in client.csr -CA "$T/ca/ca.pem" -CAkey "$T/ca/ca-key.pem" \
+        -CAcreateserial -days 2 -extfile client.ext -out cert.pem
+      cp "$T/ca/ca.pem" ca.pem
+    done
   ) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log" >&2; die "openssl certificate setup failed"; }
 fi
-for f in ca/ca.pem ca/server-cert.pem ca/server-key.pem op/ca.pem op/cert.pem op/key.pem; do
+for f in ca/ca.pem ca/server-cert.pem ca/server-key.pem {op,tenant}/{ca,cert,key}.pem; do
   [[ -s $T/$f ]] || die "missing $T/$f"
 done
 TLS_ARGS=(--ca "$T/op/ca.pem" --cert "$T/op/cert.pem" --key "$T/op/key.pem")
+TENANT_TLS_ARGS=(--ca "$T/tenant/ca.pem" --cert "$T/tenant/cert.pem" --key "$T/tenant/key.pem")
 
 # ---- berth-proxy -------------------------------------------------------------------------------
 BERTH_PORT=
@@ -132,10 +144,12 @@ if [[ -x $PROXY ]]; then
 listen: "127.0.0.1:0"
 upstream: "unix://$DOCKER_SOCK"
 tls: {cert: $T/ca/server-cert.pem, key: $T/ca/server-key.pem, client_ca: $T/ca/ca.pem}
-tenants: {}
+tenants: {$TENANT: {}}
 identities:
   - organization: berth-operators
     role: operator
+  - organization: $TENANT
+    tenant: $TENANT
 EOF
   worker_args=()
   [[ -n $BERTH_WORKERS ]] && worker_args=(--workers "$BERTH_WORKERS")
@@ -194,13 +208,46 @@ ss -Hltn "sport = :$NGINX_PORT" | grep -q . ||
 log "nginx $NGINX_PID listening on port $NGINX_PORT"
 
 # ---- containers --------------------------------------------------------------------------------
-log "creating $NCONTAINERS containers (label berth.bench=1)"
-seq "$NCONTAINERS" | xargs -P 8 -I{} docker create --label berth.bench=1 \
-  --label "berth.bench.run=$RUN_ID" "$IMAGE" sleep 1000 >"$T/created.ids" 2>"$T/create.err" ||
+# Created on dockerd directly, as tenant $TENANT's: its label and its stored names. The tenant
+# calls container i "c<i>-<suffix>", the operator "${TENANT}_c<i>-<suffix>".
+log "creating $NCONTAINERS containers of tenant $TENANT (label berth.bench=1)"
+TENANT_NAME=c0-$NAME_SUFFIX
+STORED_NAME=${TENANT}_$TENANT_NAME
+seq 0 $((NCONTAINERS - 1)) | xargs -P 8 -I{} docker create --label berth.bench=1 \
+  --label "berth.bench.run=$RUN_ID" --label "berth.tenant=$TENANT" \
+  --name "${TENANT}_c{}-$NAME_SUFFIX" "$IMAGE" sleep 1000 >"$T/created.ids" 2>"$T/create.err" ||
   { tail -n 5 "$T/create.err" >&2; die "docker create failed"; }
-INSPECT_ID=$(head -n1 "$T/created.ids")
+INSPECT_ID=$(docker inspect --format '{{.Id}}' "$STORED_NAME") || die "no container $STORED_NAME"
 EXEC_ID=$(docker run -d --label berth.bench=1 --label "berth.bench.run=$RUN_ID" "$IMAGE" sleep 1000)
-log "containers ready; $(docker ps -aq | wc -l) containers on this dockerd in total"
+NALL=$(docker ps -aq | wc -l)
+log "containers ready; $NALL containers on this dockerd in total"
+
+# berth's ownership index learns the tenant's containers from dockerd's events: wait (bounded)
+# until the tenant's list shows all of them, so no measurement races the index.
+TENANT_SEES=-
+tenant_count() {  # prints one number: the containers in the tenant's list through berth
+  local body
+  body=$(curl -sS --max-time 5 --cacert "$T/tenant/ca.pem" --cert "$T/tenant/cert.pem" \
+    --key "$T/tenant/key.pem" "https://127.0.0.1:$BERTH_PORT/$API/containers/json?all=1" \
+    2>>"$T/curl.err") || true
+  grep -o '"Id":' <<<"$body" | wc -l || true  # grep finding nothing still prints 0, once
+}
+if [[ -n $BERTH_PORT ]] && command -v curl >/dev/null; then
+  for ((i = 0; i < 75; i++)); do  # bounded: 15 s
+    TENANT_SEES=$(tenant_count)
+    ((TENANT_SEES >= NCONTAINERS)) && break
+    sleep 0.2
+  done
+  if ((TENANT_SEES < NCONTAINERS)); then
+    log "warning: tenant $TENANT sees $TENANT_SEES of its $NCONTAINERS containers through berth"
+    tail -n 3 "$T/curl.err" >&2 2>/dev/null || true
+  else
+    log "berth shows tenant $TENANT its $TENANT_SEES containers"
+  fi
+elif [[ -n $BERTH_PORT ]]; then
+  log "no curl: giving berth's ownership index 2 s to learn the tenant's containers"
+  sleep 2
+fi
 
 # ---- measurements ------------------------------------------------------------------------------
 RESULTS=$T/results.txt
@@ -214,6 +261,7 @@ target_args() {  # name -> berth-bench arguments
   direct) echo "--target unix:$DOCKER_SOCK --server-pid $DOCKERD_PID" ;;
   nginx) echo "--target https://127.0.0.1:$NGINX_PORT ${TLS_ARGS[*]} --server-pid $NGINX_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
   berth) echo "--target https://127.0.0.1:$BERTH_PORT ${TLS_ARGS[*]} --server-pid $BERTH_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
+  tenant) echo "--target https://127.0.0.1:$BERTH_PORT ${TENANT_TLS_ARGS[*]} --server-pid $BERTH_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
   esac
 }
 
@@ -226,13 +274,26 @@ run_one() {  # name berth-bench-args...
   grep '^result ' <<<"$out" >>"$RESULTS" || log "no result line from berth-bench ($name $*)"
 }
 
+keepalive() {  # name path
+  run_one "$1" --scenario keepalive --path "$2" --connections "$CONNS" --duration "$DURATION"
+}
 log "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The tenant runs right after berth's (the operator's) run of the same request, so the pair
+# sees the same machine state: the tenant-isolation requirement is tenant within 10% of it.
 for path in /_ping "/$API/containers/$INSPECT_ID/json" "/$API/containers/json?all=1"; do
   log "keepalive GET $path, $CONNS connections, ${DURATION}s"
   for t in "${targets[@]}"; do
-    run_one "$t" --scenario keepalive --path "$path" --connections "$CONNS" --duration "$DURATION"
+    keepalive "$t" "$path"
   done
+  if [[ -n $BERTH_PORT && $path != /_ping ]]; then
+    keepalive tenant "$path"
+  fi
 done
+if [[ -n $BERTH_PORT ]]; then
+  log "keepalive inspect by name: operator $STORED_NAME, tenant $TENANT_NAME"
+  keepalive berth "/$API/containers/$STORED_NAME/json"
+  keepalive tenant "/$API/containers/$TENANT_NAME/json"
+fi
 log "new TLS connection per request (full handshake + /_ping + close), $CONNS workers"
 for t in "${targets[@]}"; do
   [[ $t == direct ]] && continue
@@ -266,7 +327,7 @@ done
 log "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- table -------------------------------------------------------------------------------------
-awk -v inspect_id="$INSPECT_ID" '
+awk -v inspect_id="$INSPECT_ID" -v stored_name="$STORED_NAME" -v tenant_name="$TENANT_NAME" '
 function field(line, key,   n, i, kv, parts) {
   n = split(line, parts, " ")
   for (i = 2; i <= n; i++) {
@@ -276,6 +337,10 @@ function field(line, key,   n, i, kv, parts) {
   return "-"
 }
 function num(v) { return v != "-" && v != "" }
+function replace(s, what, with,   i) {
+  i = index(s, what)
+  return i ? substr(s, 1, i - 1) with substr(s, i + length(what)) : s
+}
 function ratio(a, b) { return (num(a) && num(b) && b + 0 > 0) ? sprintf("%.2fx", a / b) : "-" }
 function pair(what, b, d, n,   rd, rn) {
   rd = ratio(b, d); rn = ratio(b, n)
@@ -297,19 +362,31 @@ function flush_group(   t, i, note) {
       total_cpu(t), notes[t]
   }
   if ("berth" in rate) {
-    printf "%-28s %-7s%s%s%s\n", "", "berth", \
-      pair(unit["berth"], rate["berth"], rate["direct"], rate["nginx"]), \
-      pair("p50", p50["berth"], p50["direct"], p50["nginx"]), \
+    line = pair(unit["berth"], rate["berth"], rate["direct"], rate["nginx"]) \
+      pair("p50", p50["berth"], p50["direct"], p50["nginx"]) \
       pair("total CPU", total_cpu("berth"), total_cpu("direct"), total_cpu("nginx"))
+    if (line != "") printf "%-28s %-7s%s\n", "", "berth", line
   }
-  delete rate; delete unit; delete p50; delete p99; delete cpu; delete dcpu; delete notes
+  if (("tenant" in rate) && ("berth" in rate)) {
+    # The requirement: tenant-filtered requests within 10% of the operator pass-through.
+    rr = ratio(rate["tenant"], rate["berth"]); rl = ratio(p50["tenant"], p50["berth"])
+    if (bad["tenant"] || bad["berth"]) verdict = "no verdict: errors or non-2xx"
+    else if (rr == "-" || rl == "-") verdict = "no verdict"
+    else verdict = (rr + 0 >= 0.90 && rl + 0 <= 1.10) ? "within 10%" : "NOT within 10%"
+    printf "%-28s %-7s  tenant/operator: %s %s; p50 %s; proxy CPU %s; total CPU %s; body %s  => %s\n", \
+      "", "tenant", unit["tenant"], rr, rl, ratio(cpu["tenant"], cpu["berth"]), \
+      ratio(total_cpu("tenant"), total_cpu("berth")), ratio(bytes["tenant"], bytes["berth"]), verdict
+  }
+  delete rate; delete bytes; delete bad; delete unit; delete p50; delete p99; delete cpu; delete dcpu; delete notes
   ntargets = 0
 }
 {
   s = field($0, "scenario"); p = field($0, "path")
   if (s == "keepalive") {
     label = p
-    if (inspect_id != "" && index(label, inspect_id)) sub(inspect_id, "{id}", label)
+    if (inspect_id != "") label = replace(label, "/" inspect_id "/", "/{id}/")
+    if (stored_name != "") label = replace(label, "/" stored_name "/", "/{name}/")
+    if (tenant_name != "") label = replace(label, "/" tenant_name "/", "/{name}/")
     sub(/^\/v[0-9.]+/, "", label)
     label = "GET " label
   } else if (s == "handshake") label = "new TLS conn + /_ping"
@@ -323,7 +400,10 @@ function flush_group(   t, i, note) {
   rate[t] = field($0, "rate"); unit[t] = field($0, "unit")
   p50[t] = field($0, "p50_ms"); p99[t] = field($0, "p99_ms")
   cpu[t] = field($0, "server_cpu_us"); dcpu[t] = field($0, "dockerd_cpu_us")
+  bytes[t] = field($0, "body_bytes")
+  bad[t] = field($0, "errors") + 0 > 0 || field($0, "non2xx") + 0 > 0
   n = ""
+  if (s == "keepalive" && num(bytes[t])) n = n sprintf("body %d B ", bytes[t])
   if (field($0, "errors") != "-" && field($0, "errors") + 0 > 0) n = n "errors=" field($0, "errors") " "
   if (field($0, "non2xx") != "-" && field($0, "non2xx") + 0 > 0) n = n "non-2xx=" field($0, "non2xx") " "
   if (s ~ /^exec/) {
@@ -346,6 +426,11 @@ echo
 echo "berth bench: $(nproc) cores shared by client and servers; ${DURATION}s per keep-alive/handshake run, $CONNS connections."
 echo "CPU columns: server CPU time (utime+stime) per request, in us (exec: per MB). proxy = berth-proxy or nginx"
 echo "(master+workers); dockerd = dockerd's own share; direct = dockerd alone. Idle row: rate is server RSS KiB per connection."
+if [[ -n $BERTH_PORT ]]; then
+  echo "berth = the operator's pass-through; tenant = tenant $TENANT's filtered view, through the same berth-proxy."
+  echo "Tenant $TENANT owns $NCONTAINERS containers (berth showed it $TENANT_SEES); the operator sees all $NALL on dockerd."
+  echo "{name}: the tenant says $TENANT_NAME, the operator the stored name $STORED_NAME."
+fi
 printf '%-28s %-7s %10s %-8s %8s %8s %9s %11s %9s  %s\n' scenario target rate unit "p50 ms" "p99 ms" \
   "proxy CPU" "dockerd CPU" "total CPU" notes
 cat "$T/table.txt"
