@@ -321,37 +321,22 @@ net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
     }
   }
   while (!self->closed_) {
-    RequestParser parser;
-    parser.header_limit(header_limit);
-    parser.body_limit(unlimited_body);
     self->idle_ = true;
     if (self->worker_.draining()) {
       break;
     }
-    if (self->buffer_.size() == 0) {
-      self->buffer_.shrink_to_fit();  // idle connections keep no buffer
-    }
     self->arm(idle_timeout);
-    error_code ec;
-    co_await http::async_read_header(self->client_, self->buffer_, parser, with_ec(ec));
-    self->idle_ = false;
-    if (ec) {
-      // A client that hangs up (before or inside a header) gets no answer; a request Beast
-      // cannot parse gets Go's answers: 431 for an oversized header, 400 otherwise.
-      if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-          ec != http::error::end_of_stream && ec != http::error::partial_message &&
-          !self->closed_) {
-        Exchange ex;
-        const bool too_big = ec == http::error::header_limit || ec == http::error::buffer_overflow;
-        policy::Decision bad = policy::Decision::deny(
-            too_big ? 431 : 400, "berth: malformed HTTP request: " + ec.message(),
-            too_big ? "http.header_too_large" : "http.malformed");
-        co_await self->refuse(bad, false, ex);
+    if (self->buffer_.size() == 0 && SSL_pending(self->client_.ssl()) == 0) {
+      // Idle: nothing allocated for the next request but this wait. The parser, the read
+      // buffer and the request's coroutine frame exist only once bytes arrive.
+      self->buffer_.shrink_to_fit();
+      error_code ec;
+      co_await self->client_.socket().async_wait(net::socket_base::wait_read, with_ec(ec));
+      if (ec || self->closed_) {
+        break;
       }
-      break;
     }
-    const bool keep = co_await self->serve(parser);
-    if (!keep) {
+    if (!co_await self->read_and_serve()) {
       break;
     }
   }
@@ -360,6 +345,30 @@ net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
     self->client_.shutdown_send();
     self->close();
   }
+}
+
+net::awaitable<bool> Session::read_and_serve() {
+  RequestParser parser;
+  parser.header_limit(header_limit);
+  parser.body_limit(unlimited_body);
+  error_code ec;
+  co_await http::async_read_header(client_, buffer_, parser, with_ec(ec));
+  idle_ = false;
+  if (ec) {
+    // A client that hangs up (before or inside a header) gets no answer; a request Beast
+    // cannot parse gets Go's answers: 431 for an oversized header, 400 otherwise.
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message && !closed_) {
+      Exchange ex;
+      const bool too_big = ec == http::error::header_limit || ec == http::error::buffer_overflow;
+      policy::Decision bad = policy::Decision::deny(
+          too_big ? 431 : 400, "berth: malformed HTTP request: " + ec.message(),
+          too_big ? "http.header_too_large" : "http.malformed");
+      co_await refuse(bad, false, ex);
+    }
+    co_return false;
+  }
+  co_return co_await serve(parser);
 }
 
 // The request pipeline, top to bottom.

@@ -52,6 +52,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class LineMode { none, events, build };
 
   net::awaitable<bool> handshake();
+  net::awaitable<bool> read_and_serve();
   net::awaitable<bool> serve(RequestParser& parser);
   static bool req_keep_alive(const http::request_parser<http::string_body>& p);
   net::awaitable<bool> ensure_objects(std::shared_ptr<const Runtime> rt,

@@ -73,7 +73,7 @@ std::string unique_test_id() {
 }
 
 ProxyUnderTest::ProxyUnderTest(ProxyOptions options)
-    : options_(options), id_(unique_test_id()), dir_("berth-it-") {
+    : options_(options), id_(unique_test_id()), dir_("berth-it-"), other_id_(unique_test_id()) {
   std::filesystem::create_directories(dir_ / "docker-config");
   const RunResult ca =
       berthctl({"ca", "init", ca_dir().string(), "--host", "localhost", "--host", "127.0.0.1"});
@@ -82,6 +82,7 @@ ProxyUnderTest::ProxyUnderTest(ProxyOptions options)
   }
   operator_bundle_ = issue("operator", {"--operator", "--user", "ops"});
   tenant_bundle_ = issue("tenant", {"--tenant", id_, "--user", "alice"});
+  other_bundle_ = issue("other-tenant", {"--tenant", other_id_, "--user", "bob"});
   write_policy();
   if (options_.start) {
     start();
@@ -93,6 +94,7 @@ ProxyUnderTest::~ProxyUnderTest() {
   const bool graceful = stop();
   const LabelledObjects left_test = remove_labelled(test_label());
   const LabelledObjects left_tenant = remove_labelled(tenant_label());
+  const LabelledObjects left_other = remove_labelled(other_tenant_label());
   if (failed) {
     std::cerr << "==== last 50 lines of " << log_file().string() << " ====\n"
               << log_tail(50) << "==== end of proxy log ====\n";
@@ -100,9 +102,9 @@ ProxyUnderTest::~ProxyUnderTest() {
   if (!graceful) {
     std::cerr << "ProxyUnderTest: berth-proxy did not stop within 10 s of SIGTERM (killed)\n";
   }
-  if (!left_test.empty() || !left_tenant.empty()) {
+  if (!left_test.empty() || !left_tenant.empty() || !left_other.empty()) {
     std::cerr << "ProxyUnderTest: could not remove " << left_test.describe()
-              << left_tenant.describe() << "\n";
+              << left_tenant.describe() << left_other.describe() << "\n";
   }
 }
 
@@ -145,17 +147,15 @@ void ProxyUnderTest::write_policy() const {
   }
   yaml +=
       "tenants:\n"
-      "  " +
-      id_ +
-      ": {}\n"
+      "  " + id_ + ": {}\n"
+      "  " + other_id_ + ": {}\n"
       "identities:\n"
       "  - organization: berth-operators\n"
       "    role: operator\n"
-      "  - organization: " +
-      id_ +
-      "\n"
-      "    tenant: " +
-      id_ + "\n";
+      "  - organization: " + id_ + "\n"
+      "    tenant: " + id_ + "\n"
+      "  - organization: " + other_id_ + "\n"
+      "    tenant: " + other_id_ + "\n";
   write_file(policy_file(), yaml);
 }
 
@@ -209,6 +209,18 @@ RunResult ProxyUnderTest::docker_pty(const std::string& cli, const std::filesyst
   RunOptions o = docker_options(bundle, std::move(options));
   o.env.emplace_back("TERM", "xterm");
   return run_in_pty(argv, steps, o);
+}
+
+RunResult ProxyUnderTest::compose(const std::filesystem::path& bundle,
+                                  const std::filesystem::path& project_dir,
+                                  const std::vector<std::string>& args, RunOptions options) const {
+  std::vector<std::string> argv{compose_bin};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o = docker_options(bundle, std::move(options));
+  o.unset.insert(o.unset.end(), {"COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR",
+                                 "COMPOSE_DOCKER_CLI_BUILD", "COMPOSE_PROFILES"});
+  o.cwd = project_dir;
+  return run(argv, o);
 }
 
 RunResult ProxyUnderTest::curl(const std::filesystem::path& bundle,

@@ -2,15 +2,17 @@
 // ProxyUnderTest: one berth-proxy per test, with everything it needs private to the test.
 //
 //  - a temp dir holding a fresh CA (`berthctl ca init DIR/ca --host localhost --host 127.0.0.1`),
-//    an operator bundle and a tenant bundle (`berthctl cert issue`), the policy file, the proxy
-//    log and a private DOCKER_CONFIG, so no test touches ~/.docker or another test's files;
-//  - a unique id ("t<pid>-<n>-<random>") used both as the tenant id and as the value of the
-//    `berth.test` label that operator-side tests put on what they create, so `ctest -j2` and
-//    several engineers can share one dockerd;
+//    an operator bundle and two tenant bundles (`berthctl cert issue`), the policy file, the
+//    proxy log and a private DOCKER_CONFIG, so no test touches ~/.docker or another test's files;
+//  - a unique id ("t<pid>-<n>-<random>") used both as the first tenant's id and as the value of
+//    the `berth.test` label that operator-side tests put on what they create, and a second
+//    unique id for the other tenant (isolation tests need two strangers on one dockerd), so
+//    `ctest -j2` and several engineers can share one dockerd;
 //  - `berth-proxy --policy DIR/policy.yaml --listen 127.0.0.1:0`, ready once it prints
 //    "berth-proxy: ready on port N" (bounded poll, never a sleep);
 //  - on destruction: SIGTERM, bounded wait, then removal of every container, image, network
-//    and volume labelled berth.test=<id> or berth.tenant=<id>, straight on dockerd's socket;
+//    and volume labelled berth.test=<id>, berth.tenant=<id> or berth.tenant=<other id>, straight
+//    on dockerd's socket;
 //    on failure the last 50 lines of the proxy log go to stderr.
 
 #include <filesystem>
@@ -34,6 +36,9 @@ namespace berth::test {
 
 inline constexpr const char* test_image = "berth-test/busybox:latest";
 
+/// Debian's docker-compose 1.29 (python-requests, docker-py underneath).
+inline constexpr const char* compose_bin = "/usr/bin/docker-compose";
+
 struct ProxyOptions {
   bool start = true;  ///< false: the test prepares more (revocations...) and calls start()
   bool crl = false;   ///< set tls.crl: ca/crl.pem in the policy
@@ -52,6 +57,11 @@ class ProxyUnderTest {
   [[nodiscard]] std::string test_label() const { return "berth.test=" + id_; }
 
   [[nodiscard]] std::string tenant_label() const { return "berth.tenant=" + id_; }
+
+  /// The second tenant's id: a stranger to the first, known to the same policy.
+  [[nodiscard]] const std::string& other_tenant() const noexcept { return other_id_; }
+
+  [[nodiscard]] std::string other_tenant_label() const { return "berth.tenant=" + other_id_; }
 
   /// A container/image name unique to this test: "berth-it-<id>-<suffix>".
   [[nodiscard]] std::string name(std::string_view suffix) const;
@@ -72,6 +82,11 @@ class ProxyUnderTest {
     return tenant_bundle_;
   }
 
+  /// The bundle of the second tenant (other_tenant()).
+  [[nodiscard]] const std::filesystem::path& other_tenant_bundle() const noexcept {
+    return other_bundle_;
+  }
+
   /// Runs berthctl with `args`.
   [[nodiscard]] RunResult berthctl(const std::vector<std::string>& args) const;
   /// `berthctl cert issue --ca <ca> --out DIR/<out> <args>`; throws (with berthctl's output)
@@ -79,7 +94,8 @@ class ProxyUnderTest {
   std::filesystem::path issue(const std::string& out, const std::vector<std::string>& args,
                               const std::filesystem::path& ca = {}) const;
 
-  /// Writes the default policy: this test's tenant, operators by organization berth-operators.
+  /// Writes the default policy: this test's two tenants, operators by organization
+  /// berth-operators.
   void write_policy() const;
   /// Starts the proxy and waits (bounded) for its ready line; throws with the log if it fails.
   void start();
@@ -110,6 +126,13 @@ class ProxyUnderTest {
                                      const std::vector<std::string>& args,
                                      const std::vector<PtyStep>& steps,
                                      RunOptions options = {}) const;
+  /// Runs docker-compose (compose_bin) against berth with `bundle`, in `project_dir`: the
+  /// docker_options() environment without COMPOSE_* variables of the caller, so only `args`
+  /// (-p, -f) choose the project.
+  [[nodiscard]] RunResult compose(const std::filesystem::path& bundle,
+                                  const std::filesystem::path& project_dir,
+                                  const std::vector<std::string>& args,
+                                  RunOptions options = {}) const;
   /// curl against berth: `curl -sS --max-time 30 --cacert <ca> [--cert/--key of bundle] args`.
   /// An empty `bundle` sends no client certificate.
   [[nodiscard]] RunResult curl(const std::filesystem::path& bundle,
@@ -135,6 +158,8 @@ class ProxyUnderTest {
   TempDir dir_;
   std::filesystem::path operator_bundle_;
   std::filesystem::path tenant_bundle_;
+  std::string other_id_;
+  std::filesystem::path other_bundle_;
   BackgroundProcess proc_;
   int port_ = 0;
 };
