@@ -14,7 +14,10 @@ struct Node {
   json scalar;  // null, boolean, number or string
   enum class Kind { scalar, array, object } kind = Kind::scalar;
   std::vector<Node> items;
-  std::vector<std::pair<std::string, Node>> members;
+  // Object members in order, duplicates kept; two vectors because a pair of an incomplete
+  // type is not allowed in a vector (std::vector<Node> alone is, since C++17).
+  std::vector<std::string> keys;
+  std::vector<Node> values;
 };
 
 Node leaf(json v) {
@@ -72,7 +75,8 @@ class TreeBuilder : public nlohmann::json_sax<json> {
     if (top.kind == Node::Kind::array) {
       top.items.push_back(std::move(n));
     } else {
-      top.members.emplace_back(std::move(keys_.back()), std::move(n));
+      top.keys.push_back(std::move(keys_.back()));
+      top.values.push_back(std::move(n));
       keys_.pop_back();
     }
     return true;
@@ -133,8 +137,8 @@ json to_json(const Node& n) {
     }
     case Node::Kind::object: {
       json o = json::object();
-      for (const auto& [k, v] : n.members) {
-        o[k] = to_json(v);  // interface{} maps: the last duplicate wins, as in Go
+      for (std::size_t i = 0; i < n.keys.size(); ++i) {
+        o[n.keys[i]] = to_json(n.values[i]);  // interface{} maps: the last duplicate wins
       }
       return o;
     }
@@ -249,7 +253,9 @@ std::expected<void, std::string> apply(const Node& n, const Type& t, json& slot,
       if (!slot.is_object()) {
         slot = json::object();
       }
-      for (const auto& [key, value] : n.members) {
+      for (std::size_t m = 0; m < n.keys.size(); ++m) {
+        const std::string& key = n.keys[m];
+        const Node& value = n.values[m];
         json& entry = slot[key];
         bool entry_erase = false;
         auto r = apply(value, *t.element, entry, entry_erase, join(path, key));
@@ -266,7 +272,9 @@ std::expected<void, std::string> apply(const Node& n, const Type& t, json& slot,
       if (!slot.is_object()) {
         slot = json::object();
       }
-      for (const auto& [key, value] : n.members) {
+      for (std::size_t m = 0; m < n.keys.size(); ++m) {
+        const std::string& key = n.keys[m];
+        const Node& value = n.values[m];
         const std::pair<std::string, TypePtr>* field = nullptr;
         for (const auto& f : t.fields) {
           if (f.first == key) {

@@ -249,7 +249,9 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
                     "escape.masked_paths");
     }
   }
-  for (const auto& [key, value] : hc.value("Sysctls", json::object()).items()) {
+  // Bound to a name first: .items() of a temporary dangles (found by the fuzz replay).
+  const json sysctls = hc.value("Sysctls", json::object());
+  for (const auto& [key, value] : sysctls.items()) {
     if (!is_namespaced_sysctl(key)) {
       return refuse("HostConfig.Sysctls '" + key + "' is not namespaced and is not allowed for "
                     "tenant " + t,
@@ -285,7 +287,8 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
                         "' writes outside dockerd's own logs and is not allowed for tenant " + t,
                     "escape.log_driver");
     }
-    for (const auto& [key, value] : log.value("Config", json::object()).items()) {
+    const json log_config = log.value("Config", json::object());
+    for (const auto& [key, value] : log_config.items()) {
       if (key != "max-size" && key != "max-file" && key != "compress" && key != "mode" &&
           key != "max-buffer-size") {
         return refuse("HostConfig.LogConfig.Config '" + key + "' is not allowed for tenant " + t,
@@ -293,7 +296,8 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
       }
     }
   }
-  for (const auto& [port, bindings] : hc.value("PortBindings", json::object()).items()) {
+  const json port_bindings = hc.value("PortBindings", json::object());
+  for (const auto& [port, bindings] : port_bindings.items()) {
     for (const auto& b : bindings) {
       if (b.is_null()) {
         continue;
@@ -554,7 +558,8 @@ Rewritten network_create(const Ctx& c, std::string_view body) {
   static const std::set<std::string> safe_options = {
       "com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade",
       "com.docker.network.driver.mtu"};
-  for (const auto& [key, value] : doc.value("Options", json::object()).items()) {
+  const json options = doc.value("Options", json::object());
+  for (const auto& [key, value] : options.items()) {
     if (!safe_options.contains(key)) {
       return refused(refuse("network option '" + key + "' is not allowed for tenant " +
                                 c.tenant(),
