@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <map>
 
 #include "policy/authorize.hpp"
@@ -125,6 +126,9 @@ void view_mounts(const std::string& tenant, json& mounts) {
 
 // "/acme_web" and link names "/acme_app/acme_db" -> "/web", "/app/db".
 std::optional<std::string> view_path_name(const std::string& tenant, std::string_view stored) {
+  // A link alias ("/parent/alias") is shown only when its parent is the tenant's own; a
+  // plain name of a container the tenant owns is shown even if dockerd generated it.
+  const bool link = stored.find('/', stored.starts_with("/") ? 1 : 0) != std::string_view::npos;
   std::string out;
   std::size_t start = 0;
   while (start < stored.size()) {
@@ -133,12 +137,13 @@ std::optional<std::string> view_path_name(const std::string& tenant, std::string
       continue;
     }
     const auto end = std::min(stored.find('/', start), stored.size());
-    auto v = names::tenant_view(tenant, stored.substr(start, end - start));
-    if (!v) {
+    const std::string_view part = stored.substr(start, end - start);
+    auto v = names::tenant_view(tenant, part);
+    if (!v && link) {
       return std::nullopt;
     }
     out += '/';
-    out += *v;
+    out += v ? *v : std::string(part);  // a name dockerd generated stays as it is
     start = end;
   }
   return out;
@@ -206,17 +211,26 @@ void view_container(const std::string& tenant, json& c, bool inspect) {
   }
 }
 
-void view_network(const std::string& tenant, json& n) {
+void view_network(const std::string& tenant, json& n, const OwnershipIndex& index) {
   if (n.contains("Name") && n["Name"].is_string()) {
     n["Name"] = view(tenant, n["Name"].get<std::string>());
   }
   strip_labels(n["Labels"]);
   if (n.contains("Containers") && n["Containers"].is_object()) {
+    // Only the tenant's own endpoints (an operator may have connected anything).
+    json containers = json::object();
     for (auto& [id, c] : n["Containers"].items()) {
-      if (c.is_object() && c.contains("Name") && c["Name"].is_string()) {
-        c["Name"] = view(tenant, c["Name"].get<std::string>());
+      const auto owner = index.container_by_id(id);
+      if (!owner || owner->tenant != tenant) {
+        continue;
       }
+      json entry = c;
+      if (entry.is_object() && entry.contains("Name") && entry["Name"].is_string()) {
+        entry["Name"] = view(tenant, entry["Name"].get<std::string>());
+      }
+      containers[id] = std::move(entry);
     }
+    n["Containers"] = std::move(containers);
   }
 }
 
@@ -358,7 +372,7 @@ std::optional<std::string> filter_response(ResponseView view_kind, const Princip
       json out = json::array();
       for (auto& n : doc) {
         if (n.is_object() && owned(n["Labels"], t)) {
-          view_network(t, n);
+          view_network(t, n, index);
           out.push_back(std::move(n));
         }
       }
@@ -368,7 +382,7 @@ std::optional<std::string> filter_response(ResponseView view_kind, const Princip
       if (!doc.is_object()) {
         return std::nullopt;
       }
-      view_network(t, doc);
+      view_network(t, doc, index);
       return dump(doc);
     case ResponseView::volume_list: {
       if (!doc.is_object()) {
@@ -450,6 +464,7 @@ std::optional<std::string> filter_response(ResponseView view_kind, const Princip
       }
       doc["Volumes"] = std::move(volumes);
       doc["BuildCache"] = json::array();
+      doc["BuilderSize"] = 0;
       return dump(doc);
     }
     case ResponseView::exec_inspect:
@@ -487,8 +502,12 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
     if (!mine) {
       return std::nullopt;
     }
-    if (attrs.contains("name") && attrs["name"].is_string()) {
-      attrs["name"] = view(t, attrs["name"].get<std::string>());
+    for (const char* field : {"name", "oldName"}) {
+      if (attrs.contains(field) && attrs[field].is_string()) {
+        const std::string stored = attrs[field].get<std::string>();
+        const std::string shown = view(t, stored);
+        attrs[field] = stored.starts_with("/") ? "/" + shown : shown;
+      }
     }
     view_image_field(t, attrs, "image");
     view_image_field(t, ev, "from");
@@ -523,6 +542,7 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
       return std::nullopt;
     }
     attrs["name"] = *v;
+    strip_labels(attrs);  // image events carry the image's labels, the ownership label included
     if (names::tenant_image_view(t, id)) {
       actor["ID"] = *names::tenant_image_view(t, id);
       if (ev.contains("id")) {
@@ -563,8 +583,10 @@ std::string tenant_error_message(const Principal& who, std::string_view message)
     if (before == '/' || before == '"' || before == ' ' || before == '(' || before == ':' ||
         before == '\'') {
       out.erase(pos, prefix.size());
-      if (out.compare(pos, 6, "bridge") == 0) {
-        pos += 6;
+      // One prefix per name: skip the rest of the name ("acme_acme_web" is "acme_web").
+      while (pos < out.size() && (std::isalnum(static_cast<unsigned char>(out[pos])) ||
+                                  out[pos] == '_' || out[pos] == '.' || out[pos] == '-')) {
+        ++pos;
       }
     } else {
       pos += prefix.size();

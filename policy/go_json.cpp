@@ -146,6 +146,8 @@ json to_json(const Node& n) {
   return nullptr;
 }
 
+json zero_value(const Type& t);
+
 // Decodes `n` into the Go value held in `slot` (null = zero value/absent). Sets `erase` when
 // the result is a nil pointer, slice or map, which the canonical document omits.
 std::expected<void, std::string> apply(const Node& n, const Type& t, json& slot, bool& erase,
@@ -241,6 +243,9 @@ std::expected<void, std::string> apply(const Node& n, const Type& t, json& slot,
         if (!r) {
           return r;
         }
+        if (item.is_null()) {
+          item = zero_value(element);  // Go: null into an element leaves its zero value
+        }
         out.push_back(std::move(item));
       }
       slot = std::move(out);
@@ -256,12 +261,15 @@ std::expected<void, std::string> apply(const Node& n, const Type& t, json& slot,
       for (std::size_t m = 0; m < n.keys.size(); ++m) {
         const std::string& key = n.keys[m];
         const Node& value = n.values[m];
-        json& entry = slot[key];
+        // Go decodes every map value into a fresh zero value: a repeated key replaces the
+        // earlier value whole, objects included (unlike struct fields, which merge).
+        json entry;
         bool entry_erase = false;
         auto r = apply(value, *t.element, entry, entry_erase, join(path, key));
         if (!r) {
           return r;
         }
+        slot[key] = entry.is_null() ? zero_value(*t.element) : std::move(entry);
       }
       return {};
     }
@@ -307,6 +315,29 @@ std::expected<void, std::string> apply(const Node& n, const Type& t, json& slot,
     }
   }
   return {};
+}
+
+// The Go zero value of a type, as the canonical document writes it: what a JSON null leaves
+// in a slice element or a map value of a non-pointer type.
+json zero_value(const Type& t) {
+  using K = Type::Kind;
+  if (t.pointer) {
+    return nullptr;
+  }
+  switch (t.kind) {
+    case K::boolean:
+      return false;
+    case K::integer:
+    case K::unsigned_:
+    case K::number:
+      return 0;
+    case K::string:
+      return "";
+    case K::struct_:
+      return json::object();
+    default:
+      return nullptr;  // nil slice, map or interface
+  }
 }
 
 TypePtr make(Type::Kind kind, long long min = 0, unsigned long long max = 0) {

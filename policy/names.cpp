@@ -15,7 +15,8 @@ bool is_alnum(char c) {
 }  // namespace
 
 bool is_valid_object_name(std::string_view name) {
-  if (name.empty() || !is_alnum(name.front()) || name.size() > 200) {
+  // dockerd: ^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (at least two characters).
+  if (name.size() < 2 || !is_alnum(name.front()) || name.size() > 200) {
     return false;
   }
   for (char c : name) {
@@ -46,6 +47,38 @@ std::optional<std::string> tenant_view(std::string_view tenant, std::string_view
     return view;
   }
   return std::nullopt;
+}
+
+bool tenant_view_of_other(std::string_view stored_name) {
+  if (!stored_name.empty() && stored_name.front() == '/') {
+    stored_name.remove_prefix(1);
+  }
+  const auto underscore = stored_name.find('_');
+  return underscore != std::string_view::npos && underscore + 1 < stored_name.size() &&
+         vocabulary::is_valid_tenant_id(stored_name.substr(0, underscore));
+}
+
+std::string generated_name(std::uint64_t random) {
+  static constexpr std::string_view moods[] = {
+      "agile",   "bold",    "brisk",   "calm",    "candid",  "cheery",  "clever",  "cosmic",
+      "crisp",   "daring",  "deft",    "eager",   "earnest", "fluent",  "frank",   "gentle",
+      "glad",    "hardy",   "humble",  "jolly",   "keen",    "lively",  "lucid",   "mellow",
+      "merry",   "nimble",  "noble",   "placid",  "plucky",  "poised",  "quiet",   "rapid",
+      "serene",  "sharp",   "sleek",   "snappy",  "steady",  "sunny",   "swift",   "tidy",
+      "upbeat",  "vivid",   "warm",    "wise",    "witty",   "zesty",   "amber",   "azure"};
+  static constexpr std::string_view minds[] = {
+      "ada",      "babbage", "bohr",     "boole",    "cantor",   "curie",    "darwin",
+      "dijkstra", "euler",   "faraday",  "fermi",    "feynman",  "gauss",    "germain",
+      "hamilton", "hopper",  "hypatia",  "kepler",   "knuth",    "lamarr",   "leibniz",
+      "lovelace", "maxwell", "meitner",  "mendel",   "newton",   "noether",  "pascal",
+      "planck",   "ramanujan", "riemann", "shannon", "somerville", "tesla",  "turing",
+      "volta",    "wiles",   "wu",       "yalow",    "zuse"};
+  constexpr std::uint64_t a = std::size(moods);
+  constexpr std::uint64_t b = std::size(minds);
+  std::string out(moods[random % a]);
+  out += '_';
+  out += minds[(random / a) % b];
+  return out;
 }
 
 std::string default_network(std::string_view tenant) { return stored(tenant, "bridge"); }

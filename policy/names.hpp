@@ -7,18 +7,28 @@
 //   tenant's default network:    "<tenant>_bridge", shown as "bridge"
 //   image repository:            "<tenant>.berth.local/<familiar name>"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace berth::policy::names {
 
-/// dockerd's rule for container and volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]*
+/// dockerd's rule for container and volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (2+ chars)
 bool is_valid_object_name(std::string_view name);
 
 std::string stored(std::string_view tenant, std::string_view name);
 /// The tenant's spelling of a stored name; nullopt when it is not in the tenant's namespace.
 std::optional<std::string> tenant_view(std::string_view tenant, std::string_view stored_name);
+
+/// True when a stored name is in some tenant's namespace ("<valid tenant id>_...").
+bool tenant_view_of_other(std::string_view stored_name);
+
+/// A name for a container the tenant did not name, in the style of dockerd's generated names
+/// ("adjective_surname"), picked by `random`. berth names unnamed tenant containers itself:
+/// dockerd's own generated names are global and unprefixed, so one could equal another
+/// tenant's prefixed name ("happy" + "_turing").
+std::string generated_name(std::uint64_t random);
 
 /// The network a tenant's containers join when they name none (or "bridge"/"default").
 std::string default_network(std::string_view tenant);

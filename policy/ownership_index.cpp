@@ -214,7 +214,11 @@ std::vector<VolumeInfo> OwnershipIndex::volumes_of(std::string_view tenant) cons
 void OwnershipIndex::put_image(ImageInfo i) {
   if (auto it = images_.find(i.id); it != images_.end()) {
     for (const auto& t : it->second.tags) {
-      image_tags_.erase(t);
+      // Only if the tag still names this image: dockerd may already have moved it to another
+      // image whose update arrived first.
+      if (auto tag = image_tags_.find(t); tag != image_tags_.end() && tag->second == i.id) {
+        image_tags_.erase(tag);
+      }
     }
   }
   for (const auto& t : i.tags) {

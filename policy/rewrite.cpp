@@ -82,8 +82,9 @@ std::expected<std::string, Decision> network_name(const Ctx& c, std::string_view
     return names::default_network(c.tenant());
   }
   if (ref == "host") {
-    return std::unexpected(
-        refuse("the host network is not available to tenants", "network.host"));
+    return std::unexpected(refuse("HostConfig.NetworkMode 'host' (the host network) is not "
+                                  "allowed for tenant " + c.tenant(),
+                                  "network.host"));
   }
   if (ref == "none") {
     return std::string("none");
@@ -405,11 +406,18 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
           parsed && std::find(found.value.tags.begin(), found.value.tags.end(),
                               names::stored_image(c.tenant(), *parsed)) != found.value.tags.end()) {
         doc["Image"] = names::stored_image(c.tenant(), *parsed);
-      } else if (!parsed || names::is_tenant_image_repo(parsed->str()) ||
-                 image.starts_with("sha256:")) {
-        doc["Image"] = found.value.id;
+      } else {
+        const bool by_shared_tag =
+            parsed && !names::is_tenant_image_repo(parsed->str()) &&
+            std::any_of(found.value.tags.begin(), found.value.tags.end(), [&](const auto& t) {
+              return t == parsed->str() || t == "docker.io/library/" + parsed->str();
+            });
+        // A shared image keeps the operator's tag (dockerd resolves it the same way); an id
+        // or prefix becomes the full id, since dockerd's prefix search spans every tenant.
+        if (!by_shared_tag) {
+          doc["Image"] = found.value.id;
+        }
       }
-      // else: a shared image by the operator's own tag, which dockerd resolves the same way.
     } else if (auto parsed = names::parse_image_ref(image)) {
       // Not indexed (yet): name it in the tenant's namespace; dockerd answers if it is missing.
       doc["Image"] = names::stored_image(c.tenant(), *parsed);
@@ -449,6 +457,12 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
         return refused(net.error());
       }
       json s = settings;
+      if (s.is_object()) {
+        // dockerd prefers EndpointSettings.NetworkID over the key for user-defined networks
+        // (getNetworkID): an id, name or prefix there would attach to another tenant's network.
+        s.erase("NetworkID");
+        s.erase("EndpointID");
+      }
       if (s.is_object() && s.contains("Links")) {
         for (auto& link : s["Links"]) {
           auto [ref, alias] = split_ref(link.get<std::string>());
@@ -464,12 +478,37 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
     doc["NetworkingConfig"]["EndpointsConfig"] = std::move(endpoints);
   }
 
+  // Legacy links: dockerd honours HostConfig.Links only on the default bridge, and a tenant's
+  // containers are on its own user-defined network, where a link is an endpoint setting.
+  if (!primary.empty() && primary != "none" && hc.contains("Links") && !hc["Links"].empty()) {
+    json& endpoints = doc["NetworkingConfig"]["EndpointsConfig"];
+    json& ep = endpoints[primary];
+    if (ep.is_null()) {
+      ep = json::object();
+    }
+    for (const auto& link : hc["Links"]) {
+      std::string l = link.get<std::string>();
+      if (l.starts_with("/")) {
+        l.erase(0, 1);
+      }
+      ep["Links"].push_back(l);
+    }
+  }
+
   // The name, in the tenant's namespace.
   auto query = parse_query(request.query);
   if (!query) {
     return refused(bad("berth: malformed query string", "query.invalid"));
   }
+  bool named = false;
   for (auto& [key, value] : *query) {
+    if (key == "name" && named) {
+      value.clear();  // dockerd reads the first "name" only; the rest are dropped below
+      continue;
+    }
+    if (key == "name") {
+      named = !value.empty();
+    }
     if (key == "name" && !value.empty()) {
       std::string_view name = value;
       if (name.front() == '/') {
@@ -484,6 +523,8 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
       out.created_name = value;
     }
   }
+  std::erase_if(*query, [](const auto& kv) { return kv.first == "name" && kv.second.empty(); });
+  out.generate_name = !named;
   Classified forwarded = request;
   forwarded.query = build_query(*query);
   out.target = canonical_target(forwarded);
@@ -527,7 +568,8 @@ Rewritten network_create(const Ctx& c, std::string_view body) {
     return refused(Decision::deny(
         403, "operation is not permitted on predefined " + name + " network ", "network.name"));
   }
-  if (!names::is_valid_object_name(name)) {
+  if (!names::is_valid_object_name(name) &&
+      !(name.size() == 1 && names::is_valid_object_name(name + "x"))) {
     return refused(bad("berth: network name '" + name +
                            "' must match [a-zA-Z0-9][a-zA-Z0-9_.-]*",
                        "network.name"));
@@ -587,6 +629,21 @@ Rewritten network_connect(const Ctx& c, std::string_view body) {
     return refused(id.error());
   }
   doc["Container"] = *id;
+  if (doc.contains("EndpointConfig") && doc["EndpointConfig"].is_object()) {
+    json& ep = doc["EndpointConfig"];
+    ep.erase("NetworkID");  // see container create: it would override the path's network
+    ep.erase("EndpointID");
+    if (ep.contains("Links")) {
+      for (auto& link : ep["Links"]) {
+        auto [ref, alias] = split_ref(link.get<std::string>());
+        auto found = c.index.find_container(c.tenant(), ref);
+        if (found.result != Lookup::found) {
+          return refused(not_found(RefKind::container, ref));
+        }
+        link = found.value.name + (alias.empty() ? ":" + ref : alias);
+      }
+    }
+  }
   c.out.body = doc.dump();
   return c.out;
 }
@@ -672,6 +729,13 @@ std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_vi
           } else if (n.starts_with("/")) {
             n = "/" + names::stored(c.tenant(), n.substr(1));
           }
+        }
+      }
+      if (f->contains("container")) {
+        // dockerd matches an events "container" filter on the id or the stored name.
+        for (auto& ref : (*f)["container"]) {
+          auto found = c.index.find_container(c.tenant(), ref);
+          ref = found.result == Lookup::found ? found.value.id : names::stored(c.tenant(), ref);
         }
       }
       for (const char* rel : {"before", "since"}) {
@@ -944,6 +1008,11 @@ std::expected<Classified, Decision> resolve(const Principal& who, const Classifi
     }
     case RefKind::network: {
       auto found = index.find_network(who.tenant, ref);
+      if (found.result == Lookup::ambiguous) {
+        return std::unexpected(Decision::deny(
+            400, "network " + ref + " is ambiguous (2 matches found based on ID prefix)",
+            "resolve.ambiguous"));
+      }
       if (found.result != Lookup::found) {
         return std::unexpected(not_found(kind, ref));
       }
@@ -1068,7 +1137,10 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
   }
   if (e == "container.rename") {
     auto q = parse_query(request.query);
-    const auto name = q ? param(*q, "name") : std::nullopt;
+    auto name = q ? param(*q, "name") : std::nullopt;
+    if (name && name->starts_with("/")) {
+      name->erase(0, 1);  // dockerd trims one leading slash before checking the name
+    }
     if (!name || !names::is_valid_object_name(*name) || name->size() < 2) {
       return refused(bad("Invalid container name (" + name.value_or("") +
                              "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",

@@ -68,6 +68,9 @@ struct Rewritten {
   bool ensure_default_network = false;  ///< create the tenant's default network first
   std::vector<std::string> ensure_volumes;  ///< stored volume names to create (labelled) first
   std::string created_name;           ///< stored name of the object being created, if any
+  /// A container create without a name: the proxy adds query parameter name=<stored name>
+  /// from names::generated_name, checked unused in the index.
+  bool generate_name = false;
   /// Answered by berth itself, not forwarded: what a private host with nothing of this kind
   /// would say (a tenant has no plugins).
   std::optional<std::string> local_reply;

@@ -484,6 +484,27 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
                                "ensure.failed"),
         false, ex);
   }
+  if (rw.generate_name) {
+    // Pick a free "adjective_surname" in the tenant's namespace, as dockerd would have.
+    std::string stored;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      std::string candidate =
+          policy::names::stored(who->tenant, policy::names::generated_name(random_()));
+      if (attempt >= 8) {
+        candidate += std::to_string(random_() % 10000);
+      }
+      const bool taken = index.read([&](const policy::OwnershipIndex& idx) {
+        return idx.find_container("", candidate).result == policy::Lookup::found;
+      });
+      if (!taken) {
+        stored = std::move(candidate);
+        break;
+      }
+    }
+    rw.created_name = stored;
+    rw.target += (rw.target.find('?') == std::string::npos ? "?" : "&");
+    rw.target += "name=" + policy::query_escape(stored);
+  }
   created_name_ = rw.created_name;
   std::optional<std::string> replacement = rw.body;
   if (!replacement && judged) {
