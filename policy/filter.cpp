@@ -575,6 +575,14 @@ std::string tenant_error_message(const Principal& who, std::string_view message)
   if (who.is_operator()) {
     return out;
   }
+  // A name conflict names the container holding the name; it may be the operator's (or, for
+  // a name dockerd generated before berth named containers itself, another tenant's).
+  static constexpr std::string_view in_use = " is already in use by container \"";
+  if (const auto at = out.find(in_use); at != std::string::npos) {
+    const auto end = out.find('"', at + in_use.size());
+    out.replace(at, end == std::string::npos ? out.size() - at : end + 1 - at,
+                " is already in use");
+  }
   // "<tenant>_" at the start of a name: after start, '/', '"', space, '(' or ':'.
   const std::string prefix = who.tenant + "_";
   std::size_t pos = 0;
