@@ -570,7 +570,8 @@ std::string filter_build_message(const Principal& who, std::string_view line) {
   return out;
 }
 
-std::string tenant_error_message(const Principal& who, std::string_view message) {
+std::string tenant_error_message(const Principal& who, std::string_view message,
+                                 const OwnershipIndex* index) {
   std::string out = filter_build_message(who, message);
   if (who.is_operator()) {
     return out;
@@ -580,8 +581,14 @@ std::string tenant_error_message(const Principal& who, std::string_view message)
   static constexpr std::string_view in_use = " is already in use by container \"";
   if (const auto at = out.find(in_use); at != std::string::npos) {
     const auto end = out.find('"', at + in_use.size());
-    out.replace(at, end == std::string::npos ? out.size() - at : end + 1 - at,
-                " is already in use");
+    const std::string holder =
+        end == std::string::npos ? std::string() : out.substr(at + in_use.size(),
+                                                              end - at - in_use.size());
+    const auto owner = index ? index->container_by_id(holder) : std::nullopt;
+    if (!owner || owner->tenant != who.tenant) {
+      out.replace(at, end == std::string::npos ? out.size() - at : end + 1 - at,
+                  " is already in use");
+    }
   }
   // "<tenant>_" at the start of a name: after start, '/', '"', space, '(' or ':'.
   const std::string prefix = who.tenant + "_";

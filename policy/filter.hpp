@@ -29,7 +29,9 @@ namespace berth::policy {
 /// One message of a build's JSON progress stream with image names in the tenant's namespace.
 [[nodiscard]] std::string filter_build_message(const Principal& who, std::string_view line);
 
-/// An error message from dockerd with stored names replaced by the tenant's own.
-[[nodiscard]] std::string tenant_error_message(const Principal& who, std::string_view message);
+/// An error message from dockerd with stored names replaced by the tenant's own. A name
+/// conflict keeps the holder's id only when `index` shows the holder is the tenant's.
+[[nodiscard]] std::string tenant_error_message(const Principal& who, std::string_view message,
+                                               const OwnershipIndex* index = nullptr);
 
 }  // namespace berth::policy

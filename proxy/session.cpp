@@ -1017,11 +1017,13 @@ std::optional<std::string> Session::transform_body(const policy::Principal& who,
   if (status >= 400) {
     // dockerd's errors name stored objects; the tenant reads its own names.
     auto doc = nlohmann::json::parse(body, nullptr, false);
-    if (doc.is_object() && doc.contains("message") && doc["message"].is_string()) {
-      return policy::docker_error_body(
-          policy::tenant_error_message(who, doc["message"].get<std::string>()));
-    }
-    return policy::tenant_error_message(who, body);
+    return worker_.index().read([&](const policy::OwnershipIndex& idx) {
+      if (doc.is_object() && doc.contains("message") && doc["message"].is_string()) {
+        return policy::docker_error_body(
+            policy::tenant_error_message(who, doc["message"].get<std::string>(), &idx));
+      }
+      return policy::tenant_error_message(who, body, &idx);
+    });
   }
   SharedIndex& index = worker_.index();
   const std::string_view endpoint = request.route->endpoint;

@@ -5,6 +5,8 @@ Each mode prints one JSON object on stdout for the C++ test to check:
 
   sdk-run-logs    python3-docker: run a container, wait, read stdout/stderr logs, remove it.
   sdk-exec        python3-docker: start a container, exec_run a command, report its exit code.
+  sdk-list        python3-docker: what the client sees: container names (all, running or not),
+                  network names, volume names and image tags, each sorted; creates nothing.
   raw-exec-start  plain TLS socket: POST /exec/{id}/start *without* an Upgrade header (the old
                   hijack still used by some SDKs); dockerd answers 200 with Content-Type
                   application/vnd.docker.raw-stream and then the multiplexed output.
@@ -25,13 +27,14 @@ import urllib.parse
 
 def parse_args():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["sdk-run-logs", "sdk-exec", "raw-exec-start"])
+    ap.add_argument("mode", choices=["sdk-run-logs", "sdk-exec", "sdk-list", "raw-exec-start", "raw-head"])
     ap.add_argument("--url", required=True, help="https://127.0.0.1:PORT")
     ap.add_argument("--bundle", required=True, help="directory with cert.pem and key.pem")
     ap.add_argument("--ca", required=True, help="CA that signed berth's server certificate")
     ap.add_argument("--image", required=True)
     ap.add_argument("--label", required=True, help="key=value put on every object created")
     ap.add_argument("--name", default=None)
+    ap.add_argument("--path", default=None, help="request target for raw-head")
     return ap.parse_args()
 
 
@@ -75,6 +78,16 @@ def sdk_exec(args):
     result = container.exec_run(["sh", "-c", "echo exec-out; exit 5"])
     container.remove(force=True)
     return {"exit_code": result.exit_code, "output": result.output.decode()}
+
+
+def sdk_list(args):
+    client = sdk_client(args)
+    return {
+        "containers": sorted(c.name for c in client.containers.list(all=True)),
+        "networks": sorted(n.name for n in client.networks.list()),
+        "volumes": sorted(v.name for v in client.volumes.list()),
+        "images": sorted(t for i in client.images.list() for t in i.tags),
+    }
 
 
 def tls_context(args):
@@ -179,9 +192,48 @@ def raw_exec_start(args):
     }
 
 
+def raw_head(args):
+    ctx = tls_context(args)
+    url = urllib.parse.urlsplit(args.url)
+    sock = socket.create_connection((url.hostname, url.port), timeout=15)
+    tls = ctx.wrap_socket(sock, server_hostname=url.hostname)
+    host = url.netloc.encode()
+    tls.sendall(
+        b"HEAD %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (args.path.encode(), host)
+        + b"GET /_ping HTTP/1.1\r\nHost: %s\r\n\r\n" % host
+    )
+    data = b""
+    try:
+        # Until the ping's body ("OK") has arrived, or berth closes, or 15 s pass.
+        while not data.rstrip().endswith(b"\r\n\r\nOK"):
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ssl.SSLError, ConnectionResetError):
+        pass
+    tls.close()
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else 0
+    between, _, second = rest.partition(b"HTTP/1.1 ")
+    if not second and not _:
+        between, second = rest, b""
+    return {
+        "status": status,
+        "between": between.decode(errors="replace"),
+        "second_status": int(second[:3]) if second[:3].isdigit() else 0,
+    }
+
+
 def main():
     args = parse_args()
-    modes = {"sdk-run-logs": sdk_run_logs, "sdk-exec": sdk_exec, "raw-exec-start": raw_exec_start}
+    modes = {
+        "sdk-run-logs": sdk_run_logs,
+        "sdk-exec": sdk_exec,
+        "sdk-list": sdk_list,
+        "raw-exec-start": raw_exec_start,
+        "raw-head": raw_head,
+    }
     json.dump(modes[args.mode](args), sys.stdout)
     sys.stdout.write("\n")
 

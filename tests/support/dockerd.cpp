@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -178,6 +179,10 @@ LabelledObjects list_labelled(std::string_view label) {
   o.images = ids_from(dockerd_request("GET", "/images/json?" + q), "Id");
   o.networks = ids_from(dockerd_request("GET", "/networks?" + q), "Id");
   o.volumes = ids_from(dockerd_request("GET", "/volumes?" + q), "Name", "Volumes");
+  // dockerd lists networks (and volumes) in map order, which differs from call to call.
+  for (auto* list : {&o.containers, &o.images, &o.networks, &o.volumes}) {
+    std::sort(list->begin(), list->end());
+  }
   return o;
 }
 

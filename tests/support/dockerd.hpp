@@ -33,7 +33,8 @@ struct HttpReply {
 /// `filters={"label":["<label>"]}`, URL-encoded, for list endpoints.
 [[nodiscard]] std::string label_filter_query(std::string_view label);
 
-/// Ids (names for volumes) of everything in dockerd carrying `label` ("key=value").
+/// Ids (names for volumes) of everything in dockerd carrying `label` ("key=value"), each list
+/// sorted, so two snapshots compare equal when nothing changed.
 struct LabelledObjects {
   std::vector<std::string> containers;
   std::vector<std::string> images;

@@ -145,17 +145,17 @@ void ProxyUnderTest::write_policy() const {
   if (options_.crl) {
     yaml += "  crl: ca/crl.pem\n";
   }
+  yaml += "tenants:\n";
+  for (const auto& tenant : {id_, other_id_}) {
+    yaml += "  " + tenant + ": {}\n";
+  }
   yaml +=
-      "tenants:\n"
-      "  " + id_ + ": {}\n"
-      "  " + other_id_ + ": {}\n"
       "identities:\n"
       "  - organization: berth-operators\n"
-      "    role: operator\n"
-      "  - organization: " + id_ + "\n"
-      "    tenant: " + id_ + "\n"
-      "  - organization: " + other_id_ + "\n"
-      "    tenant: " + other_id_ + "\n";
+      "    role: operator\n";
+  for (const auto& tenant : {id_, other_id_}) {
+    yaml += "  - organization: " + tenant + "\n    tenant: " + tenant + "\n";
+  }
   write_file(policy_file(), yaml);
 }
 

@@ -738,7 +738,8 @@ TEST_CASE("dockerd's error messages name the tenant's objects as the tenant name
   auto [message, shown] = GENERATE(table<std::string, std::string>({
       {"No such container: acme_web", "No such container: web"},
       {R"(Conflict. The container name "/acme_web" is already in use by container "a0e1". You have to remove (or rename) that container to be able to reuse that name.)",
-       R"(Conflict. The container name "/web" is already in use by container "a0e1". You have to remove (or rename) that container to be able to reuse that name.)"},
+       // Without an index showing the holder is the tenant's, its id is not revealed.
+       R"(Conflict. The container name "/web" is already in use. You have to remove (or rename) that container to be able to reuse that name.)"},
       {"network acme_front not found", "network front not found"},
       {"network acme_bridge not found", "network bridge not found"},
       {"error while removing network: network acme_front id ab02 has active endpoints",
