@@ -19,6 +19,8 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string view_volume_path(const std::string& tenant, std::string path);
+
 void strip_labels(json& labels) {
   if (!labels.is_object()) {
     return;
@@ -120,6 +122,9 @@ void view_mounts(const std::string& tenant, json& mounts) {
   for (auto& m : mounts) {
     if (m.is_object() && m.contains("Name") && m["Name"].is_string()) {
       m["Name"] = view(tenant, m["Name"].get<std::string>());
+    }
+    if (m.is_object() && m.contains("Source") && m["Source"].is_string()) {
+      m["Source"] = view_volume_path(tenant, m["Source"].get<std::string>());
     }
   }
 }
@@ -234,9 +239,21 @@ void view_network(const std::string& tenant, json& n, const OwnershipIndex& inde
   }
 }
 
+// ".../volumes/acme_data/_data" -> ".../volumes/data/_data": the tenant's own names only.
+std::string view_volume_path(const std::string& tenant, std::string path) {
+  const std::string marker = "/volumes/" + tenant + "_";
+  if (const auto at = path.find(marker); at != std::string::npos) {
+    path.erase(at + 9, tenant.size() + 1);
+  }
+  return path;
+}
+
 void view_volume(const std::string& tenant, json& v) {
   if (v.contains("Name") && v["Name"].is_string()) {
     v["Name"] = view(tenant, v["Name"].get<std::string>());
+  }
+  if (v.contains("Mountpoint") && v["Mountpoint"].is_string()) {
+    v["Mountpoint"] = view_volume_path(tenant, v["Mountpoint"].get<std::string>());
   }
   strip_labels(v["Labels"]);
 }
@@ -469,6 +486,28 @@ std::optional<std::string> filter_response(ResponseView view_kind, const Princip
     }
     case ResponseView::exec_inspect:
       return dump(doc);
+    case ResponseView::prune_report: {
+      if (!doc.is_object()) {
+        return std::nullopt;
+      }
+      for (const char* field : {"VolumesDeleted", "NetworksDeleted"}) {
+        if (doc.contains(field) && doc[field].is_array()) {
+          for (auto& name : doc[field]) {
+            if (name.is_string()) {
+              name = view(t, name.get<std::string>());
+            }
+          }
+        }
+      }
+      if (doc.contains("ImagesDeleted") && doc["ImagesDeleted"].is_array()) {
+        for (auto& item : doc["ImagesDeleted"]) {
+          if (item.is_object() && item.contains("Untagged") && item["Untagged"].is_string()) {
+            item["Untagged"] = image_view(t, item["Untagged"].get<std::string>()).value_or("");
+          }
+        }
+      }
+      return dump(doc);
+    }
     default:
       return std::string(body);
   }
@@ -513,8 +552,13 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
     view_image_field(t, ev, "from");
     strip_labels(attrs);
   } else if (type == "network") {
+    // The index may learn of the network a moment after this event (create) or have dropped
+    // it already (destroy): the stored name's prefix, which only this tenant can produce,
+    // decides then.
     auto n = index.network_by_id(id);
-    if (!n || n->tenant != t) {
+    const bool by_name = !n && attrs.contains("name") && attrs["name"].is_string() &&
+                         names::tenant_view(t, attrs["name"].get<std::string>()).has_value();
+    if (!by_name && (!n || n->tenant != t)) {
       return std::nullopt;
     }
     if (attrs.contains("name") && attrs["name"].is_string()) {
@@ -528,7 +572,8 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
     }
   } else if (type == "volume") {
     auto v = index.volume(id);
-    if (!v || v->tenant != t) {
+    const bool by_name = !v && names::tenant_view(t, id).has_value();
+    if (!by_name && (!v || v->tenant != t)) {
       return std::nullopt;
     }
     actor["ID"] = view(t, id);

@@ -67,12 +67,18 @@ struct Ctx {
   const std::string& tenant() const { return who.tenant; }
 };
 
+// A container named inside a request body: dockerd answers a missing one with 400 (the
+// docker CLI reads a 404 from create as a missing image and starts a pull).
+Decision body_container_not_found(std::string_view ref) {
+  return Decision::deny(400, "No such container: " + std::string(ref), "resolve.container");
+}
+
 std::expected<std::string, Decision> container_id(const Ctx& c, std::string_view ref) {
   auto found = c.index.find_container(c.tenant(), ref);
   if (found.result == Lookup::found) {
     return found.value.id;
   }
-  return std::unexpected(not_found(RefKind::container, ref));
+  return std::unexpected(body_container_not_found(ref));
 }
 
 // A network reference in a body: the tenant's default, none, or one of its own networks.
@@ -379,7 +385,9 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
       auto [ref, alias] = split_ref(entry.get<std::string>());
       auto found = c.index.find_container(c.tenant(), ref);
       if (found.result != Lookup::found) {
-        return not_found(RefKind::container, ref);
+        return Decision::deny(400, "could not get container for " + ref +
+                                       ": No such container: " + ref,
+                              "resolve.container");
       }
       entry = "/" + found.value.name + (alias.empty() ? ":" + ref : alias);
     }
@@ -468,7 +476,7 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
           auto [ref, alias] = split_ref(link.get<std::string>());
           auto found = c.index.find_container(c.tenant(), ref);
           if (found.result != Lookup::found) {
-            return refused(not_found(RefKind::container, ref));
+            return refused(body_container_not_found(ref));
           }
           link = found.value.name + (alias.empty() ? ":" + ref : alias);
         }
@@ -624,11 +632,12 @@ Rewritten network_connect(const Ctx& c, std::string_view body) {
     return refused(bad("berth: invalid request: " + decoded.error(), "body.invalid"));
   }
   json doc = std::move(*decoded);
-  auto id = container_id(c, doc.value("Container", std::string()));
-  if (!id) {
-    return refused(id.error());
+  const std::string container_ref = doc.value("Container", std::string());
+  auto container = c.index.find_container(c.tenant(), container_ref);
+  if (container.result != Lookup::found) {
+    return refused(not_found(RefKind::container, container_ref));  // dockerd: 404 here
   }
-  doc["Container"] = *id;
+  doc["Container"] = container.value.id;
   if (doc.contains("EndpointConfig") && doc["EndpointConfig"].is_object()) {
     json& ep = doc["EndpointConfig"];
     ep.erase("NetworkID");  // see container create: it would override the path's network
@@ -859,6 +868,10 @@ Rewritten build(const Ctx& c, const Classified& request) {
     auto net = network_name(c, "");
     out.emplace_back("networkmode", *net);
   }
+  // The classic builder's cache spans every image on the daemon: a tenant would get another
+  // tenant's layers (and their secrets) for an identical step, or plant its own. No cache.
+  std::erase_if(out, [](const auto& kv) { return kv.first == "nocache"; });
+  out.emplace_back("nocache", "1");
   out.emplace_back("labels", wrapper["Labels"].dump());
   out.emplace_back("cgroupparent", tenant_cgroup_parent(c.tenant(), c.facts));
   c.out.view = ResponseView::build_stream;
@@ -989,6 +1002,11 @@ std::expected<Classified, Decision> resolve(const Principal& who, const Classifi
             400, "Multiple IDs found with provided prefix: " + ref, "resolve.ambiguous"));
       }
       if (found.result != Lookup::found) {
+        if (request.route->endpoint == "container.kill") {
+          return std::unexpected(Decision::deny(
+              404, "Cannot kill container: " + ref + ": No such container: " + ref,
+              "resolve.container"));
+        }
         return std::unexpected(not_found(kind, ref));
       }
       resolved = found.value.id;
@@ -1159,6 +1177,8 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
       out.view = ResponseView::container_list;
     } else if (e == "network.list") {
       out.view = ResponseView::network_list;
+    } else {
+      out.view = ResponseView::prune_report;
     }
     return with_query(c, request, *q);
   }

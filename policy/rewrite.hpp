@@ -57,6 +57,7 @@ enum class ResponseView {
   system_df,
   exec_inspect,
   build_stream,  ///< build output with image names shown in the tenant's namespace
+  prune_report,  ///< {Containers,Volumes,Networks,Images}Deleted with the tenant's names
 };
 
 /// A request after judgement, ready to forward.

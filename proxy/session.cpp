@@ -1183,7 +1183,18 @@ net::awaitable<bool> Session::refuse(const policy::Decision& decision, bool keep
   res.body() = policy::docker_error_body(decision.tenant_message);
   res.keep_alive(keep_alive && !worker_.draining());
   res.prepare_payload();
-  const bool written = co_await write_response(res);
+  bool written = false;
+  if (ex.method == "HEAD") {
+    // A HEAD answer carries the length of the body it would have, but never the body.
+    http::response_serializer<http::string_body> sr{res};
+    error_code ec;
+    arm(client_write_timeout);
+    co_await http::async_write_header(client_, sr, with_ec(ec));
+    disarm();
+    written = !ec;
+  } else {
+    written = co_await write_response(res);
+  }
   account(ex);
   co_return written && res.keep_alive();
 }
