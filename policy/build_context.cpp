@@ -109,8 +109,11 @@ std::expected<std::string, Decision> resolve_image(std::string_view tenant, cons
     return std::unexpected(Decision::deny(400, "invalid reference format: " + ref,
                                           "build.reference"));
   }
-  // Unknown: only the tenant's own namespace is ever looked up (or pulled from).
-  return names::stored_image(tenant, *parsed);
+  // Neither the tenant's nor shared: dockerd would try to pull it, which tenants cannot.
+  return std::unexpected(Decision::deny(
+      404, "berth: image " + ref + " not found; build FROM your own images or the operator's "
+           "shared ones (pulling images is not available to tenants)",
+      "build.image_missing"));
 }
 
 // COPY/ADD --from=<stage|index|image>: rewrites an image reference, keeps stage names.

@@ -750,11 +750,11 @@ std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_vi
       for (const char* rel : {"before", "since"}) {
         if (f->contains(rel)) {
           for (auto& ref : (*f)[rel]) {
-            auto id = container_id(c, ref);
-            if (!id) {
-              return std::unexpected(id.error());
+            auto found = c.index.find_container(c.tenant(), ref);
+            if (found.result != Lookup::found) {
+              return std::unexpected(not_found(RefKind::container, ref));  // dockerd: 404
             }
-            ref = *id;
+            ref = found.value.id;
           }
         }
       }

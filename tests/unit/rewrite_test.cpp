@@ -1264,12 +1264,12 @@ TEST_CASE("a tenant's lists and prunes are filtered to its ownership label",
           "[policy][rewrite][filters]") {
   auto [method, target, view] = GENERATE(table<std::string, std::string, ResponseView>({
       {"GET", "/v1.41/containers/json?all=1", ResponseView::container_list},
-      {"POST", "/v1.41/containers/prune", ResponseView::pass},
+      {"POST", "/v1.41/containers/prune", ResponseView::prune_report},
       {"GET", "/v1.41/networks", ResponseView::network_list},
-      {"POST", "/v1.41/networks/prune", ResponseView::pass},
-      {"POST", "/v1.41/volumes/prune", ResponseView::pass},
+      {"POST", "/v1.41/networks/prune", ResponseView::prune_report},
+      {"POST", "/v1.41/volumes/prune", ResponseView::prune_report},
       {"POST", "/v1.41/images/prune?filters=%7B%22dangling%22%3A%5B%22false%22%5D%7D",
-       ResponseView::pass},
+       ResponseView::prune_report},
   }));
   CAPTURE(target);
   const Rewritten r = judge(method, target);
