@@ -934,7 +934,13 @@ Rewritten image_delete(const Ctx& c, const Classified& request, const std::strin
 
 std::string tenant_cgroup_parent(std::string_view tenant, const DaemonFacts& facts) {
   if (facts.cgroup_driver == "systemd") {
-    return "berth-" + std::string(tenant) + ".slice";
+    // systemd reads '-' in a slice name as nesting ("berth-a-b.slice" would sit inside
+    // "berth-a.slice", billing tenant a for a-b): escape it as systemd-escape does.
+    std::string escaped;
+    for (char ch : tenant) {
+      escaped += ch == '-' ? std::string("\\x2d") : std::string(1, ch);
+    }
+    return "berth-" + escaped + ".slice";
   }
   return "/berth/" + std::string(tenant);
 }

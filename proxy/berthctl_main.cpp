@@ -16,6 +16,10 @@
 #include "policy/policy.hpp"
 #include "proxy/pki.hpp"
 
+#ifdef BERTH_HAVE_METERING
+#include "metering/usage_report.hpp"
+#endif
+
 namespace {
 
 namespace pki = berth::proxy::pki;
@@ -36,6 +40,9 @@ int usage(std::string_view message) {
     std::cerr << "berthctl: " << message << "\n";
   }
   std::cerr << usage_text;
+#ifdef BERTH_HAVE_METERING
+  std::cerr << berth::metering::usage_command_help;
+#endif
   return exit_usage;
 }
 
@@ -304,6 +311,12 @@ int main(int argc, char** argv) {
       return exit_usage;
     }
   }
+#ifdef BERTH_HAVE_METERING
+  if (!all.empty() && all[0] == "usage") {
+    const std::vector<std::string> args(all.begin() + 1, all.end());
+    return berth::metering::usage_command(args, std::cout, std::cerr);
+  }
+#endif
   if (all.size() < 2) {
     return usage(all.empty() ? "" : "missing subcommand");
   }

@@ -84,10 +84,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [[ -x $build/metering/berth-meter ]]; then
-  "$build/metering/berth-meter" --listen 127.0.0.1:9477 --state "$home/meter-state.json" \
-    >"$home/meter.log" 2>&1 &
+  "$build/metering/berth-meter" --listen 127.0.0.1:9471 --state "$home/meter-state.json" \
+    --prices deploy/prometheus/prices.yml >"$home/meter.log" 2>&1 &
   pids+=($!)
-  echo "berth: berth-meter on http://127.0.0.1:9477/metrics (log: $home/meter.log)"
+  echo "berth: berth-meter on http://127.0.0.1:9471/metrics (log: $home/meter.log)"
   if command -v prometheus >/dev/null 2>&1 && [[ -f deploy/prometheus/prometheus.yml ]]; then
     prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path="$home/prometheus" \
       --web.listen-address=127.0.0.1:9090 >"$home/prometheus.log" 2>&1 &

@@ -1024,7 +1024,7 @@ TEST_CASE("a tenant's event stream shows its own network and volume events under
 }
 
 TEST_CASE("a tenant's container cannot reach another tenant's container by IP but reaches its own",
-          "[isolation][network]") {
+          "[isolation][network][serial]") {
   const std::string cli = "/usr/local/bin/docker";
   ProxyUnderTest p;
   const std::vector<std::string> http_server = {test_image, "sh", "-c",

@@ -95,6 +95,11 @@ ProxyUnderTest::~ProxyUnderTest() {
   const LabelledObjects left_test = remove_labelled(test_label());
   const LabelledObjects left_tenant = remove_labelled(tenant_label());
   const LabelledObjects left_other = remove_labelled(other_tenant_label());
+  // The tenants' cgroup parents (berth places their containers under /berth/<tenant>): empty
+  // once the containers are gone, and every meter on the host would scan them forever.
+  for (const std::string& tenant : {id_, other_tenant()}) {
+    remove_tenant_cgroups(tenant);
+  }
   if (failed) {
     std::cerr << "==== last 50 lines of " << log_file().string() << " ====\n"
               << log_tail(50) << "==== end of proxy log ====\n";
@@ -105,6 +110,20 @@ ProxyUnderTest::~ProxyUnderTest() {
   if (!left_test.empty() || !left_tenant.empty() || !left_other.empty()) {
     std::cerr << "ProxyUnderTest: could not remove " << left_test.describe()
               << left_tenant.describe() << left_other.describe() << "\n";
+  }
+}
+
+void remove_tenant_cgroups(const std::string& tenant) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path root = "/sys/fs/cgroup";
+  std::vector<fs::path> candidates{root / "berth" / tenant};
+  for (const auto& controller : fs::directory_iterator(root, ec)) {
+    candidates.push_back(controller.path() / "berth" / tenant);
+  }
+  for (const auto& dir : candidates) {
+    // rmdir only: a cgroup that still has processes (or children) stays, as it must.
+    ::rmdir(dir.c_str());
   }
 }
 

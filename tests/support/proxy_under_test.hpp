@@ -31,6 +31,9 @@ namespace berth::test {
 /// tests/integration in the source tree (python helpers live there).
 [[nodiscard]] std::filesystem::path integration_source_dir();
 
+/// Removes the (empty) cgroup parents berth made for `tenant` in every controller.
+void remove_tenant_cgroups(const std::string& tenant);
+
 /// A unique id for one fixture: a valid tenant id and label value.
 [[nodiscard]] std::string unique_test_id();
 
