@@ -345,19 +345,15 @@ std::expected<Classified, Decision> classify(std::string_view method, std::strin
   return std::unexpected(Decision::deny(404, "page not found", "route.unknown"));
 }
 
-std::string canonical_target(const Classified& c) {
+std::string percent_encode(std::string_view s, std::string_view also_keep) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
-  out.reserve(c.path.size() + c.query.size() + 8);
-  if (!c.api_version.empty()) {
-    out += "/v";
-    out += c.api_version;
-  }
-  for (char ch : c.path) {
+  out.reserve(s.size());
+  for (char ch : s) {
     const auto u = static_cast<unsigned char>(ch);
     const bool keep = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-                      (u >= '0' && u <= '9') || ch == '/' || ch == '-' || ch == '.' ||
-                      ch == '_' || ch == '~' || ch == ':' || ch == '@';
+                      (u >= '0' && u <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+                      ch == '~' || also_keep.find(ch) != std::string_view::npos;
     if (keep) {
       out += ch;
     } else {
@@ -366,6 +362,16 @@ std::string canonical_target(const Classified& c) {
       out += hex[u & 0xF];
     }
   }
+  return out;
+}
+
+std::string canonical_target(const Classified& c) {
+  std::string out;
+  if (!c.api_version.empty()) {
+    out += "/v";
+    out += c.api_version;
+  }
+  out += escape_path(c.path);
   if (!c.query.empty()) {
     out += '?';
     out += c.query;

@@ -68,6 +68,11 @@ struct Classified {
 [[nodiscard]] std::expected<Classified, Decision> classify(std::string_view method,
                                                            std::string_view target);
 
+/// Percent-encodes everything but RFC 3986 unreserved characters and those in `also_keep`.
+std::string percent_encode(std::string_view s, std::string_view also_keep);
+/// A path or path segment as berth forwards it ('/', ':' and '@' kept).
+inline std::string escape_path(std::string_view s) { return percent_encode(s, "/:@"); }
+
 /// Rebuilds the target forwarded to dockerd from what was judged: version prefix, canonical
 /// percent-encoded path, raw query.
 std::string canonical_target(const Classified& c);

@@ -1326,22 +1326,7 @@ std::optional<std::string> query_unescape(std::string_view s) {
   return out;
 }
 
-std::string query_escape(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-        ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 0xF];
-    }
-  }
-  return out;
-}
+std::string query_escape(std::string_view s) { return percent_encode(s, ""); }
 
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q) {
   std::vector<std::pair<std::string, std::string>> out;

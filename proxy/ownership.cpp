@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 
+#include "policy/endpoint_table.hpp"
 #include "policy/names.hpp"
 #include "policy/vocabulary.hpp"
 #include "proxy/docker_client.hpp"
@@ -38,22 +39,6 @@ bool is_anonymous_volume(std::string_view name) {
   return true;
 }
 
-std::string path_escape(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-        ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == ':' || ch == '/' || ch == '@') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 0xF];
-    }
-  }
-  return out;
-}
 
 policy::ImageInfo image_from(const json& img) {
   policy::ImageInfo info;
@@ -156,7 +141,7 @@ net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
       break;
     case RefKind::exec: {
       auto reply = co_await docker_request(pool, rt, http::verb::get,
-                                           "/exec/" + path_escape(ref) + "/json");
+                                           "/exec/" + policy::escape_path(ref) + "/json");
       if (!reply || reply->status != 200) {
         co_return;
       }
@@ -166,7 +151,7 @@ net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
       }
       const std::string container = doc.value("ContainerID", std::string());
       auto c = co_await docker_request(pool, rt, http::verb::get,
-                                       "/containers/" + path_escape(container) + "/json");
+                                       "/containers/" + policy::escape_path(container) + "/json");
       if (c && c->status == 200) {
         index_container(index, c->body);
         index.write([&](policy::OwnershipIndex& idx) { idx.put_exec(ref, container); });
@@ -180,16 +165,16 @@ net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
     std::string target;
     switch (kind) {
       case RefKind::container:
-        target = "/containers/" + path_escape(candidate) + "/json";
+        target = "/containers/" + policy::escape_path(candidate) + "/json";
         break;
       case RefKind::network:
-        target = "/networks/" + path_escape(candidate);
+        target = "/networks/" + policy::escape_path(candidate);
         break;
       case RefKind::volume:
-        target = "/volumes/" + path_escape(candidate);
+        target = "/volumes/" + policy::escape_path(candidate);
         break;
       default:
-        target = "/images/" + path_escape(candidate) + "/json";
+        target = "/images/" + policy::escape_path(candidate) + "/json";
         break;
     }
     auto reply = co_await docker_request(pool, rt, http::verb::get, target);
@@ -459,7 +444,7 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
   } else if (type == "volume") {
     if (action == "create") {
       auto reply =
-          co_await docker_request(pool_, rt, http::verb::get, "/volumes/" + path_escape(id));
+          co_await docker_request(pool_, rt, http::verb::get, "/volumes/" + policy::escape_path(id));
       if (reply && reply->status == 200) {
         index_volume(index_, reply->body);
       }
@@ -477,7 +462,7 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
     }
   } else if (type == "image") {
     auto reply = co_await docker_request(pool_, rt, http::verb::get,
-                                         "/images/" + path_escape(id) + "/json");
+                                         "/images/" + policy::escape_path(id) + "/json");
     if (reply && reply->status == 200) {
       index_image(index_, reply->body);
     } else if (reply && reply->status == 404 && id.starts_with("sha256:")) {

@@ -69,11 +69,7 @@ TlsStream::TlsStream(socket_type socket, SslPtr ssl)
   }
 }
 
-TlsStream::Want TlsStream::try_read(net::mutable_buffer b, std::size_t& n,
-                                    error_code& ec) noexcept {
-  ERR_clear_error();
-  errno = 0;
-  const int r = SSL_read_ex(ssl_.get(), b.data(), b.size(), &n);
+TlsStream::Want TlsStream::outcome(int r, std::size_t& n, error_code& ec) noexcept {
   if (r == 1) {
     return Want::done;
   }
@@ -89,24 +85,18 @@ TlsStream::Want TlsStream::try_read(net::mutable_buffer b, std::size_t& n,
   }
 }
 
+TlsStream::Want TlsStream::try_read(net::mutable_buffer b, std::size_t& n,
+                                    error_code& ec) noexcept {
+  ERR_clear_error();
+  errno = 0;
+  return outcome(SSL_read_ex(ssl_.get(), b.data(), b.size(), &n), n, ec);
+}
+
 TlsStream::Want TlsStream::try_write(net::const_buffer b, std::size_t& n,
                                      error_code& ec) noexcept {
   ERR_clear_error();
   errno = 0;
-  const int r = SSL_write_ex(ssl_.get(), b.data(), b.size(), &n);
-  if (r == 1) {
-    return Want::done;
-  }
-  switch (SSL_get_error(ssl_.get(), r)) {
-    case SSL_ERROR_WANT_READ:
-      return Want::read;
-    case SSL_ERROR_WANT_WRITE:
-      return Want::write;
-    default:
-      ec = last_error(ssl_.get(), r);
-      n = 0;
-      return Want::done;
-  }
+  return outcome(SSL_write_ex(ssl_.get(), b.data(), b.size(), &n), n, ec);
 }
 
 net::awaitable<error_code> TlsStream::handshake() {

@@ -118,6 +118,8 @@ class TlsStream {
   // One non-blocking attempt; `n` receives bytes moved, `ec` a terminal error.
   Want try_read(net::mutable_buffer b, std::size_t& n, error_code& ec) noexcept;
   Want try_write(net::const_buffer b, std::size_t& n, error_code& ec) noexcept;
+  // What an SSL_read_ex/SSL_write_ex result `r` means for the operation.
+  Want outcome(int r, std::size_t& n, error_code& ec) noexcept;
 
   struct ReadOp {
     TlsStream* self_stream;
