@@ -81,6 +81,21 @@ std::expected<std::string, Decision> container_id(const Ctx& c, std::string_view
   return std::unexpected(body_container_not_found(ref));
 }
 
+// Rewrites "name[:alias]" links in place to "<prefix><stored name>:<alias>" within the
+// tenant; `missing` is dockerd's answer for a missing container in that context.
+std::optional<Decision> resolve_links(const Ctx& c, json& links, std::string_view prefix,
+                                      Decision (*missing)(std::string_view)) {
+  for (auto& link : links) {
+    auto [ref, alias] = split_ref(link.get<std::string>());
+    auto found = c.index.find_container(c.tenant(), ref);
+    if (found.result != Lookup::found) {
+      return missing(ref);
+    }
+    link = std::string(prefix) + found.value.name + (alias.empty() ? ":" + ref : alias);
+  }
+  return std::nullopt;
+}
+
 // A network reference in a body: the tenant's default, none, or one of its own networks.
 std::expected<std::string, Decision> network_name(const Ctx& c, std::string_view ref) {
   if (ref.empty() || ref == "default" || ref == names::default_network_view) {
@@ -381,15 +396,13 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
     }
   }
   if (hc.contains("Links")) {
-    for (auto& entry : hc["Links"]) {
-      auto [ref, alias] = split_ref(entry.get<std::string>());
-      auto found = c.index.find_container(c.tenant(), ref);
-      if (found.result != Lookup::found) {
-        return Decision::deny(400, "could not get container for " + ref +
-                                       ": No such container: " + ref,
-                              "resolve.container");
-      }
-      entry = "/" + found.value.name + (alias.empty() ? ":" + ref : alias);
+    if (auto d = resolve_links(c, hc["Links"], "/", [](std::string_view ref) {
+          const std::string r(ref);
+          return Decision::deny(400, "could not get container for " + r +
+                                         ": No such container: " + r,
+                                "resolve.container");
+        })) {
+      return d;
     }
   }
   return std::nullopt;
@@ -472,13 +485,8 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
         s.erase("EndpointID");
       }
       if (s.is_object() && s.contains("Links")) {
-        for (auto& link : s["Links"]) {
-          auto [ref, alias] = split_ref(link.get<std::string>());
-          auto found = c.index.find_container(c.tenant(), ref);
-          if (found.result != Lookup::found) {
-            return refused(body_container_not_found(ref));
-          }
-          link = found.value.name + (alias.empty() ? ":" + ref : alias);
+        if (auto d = resolve_links(c, s["Links"], "", body_container_not_found)) {
+          return refused(*d);
         }
       }
       endpoints[*net] = std::move(s);
@@ -643,13 +651,10 @@ Rewritten network_connect(const Ctx& c, std::string_view body) {
     ep.erase("NetworkID");  // see container create: it would override the path's network
     ep.erase("EndpointID");
     if (ep.contains("Links")) {
-      for (auto& link : ep["Links"]) {
-        auto [ref, alias] = split_ref(link.get<std::string>());
-        auto found = c.index.find_container(c.tenant(), ref);
-        if (found.result != Lookup::found) {
-          return refused(not_found(RefKind::container, ref));
-        }
-        link = found.value.name + (alias.empty() ? ":" + ref : alias);
+      if (auto d = resolve_links(c, ep["Links"], "", [](std::string_view ref) {
+            return not_found(RefKind::container, ref);
+          })) {
+        return refused(*d);
       }
     }
   }
