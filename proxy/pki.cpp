@@ -407,7 +407,10 @@ Result<BioPtr> memory_bio(std::string_view data) {
   return bio;
 }
 
-Result<CertPtr> load_cert(const fs::path& path) {
+// Reads one PEM object of a kind (`read` is PEM_read_bio_X509, _PrivateKey or _X509_CRL);
+// the file's text outlives the memory BIO that reads it.
+template <class Ptr, class Read>
+Result<Ptr> load_pem(const fs::path& path, Read read, std::string_view missing) {
   auto text = read_file(path);
   if (!text) {
     return fail(text.error());
@@ -416,43 +419,23 @@ Result<CertPtr> load_cert(const fs::path& path) {
   if (!bio) {
     return fail(bio.error());
   }
-  CertPtr cert(PEM_read_bio_X509(bio->get(), nullptr, refuse_password, nullptr));
-  if (!cert) {
-    return fail(openssl_error("no PEM certificate in " + path.string()));
+  Ptr object(read(bio->get(), nullptr, refuse_password, nullptr));
+  if (!object) {
+    return fail(openssl_error(std::string(missing) + " in " + path.string()));
   }
-  return cert;
+  return object;
+}
+
+Result<CertPtr> load_cert(const fs::path& path) {
+  return load_pem<CertPtr>(path, PEM_read_bio_X509, "no PEM certificate");
 }
 
 Result<PkeyPtr> load_key(const fs::path& path) {
-  auto text = read_file(path);
-  if (!text) {
-    return fail(text.error());
-  }
-  auto bio = memory_bio(*text);
-  if (!bio) {
-    return fail(bio.error());
-  }
-  PkeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, refuse_password, nullptr));
-  if (!key) {
-    return fail(openssl_error("no unencrypted PEM private key in " + path.string()));
-  }
-  return key;
+  return load_pem<PkeyPtr>(path, PEM_read_bio_PrivateKey, "no unencrypted PEM private key");
 }
 
 Result<CrlPtr> load_crl(const fs::path& path) {
-  auto text = read_file(path);
-  if (!text) {
-    return fail(text.error());
-  }
-  auto bio = memory_bio(*text);
-  if (!bio) {
-    return fail(bio.error());
-  }
-  CrlPtr crl(PEM_read_bio_X509_CRL(bio->get(), nullptr, refuse_password, nullptr));
-  if (!crl) {
-    return fail(openssl_error("no PEM CRL in " + path.string()));
-  }
-  return crl;
+  return load_pem<CrlPtr>(path, PEM_read_bio_X509_CRL, "no PEM CRL");
 }
 
 template <class Write>
