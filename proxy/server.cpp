@@ -47,11 +47,10 @@ std::expected<net::ip::tcp::endpoint, std::string> parse_listen(const std::strin
 
 }  // namespace
 
-Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, unsigned number)
+Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit)
     : runtime_(runtime),
       index_(index),
       audit_(audit),
-      number_(number),
       acceptor_(context_),
       pool_(context_.get_executor()),
       grace_timer_(context_) {}
@@ -271,7 +270,7 @@ int Server::run() {
   unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
   n = std::max(1u, n);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_, i));
+    workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_));
     if (const auto ec = workers_.back()->listen(*endpoint)) {
       std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
                 << "\n";

@@ -23,7 +23,7 @@ class Session;
 
 class Worker {
  public:
-  Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, unsigned number);
+  Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -52,7 +52,6 @@ class Worker {
   RuntimeHolder& runtime_;
   SharedIndex& index_;
   AuditLog& audit_;
-  unsigned number_;
   net::io_context context_{1};
   net::ip::tcp::acceptor acceptor_;
   UpstreamPool pool_;

@@ -65,7 +65,6 @@ TlsStream::TlsStream(socket_type socket, SslPtr ssl)
   socket_.non_blocking(true, ignored);
   if (ssl_) {
     SSL_set_fd(ssl_.get(), socket_.native_handle());
-    attached_ = true;
   }
 }
 

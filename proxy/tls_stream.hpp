@@ -38,8 +38,8 @@ class TlsStream {
   using socket_type = net::generic::stream_protocol::socket;
   using executor_type = socket_type::executor_type;
 
-  /// A plaintext stream (ssl == nullptr) or a TLS stream whose SSL object is not yet attached
-  /// to the socket; handshake() attaches it.
+  /// A plaintext stream (ssl == nullptr) or a TLS stream whose SSL object is bound to the
+  /// socket here; handshake() then runs the TLS handshake.
   TlsStream(socket_type socket, SslPtr ssl);
 
   executor_type get_executor() noexcept { return socket_.get_executor(); }
@@ -203,7 +203,6 @@ class TlsStream {
 
   socket_type socket_;
   SslPtr ssl_;
-  bool attached_ = false;
 };
 
 }  // namespace berth::proxy
