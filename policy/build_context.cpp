@@ -1,4 +1,5 @@
 #include "policy/build_context.hpp"
+#include "policy/rewrite.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -79,8 +80,9 @@ std::string clean_path(std::string_view p) {
 }
 
 // An image reference in a Dockerfile, as the tenant means it.
-std::expected<std::string, Decision> resolve_image(std::string_view tenant, const std::string& ref,
+std::expected<std::string, Decision> resolve_image(const Tenant& rules, const std::string& ref,
                                                    const OwnershipIndex& index) {
+  const std::string_view tenant = rules.id;
   if (ref.find('$') != std::string::npos) {
     return std::unexpected(refuse_build(
         "image reference '" + ref + "' uses a build variable; berth judges image references "
@@ -92,6 +94,11 @@ std::expected<std::string, Decision> resolve_image(std::string_view tenant, cons
   }
   auto parsed = names::parse_image_ref(ref);
   auto found = index.find_image(tenant, ref);
+  if (found.result == Lookup::found && !image_allowed(rules, found.value)) {
+    return std::unexpected(refuse_build("image '" + ref + "' is not among the shared images "
+                                        "tenant " + std::string(tenant) + " may use",
+                                        "image.not_allowed"));
+  }
   if (found.result == Lookup::found) {
     if (parsed) {
       const std::string stored = names::stored_image(tenant, *parsed);
@@ -117,7 +124,7 @@ std::expected<std::string, Decision> resolve_image(std::string_view tenant, cons
 }
 
 // COPY/ADD --from=<stage|index|image>: rewrites an image reference, keeps stage names.
-std::expected<std::string, Decision> rewrite_copy(std::string_view tenant,
+std::expected<std::string, Decision> rewrite_copy(const Tenant& tenant,
                                                   const std::vector<std::string>& w,
                                                   const std::set<std::string>& stages,
                                                   const OwnershipIndex& index, bool& changed) {
@@ -190,7 +197,7 @@ std::string field_string(const char* f, std::size_t n) {
 
 }  // namespace
 
-std::expected<std::string, Decision> rewrite_dockerfile(std::string_view tenant,
+std::expected<std::string, Decision> rewrite_dockerfile(const Tenant& tenant,
                                                         std::string_view dockerfile,
                                                         const OwnershipIndex& index) {
   // Physical lines.
@@ -332,8 +339,8 @@ std::expected<std::string, Decision> rewrite_dockerfile(std::string_view tenant,
   return out;
 }
 
-BuildContextFilter::BuildContextFilter(std::string tenant, std::string dockerfile_param)
-    : tenant_(std::move(tenant)),
+BuildContextFilter::BuildContextFilter(Tenant rules, std::string dockerfile_param)
+    : tenant_(std::move(rules)),
       wanted_(clean_path(dockerfile_param.empty() ? "Dockerfile" : dockerfile_param)) {
   // dockerd falls back to "dockerfile" when the default "Dockerfile" is missing.
   if (dockerfile_param.empty() || dockerfile_param == "Dockerfile") {

@@ -13,17 +13,19 @@
 
 #include "policy/decision.hpp"
 #include "policy/ownership_index.hpp"
+#include "policy/policy.hpp"
 
 namespace berth::policy {
 
-/// Rewrites image references in a Dockerfile for `tenant`. Refuses references it cannot judge.
+/// Rewrites image references in a Dockerfile for the tenant `rules` describes (its id and the
+/// shared images it may use). Refuses references it cannot judge or the tenant may not use.
 [[nodiscard]] std::expected<std::string, Decision> rewrite_dockerfile(
-    std::string_view tenant, std::string_view dockerfile, const OwnershipIndex& index);
+    const Tenant& rules, std::string_view dockerfile, const OwnershipIndex& index);
 
 class BuildContextFilter {
  public:
   /// `dockerfile_param` is the build's "dockerfile" query value (empty: "Dockerfile").
-  BuildContextFilter(std::string tenant, std::string dockerfile_param);
+  BuildContextFilter(Tenant rules, std::string dockerfile_param);
 
   /// Consumes body bytes; returns the bytes to forward now (possibly fewer: a header or the
   /// Dockerfile is held back until complete). `index` resolves image references.
@@ -36,7 +38,7 @@ class BuildContextFilter {
   enum class State { header, data, dockerfile, padding, end };
   std::expected<void, Decision> on_header(const OwnershipIndex& index, std::string& out);
 
-  std::string tenant_;
+  Tenant tenant_;
   std::string wanted_;        // cleaned dockerfile path
   std::string wanted_lower_;  // dockerd also accepts a lowercase "dockerfile"
   State state_ = State::header;

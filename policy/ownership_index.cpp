@@ -1,5 +1,7 @@
 #include "policy/ownership_index.hpp"
 
+#include <algorithm>
+
 #include "policy/names.hpp"
 
 namespace berth::policy {
@@ -60,6 +62,9 @@ void OwnershipIndex::erase_container(std::string_view id) {
     }
     containers_.erase(it);
   }
+  if (auto r = resources_.find(id); r != resources_.end()) {
+    resources_.erase(r);
+  }
   std::erase_if(execs_, [&](const auto& e) { return e.second == id; });
 }
 
@@ -106,6 +111,29 @@ std::vector<ContainerInfo> OwnershipIndex::containers_of(std::string_view tenant
   std::vector<ContainerInfo> out;
   for (const auto& [id, c] : containers_) {
     if (c.tenant == tenant) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void OwnershipIndex::set_resources(std::string_view id, Resources r) {
+  if (containers_.contains(id)) {
+    resources_[std::string(id)] = r;
+  }
+}
+
+std::optional<Resources> OwnershipIndex::resources_of(std::string_view id) const {
+  if (auto it = resources_.find(id); it != resources_.end()) {
+    return it->second;
+  }
+  return std::nullopt;
+}
+
+std::vector<ContainerInfo> OwnershipIndex::containers_of_tenants() const {
+  std::vector<ContainerInfo> out;
+  for (const auto& [id, c] : containers_) {
+    if (!c.tenant.empty()) {
       out.push_back(c);
     }
   }
@@ -318,12 +346,85 @@ std::vector<ImageInfo> OwnershipIndex::images() const {
 
 void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   auto execs = std::move(execs_);
+  auto reservations = std::move(reservations_);
+  const auto next = next_reservation_;
+  auto old = std::move(resources_);
   *this = std::move(fresh);
   for (auto& [exec, container] : execs) {
     if (containers_.contains(container)) {
       execs_.emplace(exec, container);
     }
   }
+  for (auto& [id, held] : old) {
+    if (containers_.contains(id)) {
+      resources_.emplace(id, held);  // kept where the fresh lists did not tell
+    }
+  }
+  reservations_ = std::move(reservations);
+  next_reservation_ = next;
 }
+
+Usage OwnershipIndex::usage_of(std::string_view tenant, std::string_view except) const {
+  Usage u;
+  auto add = [&u](const Resources& r) {
+    u.memory += r.memory;
+    u.nano_cpus += r.nano_cpus;
+    u.ports += r.ports;
+  };
+  std::map<std::string_view, Resources> updating;
+  for (const auto& [id, r] : reservations_) {
+    if (r.tenant != tenant) {
+      continue;
+    }
+    if (r.container.empty()) {
+      ++u.containers;
+      add(r.claim);
+    } else {
+      Resources& m = updating[r.container];
+      m.memory = std::max(m.memory, r.claim.memory);
+      m.nano_cpus = std::max(m.nano_cpus, r.claim.nano_cpus);
+      m.ports = std::max(m.ports, r.claim.ports);
+    }
+  }
+  for (const auto& [id, c] : containers_) {
+    if (c.tenant != tenant || id == except) {
+      continue;
+    }
+    ++u.containers;
+    const auto known = resources_.find(id);
+    Resources held = known != resources_.end() ? known->second : Resources{};
+    if (auto it = updating.find(id); it != updating.end()) {
+      held.memory = std::max(held.memory, it->second.memory);
+      held.nano_cpus = std::max(held.nano_cpus, it->second.nano_cpus);
+      held.ports = std::max(held.ports, it->second.ports);
+    }
+    add(held);
+  }
+  return u;
+}
+
+std::uint64_t OwnershipIndex::reserve(std::string tenant, Resources claim, std::string container) {
+  const std::uint64_t id = next_reservation_++;
+  reservations_.emplace(id, Reservation{std::move(tenant), claim, std::move(container)});
+  return id;
+}
+
+void OwnershipIndex::commit(std::uint64_t reservation, std::string_view id,
+                            std::string_view name) {
+  auto it = reservations_.find(reservation);
+  if (it == reservations_.end()) {
+    return;
+  }
+  Reservation r = std::move(it->second);
+  reservations_.erase(it);
+  if (containers_.contains(id)) {
+    resources_[std::string(id)] = r.claim;
+  } else if (r.container.empty()) {
+    put_container({std::string(id), r.tenant, std::string(name), "created"});
+    resources_[std::string(id)] = r.claim;
+  }
+}
+
+void OwnershipIndex::release(std::uint64_t reservation) { reservations_.erase(reservation); }
 
 }  // namespace berth::policy

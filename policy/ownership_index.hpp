@@ -9,6 +9,7 @@
 // over the tenant's objects only, so another tenant's object is indistinguishable from one
 // that does not exist.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,24 @@
 #include <vector>
 
 namespace berth::policy {
+
+/// What one container holds against its tenant's quota: its limits as dockerd stores them
+/// (0 = none) and the host ports it publishes.
+struct Resources {
+  std::int64_t memory = 0;     ///< HostConfig.Memory, bytes
+  std::int64_t nano_cpus = 0;  ///< NanoCpus, or CpuQuota/CpuPeriod in billionths of a CPU
+  std::int64_t ports = 0;      ///< published host ports
+
+  bool operator==(const Resources&) const = default;
+};
+
+/// What a tenant holds, plus what its requests in flight have reserved.
+struct Usage {
+  std::int64_t containers = 0;
+  std::int64_t memory = 0;
+  std::int64_t nano_cpus = 0;
+  std::int64_t ports = 0;
+};
 
 struct ContainerInfo {
   std::string id;
@@ -59,6 +78,11 @@ class OwnershipIndex {
                                                        std::string_view ref) const;
   [[nodiscard]] std::optional<ContainerInfo> container_by_id(std::string_view id) const;
   [[nodiscard]] std::vector<ContainerInfo> containers_of(std::string_view tenant) const;
+  /// What a container holds, once dockerd's inspect (or berth's own create) told it.
+  void set_resources(std::string_view id, Resources r);
+  [[nodiscard]] std::optional<Resources> resources_of(std::string_view id) const;
+  /// Every container that carries an ownership label.
+  [[nodiscard]] std::vector<ContainerInfo> containers_of_tenants() const;
   void set_container_state(std::string_view id, std::string state);
   void rename_container(std::string_view id, std::string name);
 
@@ -98,14 +122,38 @@ class OwnershipIndex {
 
   [[nodiscard]] std::size_t container_count() const noexcept { return containers_.size(); }
 
+  // Quota reservations: a create or update in flight holds its claim from the moment it is
+  // judged until dockerd has answered, so concurrent requests of one tenant count each other.
+  /// What `tenant` holds and has reserved, leaving out container `except` (an update judges
+  /// the container's new claim in its place). A container with an update in flight counts
+  /// with the larger of its current and its reserved figures.
+  [[nodiscard]] Usage usage_of(std::string_view tenant, std::string_view except = {}) const;
+  /// Reserves `claim` for a new container (`container` empty) or for an update of `container`.
+  [[nodiscard]] std::uint64_t reserve(std::string tenant, Resources claim, std::string container);
+  /// dockerd created or updated the container: its entry takes the reserved figures (a new
+  /// container enters the index now, under `id`, if the event has not brought it yet).
+  void commit(std::uint64_t reservation, std::string_view id, std::string_view name = {});
+  /// The request failed or was refused: the reservation is dropped.
+  void release(std::uint64_t reservation);
+  [[nodiscard]] std::size_t reservation_count() const noexcept { return reservations_.size(); }
+
  private:
   std::map<std::string, ContainerInfo, std::less<>> containers_;  // by id, sorted for prefixes
+  std::map<std::string, Resources, std::less<>> resources_;       // container id -> holding
   std::unordered_map<std::string, std::string> container_names_;  // stored name -> id
   std::unordered_map<std::string, std::string> execs_;            // exec id -> container id
   std::map<std::string, NetworkInfo, std::less<>> networks_;
   std::map<std::string, VolumeInfo, std::less<>> volumes_;
   std::map<std::string, ImageInfo, std::less<>> images_;          // by "sha256:..." id
   std::unordered_map<std::string, std::string> image_tags_;       // stored tag -> id
+
+  struct Reservation {
+    std::string tenant;
+    Resources claim;
+    std::string container;  // empty: a new container
+  };
+  std::map<std::uint64_t, Reservation> reservations_;
+  std::uint64_t next_reservation_ = 1;
 };
 
 }  // namespace berth::policy

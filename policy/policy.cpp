@@ -3,9 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
 #include <set>
 
 #include "policy/identity.hpp"
+#include "policy/units.hpp"
 #include "policy/vocabulary.hpp"
 
 namespace berth::policy {
@@ -76,6 +79,88 @@ class Checker {
     return true;
   }
 
+  void size_value(const YAML::Node& node, std::string_view what,
+                  std::optional<std::int64_t>& out) {
+    if (!node.IsScalar()) {
+      error(node, std::string(what) + ": expected a size such as 512MiB or 2GiB");
+      return;
+    }
+    auto bytes = units::parse_size(node.Scalar());
+    if (!bytes) {
+      error(node, std::string(what) + ": " + bytes.error());
+    } else if (*bytes <= 0) {
+      error(node, std::string(what) + " must be more than 0");
+    } else {
+      out = *bytes;
+    }
+  }
+
+  void cpus_value(const YAML::Node& node, std::string_view what,
+                  std::optional<std::int64_t>& out) {
+    if (!node.IsScalar()) {
+      error(node, std::string(what) + ": expected a number of CPUs such as 2 or 1.5");
+      return;
+    }
+    auto nano = units::parse_cpus(node.Scalar());
+    if (!nano) {
+      error(node, std::string(what) + ": " + nano.error());
+    } else if (*nano <= 0) {
+      error(node, std::string(what) + " must be more than 0");
+    } else {
+      out = *nano;
+    }
+  }
+
+  // A whole number in [min, max].
+  void count_value(const YAML::Node& node, std::string_view what, std::optional<std::int64_t>& out,
+                   std::int64_t min = 0, std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
+    const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (!node.IsScalar() || text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      error(node, std::string(what) + ": expected a whole number");
+    } else if (value < min || value > max) {
+      error(node, std::string(what) + " must be between " + std::to_string(min) + " and " +
+                      std::to_string(max));
+    } else {
+      out = value;
+    }
+  }
+
+  void bool_value(const YAML::Node& node, std::string_view what, std::optional<bool>& out) {
+    const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+    if (text == "true") {
+      out = true;
+    } else if (text == "false") {
+      out = false;
+    } else {
+      error(node, std::string(what) + ": expected true or false");
+    }
+  }
+
+  // A list of strings; `check` may refuse an item (returns the reason) or normalize it.
+  template <typename Check>
+  std::vector<std::string> string_list(const YAML::Node& node, std::string_view what,
+                                       Check&& check) {
+    std::vector<std::string> out;
+    if (!node.IsSequence()) {
+      error(node, std::string(what) + " must be a list");
+      return out;
+    }
+    for (const auto& item : node) {
+      std::string text;
+      if (!string_value(item, what, text)) {
+        continue;
+      }
+      if (std::string reason = check(text); !reason.empty()) {
+        error(item, std::string(what) + ": " + reason);
+        continue;
+      }
+      out.push_back(std::move(text));
+    }
+    return out;
+  }
+
  private:
   std::string_view source_;
   Diagnostics diagnostics_;
@@ -100,8 +185,287 @@ void parse_tls(Checker& c, const YAML::Node& node, TlsFiles& tls) {
   }
 }
 
-void parse_tenants(Checker& c, const YAML::Node& node, std::vector<Tenant>& tenants) {
-  if (node.IsNull()) {
+constexpr std::string_view known_capabilities[] = {
+    "AUDIT_CONTROL", "AUDIT_READ",   "AUDIT_WRITE",  "BLOCK_SUSPEND",   "BPF",
+    "CHECKPOINT_RESTORE", "CHOWN",   "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER",
+    "FSETID",        "IPC_LOCK",     "IPC_OWNER",    "KILL",            "LEASE",
+    "LINUX_IMMUTABLE", "MAC_ADMIN",  "MAC_OVERRIDE", "MKNOD",           "NET_ADMIN",
+    "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW",  "PERFMON",         "SETFCAP",
+    "SETGID",        "SETPCAP",      "SETUID",       "SYS_ADMIN",       "SYS_BOOT",
+    "SYS_CHROOT",    "SYS_MODULE",   "SYS_NICE",     "SYS_PACCT",       "SYS_PTRACE",
+    "SYS_RAWIO",     "SYS_RESOURCE", "SYS_TIME",     "SYS_TTY_CONFIG",  "SYSLOG",
+    "WAKE_ALARM",
+};
+
+constexpr std::string_view restart_policy_names[] = {"no", "on-failure", "unless-stopped",
+                                                     "always"};
+
+// Host paths no grant may name: each hands the tenant dockerd, the host's devices or kernel
+// interfaces, or every other tenant's data.
+constexpr std::string_view forbidden_grant_roots[] = {
+    "/var/run/docker.sock", "/run/docker.sock", "/var/run/docker", "/run/docker",
+    "/var/lib/docker",      "/var/lib/containerd", "/run/containerd", "/proc",
+    "/sys",                 "/dev",             "/etc",            "/boot",
+    "/root",                "/var/run",         "/run"};
+
+std::string check_grant_path(std::string_view path) {
+  if (!path.starts_with('/')) {
+    return "'" + std::string(path) + "' must be an absolute path";
+  }
+  if (path == "/") {
+    return "the host's root directory cannot be granted";
+  }
+  if (path.ends_with('/') || path.find("//") != std::string_view::npos ||
+      path.find("/./") != std::string_view::npos || path.find("/../") != std::string_view::npos ||
+      path.ends_with("/.") || path.ends_with("/..") || path.find(':') != std::string_view::npos ||
+      path.find(',') != std::string_view::npos) {
+    return "'" + std::string(path) +
+           "' must be a clean absolute path (no trailing '/', '.', '..', ':' or ',')";
+  }
+  for (auto root : forbidden_grant_roots) {
+    if (path == root || (path.starts_with(root) && path[root.size()] == '/') ||
+        (root.starts_with(path) && root[path.size()] == '/')) {
+      return "'" + std::string(path) + "' would expose " + std::string(root) +
+             " (dockerd, devices, kernel interfaces or host configuration) and cannot be granted";
+    }
+  }
+  return {};
+}
+
+std::optional<PortRange> parse_port_range(std::string_view text) {
+  auto number = [](std::string_view t) -> std::optional<int> {
+    int v = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (t.empty() || ec != std::errc() || end != t.data() + t.size() || v < 1 || v > 65535) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  const auto dash = text.find('-');
+  auto first = number(text.substr(0, dash));
+  auto last = dash == std::string_view::npos ? first : number(text.substr(dash + 1));
+  if (!first || !last || *first > *last) {
+    return std::nullopt;
+  }
+  return PortRange{*first, *last};
+}
+
+// quota, defaults, limits, images: shared by tenant_defaults and each tenant's own section.
+void parse_settings(Checker& c, const std::string& name, const YAML::Node& key,
+                    const YAML::Node& value, const std::string& where, Tenant& t) {
+  (void)key;
+  if (name == "quota") {
+    c.each_entry(value, where + ".quota",
+                 {"containers", "memory", "cpus", "pids_per_container", "published_ports"},
+                 [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                   const std::string what = where + ".quota." + field;
+                   if (field == "containers") {
+                     c.count_value(v, what, t.quota.containers);
+                   } else if (field == "memory") {
+                     c.size_value(v, what, t.quota.memory);
+                   } else if (field == "cpus") {
+                     c.cpus_value(v, what, t.quota.nano_cpus);
+                   } else if (field == "pids_per_container") {
+                     c.count_value(v, what, t.quota.pids_per_container, 1);
+                   } else {
+                     c.count_value(v, what, t.quota.published_ports);
+                   }
+                 });
+  } else if (name == "defaults") {
+    c.each_entry(value, where + ".defaults",
+                 {"memory", "cpus", "pids_limit", "log_max_size", "log_max_file"},
+                 [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                   const std::string what = where + ".defaults." + field;
+                   auto& d = t.defaults;
+                   if (field == "memory") {
+                     c.size_value(v, what, d.memory);
+                   } else if (field == "cpus") {
+                     c.cpus_value(v, what, d.nano_cpus);
+                   } else if (field == "pids_limit") {
+                     c.count_value(v, what, d.pids_limit, 1);
+                   } else if (field == "log_max_size") {
+                     c.size_value(v, what, d.log_max_size);
+                   } else {
+                     c.count_value(v, what, d.log_max_file, 1, 1000);
+                   }
+                 });
+  } else if (name == "limits") {
+    c.each_entry(value, where + ".limits",
+                 {"memory", "cpus", "log_max_size", "log_max_file", "restart_retries",
+                  "restart_policies", "clamp"},
+                 [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                   const std::string what = where + ".limits." + field;
+                   auto& l = t.limits;
+                   if (field == "memory") {
+                     c.size_value(v, what, l.memory);
+                   } else if (field == "cpus") {
+                     c.cpus_value(v, what, l.nano_cpus);
+                   } else if (field == "log_max_size") {
+                     c.size_value(v, what, l.log_max_size);
+                   } else if (field == "log_max_file") {
+                     c.count_value(v, what, l.log_max_file, 1, 1000);
+                   } else if (field == "restart_retries") {
+                     c.count_value(v, what, l.restart_retries, 0);
+                   } else if (field == "restart_policies") {
+                     l.restart_policies = c.string_list(v, what, [](std::string& p) {
+                       for (auto known : restart_policy_names) {
+                         if (p == known) {
+                           return std::string();
+                         }
+                       }
+                       return "'" + p + "' is not one of no, on-failure, unless-stopped, always";
+                     });
+                   } else {
+                     c.bool_value(v, what, l.clamp);
+                   }
+                 });
+  } else if (name == "images") {
+    t.images = c.string_list(value, where + ".images", [](std::string& p) {
+      if (p.empty() || p.find_first_of(" \t@") != std::string::npos) {
+        return "'" + p + "' is not an image reference pattern (repo[:tag], '*' as wildcard)";
+      }
+      return std::string();
+    });
+  }
+}
+
+void parse_grants(Checker& c, const YAML::Node& node, const std::string& where, Grants& g) {
+  c.each_entry(node, where + ".grants", {"bind_mounts", "capabilities", "host_ports"},
+               [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                 const std::string what = where + ".grants." + field;
+                 if (field == "capabilities") {
+                   g.capabilities = c.string_list(v, what, [](std::string& cap) {
+                     std::string normal = normalize_capability(cap);
+                     if (normal.empty()) {
+                       return "'" + cap + "' is not a Linux capability (ALL cannot be granted)";
+                     }
+                     cap = std::move(normal);
+                     return std::string();
+                   });
+                 } else if (field == "host_ports") {
+                   if (!v.IsSequence()) {
+                     c.error(v, what + " must be a list of ports or ranges such as 8000-8099");
+                     return;
+                   }
+                   for (const auto& item : v) {
+                     auto range = item.IsScalar() ? parse_port_range(item.Scalar()) : std::nullopt;
+                     if (!range) {
+                       c.error(item, what + ": expected a port (1-65535) or a range such as "
+                                            "8000-8099");
+                       continue;
+                     }
+                     g.host_ports.push_back(*range);
+                   }
+                 } else {
+                   if (!v.IsSequence()) {
+                     c.error(v, what + " must be a list of {path, mode}");
+                     return;
+                   }
+                   for (const auto& item : v) {
+                     BindGrant grant;
+                     bool has_path = false;
+                     c.each_entry(item, what + " entry", {"path", "mode"},
+                                  [&](const std::string& k, const YAML::Node&,
+                                      const YAML::Node& val) {
+                                    std::string text;
+                                    if (!c.string_value(val, what + "." + k, text)) {
+                                      return;
+                                    }
+                                    if (k == "path") {
+                                      has_path = true;
+                                      if (auto reason = check_grant_path(text); !reason.empty()) {
+                                        c.error(val, what + ": " + reason);
+                                      }
+                                      grant.path = text;
+                                    } else if (text == "ro" || text == "rw") {
+                                      grant.read_write = text == "rw";
+                                    } else {
+                                      c.error(val, what + ".mode must be ro or rw");
+                                    }
+                                  });
+                     if (item.IsMap() && !has_path) {
+                       c.error(item, what + " entry needs a path");
+                     }
+                     g.bind_mounts.push_back(std::move(grant));
+                   }
+                 }
+               });
+}
+
+template <typename T>
+void inherit(std::optional<T>& own, const std::optional<T>& base) {
+  if (!own) {
+    own = base;
+  }
+}
+
+void inherit(Tenant& t, const Tenant& base) {
+  inherit(t.quota.containers, base.quota.containers);
+  inherit(t.quota.memory, base.quota.memory);
+  inherit(t.quota.nano_cpus, base.quota.nano_cpus);
+  inherit(t.quota.pids_per_container, base.quota.pids_per_container);
+  inherit(t.quota.published_ports, base.quota.published_ports);
+  inherit(t.defaults.memory, base.defaults.memory);
+  inherit(t.defaults.nano_cpus, base.defaults.nano_cpus);
+  inherit(t.defaults.pids_limit, base.defaults.pids_limit);
+  inherit(t.defaults.log_max_size, base.defaults.log_max_size);
+  inherit(t.defaults.log_max_file, base.defaults.log_max_file);
+  inherit(t.limits.memory, base.limits.memory);
+  inherit(t.limits.nano_cpus, base.limits.nano_cpus);
+  inherit(t.limits.log_max_size, base.limits.log_max_size);
+  inherit(t.limits.log_max_file, base.limits.log_max_file);
+  inherit(t.limits.restart_retries, base.limits.restart_retries);
+  inherit(t.limits.restart_policies, base.limits.restart_policies);
+  inherit(t.limits.clamp, base.limits.clamp);
+  inherit(t.images, base.images);
+}
+
+// A default no container could be created with is an operator's mistake, not a tenant's.
+void check_consistent(Checker& c, const Tenant& t) {
+  using units::format_cpus;
+  using units::format_size;
+  auto at_most = [&](const std::optional<std::int64_t>& value, const std::optional<std::int64_t>& max,
+                     std::string_view what, std::string_view max_what, auto format) {
+    if (value && max && *value > *max) {
+      c.add(t.line, 0,
+            "tenant " + t.id + ": " + std::string(what) + " " + format(*value) + " is above " +
+                std::string(max_what) + " " + format(*max));
+    }
+  };
+  auto count = [](std::int64_t v) { return std::to_string(v); };
+  at_most(t.defaults.memory, t.limits.memory, "defaults.memory", "limits.memory", format_size);
+  at_most(t.defaults.memory, t.quota.memory, "defaults.memory", "quota.memory", format_size);
+  at_most(t.limits.memory, t.quota.memory, "limits.memory", "quota.memory", format_size);
+  at_most(t.defaults.nano_cpus, t.limits.nano_cpus, "defaults.cpus", "limits.cpus", format_cpus);
+  at_most(t.defaults.nano_cpus, t.quota.nano_cpus, "defaults.cpus", "quota.cpus", format_cpus);
+  at_most(t.limits.nano_cpus, t.quota.nano_cpus, "limits.cpus", "quota.cpus", format_cpus);
+  at_most(t.defaults.pids_limit, t.quota.pids_per_container, "defaults.pids_limit",
+          "quota.pids_per_container", count);
+  at_most(t.defaults.log_max_size, t.limits.log_max_size, "defaults.log_max_size",
+          "limits.log_max_size", format_size);
+  at_most(t.defaults.log_max_file, t.limits.log_max_file, "defaults.log_max_file",
+          "limits.log_max_file", count);
+  // dockerd refuses a memory limit under 6MiB.
+  constexpr std::int64_t min_memory = 6 * 1024 * 1024;
+  for (auto [value, what] : {std::pair{t.defaults.memory, "defaults.memory"},
+                             std::pair{t.limits.memory, "limits.memory"}}) {
+    if (value && *value < min_memory) {
+      c.add(t.line, 0, "tenant " + t.id + ": " + what + " " + format_size(*value) +
+                           " is below dockerd's minimum of 6MiB");
+    }
+  }
+}
+
+void parse_tenants(Checker& c, const YAML::Node& node, const YAML::Node& defaults_node,
+                   std::vector<Tenant>& tenants) {
+  Tenant base;
+  if (defaults_node && !defaults_node.IsNull()) {
+    c.each_entry(defaults_node, "tenant_defaults", {"quota", "defaults", "limits", "images"},
+                 [&](const std::string& name, const YAML::Node& key, const YAML::Node& value) {
+                   parse_settings(c, name, key, value, "tenant_defaults", base);
+                 });
+  }
+  if (!node || node.IsNull()) {
     return;
   }
   c.each_entry(node, "tenants", {},
@@ -112,15 +476,43 @@ void parse_tenants(Checker& c, const YAML::Node& node, std::vector<Tenant>& tena
                                     "ending with '-'");
                    return;
                  }
+                 Tenant t;
+                 t.id = id;
+                 t.line = key.Mark().line + 1;
+                 const std::string where = "tenants." + id;
                  if (!value.IsNull()) {
-                   c.each_entry(value, "tenant " + id, {"description"},
-                                [&](const std::string&, const YAML::Node&, const YAML::Node& v) {
-                                  std::string ignored;
-                                  c.string_value(v, "description", ignored);
+                   c.each_entry(value, "tenant " + id,
+                                {"description", "quota", "defaults", "limits", "images", "grants"},
+                                [&](const std::string& name, const YAML::Node& k,
+                                    const YAML::Node& v) {
+                                  if (name == "description") {
+                                    c.string_value(v, "description", t.description);
+                                  } else if (name == "grants") {
+                                    parse_grants(c, v, where, t.grants);
+                                  } else {
+                                    parse_settings(c, name, k, v, where, t);
+                                  }
                                 });
                  }
-                 tenants.push_back(Tenant{id});
+                 inherit(t, base);
+                 check_consistent(c, t);
+                 tenants.push_back(std::move(t));
                });
+  // Two tenants publishing on the same host port would take it from each other.
+  for (std::size_t i = 0; i < tenants.size(); ++i) {
+    for (std::size_t j = i + 1; j < tenants.size(); ++j) {
+      for (const auto& a : tenants[i].grants.host_ports) {
+        for (const auto& b : tenants[j].grants.host_ports) {
+          if (a.first <= b.last && b.first <= a.last) {
+            c.add(tenants[j].line, 0,
+                  "tenant " + tenants[j].id + ": grants.host_ports " + std::to_string(b.first) +
+                      "-" + std::to_string(b.last) + " overlaps tenant " + tenants[i].id + "'s " +
+                      std::to_string(a.first) + "-" + std::to_string(a.last));
+          }
+        }
+      }
+    }
+  }
 }
 
 void parse_identities(Checker& c, const YAML::Node& node, const std::vector<Tenant>& tenants,
@@ -200,6 +592,71 @@ const Tenant* Policy::find_tenant(std::string_view id) const noexcept {
   return nullptr;
 }
 
+namespace {
+
+// '*' matches any run of characters, everything else itself.
+bool glob(std::string_view pattern, std::string_view text) {
+  std::size_t p = 0;
+  std::size_t t = 0;
+  std::size_t star = std::string_view::npos;
+  std::size_t resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') {
+    ++p;
+  }
+  return p == pattern.size();
+}
+
+}  // namespace
+
+bool image_pattern_matches(std::string_view pattern, std::string_view ref) {
+  if (glob(pattern, ref)) {
+    return true;
+  }
+  // A pattern without a tag allows every tag of the repository.
+  const auto slash = pattern.rfind('/');
+  const bool has_tag = pattern.find(':', slash == std::string_view::npos ? 0 : slash) !=
+                       std::string_view::npos;
+  if (!has_tag) {
+    const auto ref_slash = ref.rfind('/');
+    const auto colon = ref.find(':', ref_slash == std::string_view::npos ? 0 : ref_slash);
+    if (colon != std::string_view::npos && glob(pattern, ref.substr(0, colon))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string normalize_capability(std::string_view name) {
+  std::string upper;
+  for (char ch : name) {
+    upper += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
+  }
+  std::string_view bare = upper;
+  if (bare.starts_with("CAP_")) {
+    bare.remove_prefix(4);
+  }
+  for (auto known : known_capabilities) {
+    if (bare == known) {
+      return "CAP_" + std::string(known);
+    }
+  }
+  return {};
+}
+
 std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
                                                 std::string_view source) {
   Checker c(source);
@@ -217,11 +674,12 @@ std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
     return std::unexpected(c.take());
   }
   YAML::Node tenants_node;
+  YAML::Node tenant_defaults_node;
   YAML::Node identities_node;
   bool has_tls = false;
   c.each_entry(root, "the policy",
-               {"listen", "upstream", "upstream_tls", "metrics_listen", "tls", "tenants",
-                "identities"},
+               {"listen", "upstream", "upstream_tls", "metrics_listen", "tls", "tenant_defaults",
+                "tenants", "identities"},
                [&](const std::string& name, const YAML::Node&, const YAML::Node& value) {
                  if (name == "listen") {
                    c.string_value(value, name, policy.listen);
@@ -251,6 +709,8 @@ std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
                    parse_tls(c, value, policy.tls);
                  } else if (name == "tenants") {
                    tenants_node = value;
+                 } else if (name == "tenant_defaults") {
+                   tenant_defaults_node = value;
                  } else {
                    identities_node = value;
                  }
@@ -262,9 +722,7 @@ std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
     c.add(1, 1, "a tls:// upstream needs upstream_tls.ca (and cert and key for --tlsverify)");
   }
   // Tenants first, so identity rules can be checked against them wherever they are written.
-  if (tenants_node) {
-    parse_tenants(c, tenants_node, policy.tenants);
-  }
+  parse_tenants(c, tenants_node, tenant_defaults_node, policy.tenants);
   if (identities_node) {
     parse_identities(c, identities_node, policy.tenants, policy.identities);
   }

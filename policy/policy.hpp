@@ -2,8 +2,11 @@
 // The operator's policy file: where berth listens, which dockerd it fronts, which TLS files it
 // uses, and which certificate identities are tenants or operators. Parsing refuses unknown
 // keys, duplicate keys and malformed values with 1-based line/column diagnostics, so a typo
-// can never silently widen access.
+// can never silently widen access. Per tenant it holds quotas, container defaults and limits,
+// the shared images it may use and its grants; `tenant_defaults` in the file gives every
+// tenant's starting values, which a tenant's own section overrides key by key.
 
+#include <cstdint>
 #include <expected>
 #include <optional>
 #include <string>
@@ -27,9 +30,80 @@ struct IdentityRule {
   int line = 0;        ///< where the rule is written, for audit
 };
 
+/// What each tenant may hold in dockerd at once, counted over every container it holds
+/// (created, running or stopped: a stopped container keeps its reservation until removed).
+/// nullopt: no limit.
+struct Quota {
+  std::optional<std::int64_t> containers;
+  std::optional<std::int64_t> memory;     ///< bytes, sum of the containers' memory limits
+  std::optional<std::int64_t> nano_cpus;  ///< sum of the containers' CPU limits
+  std::optional<std::int64_t> pids_per_container;  ///< the highest PidsLimit one container may have
+  std::optional<std::int64_t> published_ports;     ///< host ports over all containers
+};
+
+/// Applied to a tenant container that does not set them.
+struct ContainerDefaults {
+  std::optional<std::int64_t> memory;  ///< bytes
+  std::optional<std::int64_t> nano_cpus;
+  std::optional<std::int64_t> pids_limit;
+  std::optional<std::int64_t> log_max_size;  ///< bytes, for json-file and local logs
+  std::optional<std::int64_t> log_max_file;
+};
+
+/// The most one container may ask for. Above it a request is refused, or lowered to the
+/// maximum when clamp is set.
+struct ContainerLimits {
+  std::optional<std::int64_t> memory;
+  std::optional<std::int64_t> nano_cpus;
+  std::optional<std::int64_t> log_max_size;
+  std::optional<std::int64_t> log_max_file;
+  std::optional<std::int64_t> restart_retries;  ///< on-failure's MaximumRetryCount
+  std::optional<std::vector<std::string>> restart_policies;  ///< allowed names; nullopt: all
+  std::optional<bool> clamp;
+};
+
+/// A host path a tenant may bind-mount, exactly as written (no sub-paths: a tenant that can
+/// write below it could plant a symlink there).
+struct BindGrant {
+  std::string path;
+  bool read_write = false;
+};
+
+struct PortRange {
+  int first = 0;
+  int last = 0;
+};
+
+/// Explicit exceptions for one tenant, beyond what every tenant may do.
+struct Grants {
+  std::vector<BindGrant> bind_mounts;
+  std::vector<std::string> capabilities;  ///< "CAP_NET_ADMIN" form
+  std::vector<PortRange> host_ports;      ///< host ports it may publish on; none: no publishing
+};
+
 struct Tenant {
   std::string id;
+  std::string description;
+  Quota quota;
+  ContainerDefaults defaults;
+  ContainerLimits limits;
+  /// Shared (operator) images the tenant may use, as globs over "repo:tag" ('*' matches any
+  /// run of characters; a pattern without a tag matches every tag). nullopt: all of them.
+  /// The tenant's own images are always its to use.
+  std::optional<std::vector<std::string>> images;
+  Grants grants;
+  int line = 0;
+
+  [[nodiscard]] bool clamp() const noexcept { return limits.clamp.value_or(false); }
 };
+
+/// True when `pattern` (a Tenant::images entry) allows the shared image reference `ref`
+/// ("busybox:latest", "registry.example.com/team/app:v1").
+[[nodiscard]] bool image_pattern_matches(std::string_view pattern, std::string_view ref);
+
+/// "CAP_NET_ADMIN" from "net_admin", "NET_ADMIN" or "cap_net_admin", as dockerd normalizes
+/// capability names; empty when it is no capability dockerd knows ("ALL" included).
+[[nodiscard]] std::string normalize_capability(std::string_view name);
 
 struct TlsFiles {
   std::string cert;       ///< server certificate chain (PEM)

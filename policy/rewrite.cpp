@@ -1,11 +1,14 @@
 #include "policy/rewrite.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <set>
 
 #include "policy/docker_types.hpp"
 #include "policy/go_json.hpp"
 #include "policy/names.hpp"
+#include "policy/units.hpp"
 #include "policy/vocabulary.hpp"
 
 namespace berth::policy {
@@ -63,6 +66,7 @@ struct Ctx {
   const Principal& who;
   const OwnershipIndex& index;
   const DaemonFacts& facts;
+  const Tenant& rules;
   Rewritten& out;
   const std::string& tenant() const { return who.tenant; }
 };
@@ -226,15 +230,200 @@ bool is_namespaced_sysctl(std::string_view key) {
   return key.starts_with("fs.mqueue.") || key.starts_with("net.");
 }
 
+// Capabilities: dockerd's default set may always be named again; anything else must be
+// granted to the tenant. "ALL" and unknown names are refused.
+std::optional<Decision> judge_capabilities(const Ctx& c, const json& hc) {
+  static constexpr std::string_view defaults[] = {
+      "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",           "CAP_MKNOD",
+      "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",     "CAP_SETFCAP",          "CAP_SETPCAP",
+      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
+  if (!hc.contains("CapAdd") || !hc["CapAdd"].is_array()) {
+    return std::nullopt;
+  }
+  for (const auto& cap : hc["CapAdd"]) {
+    const std::string name = cap.get<std::string>();
+    const std::string normal = normalize_capability(name);
+    const auto& granted = c.rules.grants.capabilities;
+    const bool ok = !normal.empty() &&
+                    (std::find(std::begin(defaults), std::end(defaults), normal) !=
+                         std::end(defaults) ||
+                     std::find(granted.begin(), granted.end(), normal) != granted.end());
+    if (!ok) {
+      return refuse("HostConfig.CapAdd '" + name + "' is not allowed for tenant " + c.tenant() +
+                        " (capabilities beyond Docker's defaults need a grant)",
+                    "escape.capabilities");
+    }
+  }
+  return std::nullopt;
+}
+
+// "8080" or "8000-8010" -> [first, last]; "" or "0" -> a random port (nullopt).
+std::optional<std::pair<long, long>> host_port_range(const std::string& text, bool& valid) {
+  valid = true;
+  if (text.empty() || text == "0") {
+    return std::nullopt;
+  }
+  auto number = [&](std::string_view t) -> long {
+    long v = 0;
+    if (t.empty() || t.size() > 5) {
+      valid = false;
+      return 0;
+    }
+    for (char ch : t) {
+      if (ch < '0' || ch > '9') {
+        valid = false;
+        return 0;
+      }
+      v = v * 10 + (ch - '0');
+    }
+    return v;
+  };
+  const auto dash = text.find('-');
+  const long first = number(std::string_view(text).substr(0, dash));
+  const long last =
+      dash == std::string::npos ? first : number(std::string_view(text).substr(dash + 1));
+  if (!valid || first < 1 || last > 65535 || first > last) {
+    valid = false;
+    return std::nullopt;
+  }
+  return std::pair{first, last};
+}
+
+std::string describe_ranges(const std::vector<PortRange>& ranges) {
+  if (ranges.empty()) {
+    return "none";
+  }
+  std::string out;
+  for (const auto& r : ranges) {
+    out += out.empty() ? "" : ", ";
+    out += std::to_string(r.first);
+    if (r.last != r.first) {
+      out += "-" + std::to_string(r.last);
+    }
+  }
+  return out;
+}
+
+// Published ports: host ports inside the tenant's granted ranges, on all addresses or
+// loopback only; no random ports (they come from the host's ephemeral range, which no tenant
+// owns). Counts the claim's host ports.
+std::optional<Decision> judge_ports(const Ctx& c, const json& hc) {
+  const std::string& t = c.tenant();
+  const auto& ranges = c.rules.grants.host_ports;
+  if (hc.value("PublishAllPorts", false)) {
+    return refuse("HostConfig.PublishAllPorts (-P) publishes on random host ports, which is not "
+                  "allowed for tenant " + t + "; publish each port as HOSTPORT:PORT within " +
+                  describe_ranges(ranges),
+                  "ports.random");
+  }
+  std::int64_t count = 0;
+  const json port_bindings = hc.value("PortBindings", json::object());
+  for (const auto& [port, bindings] : port_bindings.items()) {
+    for (const auto& b : bindings) {
+      if (b.is_null()) {
+        continue;
+      }
+      const auto ip = b.value("HostIp", std::string());
+      if (!ip.empty() && ip != "0.0.0.0" && ip != "::" && ip != "127.0.0.1" && ip != "::1") {
+        return refuse("publishing on host address '" + ip + "' is not allowed for tenant " + t,
+                      "ports.address");
+      }
+      const auto host_port = b.value("HostPort", std::string());
+      bool valid = true;
+      const auto range = host_port_range(host_port, valid);
+      if (!valid) {
+        return bad("Invalid hostPort: " + host_port, "ports.invalid");
+      }
+      if (!range) {
+        return refuse("publishing " + port + " on a random host port is not allowed for tenant " +
+                          t + "; choose a host port in its ranges (" + describe_ranges(ranges) +
+                          ")",
+                      "ports.random");
+      }
+      const bool inside = std::any_of(ranges.begin(), ranges.end(), [&](const PortRange& r) {
+        return range->first >= r.first && range->second <= r.last;
+      });
+      if (!inside) {
+        return refuse("host port " + host_port + " is outside the host ports of tenant " + t +
+                          " (" + describe_ranges(ranges) + ")",
+                      "ports.range");
+      }
+      count += range->second - range->first + 1;
+    }
+  }
+  c.out.claim_ports = count;
+  return std::nullopt;
+}
+
+std::vector<std::string> bind_options(std::string_view rest) {
+  // rest is ":/target[:options]" (split at the source's end).
+  std::vector<std::string> options;
+  if (rest.starts_with(':')) {
+    rest.remove_prefix(1);
+  }
+  const auto colon = rest.find(':');
+  if (colon == std::string_view::npos) {
+    return options;
+  }
+  std::string_view list = rest.substr(colon + 1);
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    options.emplace_back(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return options;
+}
+
+// A host path: only one the tenant was granted, exactly as granted, read-only unless the
+// grant says rw, with no mount propagation toward the host and no relabelling of it.
+std::optional<Decision> judge_bind_grant(const Ctx& c, std::string_view source,
+                                         const std::vector<std::string>& options,
+                                         const std::string& what) {
+  const std::string& t = c.tenant();
+  const auto& grants = c.rules.grants.bind_mounts;
+  const auto grant = std::find_if(grants.begin(), grants.end(),
+                                  [&](const BindGrant& g) { return g.path == source; });
+  if (grant == grants.end()) {
+    return refuse(what + " mounts a host path, which is not allowed for tenant " + t +
+                      (grants.empty() ? std::string()
+                                      : " (granted paths: " + [&] {
+                                          std::string list;
+                                          for (const auto& g : grants) {
+                                            list += list.empty() ? "" : ", ";
+                                            list += g.path + (g.read_write ? " rw" : " ro");
+                                          }
+                                          return list;
+                                        }() + ")"),
+                  "escape.bind");
+  }
+  bool read_only = false;
+  for (const auto& o : options) {
+    if (o == "ro" || o == "readonly") {
+      read_only = true;
+    } else if (o == "rw" || o == "private" || o == "rprivate" || o == "nocopy" ||
+               o == "consistent" || o == "cached" || o == "delegated" || o.empty()) {
+      continue;
+    } else {
+      return refuse(what + " option '" + o + "' is not allowed for tenant " + t +
+                        " (no shared propagation or relabelling of host paths)",
+                    "escape.bind");
+    }
+  }
+  if (!grant->read_write && !read_only) {
+    return refuse(what + " must be read-only: tenant " + t + " is granted " + grant->path +
+                      " read-only (add :ro)",
+                  "grant.bind_read_only");
+  }
+  return std::nullopt;
+}
+
 std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
   const std::string& t = c.tenant();
   if (hc.contains("Privileged") && hc["Privileged"].get<bool>()) {
     return refuse("HostConfig.Privileged is not allowed for tenant " + t, "escape.privileged");
   }
-  if (nonempty(hc, "CapAdd")) {
-    return refuse("HostConfig.CapAdd (" + hc["CapAdd"].dump() +
-                      ") is not allowed for tenant " + t,
-                  "escape.capabilities");
+  if (auto d = judge_capabilities(c, hc)) {
+    return d;
   }
   if (auto d = judge_resources(c, hc)) {
     return d;
@@ -318,18 +507,8 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
       }
     }
   }
-  const json port_bindings = hc.value("PortBindings", json::object());
-  for (const auto& [port, bindings] : port_bindings.items()) {
-    for (const auto& b : bindings) {
-      if (b.is_null()) {
-        continue;
-      }
-      const auto ip = b.value("HostIp", std::string());
-      if (!ip.empty() && ip != "0.0.0.0" && ip != "::" && ip != "127.0.0.1" && ip != "::1") {
-        return refuse("publishing on host address '" + ip + "' is not allowed for tenant " + t,
-                      "ports.address");
-      }
-    }
+  if (auto d = judge_ports(c, hc)) {
+    return d;
   }
 
   // Binds: named volumes only, in the tenant's namespace.
@@ -337,7 +516,14 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
     for (auto& entry : hc["Binds"]) {
       const std::string bind = entry.get<std::string>();
       auto [source, rest] = split_ref(bind);
-      if (source.empty() || source.front() == '/' || source.front() == '.' ||
+      if (!source.empty() && source.front() == '/') {
+        if (auto d = judge_bind_grant(c, source, bind_options(rest), "HostConfig.Binds '" + bind +
+                                                                         "'")) {
+          return d;
+        }
+        continue;
+      }
+      if (source.empty() || source.front() == '.' ||
           source.front() == '~' || source.find('/') != std::string::npos ||
           source.find('\\') != std::string::npos) {
         return refuse("HostConfig.Binds '" + bind +
@@ -379,6 +565,21 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
         if (nonempty(m, "Source")) {
           return refuse("a tmpfs mount takes no source", "escape.bind");
         }
+      } else if (type == "bind") {
+        std::vector<std::string> options;
+        if (m.value("ReadOnly", false)) {
+          options.emplace_back("ro");
+        }
+        if (m.contains("BindOptions") && m["BindOptions"].is_object()) {
+          if (auto p = m["BindOptions"].value("Propagation", std::string()); !p.empty()) {
+            options.push_back(p);
+          }
+        }
+        const auto source = m.value("Source", std::string());
+        if (auto d = judge_bind_grant(c, source, options,
+                                      "HostConfig.Mounts bind of '" + source + "'")) {
+          return d;
+        }
       } else {
         return refuse("HostConfig.Mounts of type '" + type + "' is not allowed for tenant " + t,
                       "escape.bind");
@@ -408,6 +609,277 @@ std::optional<Decision> judge_host_config(const Ctx& c, json& hc) {
   return std::nullopt;
 }
 
+std::int64_t int_field(const json& doc, const char* field) {
+  if (!doc.contains(field) || !doc[field].is_number_integer()) {
+    return 0;
+  }
+  return doc[field].get<std::int64_t>();
+}
+
+constexpr std::int64_t nano_per_cpu = 1'000'000'000;
+constexpr std::int64_t default_cpu_period = 100'000;  // µs, the kernel's and dockerd's default
+
+// Memory, CPUs, pids, restart policy and log size of one container, for create (`doc` is the
+// HostConfig) or update (`doc` is the update body, `current` the container's holding).
+// Fills in the tenant's defaults where the request sets nothing, refuses (or, with clamp,
+// lowers to) anything above the tenant's per-container limits, and records the claim.
+std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* current) {
+  const Tenant& rules = c.rules;
+  const std::string& t = c.tenant();
+  const bool create = current == nullptr;
+  const bool clamp = rules.clamp();
+  Resources claim = current ? *current : Resources{};
+  claim.ports = c.out.claim_ports.value_or(claim.ports);
+
+  // Memory: 0 leaves it unset at create ("no limit") and unchanged at update.
+  std::int64_t memory = int_field(doc, "Memory");
+  if (memory < 0) {
+    return bad("berth: HostConfig.Memory must not be negative", "limits.memory");
+  }
+  if (memory == 0 && create) {
+    memory = rules.defaults.memory.value_or(rules.limits.memory.value_or(0));
+    if (memory > 0) {
+      doc["Memory"] = memory;
+    }
+  }
+  if (memory > 0 && rules.limits.memory && memory > *rules.limits.memory) {
+    if (!clamp) {
+      return refuse("HostConfig.Memory " + units::format_size(memory) + " is above tenant " + t +
+                        "'s per-container limit of " + units::format_size(*rules.limits.memory),
+                    "limits.memory");
+    }
+    memory = *rules.limits.memory;
+    doc["Memory"] = memory;
+  }
+  if (memory > 0) {
+    claim.memory = memory;
+  }
+  if (claim.memory == 0 && rules.quota.memory) {
+    return refuse("HostConfig.Memory must be set: tenant " + t + " has a memory quota of " +
+                      units::format_size(*rules.quota.memory),
+                  "quota.memory");
+  }
+
+  // CPUs: NanoCpus, or CpuQuota over CpuPeriod (dockerd refuses both at once).
+  const std::int64_t period_field = int_field(doc, "CpuPeriod");
+  const std::int64_t period = period_field > 0 ? period_field : default_cpu_period;
+  const bool by_quota = int_field(doc, "NanoCpus") <= 0 && int_field(doc, "CpuQuota") > 0;
+  std::int64_t nano = by_quota ? static_cast<std::int64_t>(
+                                     static_cast<long double>(int_field(doc, "CpuQuota")) *
+                                     nano_per_cpu / period)
+                               : std::max<std::int64_t>(int_field(doc, "NanoCpus"), 0);
+  auto set_cpus = [&](std::int64_t value, bool as_quota) {
+    if (as_quota) {
+      doc["CpuQuota"] = static_cast<std::int64_t>(static_cast<long double>(value) * period /
+                                                  nano_per_cpu);
+    } else {
+      doc["NanoCpus"] = value;
+    }
+  };
+  if (nano == 0 && create) {
+    nano = rules.defaults.nano_cpus.value_or(rules.limits.nano_cpus.value_or(0));
+    if (nano > 0) {
+      // With a CpuPeriod of its own the container takes the default as a quota of it.
+      set_cpus(nano, period_field > 0);
+    }
+  }
+  if (nano > 0 && rules.limits.nano_cpus && nano > *rules.limits.nano_cpus) {
+    if (!clamp) {
+      return refuse("HostConfig.NanoCpus " + units::format_cpus(nano) + " CPUs is above tenant " +
+                        t + "'s per-container limit of " +
+                        units::format_cpus(*rules.limits.nano_cpus) + " CPUs",
+                    "limits.cpus");
+    }
+    nano = *rules.limits.nano_cpus;
+    set_cpus(nano, by_quota || (create && period_field > 0 && int_field(doc, "NanoCpus") <= 0));
+  }
+  if (nano > 0) {
+    claim.nano_cpus = nano;
+  }
+  if (claim.nano_cpus == 0 && rules.quota.nano_cpus) {
+    return refuse("a CPU limit (HostConfig.NanoCpus) must be set: tenant " + t +
+                      " has a CPU quota of " + units::format_cpus(*rules.quota.nano_cpus) +
+                      " CPUs",
+                  "quota.cpus");
+  }
+
+  // Pids: PidsLimit is a pointer; null leaves it unset (create) or unchanged (update), and
+  // 0 or -1 mean "no limit".
+  const bool has_pids = doc.contains("PidsLimit") && doc["PidsLimit"].is_number_integer();
+  const std::int64_t pids = has_pids ? doc["PidsLimit"].get<std::int64_t>() : 0;
+  const auto max_pids = rules.quota.pids_per_container;
+  if ((create && !has_pids) || (has_pids && pids <= 0)) {
+    const auto fallback = rules.defaults.pids_limit ? rules.defaults.pids_limit : max_pids;
+    if (has_pids && pids <= 0 && max_pids) {
+      if (!clamp) {
+        return refuse("an unlimited HostConfig.PidsLimit is above tenant " + t +
+                          "'s limit of " + std::to_string(*max_pids) + " processes per container",
+                      "quota.pids");
+      }
+      doc["PidsLimit"] = *max_pids;
+    } else if (create && !has_pids && fallback) {
+      doc["PidsLimit"] = *fallback;
+    }
+  } else if (has_pids && max_pids && pids > *max_pids) {
+    if (!clamp) {
+      return refuse("HostConfig.PidsLimit " + std::to_string(pids) + " is above tenant " + t +
+                        "'s limit of " + std::to_string(*max_pids) + " processes per container",
+                    "quota.pids");
+    }
+    doc["PidsLimit"] = *max_pids;
+  }
+
+  // Restart policy: the names the tenant may use, and a cap on on-failure's retries (0 there
+  // means "retry forever").
+  if (doc.contains("RestartPolicy") && doc["RestartPolicy"].is_object()) {
+    json& rp = doc["RestartPolicy"];
+    std::string name = rp.value("Name", std::string());
+    const std::string shown = name.empty() ? "no" : name;
+    if (rules.limits.restart_policies) {
+      const auto& allowed = *rules.limits.restart_policies;
+      if (std::find(allowed.begin(), allowed.end(), shown) == allowed.end()) {
+        std::string list;
+        for (const auto& a : allowed) {
+          list += list.empty() ? "" : ", ";
+          list += a;
+        }
+        return refuse("HostConfig.RestartPolicy '" + shown + "' is not allowed for tenant " + t +
+                          " (allowed: " + (list.empty() ? "none" : list) + ")",
+                      "limits.restart");
+      }
+    }
+    if (name == "on-failure" && rules.limits.restart_retries) {
+      const std::int64_t retries = rp.value("MaximumRetryCount", std::int64_t{0});
+      const std::int64_t max = *rules.limits.restart_retries;
+      if (retries <= 0 || retries > max) {
+        if (!clamp) {
+          return refuse("HostConfig.RestartPolicy on-failure with " +
+                            (retries <= 0 ? std::string("unlimited") : std::to_string(retries)) +
+                            " retries is above tenant " + t + "'s limit of " +
+                            std::to_string(max),
+                        "limits.restart");
+        }
+        rp["MaximumRetryCount"] = max;
+      }
+    }
+  }
+  c.out.claim = claim;
+  return std::nullopt;
+}
+
+// json-file caps sizes with go-units' FromHumanSize (powers of 1000), local with RAMInBytes
+// (powers of 1024): "10m" is 10'000'000 bytes for one and 10'485'760 for the other.
+std::optional<std::int64_t> docker_log_size(std::string_view text, bool binary) {
+  std::size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) {
+    ++i;
+  }
+  std::string_view number = text.substr(0, i);
+  std::string_view unit = text.substr(i);
+  if (unit.starts_with(' ')) {
+    unit.remove_prefix(1);
+  }
+  if (number.empty() || number.front() == '.' || number.back() == '.') {
+    return std::nullopt;
+  }
+  const std::int64_t base = binary ? 1024 : 1000;
+  std::int64_t factor = 1;
+  if (!unit.empty()) {
+    const char u = static_cast<char>(unit.front() | 0x20);
+    const std::string_view prefixes = "kmgtp";
+    const auto at = prefixes.find(u);
+    if (at != std::string_view::npos) {
+      for (std::size_t k = 0; k <= at; ++k) {
+        factor *= base;
+      }
+      unit.remove_prefix(1);
+    }
+    if (!unit.empty() && (unit.front() | 0x20) == 'i') {
+      unit.remove_prefix(1);
+    }
+    if (!unit.empty() && (unit.front() | 0x20) == 'b') {
+      unit.remove_prefix(1);
+    }
+    if (!unit.empty()) {
+      return std::nullopt;
+    }
+  }
+  const long double value = std::strtold(std::string(number).c_str(), nullptr);
+  return static_cast<std::int64_t>(value * static_cast<long double>(factor));
+}
+
+// Log rotation for the drivers that write under dockerd's root: the tenant's defaults when
+// it sets none, and no more than its limits.
+std::optional<Decision> apply_log_limits(const Ctx& c, json& hc) {
+  const Tenant& rules = c.rules;
+  if (!rules.defaults.log_max_size && !rules.defaults.log_max_file &&
+      !rules.limits.log_max_size && !rules.limits.log_max_file) {
+    return std::nullopt;
+  }
+  json& log = hc["LogConfig"];
+  if (log.is_null()) {
+    log = json::object();
+  }
+  std::string type = log.value("Type", std::string());
+  const std::string effective = type.empty() ? c.facts.log_driver : type;
+  if (effective != "json-file" && effective != "local") {
+    if (log.empty()) {
+      hc.erase("LogConfig");
+    }
+    return std::nullopt;
+  }
+  json& config = log["Config"];
+  if (config.is_null()) {
+    config = json::object();
+  }
+  const bool binary = effective == "local";
+  const std::string& t = c.tenant();
+  if (!config.contains("max-size") && rules.defaults.log_max_size) {
+    config["max-size"] = std::to_string(*rules.defaults.log_max_size);  // bytes, either way
+  }
+  if (!config.contains("max-file") && rules.defaults.log_max_file) {
+    config["max-file"] = std::to_string(*rules.defaults.log_max_file);
+  }
+  if (rules.limits.log_max_size) {
+    const std::int64_t max = *rules.limits.log_max_size;
+    const std::string text = config.value("max-size", std::string());
+    const auto size = text.empty() ? std::optional<std::int64_t>(-1) : docker_log_size(text, binary);
+    if (!size) {
+      return bad("berth: LogConfig max-size '" + text + "' is not a size", "limits.log");
+    }
+    if (*size <= 0 || *size > max) {
+      if (!rules.clamp()) {
+        return refuse("HostConfig.LogConfig max-size " +
+                          (*size <= 0 ? std::string("unlimited") : units::format_size(*size)) +
+                          " is above tenant " + t + "'s limit of " + units::format_size(max),
+                      "limits.log");
+      }
+      config["max-size"] = std::to_string(max);
+    }
+  }
+  if (rules.limits.log_max_file) {
+    const std::int64_t max = *rules.limits.log_max_file;
+    const std::string text = config.value("max-file", std::string("1"));
+    std::int64_t files = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), files);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      return bad("berth: LogConfig max-file '" + text + "' is not a number", "limits.log");
+    }
+    if (files > max) {
+      if (!rules.clamp()) {
+        return refuse("HostConfig.LogConfig max-file " + text + " is above tenant " + t +
+                          "'s limit of " + std::to_string(max),
+                      "limits.log");
+      }
+      config["max-file"] = std::to_string(max);
+    }
+  }
+  if (type.empty()) {
+    log["Type"] = effective;  // the options above belong to this driver
+  }
+  return std::nullopt;
+}
+
 Rewritten container_create(const Ctx& c, const Classified& request, std::string_view body) {
   Rewritten& out = c.out;
   auto decoded = go::decode(body, docker_types::container_create());
@@ -422,6 +894,11 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
   if (doc.contains("Image")) {
     const std::string image = doc["Image"].get<std::string>();
     auto found = c.index.find_image(c.tenant(), image);
+    if (found.result == Lookup::found && !image_allowed(c.rules, found.value)) {
+      return refused(refuse("image '" + image + "' is not among the shared images tenant " +
+                                c.tenant() + " may use",
+                            "image.not_allowed"));
+    }
     if (found.result == Lookup::found) {
       if (auto parsed = names::parse_image_ref(image);
           parsed && std::find(found.value.tags.begin(), found.value.tags.end(),
@@ -449,6 +926,12 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
     hc = json::object();
   }
   if (auto d = judge_host_config(c, hc)) {
+    return refused(*d);
+  }
+  if (auto d = apply_limits(c, hc, nullptr)) {
+    return refused(*d);
+  }
+  if (auto d = apply_log_limits(c, hc)) {
     return refused(*d);
   }
   hc["CgroupParent"] = tenant_cgroup_parent(c.tenant(), c.facts);
@@ -548,7 +1031,7 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
   return out;
 }
 
-Rewritten container_update(const Ctx& c, std::string_view body) {
+Rewritten container_update(const Ctx& c, const Classified& request, std::string_view body) {
   auto decoded = go::decode(body, docker_types::container_update());
   if (!decoded) {
     return refused(bad("berth: invalid update config: " + decoded.error(), "body.invalid"));
@@ -556,6 +1039,12 @@ Rewritten container_update(const Ctx& c, std::string_view body) {
   if (auto d = judge_resources(c, *decoded)) {
     return refused(*d);
   }
+  const std::string& id = request.params.front();
+  const Resources current = c.index.resources_of(id).value_or(Resources{});
+  if (auto d = apply_limits(c, *decoded, &current)) {
+    return refused(*d);
+  }
+  c.out.claim_container = id;
   c.out.body = decoded->dump();
   return c.out;
 }
@@ -1098,12 +1587,35 @@ std::expected<Classified, Decision> resolve(const Principal& who, const Classifi
   return out;
 }
 
+bool image_allowed(const Tenant& rules, const ImageInfo& image) {
+  if (!rules.images || image.tenant == rules.id) {
+    return true;
+  }
+  for (const auto& tag : image.tags) {
+    if (names::tenant_image_view(rules.id, tag)) {
+      return true;  // tagged in the tenant's own namespace
+    }
+  }
+  for (const auto& tag : image.tags) {
+    std::string_view ref = tag;
+    if (ref.starts_with("docker.io/library/")) {
+      ref.remove_prefix(18);
+    }
+    for (const auto& pattern : *rules.images) {
+      if (image_pattern_matches(pattern, ref) || image_pattern_matches(pattern, tag)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
                              std::string_view body, const OwnershipIndex& index,
-                             const DaemonFacts& facts) {
+                             const DaemonFacts& facts, const Tenant& rules) {
   Rewritten out;
   out.target = canonical_target(request);
-  Ctx c{who, index, facts, out};
+  Ctx c{who, index, facts, rules, out};
   const std::string_view e = request.route->endpoint;
 
   // Older API versions change what dockerd accepts in ways berth does not judge (below 1.24,
@@ -1131,7 +1643,7 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
                           "build.buildkit"));
   }
   if (e == "container.update") {
-    return container_update(c, body);
+    return container_update(c, request, body);
   }
   if (e == "container.start") {
     const auto first = body.find_first_not_of(" \t\r\n");

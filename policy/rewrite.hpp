@@ -8,7 +8,11 @@
 //   - the tenant's own default network instead of the shared bridge; no host network;
 //   - the tenant's own cgroup parent (for billing and aggregate limits);
 //   - no privileged mode, added capabilities, devices, host paths, host namespaces,
-//     unconfined security profiles, sysctls outside the namespaced set, other runtimes.
+//     unconfined security profiles, sysctls outside the namespaced set, other runtimes,
+//     except what the tenant's grants allow (named host paths, capabilities, host ports);
+//   - the tenant's container defaults (memory, CPUs, pids, log rotation) where a request sets
+//     none, and its per-container limits (refused above them, or clamped when the policy says
+//     so); the resulting claim goes to the proxy's quota reservation.
 // A reference to another tenant's object is answered exactly as dockerd answers a missing one.
 
 #include <optional>
@@ -21,12 +25,14 @@
 #include "policy/endpoint_table.hpp"
 #include "policy/identity.hpp"
 #include "policy/ownership_index.hpp"
+#include "policy/policy.hpp"
 
 namespace berth::policy {
 
 /// Facts about the daemon that rewriting depends on.
 struct DaemonFacts {
   std::string cgroup_driver = "cgroupfs";  ///< "cgroupfs" or "systemd"
+  std::string log_driver = "json-file";    ///< the daemon's default log driver
 };
 
 /// The cgroup parent every container of `tenant` is placed under (absolute for cgroupfs, a
@@ -78,6 +84,11 @@ struct Rewritten {
   /// A build: the body is a tar context whose Dockerfile must be judged (BuildContextFilter).
   bool filter_build_context = false;
   std::string dockerfile;  ///< the build's "dockerfile" parameter
+  /// Container create and update: what the container will hold against the tenant's quota
+  /// (after defaults and limits). The proxy judges it with judge_quota and reserves it.
+  std::optional<Resources> claim;
+  std::string claim_container;  ///< update: the container whose holding the claim replaces
+  std::optional<std::int64_t> claim_ports;  ///< host ports counted while judging a create
 };
 
 /// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.
@@ -88,9 +99,14 @@ struct Rewritten {
 
 /// Stage 4 for tenants: judges the query and body (already read whole for judge routes) and
 /// rewrites them. `index` resolves references inside the body.
+/// `rules` is the tenant's section of the policy the request runs under (defaults, limits,
+/// grants, allowed images).
 [[nodiscard]] Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
                                            std::string_view body, const OwnershipIndex& index,
-                                           const DaemonFacts& facts);
+                                           const DaemonFacts& facts, const Tenant& rules);
+
+/// True when the tenant may use `image`: its own, or a shared one its `images` patterns allow.
+[[nodiscard]] bool image_allowed(const Tenant& rules, const ImageInfo& image);
 
 /// Parses a "filters" query value in either of dockerd's formats ({"k":{"v":true}} or
 /// {"k":["v"]}) into key -> values. nullopt when malformed.

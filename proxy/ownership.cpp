@@ -7,6 +7,7 @@
 
 #include "policy/endpoint_table.hpp"
 #include "policy/names.hpp"
+#include "policy/quota.hpp"
 #include "policy/vocabulary.hpp"
 #include "proxy/docker_client.hpp"
 #include "proxy/log.hpp"
@@ -83,7 +84,12 @@ void index_container(SharedIndex& index, std::string_view inspect_json) {
   if (info.id.empty()) {
     return;
   }
-  index.write([&](policy::OwnershipIndex& idx) { idx.put_container(info); });
+  index.write([&](policy::OwnershipIndex& idx) {
+    idx.put_container(info);
+    if (c.contains("HostConfig") && c["HostConfig"].is_object()) {
+      idx.set_resources(info.id, policy::held_resources(c["HostConfig"]));
+    }
+  });
 }
 
 void index_network(SharedIndex& index, std::string_view inspect_json) {
@@ -283,6 +289,7 @@ net::awaitable<bool> IndexWatcher::resync() {
   policy::DaemonFacts facts;
   if (const auto doc = json::parse(info->body, nullptr, false); doc.is_object()) {
     facts.cgroup_driver = doc.value("CgroupDriver", std::string("cgroupfs"));
+    facts.log_driver = doc.value("LoggingDriver", std::string("json-file"));
   }
   std::map<std::string, std::string> anonymous_owner;
   if (const auto list = json::parse(containers->body, nullptr, false); list.is_array()) {
@@ -334,6 +341,19 @@ net::awaitable<bool> IndexWatcher::resync() {
   if (const auto list = json::parse(images->body, nullptr, false); list.is_array()) {
     for (const auto& img : list) {
       fresh.put_image(image_from(img));
+    }
+  }
+  // What each tenant container holds against its quota is in its HostConfig, which only
+  // inspect shows: one request per tenant container, here and not on any request's path.
+  for (const auto& c : fresh.containers_of_tenants()) {
+    auto reply = co_await docker_request(pool_, rt, http::verb::get,
+                                         "/containers/" + c.id + "/json");
+    if (!reply || reply->status != 200) {
+      continue;  // removed meanwhile; its destroy event follows
+    }
+    if (const auto doc = json::parse(reply->body, nullptr, false);
+        doc.is_object() && doc.contains("HostConfig")) {
+      fresh.set_resources(c.id, policy::held_resources(doc["HostConfig"]));
     }
   }
   // Anonymous volumes of tenants that the previous index learned from mount events survive a
@@ -420,6 +440,26 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
       policy::ContainerInfo c{id, label_tenant(attrs), attrs.value("name", std::string()),
                               "created"};
       index_.write([&](policy::OwnershipIndex& idx) { idx.put_container(c); });
+      if (!c.tenant.empty()) {
+        // A tenant container created behind berth's back (by the operator on the socket)
+        // holds quota too; one created through berth is already recorded with its holding.
+        const bool known = index_.read([&](const policy::OwnershipIndex& idx) {
+          return idx.resources_of(id).has_value();
+        });
+        if (!known) {
+          auto reply = co_await docker_request(pool_, rt, http::verb::get,
+                                               "/containers/" + id + "/json");
+          if (reply && reply->status == 200) {
+            index_container(index_, reply->body);
+          }
+        }
+      }
+    } else if (action == "update") {
+      auto reply =
+          co_await docker_request(pool_, rt, http::verb::get, "/containers/" + id + "/json");
+      if (reply && reply->status == 200) {
+        index_container(index_, reply->body);
+      }
     } else if (action == "destroy") {
       index_.write([&](policy::OwnershipIndex& idx) { idx.erase_container(id); });
     } else if (action == "rename") {

@@ -16,6 +16,7 @@
 #include "policy/endpoint_table.hpp"
 #include "policy/filter.hpp"
 #include "policy/names.hpp"
+#include "policy/quota.hpp"
 #include "policy/vocabulary.hpp"
 #include "proxy/docker_client.hpp"
 #include "proxy/log.hpp"
@@ -459,11 +460,47 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   const std::string_view body = judged ? std::string_view(judged->get().body())
                                        : std::string_view();
   const policy::DaemonFacts facts = index.facts();
+  const policy::Tenant* rules = rt->policy->find_tenant(who->tenant);
+  if (rules == nullptr) {
+    co_return co_await refuse(
+        policy::Decision::deny(403, "berth: tenant " + who->tenant + " is not in the policy",
+                               "identity.unknown"),
+        false, ex);
+  }
   policy::Rewritten rw = index.read([&](const policy::OwnershipIndex& idx) {
-    return policy::rewrite_for_tenant(*who, *resolved, body, idx, facts);
+    return policy::rewrite_for_tenant(*who, *resolved, body, idx, facts, *rules);
   });
   if (!rw.decision.allowed()) {
     co_return co_await refuse(rw.decision, judged ? req_keep_alive(*judged) : keep_alive, ex);
+  }
+  // Quotas: judged and reserved in one step under the index's write lock, so concurrent
+  // creates of one tenant count each other; the reservation becomes the container's holding
+  // when dockerd answers (transform_body), and is dropped on any other way out.
+  struct ReservationGuard {
+    SharedIndex& index;
+    std::uint64_t& reservation;
+    ~ReservationGuard() {
+      if (reservation != 0) {
+        index.write([this](policy::OwnershipIndex& idx) { idx.release(reservation); });
+        reservation = 0;
+      }
+    }
+  } reservation_guard{index, reservation_};
+  if (rw.claim) {
+    auto reserved = index.write(
+        [&](policy::OwnershipIndex& idx) -> std::expected<std::uint64_t, policy::Decision> {
+          const policy::Usage in_use = idx.usage_of(who->tenant, rw.claim_container);
+          if (auto over = policy::judge_quota(*rules, in_use, *rw.claim,
+                                              rw.claim_container.empty())) {
+            return std::unexpected(*over);
+          }
+          return idx.reserve(who->tenant, *rw.claim, rw.claim_container);
+        });
+    if (!reserved) {
+      co_return co_await refuse(reserved.error(),
+                                judged ? req_keep_alive(*judged) : keep_alive, ex);
+    }
+    reservation_ = *reserved;
   }
   if (rw.local_reply) {
     http::response<http::string_body> res{http::status::ok, 11};
@@ -514,7 +551,7 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   bool keep = false;
   std::optional<policy::BuildContextFilter> tar;
   if (rw.filter_build_context) {
-    tar.emplace(who->tenant, rw.dockerfile);
+    tar.emplace(*rules, rw.dockerfile);
   }
   if (judged) {
     keep = co_await forward(rt, *who, *resolved, judged->get(), nullptr, std::move(replacement),
@@ -705,8 +742,10 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   }
   // 6. filter: what the tenant may see of the answer.
   const std::string_view endpoint = request.route->endpoint;
+  // Creates, updates and container removals are read whole: the index learns from them.
   const bool created = endpoint == "container.create" || endpoint == "exec.create" ||
-                       endpoint == "network.create" || endpoint == "volume.create";
+                       endpoint == "network.create" || endpoint == "volume.create" ||
+                       endpoint == "container.update" || endpoint == "container.delete";
   const bool whole = res.result_int() >= 400 || created ||
                      (res.result() == http::status::ok && view != policy::ResponseView::pass &&
                       view != policy::ResponseView::events &&
@@ -1039,12 +1078,26 @@ std::optional<std::string> Session::transform_body(const policy::Principal& who,
     index.write([&](policy::OwnershipIndex& idx) {
       if (endpoint == "container.create") {
         idx.put_container({id, who.tenant, created_name_, "created"});
+        idx.commit(reservation_, id);
+        reservation_ = 0;
       } else if (endpoint == "exec.create") {
         idx.put_exec(id, request.params.front());
       } else {
         idx.put_network({id, who.tenant, created_name_});
       }
     });
+    return body;
+  }
+  if (endpoint == "container.update") {
+    index.write([&](policy::OwnershipIndex& idx) {
+      idx.commit(reservation_, request.params.front());
+      reservation_ = 0;
+    });
+    return body;
+  }
+  if (endpoint == "container.delete") {
+    // Removed now, not when dockerd's event arrives: the quota it held is free at once.
+    index.write([&](policy::OwnershipIndex& idx) { idx.erase_container(request.params.front()); });
     return body;
   }
   if (endpoint == "volume.create") {

@@ -119,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<X509, void (*)(X509*)> peer_cert_{nullptr, X509_free};
   const policy::Principal* current_principal_ = nullptr;  // for line filters during a relay
   std::string created_name_;  // stored name of the object the current request creates
+  std::uint64_t reservation_ = 0;  // the current request's quota reservation, if any
   std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream
   std::mt19937_64 random_{std::random_device{}()};
 };

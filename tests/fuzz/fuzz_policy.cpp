@@ -39,6 +39,36 @@ const berth::policy::OwnershipIndex& sample_index() {
   return index;
 }
 
+// A tenant with every kind of rule, so the fuzzer walks defaults, limits, grants and patterns.
+const berth::policy::Tenant& sample_rules() {
+  static const berth::policy::Tenant rules = [] {
+    berth::policy::Tenant t;
+    t.id = "acme";
+    t.quota.containers = 10;
+    t.quota.memory = 4LL << 30;
+    t.quota.nano_cpus = 4'000'000'000;
+    t.quota.pids_per_container = 512;
+    t.quota.published_ports = 5;
+    t.defaults.memory = 256LL << 20;
+    t.defaults.nano_cpus = 500'000'000;
+    t.defaults.pids_limit = 256;
+    t.defaults.log_max_size = 10LL << 20;
+    t.defaults.log_max_file = 3;
+    t.limits.memory = 1LL << 30;
+    t.limits.nano_cpus = 2'000'000'000;
+    t.limits.log_max_size = 100LL << 20;
+    t.limits.log_max_file = 5;
+    t.limits.restart_retries = 5;
+    t.limits.restart_policies = std::vector<std::string>{"no", "on-failure"};
+    t.images = std::vector<std::string>{"berth-test/*"};
+    t.grants.bind_mounts = {{"/srv/acme", false}, {"/srv/acme-rw", true}};
+    t.grants.capabilities = {"CAP_NET_ADMIN"};
+    t.grants.host_ports = {{8000, 8099}};
+    return t;
+  }();
+  return rules;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -62,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto c = classify(method, target)) {
     (void)canonical_target(*c);
     if (auto r = resolve(tenant, *c, index)) {
-      const Rewritten rw = rewrite_for_tenant(tenant, *r, body, index, facts);
+      const Rewritten rw = rewrite_for_tenant(tenant, *r, body, index, facts, sample_rules());
       if (rw.body) {
         // What berth forwards must itself decode to the same document.
         (void)go::decode(*rw.body, docker_types::container_create());
@@ -79,8 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)filter_event(tenant, input, index);
   (void)tenant_error_message(tenant, input);
   (void)parse_filters(input);
-  (void)rewrite_dockerfile("acme", input, index);
-  BuildContextFilter tar("acme", "");
+  (void)rewrite_dockerfile(sample_rules(), input, index);
+  BuildContextFilter tar(sample_rules(), "");
   if (auto out = tar.feed(input, index)) {
     (void)tar.finish();
   }

@@ -112,6 +112,18 @@ Classified classified(std::string_view method, std::string_view target) {
   return *c;
 }
 
+// The policy section of a test tenant: no quotas, defaults or limits, and host ports 80-9000
+// granted, so the cases below judge one thing each (policy_rules_test covers the rest).
+const Tenant& plain_rules(const std::string& id) {
+  static std::map<std::string, Tenant> rules;
+  auto [it, added] = rules.try_emplace(id);
+  if (added) {
+    it->second.id = id;
+    it->second.grants.host_ports = {{80, 9000}};
+  }
+  return it->second;
+}
+
 // Stages 3 and 4 as the proxy runs them for a tenant.
 Rewritten judge_with(const OwnershipIndex& idx, const Principal& who, std::string_view method,
                      std::string_view target, std::string_view body = {},
@@ -123,7 +135,7 @@ Rewritten judge_with(const OwnershipIndex& idx, const Principal& who, std::strin
     out.decision = resolved.error();
     return out;
   }
-  return rewrite_for_tenant(who, *resolved, body, idx, facts);
+  return rewrite_for_tenant(who, *resolved, body, idx, facts, plain_rules(who.tenant));
 }
 
 Rewritten judge(std::string_view method, std::string_view target, std::string_view body = {}) {
@@ -322,7 +334,9 @@ TEST_CASE("every escape vector in HostConfig is refused with 403 naming the fiel
       {R"({"Privileged":true})", "Privileged", "escape.privileged"},
       {R"({"CapAdd":["SYS_ADMIN"]})", "CapAdd", "escape.capabilities"},
       {R"({"CapAdd":"ALL"})", "CapAdd", "escape.capabilities"},
-      {R"({"CapAdd":["CAP_NET_RAW"]})", "CapAdd", "escape.capabilities"},
+      {R"({"CapAdd":["CAP_NET_ADMIN"]})", "CapAdd", "escape.capabilities"},
+      {R"({"CapAdd":["chown","sys_module"]})", "CapAdd", "escape.capabilities"},
+      {R"({"CapAdd":["NOT_A_CAP"]})", "CapAdd", "escape.capabilities"},
       {R"({"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda","CgroupPermissions":"rwm"}]})",
        "Devices", "escape.devices"},
       {R"({"DeviceRequests":[{"Driver":"nvidia","Count":-1,"Capabilities":[["gpu"]]}]})",
