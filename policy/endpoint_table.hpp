@@ -22,6 +22,19 @@ enum class Access {
   refused,        ///< nobody, through berth
 };
 
+/// "tenant", "operator_only", "refused": the class's name in the audit log and metrics.
+constexpr std::string_view access_name(Access a) noexcept {
+  switch (a) {
+    case Access::tenant:
+      return "tenant";
+    case Access::operator_only:
+      return "operator_only";
+    case Access::refused:
+      return "refused";
+  }
+  return "unclassified";
+}
+
 /// How the proxy handles a route's request body and response.
 enum class BodyMode {
   none,    ///< no request body expected; a body is forwarded only for operators

@@ -435,10 +435,8 @@ void check_consistent(Checker& c, const Tenant& t) {
   auto count = [](std::int64_t v) { return std::to_string(v); };
   at_most(t.defaults.memory, t.limits.memory, "defaults.memory", "limits.memory", format_size);
   at_most(t.defaults.memory, t.quota.memory, "defaults.memory", "quota.memory", format_size);
-  at_most(t.limits.memory, t.quota.memory, "limits.memory", "quota.memory", format_size);
   at_most(t.defaults.nano_cpus, t.limits.nano_cpus, "defaults.cpus", "limits.cpus", format_cpus);
   at_most(t.defaults.nano_cpus, t.quota.nano_cpus, "defaults.cpus", "quota.cpus", format_cpus);
-  at_most(t.limits.nano_cpus, t.quota.nano_cpus, "limits.cpus", "quota.cpus", format_cpus);
   at_most(t.defaults.pids_limit, t.quota.pids_per_container, "defaults.pids_limit",
           "quota.pids_per_container", count);
   at_most(t.defaults.log_max_size, t.limits.log_max_size, "defaults.log_max_size",

@@ -703,24 +703,26 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
                   "quota.cpus");
   }
 
-  // Pids: PidsLimit is a pointer; null leaves it unset (create) or unchanged (update), and
-  // 0 or -1 mean "no limit".
+  // Pids: PidsLimit is a pointer. At create the docker CLI always sends it, 0 when the user set
+  // nothing, so null and 0 take the default; -1 asks for no limit. At update null leaves it
+  // unchanged and 0 or -1 lift the limit.
   const bool has_pids = doc.contains("PidsLimit") && doc["PidsLimit"].is_number_integer();
   const std::int64_t pids = has_pids ? doc["PidsLimit"].get<std::int64_t>() : 0;
   const auto max_pids = rules.quota.pids_per_container;
-  if ((create && !has_pids) || (has_pids && pids <= 0)) {
-    const auto fallback = rules.defaults.pids_limit ? rules.defaults.pids_limit : max_pids;
-    if (has_pids && pids <= 0 && max_pids) {
-      if (!clamp) {
-        return refuse("an unlimited HostConfig.PidsLimit is above tenant " + t +
-                          "'s limit of " + std::to_string(*max_pids) + " processes per container",
-                      "quota.pids");
-      }
-      doc["PidsLimit"] = *max_pids;
-    } else if (create && !has_pids && fallback) {
+  const bool unset = create ? pids == 0 : !has_pids;
+  const bool unlimited = !unset && pids <= 0;
+  if (unset && create) {
+    if (const auto fallback = rules.defaults.pids_limit ? rules.defaults.pids_limit : max_pids) {
       doc["PidsLimit"] = *fallback;
     }
-  } else if (has_pids && max_pids && pids > *max_pids) {
+  } else if (unlimited && max_pids) {
+    if (!clamp) {
+      return refuse("an unlimited HostConfig.PidsLimit is above tenant " + t + "'s limit of " +
+                        std::to_string(*max_pids) + " processes per container",
+                    "quota.pids");
+    }
+    doc["PidsLimit"] = *max_pids;
+  } else if (!unset && max_pids && pids > *max_pids) {
     if (!clamp) {
       return refuse("HostConfig.PidsLimit " + std::to_string(pids) + " is above tenant " + t +
                         "'s limit of " + std::to_string(*max_pids) + " processes per container",

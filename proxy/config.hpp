@@ -21,6 +21,7 @@ struct Options {
   unsigned workers = 0;           ///< 0: one per core
   unsigned shutdown_grace_seconds = 30;
   std::string audit_log;  ///< --audit-log FILE: one JSON line per request
+  std::string metrics_listen_override;  ///< --metrics-listen; empty: the policy's metrics_listen
   bool check_only = false;  ///< --check FILE: validate and exit
 };
 

@@ -47,10 +47,11 @@ std::expected<net::ip::tcp::endpoint, std::string> parse_listen(const std::strin
 
 }  // namespace
 
-Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit)
+Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics)
     : runtime_(runtime),
       index_(index),
       audit_(audit),
+      metrics_(metrics),
       acceptor_(context_),
       pool_(context_.get_executor()),
       grace_timer_(context_) {}
@@ -200,17 +201,20 @@ Server::Server(Options options, std::shared_ptr<const Runtime> initial)
     : options_(std::move(options)), runtime_(std::move(initial)) {}
 
 void Server::reload() {
+  // Whatever the verdict, these files have been judged: the watcher waits for the next change.
+  stamp_ = file_stamp();
   const std::uint64_t gen = generation_.fetch_add(1) + 1;
   auto next = load_runtime(options_, gen);
   if (!next) {
     log_error("policy reload refused, the running policy stays in force: " + next.error());
+    metrics_.reload(false);
     return;
   }
   if ((*next)->listen != runtime_.get()->listen) {
     log_warn("policy reload: a new listen address takes effect only after a restart");
   }
   runtime_.set(*next);
-  stamp_ = file_stamp();
+  metrics_.reload(true);
   log_info("policy reloaded (generation " + std::to_string(gen) + ")");
   for (auto& w : workers_) {
     w->revalidate(*next);
@@ -247,8 +251,7 @@ void Server::watch_files(net::steady_timer& timer) {
     }
     if (file_stamp() != stamp_) {
       log_info("policy or certificate files changed; reloading");
-      reload();
-      stamp_ = file_stamp();  // a refused reload is not retried until the files change again
+      reload();  // a refused reload is not retried until the files change again
     }
     watch_files(timer);
   });
@@ -267,10 +270,21 @@ int Server::run() {
     std::cerr << "berth-proxy: " << endpoint.error() << "\n";
     return 1;
   }
+  const std::string metrics_address = options_.metrics_listen_override.empty()
+                                          ? rt->policy->metrics_listen
+                                          : options_.metrics_listen_override;
+  if (!metrics_address.empty()) {
+    if (auto err = metrics_.listen(metrics_address); !err.empty()) {
+      std::cerr << "berth-proxy: " << err << "\n";
+      return 1;
+    }
+    std::printf("berth-proxy: metrics on port %u\n", static_cast<unsigned>(metrics_.port()));
+    log_info("metrics on " + metrics_address + " (port " + std::to_string(metrics_.port()) + ")");
+  }
   unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
   n = std::max(1u, n);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_));
+    workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_, metrics_));
     if (const auto ec = workers_.back()->listen(*endpoint)) {
       std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
                 << "\n";

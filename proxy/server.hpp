@@ -13,6 +13,7 @@
 
 #include "proxy/audit.hpp"
 #include "proxy/config.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
 #include "proxy/ownership.hpp"
 #include "proxy/upstream.hpp"
@@ -23,7 +24,7 @@ class Session;
 
 class Worker {
  public:
-  Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit);
+  Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -38,6 +39,7 @@ class Worker {
   RuntimeHolder& runtime() noexcept { return runtime_; }
   SharedIndex& index() noexcept { return index_; }
   AuditLog& audit() noexcept { return audit_; }
+  Metrics& metrics() noexcept { return metrics_; }
   /// Thread-safe: after a reload, closes connections whose certificate no longer verifies
   /// (revoked, or its CA removed).
   void revalidate(std::shared_ptr<const Runtime> rt);
@@ -52,6 +54,7 @@ class Worker {
   RuntimeHolder& runtime_;
   SharedIndex& index_;
   AuditLog& audit_;
+  Metrics& metrics_;
   net::io_context context_{1};
   net::ip::tcp::acceptor acceptor_;
   UpstreamPool pool_;
@@ -77,6 +80,7 @@ class Server {
   RuntimeHolder runtime_;
   SharedIndex index_;
   AuditLog audit_;
+  Metrics metrics_;
   std::atomic<std::uint64_t> generation_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
 };

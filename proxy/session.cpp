@@ -20,6 +20,7 @@
 #include "policy/vocabulary.hpp"
 #include "proxy/docker_client.hpp"
 #include "proxy/log.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/ownership.hpp"
 #include "proxy/server.hpp"
 
@@ -170,6 +171,8 @@ struct Session::Exchange {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   bool hijacked = false;
+  std::string_view endpoint_class = "unclassified";
+  bool stream = false;  // hijacked or endless: no latency observation
 };
 
 Session::Session(Worker& worker, TlsStream client, std::string peer)
@@ -285,6 +288,7 @@ net::awaitable<bool> Session::handshake() {
       reason = "no client certificate: " + reason;
     }
     log_warn("tls handshake from " + peer_ + " refused: " + reason);
+    worker_.metrics().handshake_failed();
     co_return false;
   }
   identity_ = peer_identity(client_.ssl());
@@ -296,6 +300,7 @@ net::awaitable<bool> Session::handshake() {
 }
 
 net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
+  const GaugeHold connection(self->worker_.metrics(), false);
   if (!co_await self->handshake()) {
     // Lingering close: OpenSSL has written its alert ("certificate required", "revoked");
     // closing at once would answer the client's already-sent request with a reset that
@@ -397,6 +402,7 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     co_return co_await refuse(request.error(), keep_alive, ex);
   }
   ex.endpoint = std::string(request->route->endpoint);
+  ex.endpoint_class = policy::access_name(request->route->access);
 
   // 3. resolve: references in the path, within the tenant's own objects. The index answers
   //    without a round trip; only a miss is checked with dockerd before "no such object".
@@ -733,8 +739,15 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
         !res.has_content_length() && !res.chunked()));
   if (hijacked) {
     ex.hijacked = true;
+    ex.stream = true;
+    const GaugeHold stream(worker_.metrics(), true);
     co_await splice(std::move(upstream), upstream_buffer, rp, ex);
     co_return false;
+  }
+  std::optional<GaugeHold> stream;
+  if (endless) {
+    ex.stream = true;
+    stream.emplace(worker_.metrics(), true);
   }
   if (who.is_operator() || is_head) {
     co_return co_await relay_response(std::move(upstream), upstream_buffer, rp,
@@ -1261,11 +1274,14 @@ net::awaitable<bool> Session::write_response(http::response<http::string_body>& 
 }
 
 void Session::account(const Exchange& ex) const {
+  const auto elapsed = Clock::now() - ex.started;
+  worker_.metrics().request(ex.operator_ ? std::string_view("(operator)") : ex.tenant,
+                            ex.endpoint_class, ex.allowed,
+                            std::chrono::duration<double>(elapsed).count(), ex.stream);
   if (ex.allowed && !worker_.audit().enabled()) {
     return;
   }
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.started)
-                      .count();
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -1276,7 +1292,8 @@ void Session::account(const Exchange& ex) const {
                      json_escape(identity_.common_name) + ",\"serial\":" +
                      json_escape(identity_.serial) + ",\"method\":" + json_escape(ex.method) +
                      ",\"path\":" + json_escape(ex.target) + ",\"endpoint\":" +
-                     json_escape(ex.endpoint) + ",\"decision\":\"" +
+                     json_escape(ex.endpoint) + ",\"class\":\"" + std::string(ex.endpoint_class) +
+                     "\"" + ",\"decision\":\"" +
                      (ex.allowed ? "allow" : "deny") + "\",\"rule\":" + json_escape(ex.rule) +
                      ",\"status\":" + std::to_string(ex.status) + ",\"bytes_in\":" +
                      std::to_string(ex.bytes_in) + ",\"bytes_out\":" +

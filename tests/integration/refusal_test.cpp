@@ -111,7 +111,10 @@ TEST_CASE("a revoked certificate is refused in the TLS handshake while others st
           "[proxy][tls][refusal][crl]") {
   const auto cli = GENERATE(as<std::string>{}, "/usr/bin/docker", "/usr/local/bin/docker");
   CAPTURE(cli);
-  ProxyUnderTest p(ProxyOptions{.start = false, .crl = true});
+  ProxyOptions options;
+  options.start = false;
+  options.crl = true;
+  ProxyUnderTest p(options);
   const auto revoked = p.issue("revoked", {"--operator", "--user", "gone"});
   const auto revoke =
       p.berthctl({"cert", "revoke", "--ca", p.ca_dir().string(), (revoked / "cert.pem").string()});

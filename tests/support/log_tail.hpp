@@ -18,8 +18,13 @@ namespace berth::test {
 /// Polls `file` until one of its lines matches `pattern` and returns the match's groups
 /// ([0] is the whole match), or
 /// nullopt after `timeout`, or as soon as `still_alive` returns false (the writer died).
+/// As wait_for_line, but ignores the first `skip` matching lines (those already there before
+/// the event awaited).
 [[nodiscard]] std::optional<std::vector<std::string>> wait_for_line(
     const std::filesystem::path& file, const std::regex& pattern, std::chrono::milliseconds timeout,
-    const std::function<bool()>& still_alive);
+    const std::function<bool()>& still_alive, std::size_t skip = 0);
+
+/// How many lines of `file` match `pattern` now.
+[[nodiscard]] std::size_t count_lines(const std::filesystem::path& file, const std::regex& pattern);
 
 }  // namespace berth::test

@@ -164,10 +164,10 @@ void ProxyUnderTest::write_policy() const {
   if (options_.crl) {
     yaml += "  crl: ca/crl.pem\n";
   }
+  yaml += options_.policy_extra;
   yaml += "tenants:\n";
-  for (const auto& tenant : {id_, other_id_}) {
-    yaml += "  " + tenant + ": {}\n";
-  }
+  yaml += "  " + id_ + ":" + (options_.tenant_rules.empty() ? " {}\n" : "\n" + options_.tenant_rules);
+  yaml += "  " + other_id_ + ": {}\n";
   yaml +=
       "identities:\n"
       "  - organization: berth-operators\n"
@@ -178,13 +178,42 @@ void ProxyUnderTest::write_policy() const {
   write_file(policy_file(), yaml);
 }
 
+void ProxyUnderTest::set_rules(std::string tenant_rules, std::string policy_extra) {
+  options_.tenant_rules = std::move(tenant_rules);
+  options_.policy_extra = std::move(policy_extra);
+  write_policy();
+}
+
+void ProxyUnderTest::write_policy_text(const std::string& text) const {
+  write_file(policy_file(), text);
+}
+
+std::string ProxyUnderTest::reload() {
+  static const std::regex verdict(R"(policy reloaded \(generation|policy reload refused)");
+  const std::size_t before = count_lines(log_file(), verdict);
+  proc_.signal(SIGHUP);
+  static const std::regex line(R"(.*(policy reloaded \(generation|policy reload refused).*)");
+  const auto m = wait_for_line(log_file(), line, std::chrono::seconds(10),
+                               [this] { return proc_.running(); }, before);
+  if (!m) {
+    throw std::runtime_error("berth-proxy gave no verdict on a reload within 10 s; log:\n" +
+                             log_tail(30));
+  }
+  return (*m)[0];
+}
+
 void ProxyUnderTest::start() {
-  proc_ = BackgroundProcess(
-      {berth_proxy_bin(), "--policy", policy_file().string(), "--listen", "127.0.0.1:0"},
-      log_file());
+  std::vector<std::string> argv{berth_proxy_bin(), "--policy", policy_file().string(), "--listen",
+                                "127.0.0.1:0"};
+  argv.insert(argv.end(), options_.proxy_args.begin(), options_.proxy_args.end());
+  const std::regex metrics(R"(berth-proxy: metrics on port ([0-9]+))");
+  const std::size_t metrics_before = count_lines(log_file(), metrics);
+  static const std::regex ready_line(R"(berth-proxy: ready on port)");
+  const std::size_t ready_before = count_lines(log_file(), ready_line);
+  proc_ = BackgroundProcess(argv, log_file());
   static const std::regex ready(R"(berth-proxy: ready on port ([0-9]+))");
   const auto m = wait_for_line(log_file(), ready, std::chrono::seconds(30),
-                               [this] { return proc_.running(); });
+                               [this] { return proc_.running(); }, ready_before);
   if (!m) {
     const bool alive = proc_.running();
     throw std::runtime_error(std::string("berth-proxy did not report ready ") +
@@ -195,6 +224,11 @@ void ProxyUnderTest::start() {
                              "; log:\n" + log_tail(50));
   }
   port_ = std::stoi((*m)[1]);
+  // Printed before the ready line, when the policy or --metrics-listen asks for it.
+  if (const auto mp = wait_for_line(log_file(), metrics, std::chrono::milliseconds(0),
+                                    [] { return true; }, metrics_before)) {
+    metrics_port_ = std::stoi((*mp)[1]);
+  }
 }
 
 bool ProxyUnderTest::stop() {

@@ -45,6 +45,13 @@ inline constexpr const char* compose_bin = "/usr/bin/docker-compose";
 struct ProxyOptions {
   bool start = true;  ///< false: the test prepares more (revocations...) and calls start()
   bool crl = false;   ///< set tls.crl: ca/crl.pem in the policy
+  /// YAML of the first tenant's section (quota, defaults, limits, images, grants), each line
+  /// indented by four spaces; empty: `{}`.
+  std::string tenant_rules;
+  /// Top-level YAML added to the policy (tenant_defaults, metrics_listen...).
+  std::string policy_extra;
+  /// More berth-proxy arguments (--audit-log FILE...).
+  std::vector<std::string> proxy_args;
 };
 
 class ProxyUnderTest {
@@ -100,6 +107,14 @@ class ProxyUnderTest {
   /// Writes the default policy: this test's two tenants, operators by organization
   /// berth-operators.
   void write_policy() const;
+  /// Replaces the first tenant's section and the top-level extra of the policy file (see
+  /// ProxyOptions) and writes it; a running proxy sees it on reload().
+  void set_rules(std::string tenant_rules, std::string policy_extra = {});
+  /// Writes `text` as the policy file, whatever it says.
+  void write_policy_text(const std::string& text) const;
+  /// SIGHUP, then waits (bounded) for the proxy's verdict on the file and returns that log
+  /// line: "policy reloaded (generation N)" or "policy reload refused, ...: <reason>".
+  std::string reload();
   /// Starts the proxy and waits (bounded) for its ready line; throws with the log if it fails.
   void start();
   /// SIGTERM and a bounded wait; returns true if it exited by itself within the grace period.
@@ -110,6 +125,9 @@ class ProxyUnderTest {
   [[nodiscard]] const BackgroundProcess& process() const noexcept { return proc_; }
 
   [[nodiscard]] int port() const noexcept { return port_; }
+
+  /// The metrics listener's port ("berth-proxy: metrics on port N"); 0 when there is none.
+  [[nodiscard]] int metrics_port() const noexcept { return metrics_port_; }
 
   [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
@@ -165,6 +183,7 @@ class ProxyUnderTest {
   std::filesystem::path other_bundle_;
   BackgroundProcess proc_;
   int port_ = 0;
+  int metrics_port_ = 0;
 };
 
 }  // namespace berth::test

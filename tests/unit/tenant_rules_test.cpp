@@ -285,6 +285,22 @@ TEST_CASE("a container created without limits gets the tenant's defaults", "[pol
   CHECK(r.claim->nano_cpus == cpu / 2);
 }
 
+TEST_CASE("a PidsLimit of 0, as the docker CLI sends when none is asked for, takes the default",
+          "[policy][defaults]") {
+  Tenant rules = base_rules();
+  rules.defaults.pids_limit = 200;
+  rules.quota.pids_per_container = 500;
+  CHECK(host_config_of(create(rules, R"({"PidsLimit":0})"))["PidsLimit"] == 200);
+  CHECK(host_config_of(create(rules, R"({"PidsLimit":null})"))["PidsLimit"] == 200);
+  CHECK(host_config_of(create(rules, R"({"PidsLimit":300})"))["PidsLimit"] == 300);
+  const Rewritten unlimited = create(rules, R"({"PidsLimit":-1})");
+  REQUIRE_FALSE(unlimited.decision.allowed());
+  CHECK(unlimited.decision.rule_id == "quota.pids");
+  // Without a maximum, asking for no limit is the tenant's choice.
+  rules.quota.pids_per_container.reset();
+  CHECK(host_config_of(create(rules, R"({"PidsLimit":-1})"))["PidsLimit"] == -1);
+}
+
 TEST_CASE("limits a container sets itself are kept when within the tenant's maximum",
           "[policy][defaults]") {
   Tenant rules = base_rules();

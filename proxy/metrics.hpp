@@ -1,0 +1,84 @@
+#pragma once
+// The proxy's own metrics, served by prometheus-cpp on a listener of their own (policy
+// `metrics_listen` or --metrics-listen), never on the tenants' port:
+//   berth_proxy_requests_total{tenant, class, decision}   class: the endpoint table's access
+//                                                          class (tenant, operator_only,
+//                                                          refused, unclassified)
+//   berth_proxy_request_duration_seconds{class}           requests that are not streams
+//   berth_proxy_connections                                open client connections
+//   berth_proxy_streams                                    open hijacked and endless streams
+//   berth_proxy_policy_reloads_total{result}               applied / refused
+//   berth_proxy_handshake_failures_total
+// Counters are found once per label set and cached per thread, so a request costs a few
+// atomic increments and one histogram observation.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Counter;
+class Exposer;
+class Gauge;
+class Histogram;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace berth::proxy {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  /// Serves /metrics on `address` ("host:port"); returns an error text, empty on success.
+  std::string listen(const std::string& address);
+  /// The port actually bound (after "host:0"); 0 when not listening.
+  [[nodiscard]] unsigned short port() const;
+
+  void request(std::string_view tenant, std::string_view endpoint_class, bool allowed,
+               double seconds, bool stream);
+  void connection_opened();
+  void connection_closed();
+  void stream_opened();
+  void stream_closed();
+  void reload(bool applied);
+  void handshake_failed();
+
+  /// The registry, for tests that read the values back.
+  [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const noexcept {
+    return registry_;
+  }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* durations_;
+  prometheus::Gauge* connections_;
+  prometheus::Gauge* streams_;
+  prometheus::Counter* reloads_applied_;
+  prometheus::Counter* reloads_refused_;
+  prometheus::Counter* handshake_failures_;
+};
+
+/// Scoped connection/stream gauges.
+class GaugeHold {
+ public:
+  GaugeHold(Metrics& m, bool stream) : metrics_(&m), stream_(stream) {
+    stream ? m.stream_opened() : m.connection_opened();
+  }
+  ~GaugeHold() { stream_ ? metrics_->stream_closed() : metrics_->connection_closed(); }
+  GaugeHold(const GaugeHold&) = delete;
+  GaugeHold& operator=(const GaugeHold&) = delete;
+
+ private:
+  Metrics* metrics_;
+  bool stream_;
+};
+
+}  // namespace berth::proxy
