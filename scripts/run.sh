@@ -44,9 +44,20 @@ tls:
   key: ca/server-key.pem
   client_ca: ca/ca.pem
   crl: ca/crl.pem
+# berth-proxy's own metrics (Prometheus in deploy/prometheus scrapes this address).
+metrics_listen: "127.0.0.1:9470"
+# Every tenant container gets these unless it asks otherwise, within these limits and quotas.
+tenant_defaults:
+  defaults: {memory: 512MiB, cpus: 1, pids_limit: 512, log_max_size: 10MiB, log_max_file: 3}
+  limits: {memory: 4GiB, cpus: 2}
+  quota: {containers: 50, memory: 8GiB, cpus: 4, pids_per_container: 4096, published_ports: 10}
 tenants:
-  acme: {}
-  globex: {}
+  acme:
+    grants:
+      host_ports: ["8000-8099"]
+  globex:
+    grants:
+      host_ports: ["8100-8199"]
 identities:
   - organization: berth-operators
     role: operator

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 
@@ -209,6 +211,28 @@ tenants:
   REQUIRE(g->images.has_value());
   CHECK(g->images->empty());  // its own list (none) wins over the default list
   CHECK(g->grants.host_ports.empty());  // grants are never inherited
+}
+
+TEST_CASE("the example policy in deploy/ is valid and means what its comments say",
+          "[policy][file][example]") {
+  std::ifstream in(std::string(BERTH_SOURCE_DIR) + "/deploy/policy.example.yaml");
+  REQUIRE(in.good());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto p = parse_policy(text, "policy.example.yaml");
+  INFO((p ? std::string() : dump(p.error())));
+  REQUIRE(p.has_value());
+  CHECK(p->metrics_listen == "127.0.0.1:9470");
+  const Tenant* acme = p->find_tenant("acme");
+  const Tenant* globex = p->find_tenant("globex");
+  REQUIRE(acme != nullptr);
+  REQUIRE(globex != nullptr);
+  CHECK(acme->quota.containers == 100);
+  CHECK(globex->quota.containers == 50);
+  CHECK(acme->defaults.memory == 512 * MiB);
+  CHECK_FALSE(acme->clamp());
+  CHECK(globex->clamp());
+  CHECK(acme->grants.capabilities == std::vector<std::string>{"CAP_NET_ADMIN"});
+  CHECK(globex->grants.capabilities.empty());
 }
 
 TEST_CASE("a broken tenant rule is refused with its line, column and what was expected",
