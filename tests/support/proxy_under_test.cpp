@@ -156,7 +156,7 @@ std::filesystem::path ProxyUnderTest::issue(const std::string& out,
 void ProxyUnderTest::write_policy() const {
   std::string yaml =
       "listen: \"127.0.0.1:0\"\n"
-      "upstream: \"unix:///var/run/docker.sock\"\n"
+      "upstream: \"" + options_.upstream + "\"\n"
       "tls:\n"
       "  cert: ca/server-cert.pem\n"
       "  key: ca/server-key.pem\n"

@@ -50,6 +50,8 @@ struct ProxyOptions {
   std::string tenant_rules;
   /// Top-level YAML added to the policy (tenant_defaults, metrics_listen...).
   std::string policy_extra;
+  /// The policy's upstream (give upstream_tls in policy_extra for a tls:// one).
+  std::string upstream = "unix:///var/run/docker.sock";
   /// More berth-proxy arguments (--audit-log FILE...).
   std::vector<std::string> proxy_args;
 };

@@ -1,0 +1,92 @@
+// A dockerd that only speaks TLS and wants a client certificate (dockerd --tlsverify): berth
+// reaches it with a tls:// upstream and upstream_tls. The TLS-only daemon here is a second
+// berth-proxy in front of the real dockerd, which asks exactly that of its clients (a verified
+// certificate, TLS 1.2+), with berth's operator certificate as the client identity.
+
+#include <filesystem>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "tests/support/dockerd.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/proxy_under_test.hpp"
+#include "tests/support/text.hpp"
+
+using berth::test::describe;
+using berth::test::ProxyOptions;
+using berth::test::ProxyUnderTest;
+using berth::test::test_image;
+using berth::test::trim;
+using Catch::Matchers::Contains;
+
+namespace {
+
+ProxyOptions over_tls(const ProxyUnderTest& daemon, bool with_client_certificate) {
+  ProxyOptions o;
+  o.upstream = "tls://127.0.0.1:" + std::to_string(daemon.port());
+  const auto bundle = daemon.operator_bundle();
+  o.policy_extra = "upstream_tls:\n"
+                   "  ca: \"" + (daemon.ca_dir() / "ca.pem").string() + "\"\n";
+  if (with_client_certificate) {
+    o.policy_extra += "  cert: \"" + (bundle / "cert.pem").string() + "\"\n"
+                      "  key: \"" + (bundle / "key.pem").string() + "\"\n";
+  }
+  o.policy_extra += "  server_name: localhost\n";
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("berth serves tenants and operators through a tls:// upstream that requires a client "
+          "certificate",
+          "[proxy][upstream][tls]") {
+  ProxyUnderTest daemon;  // the TLS-only "dockerd"
+  ProxyUnderTest p(over_tls(daemon, true));
+  const std::string cli = "/usr/local/bin/docker";
+
+  const auto version = p.docker(cli, p.operator_bundle(),
+                                {"version", "--format", "{{.Server.APIVersion}}"});
+  INFO(describe(version));
+  CHECK(version.ok());
+  CHECK(trim(version.out) == berth::test::dockerd_field("/version", "ApiVersion"));
+
+  // A tenant's whole run (create, attach, start, wait, remove) and a piped exec, both through
+  // two TLS hops; the front berth judges, the back one passes through.
+  const auto run = p.docker(cli, p.tenant_bundle(),
+                            {"run", "--rm", "--name", "over-tls", test_image, "echo",
+                             "hello over tls"});
+  INFO(describe(run));
+  CHECK(run.ok());
+  CHECK(trim(run.out) == "hello over tls");
+  const auto id = p.docker(cli, p.tenant_bundle(),
+                           {"run", "-d", "--name", "sleeper", test_image, "sleep", "300"});
+  REQUIRE(id.ok());
+  berth::test::RunOptions piped;
+  piped.input = "line one\nline two\n";
+  const auto exec = p.docker(cli, p.tenant_bundle(), {"exec", "-i", "sleeper", "wc", "-l"}, piped);
+  INFO(describe(exec));
+  CHECK(exec.ok());
+  CHECK(trim(exec.out) == "2");
+  // The tenant's view is the front berth's: its own container, under its own name.
+  const auto ps = p.docker(cli, p.tenant_bundle(), {"ps", "--format", "{{.Names}}"});
+  CHECK(trim(ps.out) == "sleeper");
+}
+
+TEST_CASE("without the client certificate the TLS upstream asks for, berth answers with a "
+          "Docker-shaped error that the daemon cannot be reached",
+          "[proxy][upstream][tls][refusal]") {
+  ProxyUnderTest daemon;
+  ProxyUnderTest p(over_tls(daemon, false));
+  const auto curl = p.curl(p.operator_bundle(), {"-i", p.url() + "/v1.41/version"});
+  INFO(describe(curl));
+  REQUIRE(curl.ok());
+  const auto reply = berth::test::parse_http_response(curl.out);
+  CHECK(reply.status == 502);
+  // TLS 1.3: the refusal may come in the handshake (cannot reach) or right after it, as an
+  // alert instead of an answer (did not answer).
+  CHECK_THAT(reply.body, Contains("{\"message\":\"berth: ") &&
+                             (Contains("cannot reach the Docker daemon") ||
+                              Contains("the Docker daemon did not answer")));
+  CHECK_THAT(daemon.log_tail(50), Contains("refused"));
+}
