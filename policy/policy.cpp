@@ -443,6 +443,11 @@ void check_consistent(Checker& c, const Tenant& t) {
           "limits.log_max_size", format_size);
   at_most(t.defaults.log_max_file, t.limits.log_max_file, "defaults.log_max_file",
           "limits.log_max_file", count);
+  // json-file refuses max-file without max-size.
+  if (t.defaults.log_max_file && *t.defaults.log_max_file > 1 && !t.defaults.log_max_size) {
+    c.add(t.line, 0, "tenant " + t.id + ": defaults.log_max_file needs defaults.log_max_size "
+                     "(dockerd's json-file rotates by size)");
+  }
   // dockerd refuses a memory limit under 6MiB.
   constexpr std::int64_t min_memory = 6 * 1024 * 1024;
   for (auto [value, what] : {std::pair{t.defaults.memory, "defaults.memory"},

@@ -268,6 +268,7 @@ TEST_CASE("a broken tenant rule is refused with its line, column and what was ex
       {"tenants:\n  acme:\n    defaults: {cpus: 3}\n    quota: {cpus: 2}\n", 6,
        "defaults.cpus 3 is above quota.cpus 2"},
       {"tenants:\n  acme:\n    defaults: {memory: 1MiB}\n", 6, "minimum of 6MiB"},
+      {"tenants:\n  acme:\n    defaults: {log_max_file: 3}\n", 6, "needs defaults.log_max_size"},
       {"tenants:\n  acme:\n    grants: {host_ports: [8000-8100]}\n  globex:\n    grants: "
        "{host_ports: [8100]}\n",
        8, "overlaps tenant acme"},
