@@ -130,6 +130,16 @@ std::optional<Resources> OwnershipIndex::resources_of(std::string_view id) const
   return std::nullopt;
 }
 
+std::vector<NetworkInfo> OwnershipIndex::networks_of_tenants() const {
+  std::vector<NetworkInfo> out;
+  for (const auto& [id, n] : networks_) {
+    if (!n.tenant.empty()) {
+      out.push_back(n);
+    }
+  }
+  return out;
+}
+
 std::vector<ContainerInfo> OwnershipIndex::containers_of_tenants() const {
   std::vector<ContainerInfo> out;
   for (const auto& [id, c] : containers_) {

@@ -96,6 +96,8 @@ class OwnershipIndex {
   [[nodiscard]] Resolved<NetworkInfo> find_network(std::string_view tenant,
                                                    std::string_view ref) const;
   [[nodiscard]] std::optional<NetworkInfo> network_by_id(std::string_view id) const;
+  /// Every network that carries an ownership label.
+  [[nodiscard]] std::vector<NetworkInfo> networks_of_tenants() const;
 
   // volumes (by name only, as dockerd)
   void put_volume(VolumeInfo v);

@@ -17,7 +17,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: berth-proxy --policy FILE [--listen HOST:PORT] [--upstream URL] [--workers N]\n"
     "                   [--shutdown-grace SECONDS] [--audit-log FILE]\n"
-    "                   [--metrics-listen HOST:PORT]\n"
+    "                   [--metrics-listen HOST:PORT] [--no-bridge-isolation]\n"
     "       berth-proxy --check FILE\n";
 
 bool parse_unsigned(std::string_view text, unsigned& out) {
@@ -159,6 +159,8 @@ std::expected<Options, std::string> parse_options(int argc, char** argv) {
     } else if (arg == "--upstream" && value(o.upstream_override)) {
     } else if (arg == "--audit-log" && value(o.audit_log)) {
     } else if (arg == "--metrics-listen" && value(o.metrics_listen_override)) {
+    } else if (arg == "--no-bridge-isolation") {
+      o.bridge_isolation = false;
     } else if (arg == "--workers" && value(text) && parse_unsigned(text, o.workers) &&
                o.workers <= 64) {
     } else if (arg == "--shutdown-grace" && value(text) &&

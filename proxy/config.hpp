@@ -23,6 +23,7 @@ struct Options {
   std::string audit_log;  ///< --audit-log FILE: one JSON line per request
   std::string metrics_listen_override;  ///< --metrics-listen; empty: the policy's metrics_listen
   bool check_only = false;  ///< --check FILE: validate and exit
+  bool bridge_isolation = true;  ///< --no-bridge-isolation: rely on dockerd's rules alone
 };
 
 /// Parses argv. The error text is a usage message.

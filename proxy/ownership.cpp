@@ -6,6 +6,7 @@
 #include <condition_variable>
 
 #include "policy/endpoint_table.hpp"
+#include "policy/isolation.hpp"
 #include "policy/names.hpp"
 #include "policy/quota.hpp"
 #include "policy/vocabulary.hpp"
@@ -204,8 +205,26 @@ net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
   }
 }
 
-IndexWatcher::IndexWatcher(SharedIndex& index, RuntimeHolder& runtime)
-    : index_(index), runtime_(runtime), pool_(context_.get_executor()) {}
+IndexWatcher::IndexWatcher(SharedIndex& index, RuntimeHolder& runtime, bool isolate_bridges)
+    : index_(index),
+      runtime_(runtime),
+      isolation_(isolate_bridges),
+      pool_(context_.get_executor()) {}
+
+void IndexWatcher::sync_isolation() {
+  if (!isolation_.enabled()) {
+    return;
+  }
+  const auto networks = index_.read(
+      [](const policy::OwnershipIndex& idx) { return idx.networks_of_tenants(); });
+  std::vector<std::string> bridges;
+  for (const auto& n : networks) {
+    if (auto bridge = policy::isolation::bridge_of(n.id); !bridge.empty()) {
+      bridges.push_back(std::move(bridge));
+    }
+  }
+  isolation_.update(bridges);
+}
 
 IndexWatcher::~IndexWatcher() { stop(); }
 
@@ -367,6 +386,7 @@ net::awaitable<bool> IndexWatcher::resync() {
     idx.replace_all(std::move(fresh));
   });
   index_.set_facts(facts);
+  sync_isolation();
   co_return true;
 }
 
@@ -478,8 +498,10 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
       if (reply && reply->status == 200) {
         index_network(index_, reply->body);
       }
+      sync_isolation();
     } else if (action == "destroy") {
       index_.write([&](policy::OwnershipIndex& idx) { idx.erase_network(id); });
+      sync_isolation();
     }
   } else if (type == "volume") {
     if (action == "create") {

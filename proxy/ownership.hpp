@@ -12,6 +12,7 @@
 
 #include "policy/ownership_index.hpp"
 #include "policy/rewrite.hpp"
+#include "proxy/bridge_isolation.hpp"
 #include "proxy/config.hpp"
 #include "proxy/net.hpp"
 #include "proxy/upstream.hpp"
@@ -62,7 +63,9 @@ net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
 
 class IndexWatcher {
  public:
-  IndexWatcher(SharedIndex& index, RuntimeHolder& runtime);
+  /// `isolate_bridges`: keep berth's own bridge isolation chain (proxy/bridge_isolation.hpp)
+  /// in step with the tenant networks.
+  IndexWatcher(SharedIndex& index, RuntimeHolder& runtime, bool isolate_bridges = true);
   ~IndexWatcher();
   IndexWatcher(const IndexWatcher&) = delete;
   IndexWatcher& operator=(const IndexWatcher&) = delete;
@@ -77,9 +80,11 @@ class IndexWatcher {
   net::awaitable<bool> resync();
   net::awaitable<void> follow_events(std::int64_t since);
   net::awaitable<void> apply_event(std::string_view line);
+  void sync_isolation();
 
   SharedIndex& index_;
   RuntimeHolder& runtime_;
+  BridgeIsolation isolation_;
   net::io_context context_{1};
   UpstreamPool pool_;
   std::shared_ptr<TlsStream> events_stream_;

@@ -295,7 +295,7 @@ int Server::run() {
     }
   }
   // The ownership index first: tenants' requests are authorized against it.
-  IndexWatcher watcher(index_, runtime_);
+  IndexWatcher watcher(index_, runtime_, options_.bridge_isolation);
   watcher.start();
   if (!watcher.wait_ready(std::chrono::seconds(15))) {
     log_warn("ownership index not ready after 15 s (is dockerd up?); serving anyway, unknown "
