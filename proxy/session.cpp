@@ -522,6 +522,7 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     co_return written && res.keep_alive();
   }
   if (!co_await ensure_objects(rt, *who, rw)) {
+    co_await drop_ensured_volumes(rt);
     co_return co_await refuse(
         policy::Decision::deny(500, "berth: could not prepare the tenant's network or volumes",
                                "ensure.failed"),
@@ -566,9 +567,27 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     keep = co_await forward(rt, *who, *resolved, req, &parser, std::move(replacement), rw.target,
                             rw.view, ex, tar ? &*tar : nullptr);
   }
+  // A refused create leaves nothing behind (dockerd makes a container's volumes only once the
+  // create succeeds).
+  if (ex.status >= 400 || ex.status == 0) {
+    co_await drop_ensured_volumes(rt);
+  }
+  ensured_volumes_.clear();
   // 7. account
   account(ex);
   co_return keep;
+}
+
+net::awaitable<void> Session::drop_ensured_volumes(std::shared_ptr<const Runtime> rt) {
+  std::vector<std::string> made = std::move(ensured_volumes_);
+  ensured_volumes_.clear();
+  for (const auto& volume : made) {
+    auto removed = co_await docker_request(worker_.pool(), rt, http::verb::delete_,
+                                           "/volumes/" + policy::escape_path(volume));
+    if (removed && removed->status == 204) {
+      worker_.index().write([&](policy::OwnershipIndex& idx) { idx.erase_volume(volume); });
+    }
+  }
 }
 
 bool Session::req_keep_alive(const http::request_parser<http::string_body>& p) {
@@ -616,6 +635,7 @@ net::awaitable<bool> Session::ensure_objects(std::shared_ptr<const Runtime> rt,
       co_return false;
     }
     index_volume(index, reply->body);
+    ensured_volumes_.push_back(volume);
   }
   co_return true;
 }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <random>
 #include <memory>
+#include <vector>
 
 #include "policy/build_context.hpp"
 #include "policy/endpoint_table.hpp"
@@ -58,6 +59,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static bool req_keep_alive(const http::request_parser<http::string_body>& p);
   net::awaitable<bool> ensure_objects(std::shared_ptr<const Runtime> rt,
                                       const policy::Principal& who, const policy::Rewritten& rw);
+  /// Removes the volumes ensure_objects made for a request dockerd then refused.
+  net::awaitable<void> drop_ensured_volumes(std::shared_ptr<const Runtime> rt);
   net::awaitable<bool> forward(std::shared_ptr<const Runtime> rt, const policy::Principal& who,
                                const policy::Classified& request, http::request_header<>& header,
                                RequestParser* stream_body, std::optional<std::string> replacement,
@@ -120,6 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const policy::Principal* current_principal_ = nullptr;  // for line filters during a relay
   std::string created_name_;  // stored name of the object the current request creates
   std::uint64_t reservation_ = 0;  // the current request's quota reservation, if any
+  std::vector<std::string> ensured_volumes_;  // volumes berth created for the current request
   std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream
   std::mt19937_64 random_{std::random_device{}()};
 };

@@ -150,6 +150,29 @@ TEST_CASE("50 concurrent creates against a quota of 10 containers leave exactly 
   must(p, kNewCli, p.other_tenant_bundle(), {"create", test_image, "true"});
 }
 
+TEST_CASE("a create that dockerd or a quota refuses leaves no volume behind",
+          "[policy][quota][refusal]") {
+  const auto cli = GENERATE(as<std::string>{}, "/usr/bin/docker", "/usr/local/bin/docker");
+  CAPTURE(cli);
+  ProxyOptions options;
+  options.tenant_rules = "    quota: {containers: 1}\n";
+  ProxyUnderTest p(options);
+  const Bundle& t = p.tenant_bundle();
+  // dockerd refuses: the image does not exist (the named volume would have been made first).
+  const auto missing = p.docker(cli, t, {"run", "--rm", "-v", "fresh:/data", "no-such-image:1",
+                                         "true"});
+  INFO(describe(missing));
+  CHECK_FALSE(missing.ok());
+  CHECK(must(p, cli, t, {"volume", "ls", "-q"}).empty());
+  CHECK(list_labelled(p.tenant_label()).volumes.empty());
+  // berth refuses: the quota is used up.
+  must(p, cli, t, {"create", "--name", "only", test_image, "true"});
+  CHECK_THAT(refused(p, cli, t, {"run", "--rm", "-v", "fresh:/data", test_image, "true"}),
+             Contains("its quota is 1"));
+  CHECK(list_labelled(p.tenant_label()).volumes.empty());
+  CHECK(list_labelled(p.tenant_label()).containers.size() == 1);
+}
+
 TEST_CASE("a tenant container gets the policy's defaults; requests above the tenant's limits "
           "or quota are refused with the rule",
           "[policy][defaults][limits][quota]") {
