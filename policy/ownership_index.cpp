@@ -65,6 +65,13 @@ void OwnershipIndex::erase_container(std::string_view id) {
   if (auto r = resources_.find(id); r != resources_.end()) {
     resources_.erase(r);
   }
+  if (removed_.emplace(id).second) {
+    removed_order_.emplace_back(id);
+    if (removed_order_.size() > 4096) {
+      removed_.erase(removed_order_.front());
+      removed_order_.erase(removed_order_.begin());
+    }
+  }
   std::erase_if(execs_, [&](const auto& e) { return e.second == id; });
 }
 
@@ -357,6 +364,8 @@ std::vector<ImageInfo> OwnershipIndex::images() const {
 void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   auto execs = std::move(execs_);
   auto reservations = std::move(reservations_);
+  auto removed = std::move(removed_);
+  auto removed_order = std::move(removed_order_);
   const auto next = next_reservation_;
   auto old = std::move(resources_);
   *this = std::move(fresh);
@@ -371,6 +380,8 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
     }
   }
   reservations_ = std::move(reservations);
+  removed_ = std::move(removed);
+  removed_order_ = std::move(removed_order);
   next_reservation_ = next;
 }
 
@@ -386,11 +397,18 @@ Usage OwnershipIndex::usage_of(std::string_view tenant, std::string_view except)
     if (r.tenant != tenant) {
       continue;
     }
-    if (r.container.empty()) {
+    std::string_view container = r.container;
+    if (container.empty() && !r.name.empty()) {
+      // A create whose container the event stream has already brought in: count it once.
+      if (auto n = container_names_.find(r.name); n != container_names_.end()) {
+        container = n->second;
+      }
+    }
+    if (container.empty()) {
       ++u.containers;
       add(r.claim);
     } else {
-      Resources& m = updating[r.container];
+      Resources& m = updating[container];
       m.memory = std::max(m.memory, r.claim.memory);
       m.nano_cpus = std::max(m.nano_cpus, r.claim.nano_cpus);
       m.ports = std::max(m.ports, r.claim.ports);
@@ -415,8 +433,14 @@ Usage OwnershipIndex::usage_of(std::string_view tenant, std::string_view except)
 
 std::uint64_t OwnershipIndex::reserve(std::string tenant, Resources claim, std::string container) {
   const std::uint64_t id = next_reservation_++;
-  reservations_.emplace(id, Reservation{std::move(tenant), claim, std::move(container)});
+  reservations_.emplace(id, Reservation{std::move(tenant), claim, std::move(container), {}});
   return id;
+}
+
+void OwnershipIndex::name_reservation(std::uint64_t reservation, std::string name) {
+  if (auto it = reservations_.find(reservation); it != reservations_.end()) {
+    it->second.name = std::move(name);
+  }
 }
 
 void OwnershipIndex::commit(std::uint64_t reservation, std::string_view id,
@@ -427,6 +451,9 @@ void OwnershipIndex::commit(std::uint64_t reservation, std::string_view id,
   }
   Reservation r = std::move(it->second);
   reservations_.erase(it);
+  if (removed_.contains(id)) {
+    return;  // removed meanwhile
+  }
   if (containers_.contains(id)) {
     resources_[std::string(id)] = r.claim;
   } else if (r.container.empty()) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -132,6 +133,9 @@ class OwnershipIndex {
   [[nodiscard]] Usage usage_of(std::string_view tenant, std::string_view except = {}) const;
   /// Reserves `claim` for a new container (`container` empty) or for an update of `container`.
   [[nodiscard]] std::uint64_t reserve(std::string tenant, Resources claim, std::string container);
+  /// The stored name a reserved create will have: once dockerd's create event brings that
+  /// container into the index, the reservation stops counting as one more container.
+  void name_reservation(std::uint64_t reservation, std::string name);
   /// dockerd created or updated the container: its entry takes the reserved figures (a new
   /// container enters the index now, under `id`, if the event has not brought it yet).
   void commit(std::uint64_t reservation, std::string_view id, std::string_view name = {});
@@ -153,9 +157,14 @@ class OwnershipIndex {
     std::string tenant;
     Resources claim;
     std::string container;  // empty: a new container
+    std::string name;       // a new container's stored name, once known
   };
   std::map<std::uint64_t, Reservation> reservations_;
   std::uint64_t next_reservation_ = 1;
+  // Containers removed lately, so a create committed after its container's removal (a race
+  // with another request) does not bring it back.
+  std::set<std::string, std::less<>> removed_;
+  std::vector<std::string> removed_order_;
 };
 
 }  // namespace berth::policy

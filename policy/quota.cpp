@@ -3,7 +3,6 @@
 #include "policy/units.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 
 namespace berth::policy {
 
@@ -71,11 +70,7 @@ Resources held_resources(const nlohmann::json& hc) {
         continue;
       }
       for (const auto& b : list) {
-        const std::string text = b.is_object() ? b.value("HostPort", std::string()) : "";
-        const auto dash = text.find('-');
-        const long first = std::atol(text.substr(0, dash).c_str());
-        const long last = dash == std::string::npos ? first : std::atol(text.c_str() + dash + 1);
-        r.ports += first > 0 && last >= first ? last - first + 1 : 1;
+        r.ports += b.is_object() ? 1 : 0;  // one host port per binding, ranges included
       }
     }
   }

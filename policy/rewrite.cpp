@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <cstdlib>
 #include <set>
 
@@ -348,7 +349,7 @@ std::optional<Decision> judge_ports(const Ctx& c, const json& hc) {
                           " (" + describe_ranges(ranges) + ")",
                       "ports.range");
       }
-      count += range->second - range->first + 1;
+      ++count;  // dockerd takes one host port of a range for each binding
     }
   }
   c.out.claim_ports = count;
@@ -631,6 +632,9 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
   Resources claim = current ? *current : Resources{};
   claim.ports = c.out.claim_ports.value_or(claim.ports);
 
+  const bool memory_ruled = rules.limits.memory || rules.quota.memory;
+  const bool cpu_ruled = rules.limits.nano_cpus || rules.quota.nano_cpus;
+
   // Memory: 0 leaves it unset at create ("no limit") and unchanged at update.
   std::int64_t memory = int_field(doc, "Memory");
   if (memory < 0) {
@@ -654,29 +658,67 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
   if (memory > 0) {
     claim.memory = memory;
   }
-  if (claim.memory == 0 && rules.quota.memory) {
+  // An update of a container whose holding berth does not know yet (it predates the quota)
+  // is judged on what it changes.
+  if (create && claim.memory == 0 && rules.quota.memory) {
     return refuse("HostConfig.Memory must be set: tenant " + t + " has a memory quota of " +
                       units::format_size(*rules.quota.memory),
                   "quota.memory");
   }
+  // Swap: MemorySwap is memory plus swap; -1 is unlimited swap on the host. Where memory is
+  // ruled, a container may have at most as much swap as memory (dockerd's own default).
+  const std::int64_t swap = int_field(doc, "MemorySwap");
+  if (memory_ruled && swap != 0 && claim.memory > 0) {
+    const std::int64_t max_swap = 2 * claim.memory;
+    if (swap < 0 || swap > max_swap) {
+      if (!clamp) {
+        return refuse("HostConfig.MemorySwap " +
+                          (swap < 0 ? std::string("unlimited") : units::format_size(swap)) +
+                          " is above tenant " + t + "'s limit of twice the memory (" +
+                          units::format_size(max_swap) + ")",
+                      "limits.swap");
+      }
+      doc["MemorySwap"] = max_swap;
+    }
+  }
 
-  // CPUs: NanoCpus, or CpuQuota over CpuPeriod (dockerd refuses both at once).
+  // CPUs: NanoCpus, or CpuQuota over CpuPeriod (dockerd refuses both at once; a negative
+  // CpuQuota is "no limit" and wins over NanoCpus in the cgroup).
+  const std::int64_t quota_field = int_field(doc, "CpuQuota");
   const std::int64_t period_field = int_field(doc, "CpuPeriod");
+  if (period_field < 0) {
+    return bad("berth: HostConfig.CpuPeriod must not be negative", "limits.cpus");
+  }
+  if (quota_field < 0 && cpu_ruled) {
+    return refuse("an unlimited HostConfig.CpuQuota is not allowed for tenant " + t +
+                      " (it has a CPU limit or quota)",
+                  "limits.cpus");
+  }
+  // At update berth does not know the period a container was created with: a quota or a
+  // period changes the container's CPUs only together with the other.
+  if (!create && cpu_ruled && (quota_field > 0) != (period_field > 0)) {
+    return bad("berth: update CpuQuota and CpuPeriod together (--cpu-quota with --cpu-period), "
+               "or use NanoCpus (--cpus)",
+               "limits.cpus");
+  }
   const std::int64_t period = period_field > 0 ? period_field : default_cpu_period;
-  const bool by_quota = int_field(doc, "NanoCpus") <= 0 && int_field(doc, "CpuQuota") > 0;
-  std::int64_t nano = by_quota ? static_cast<std::int64_t>(
-                                     static_cast<long double>(int_field(doc, "CpuQuota")) *
-                                     nano_per_cpu / period)
-                               : std::max<std::int64_t>(int_field(doc, "NanoCpus"), 0);
+  const bool by_quota = int_field(doc, "NanoCpus") <= 0 && quota_field > 0;
+  constexpr long double int64_max = 9.2e18L;
+  auto scaled = [&](long double v) {
+    return v >= int64_max ? std::numeric_limits<std::int64_t>::max()
+                          : static_cast<std::int64_t>(v);
+  };
+  std::int64_t nano =
+      by_quota ? scaled(static_cast<long double>(quota_field) * nano_per_cpu / period)
+               : std::max<std::int64_t>(int_field(doc, "NanoCpus"), 0);
   auto set_cpus = [&](std::int64_t value, bool as_quota) {
     if (as_quota) {
-      doc["CpuQuota"] = static_cast<std::int64_t>(static_cast<long double>(value) * period /
-                                                  nano_per_cpu);
+      doc["CpuQuota"] = scaled(static_cast<long double>(value) * period / nano_per_cpu);
     } else {
       doc["NanoCpus"] = value;
     }
   };
-  if (nano == 0 && create) {
+  if (nano == 0 && create && quota_field >= 0) {
     nano = rules.defaults.nano_cpus.value_or(rules.limits.nano_cpus.value_or(0));
     if (nano > 0) {
       // With a CpuPeriod of its own the container takes the default as a quota of it.
@@ -696,7 +738,7 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
   if (nano > 0) {
     claim.nano_cpus = nano;
   }
-  if (claim.nano_cpus == 0 && rules.quota.nano_cpus) {
+  if (create && claim.nano_cpus == 0 && rules.quota.nano_cpus) {
     return refuse("a CPU limit (HostConfig.NanoCpus) must be set: tenant " + t +
                       " has a CPU quota of " + units::format_cpus(*rules.quota.nano_cpus) +
                       " CPUs",
@@ -733,7 +775,9 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
 
   // Restart policy: the names the tenant may use, and a cap on on-failure's retries (0 there
   // means "retry forever").
-  if (doc.contains("RestartPolicy") && doc["RestartPolicy"].is_object()) {
+  // At update an empty name leaves the policy as it is (the docker CLI always sends one).
+  if (doc.contains("RestartPolicy") && doc["RestartPolicy"].is_object() &&
+      (create || !doc["RestartPolicy"].value("Name", std::string()).empty())) {
     json& rp = doc["RestartPolicy"];
     std::string name = rp.value("Name", std::string());
     const std::string shown = name.empty() ? "no" : name;
@@ -769,8 +813,8 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
   return std::nullopt;
 }
 
-// json-file caps sizes with go-units' FromHumanSize (powers of 1000), local with RAMInBytes
-// (powers of 1024): "10m" is 10'000'000 bytes for one and 10'485'760 for the other.
+// A log size as go-units reads it ("10m", "1.5g", "100k"): in powers of 1024 (RAMInBytes) or
+// 1000 (FromHumanSize).
 std::optional<std::int64_t> docker_log_size(std::string_view text, bool binary) {
   std::size_t i = 0;
   while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) {
@@ -806,8 +850,12 @@ std::optional<std::int64_t> docker_log_size(std::string_view text, bool binary) 
       return std::nullopt;
     }
   }
-  const long double value = std::strtold(std::string(number).c_str(), nullptr);
-  return static_cast<std::int64_t>(value * static_cast<long double>(factor));
+  const long double value = std::strtold(std::string(number).c_str(), nullptr) *
+                           static_cast<long double>(factor);
+  if (!(value < 9.2e18L)) {
+    return std::numeric_limits<std::int64_t>::max();
+  }
+  return static_cast<std::int64_t>(value);
 }
 
 // Log rotation for the drivers that write under dockerd's root: the tenant's defaults when
@@ -834,18 +882,27 @@ std::optional<Decision> apply_log_limits(const Ctx& c, json& hc) {
   if (config.is_null()) {
     config = json::object();
   }
-  const bool binary = effective == "local";
   const std::string& t = c.tenant();
-  if (!config.contains("max-size") && rules.defaults.log_max_size) {
-    config["max-size"] = std::to_string(*rules.defaults.log_max_size);  // bytes, either way
+  // Missing options are written out (as byte counts, which both drivers read alike): dockerd
+  // would otherwise fill them from the daemon's own log-opts, or the local driver's 5 files.
+  if (!config.contains("max-size")) {
+    if (auto size = rules.defaults.log_max_size ? rules.defaults.log_max_size
+                                                : rules.limits.log_max_size) {
+      config["max-size"] = std::to_string(*size);
+    }
   }
-  if (!config.contains("max-file") && rules.defaults.log_max_file) {
-    config["max-file"] = std::to_string(*rules.defaults.log_max_file);
+  if (!config.contains("max-file")) {
+    if (auto files = rules.defaults.log_max_file ? rules.defaults.log_max_file
+                                                 : rules.limits.log_max_file) {
+      config["max-file"] = std::to_string(*files);
+    }
   }
   if (rules.limits.log_max_size) {
     const std::int64_t max = *rules.limits.log_max_size;
     const std::string text = config.value("max-size", std::string());
-    const auto size = text.empty() ? std::optional<std::int64_t>(-1) : docker_log_size(text, binary);
+    // A tenant's own figure is read in powers of 1024, the larger of the two readings the
+    // drivers use, so it is never under-counted.
+    const auto size = text.empty() ? std::optional<std::int64_t>(-1) : docker_log_size(text, true);
     if (!size) {
       return bad("berth: LogConfig max-size '" + text + "' is not a size", "limits.log");
     }
@@ -1325,8 +1382,45 @@ Rewritten build(const Ctx& c, const Classified& request) {
   if (auto d = own_labels(wrapper, "Labels", c.tenant(), "image")) {
     return refused(*d);
   }
+  // The build's RUN containers: the tenant's defaults and limits, as for its own containers
+  // (dockerd reads the first of each parameter). They are not counted against the quota: they
+  // live for one step, inside the tenant's cgroup parent.
+  static constexpr std::pair<std::string_view, const char*> resource_params[] = {
+      {"memory", "Memory"}, {"memswap", "MemorySwap"}, {"cpuquota", "CpuQuota"},
+      {"cpuperiod", "CpuPeriod"}};
+  json resources = json::object();
+  for (const auto& [param_name, field] : resource_params) {
+    if (auto v = param(*q, param_name); v && !v->empty()) {
+      std::int64_t number = 0;
+      const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), number);
+      if (ec != std::errc() || end != v->data() + v->size()) {
+        return refused(bad("strconv.ParseInt: parsing \"" + *v + "\": invalid syntax",
+                           "query.invalid"));
+      }
+      resources[field] = number;
+    }
+  }
+  if (auto d = apply_limits(c, resources, nullptr)) {
+    return refused(*d);
+  }
+  c.out.claim.reset();
+  c.out.claim_ports.reset();
+  if (resources.contains("NanoCpus")) {  // the builder takes CPUs only as a quota of a period
+    const std::int64_t nano = resources["NanoCpus"].get<std::int64_t>();
+    const std::int64_t period =
+        resources.value("CpuPeriod", std::int64_t{0}) > 0 ? resources["CpuPeriod"].get<std::int64_t>()
+                                                          : default_cpu_period;
+    resources["CpuPeriod"] = period;
+    resources["CpuQuota"] = static_cast<std::int64_t>(static_cast<long double>(nano) * period /
+                                                      nano_per_cpu);
+    resources.erase("NanoCpus");
+  }
   bool network_seen = false;
   for (const auto& [key, value] : *q) {
+    if (std::any_of(std::begin(resource_params), std::end(resource_params),
+                    [&](const auto& p) { return key == p.first; })) {
+      continue;  // written below, judged
+    }
     if (key == "t") {
       auto ref = names::parse_image_ref(value);
       if (!ref) {
@@ -1370,6 +1464,11 @@ Rewritten build(const Ctx& c, const Classified& request) {
   out.emplace_back("nocache", "1");
   out.emplace_back("labels", wrapper["Labels"].dump());
   out.emplace_back("cgroupparent", tenant_cgroup_parent(c.tenant(), c.facts));
+  for (const auto& [param_name, field] : resource_params) {
+    if (resources.contains(field) && resources[field].get<std::int64_t>() != 0) {
+      out.emplace_back(std::string(param_name), std::to_string(resources[field].get<std::int64_t>()));
+    }
+  }
   c.out.view = ResponseView::build_stream;
   c.out.filter_build_context = true;
   c.out.dockerfile = param(*q, "dockerfile").value_or("");

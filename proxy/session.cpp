@@ -550,6 +550,11 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     rw.target += "name=" + policy::query_escape(stored);
   }
   created_name_ = rw.created_name;
+  if (reservation_ != 0 && !rw.created_name.empty()) {
+    index.write([&](policy::OwnershipIndex& idx) {
+      idx.name_reservation(reservation_, rw.created_name);
+    });
+  }
   std::optional<std::string> replacement = rw.body;
   if (!replacement && judged) {
     replacement = judged->get().body();
