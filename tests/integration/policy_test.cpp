@@ -183,7 +183,7 @@ TEST_CASE("a tenant container gets the policy's defaults; requests above the ten
       "    defaults: {memory: 64MiB, cpus: 0.5, pids_limit: 100, log_max_size: 1MiB, "
       "log_max_file: 2}\n"
       "    limits: {memory: 256MiB, cpus: 1}\n"
-      "    quota: {memory: 160MiB}\n";
+      "    quota: {memory: 160MiB, pids_per_container: 200}\n";
   ProxyUnderTest p(options);
   const Bundle& t = p.tenant_bundle();
 
@@ -208,6 +208,10 @@ TEST_CASE("a tenant container gets the policy's defaults; requests above the ten
                                  "sleep", "300"}),
              Contains("HostConfig.NanoCpus 2 CPUs is above tenant " + p.id() +
                       "'s per-container limit of 1 CPUs"));
+  CHECK_THAT(refused(p, cli, t, {"run", "-d", "--name", "forky", "--pids-limit", "5000",
+                                 test_image, "sleep", "300"}),
+             Contains("HostConfig.PidsLimit 5000 is above tenant " + p.id() +
+                      "'s limit of 200 processes per container"));
   must(p, cli, t, {"run", "-d", "--name", "second", "--memory", "96m", test_image, "sleep", "300"});
   CHECK_THAT(refused(p, cli, t, {"run", "-d", "--name", "third", test_image, "sleep", "300"}),
              Contains("berth: HostConfig.Memory 64MiB does not fit tenant " + p.id() +
@@ -243,7 +247,8 @@ TEST_CASE("grants: a granted host path mounts read-only, a granted capability an
                          "        - {path: \"" + host + "\", mode: ro}\n"
                          "      capabilities: [NET_ADMIN]\n"
                          "      host_ports: [\"" + std::to_string(port) + "-" +
-                         std::to_string(port + 4) + "\"]\n";
+                         std::to_string(port + 4) + "\"]\n"
+                         "    quota: {published_ports: 1}\n";
   ProxyUnderTest p(options);
   const Bundle& t = p.tenant_bundle();
 
@@ -272,6 +277,11 @@ TEST_CASE("grants: a granted host path mounts read-only, a granted capability an
         std::string::npos);
   CHECK_THAT(refused(p, cli, t, {"run", "-d", "-p", "80:80", test_image, "sleep", "300"}),
              Contains("host port 80 is outside the host ports of tenant " + p.id()));
+  CHECK_THAT(refused(p, cli, t, {"run", "-d", "-p", "127.0.0.1:" + std::to_string(port + 3) +
+                                                      ":80",
+                                 test_image, "sleep", "300"}),
+             Contains("1 published port(s) do not fit tenant " + p.id() +
+                      "'s quota: 1 of 1 are in use"));
   CHECK_THAT(refused(p, cli, t, {"run", "-d", "-P", test_image, "sleep", "300"}),
              Contains("PublishAllPorts"));
   // The other tenant has no grants at all.
