@@ -326,7 +326,7 @@ net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
       break;
     }
     self->arm(idle_timeout);
-    if (self->buffer_.size() == 0 && SSL_pending(self->client_.ssl()) == 0) {
+    if (self->buffer_.size() == 0 && SSL_has_pending(self->client_.ssl()) == 0) {
       // Idle: nothing allocated for the next request but this wait. The parser, the read
       // buffer and the request's coroutine frame exist only once bytes arrive.
       self->buffer_.shrink_to_fit();
@@ -841,9 +841,15 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
   res.body().data = nullptr;
   res.body().size = 0;
   res.body().more = !rp.is_done();
-  arm(client_write_timeout);
-  co_await http::async_write_header(client_, sr, with_ec(ec));
-  disarm();
+  // A body that came with the header (a small answer, /_ping's) leaves with it in the first
+  // write below: one TLS record and one write(2) instead of two. A stream's header leaves now.
+  const bool header_with_body =
+      !rp.is_done() && !endless && lines == LineMode::none && upstream_buffer.size() != 0;
+  if (!header_with_body) {
+    arm(client_write_timeout);
+    co_await http::async_write_header(client_, sr, with_ec(ec));
+    disarm();
+  }
   if (ec) {
     upstream->close();
     co_return false;
