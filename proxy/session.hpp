@@ -120,7 +120,6 @@ class Session : public std::enable_shared_from_this<Session> {
   const policy::Principal* current_principal_ = nullptr;  // for line filters during a relay
   std::string created_name_;  // stored name of the object the current request creates
   std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream
-  std::mt19937_64 random_{std::random_device{}()};
 };
 
 }  // namespace berth::proxy
