@@ -329,30 +329,65 @@ net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
       log_warn("connection from " + self->peer_ + ": " + who.error().tenant_message);
     }
   }
+  co_await serve_requests(self, false);
+}
+
+net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool readable) {
+  bool idle = false;
   while (!self->closed_) {
-    self->idle_ = true;
-    if (self->worker_.draining()) {
-      break;
-    }
-    self->arm(idle_timeout);
-    if (self->buffer_.size() == 0 && SSL_has_pending(self->client_.ssl()) == 0) {
-      // Idle: nothing allocated for the next request but this wait. The parser, the read
-      // buffer and the request's coroutine frame exist only once bytes arrive.
-      self->buffer_.shrink_to_fit();
-      error_code ec;
-      co_await self->client_.socket().async_wait(net::socket_base::wait_read, with_ec(ec));
-      if (ec || self->closed_) {
+    if (!readable) {
+      self->idle_ = true;
+      if (self->worker_.draining()) {
+        break;
+      }
+      self->arm(idle_timeout);
+      if (self->buffer_.size() == 0 && SSL_has_pending(self->client_.ssl()) == 0) {
+        idle = true;
         break;
       }
     }
+    readable = false;
     if (!co_await self->read_and_serve()) {
       break;
     }
   }
-  self->disarm();
-  if (!self->closed_) {
-    self->client_.shutdown_send();
-    self->close();
+  if (idle) {
+    // Idle: nothing allocated for the next request but the wait. The parser, the read
+    // buffer and the request's coroutine frames exist only once bytes arrive.
+    self->buffer_.shrink_to_fit();
+    park(self);
+  } else {
+    self->finish();
+  }
+}
+
+void Session::park(std::shared_ptr<Session> self) {
+  TlsStream::socket_type& socket = self->client_.socket();
+  socket.async_wait(net::socket_base::wait_read, [self = std::move(self)](error_code ec) mutable {
+    if (ec || self->closed_) {
+      self->finish();
+      return;
+    }
+    const auto executor = self->client_.get_executor();
+    std::string peer = self->peer_;
+    net::co_spawn(executor, serve_requests(std::move(self), true),
+                  [peer = std::move(peer)](std::exception_ptr e) {
+                    if (e) {
+                      try {
+                        std::rethrow_exception(e);
+                      } catch (const std::exception& ex) {
+                        log_error("session " + peer + " failed: " + ex.what());
+                      }
+                    }
+                  });
+  });
+}
+
+void Session::finish() noexcept {
+  disarm();
+  if (!closed_) {
+    client_.shutdown_send();
+    close();
   }
 }
 

@@ -53,6 +53,12 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class LineMode { none, events, build };
 
   net::awaitable<bool> handshake();
+  // Serves requests while the next one is (partly) there; between requests the session is
+  // parked: a readiness wait with a plain handler, so an idle connection holds no coroutine
+  // frames. `readable`: woken by that wait, so read at once.
+  static net::awaitable<void> serve_requests(std::shared_ptr<Session> self, bool readable);
+  static void park(std::shared_ptr<Session> self);
+  void finish() noexcept;  // the end of a connection that was not closed by force
   net::awaitable<bool> read_and_serve();
   net::awaitable<bool> serve(RequestParser& parser);
   static bool req_keep_alive(const http::request_parser<http::string_body>& p);
