@@ -20,6 +20,14 @@ namespace berth::policy {
                                                          std::string_view body,
                                                          const OwnershipIndex& index);
 
+/// filter_response with the whole body parsed into a DOM, filtered and re-serialized: the
+/// reference the streaming container views must agree with (as JSON documents), and their
+/// fallback for anything they decline.
+[[nodiscard]] std::optional<std::string> filter_response_dom(ResponseView view,
+                                                             const Principal& who,
+                                                             std::string_view body,
+                                                             const OwnershipIndex& index);
+
 /// One event of the /events stream: the rewritten line, or nullopt when the tenant must not
 /// see it.
 [[nodiscard]] std::optional<std::string> filter_event(const Principal& who,

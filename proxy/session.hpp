@@ -54,6 +54,12 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class LineMode { none, events, build };
 
   net::awaitable<bool> handshake();
+  // Serves requests while the next one is (partly) there; between requests the session is
+  // parked: a readiness wait with a plain handler, so an idle connection holds no coroutine
+  // frames. `readable`: woken by that wait, so read at once.
+  static net::awaitable<void> serve_requests(std::shared_ptr<Session> self, bool readable);
+  static void park(std::shared_ptr<Session> self);
+  void finish() noexcept;  // the end of a connection that was not closed by force
   net::awaitable<bool> read_and_serve();
   net::awaitable<bool> serve(RequestParser& parser);
   static bool req_keep_alive(const http::request_parser<http::string_body>& p);
@@ -125,7 +131,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t reservation_ = 0;  // the current request's quota reservation, if any
   std::vector<std::string> ensured_volumes_;  // volumes berth created for the current request
   std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream
-  std::mt19937_64 random_{std::random_device{}()};
 };
 
 }  // namespace berth::proxy

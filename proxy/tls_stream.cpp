@@ -65,6 +65,11 @@ TlsStream::TlsStream(socket_type socket, SslPtr ssl)
   socket_.non_blocking(true, ignored);
   if (ssl_) {
     SSL_set_fd(ssl_.get(), socket_.native_handle());
+    // Without read-ahead OpenSSL reads each record with two read(2)s, its 5-byte header and
+    // then its body: 15 reads for a handshake and a request where 5 do. With it, bytes of the
+    // next records may wait inside OpenSSL, so "anything to read?" is SSL_has_pending plus the
+    // socket, never the socket alone.
+    SSL_set_read_ahead(ssl_.get(), 1);
   }
 }
 

@@ -55,14 +55,22 @@ class TlsStream {
   /// Closes the socket; pending operations complete with operation_aborted.
   void close() noexcept;
 
+  // Without TLS the socket's own operations: a gather list goes out in one sendmsg(2) with
+  // no copy, and no composed operation wraps the read.
   template <typename MutableBufferSequence, typename Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    if (!ssl_) {
+      return socket_.async_read_some(buffers, std::forward<Token>(token));
+    }
     return net::async_compose<Token, void(error_code, std::size_t)>(
         ReadOp{this, first_buffer(buffers)}, token, socket_);
   }
 
   template <typename ConstBufferSequence, typename Token>
   auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    if (!ssl_) {
+      return socket_.async_write_some(buffers, std::forward<Token>(token));
+    }
     return net::async_compose<Token, void(error_code, std::size_t)>(
         WriteOp{this, gather(buffers)}, token, socket_);
   }
@@ -124,20 +132,10 @@ class TlsStream {
   struct ReadOp {
     TlsStream* self_stream;
     net::mutable_buffer buffer;
-    bool started = false;
 
     template <typename Self>
-    void operator()(Self& self, error_code ec = {}, std::size_t n = 0) {
+    void operator()(Self& self, error_code ec = {}, std::size_t = 0) {
       TlsStream& s = *self_stream;
-      if (!s.ssl_) {
-        if (started) {
-          self.complete(ec, n);
-          return;
-        }
-        started = true;
-        s.socket_.async_read_some(buffer, std::move(self));
-        return;
-      }
       if (ec) {
         self.complete(ec, 0);
         return;
@@ -164,20 +162,10 @@ class TlsStream {
   struct WriteOp {
     TlsStream* self_stream;
     WriteData data;
-    bool started = false;
 
     template <typename Self>
-    void operator()(Self& self, error_code ec = {}, std::size_t n = 0) {
+    void operator()(Self& self, error_code ec = {}, std::size_t = 0) {
       TlsStream& s = *self_stream;
-      if (!s.ssl_) {
-        if (started) {
-          self.complete(ec, n);
-          return;
-        }
-        started = true;
-        s.socket_.async_write_some(data.view, std::move(self));
-        return;
-      }
       if (ec) {
         self.complete(ec, 0);
         return;

@@ -7,7 +7,9 @@
 # Needs: dockerd on /var/run/docker.sock, /usr/sbin/nginx, root (nginx workers open the socket).
 # Knobs (environment): BENCH_DURATION (5 s per measurement), BENCH_CONNECTIONS (32),
 #   BENCH_IDLE (1000), BENCH_CONTAINERS (300), BENCH_EXEC_BYTES (314572800),
-#   BERTH_WORKERS (2; empty: do not pass --workers), BENCH_KEEP=1 keeps the temp dir.
+#   BERTH_WORKERS (2; empty: do not pass --workers), BENCH_KEEP=1 keeps the temp dir,
+#   BENCH_ONLY (all; or a comma list of ping,inspect,list,name,handshake,exec,idle: run only
+#   those measurement groups, for quick investigation; published tables come from full runs).
 # The bench containers belong to tenant benchco (label berth.tenant=benchco, stored names
 # benchco_c<i>-<run>); the operator sees them as well, so both views list the same containers.
 # Everything it creates (containers labelled berth.bench=1 and berth.bench.run=<this run>,
@@ -32,10 +34,12 @@ IDLE=${BENCH_IDLE:-1000}
 NCONTAINERS=${BENCH_CONTAINERS:-300}
 EXEC_BYTES=${BENCH_EXEC_BYTES:-314572800}
 BERTH_WORKERS=${BERTH_WORKERS-2}
+ONLY=${BENCH_ONLY:-all}
 API=v1.41
 TENANT=benchco
 
 log() { printf '[run_bench] %s\n' "$*" >&2; }
+wanted() { [[ $ONLY == all || ,$ONLY, == *,$1,* ]]; }
 die() { log "error: $*"; exit 1; }
 
 [[ -x $BENCH ]] || die "$BENCH not built (cmake --build BUILD_DIR --target berth-bench)"
@@ -153,8 +157,11 @@ identities:
 EOF
   worker_args=()
   [[ -n $BERTH_WORKERS ]] && worker_args=(--workers "$BERTH_WORKERS")
+  # Created first: the readiness loop may read it before the background job has opened it,
+  # and a failing sed would end this script (set -e, pipefail).
+  : >"$T/berth.out"
   "$PROXY" --policy "$T/policy.yaml" --listen 127.0.0.1:0 "${worker_args[@]}" \
-    >"$T/berth.out" 2>"$T/berth.err" &
+    >>"$T/berth.out" 2>"$T/berth.err" &
   BERTH_PID=$!
   for ((i = 0; i < 150; i++)); do  # bounded: 15 s
     BERTH_PORT=$(sed -n 's/^berth-proxy: ready on port \([0-9][0-9]*\).*/\1/p' "$T/berth.out" | head -n1)
@@ -280,7 +287,10 @@ keepalive() {  # name path
 log "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The tenant runs right after berth's (the operator's) run of the same request, so the pair
 # sees the same machine state: the tenant-isolation requirement is tenant within 10% of it.
-for path in /_ping "/$API/containers/$INSPECT_ID/json" "/$API/containers/json?all=1"; do
+for group in ping:/_ping "inspect:/$API/containers/$INSPECT_ID/json" \
+  "list:/$API/containers/json?all=1"; do
+  path=${group#*:}
+  wanted "${group%%:*}" || continue
   log "keepalive GET $path, $CONNS connections, ${DURATION}s"
   for t in "${targets[@]}"; do
     keepalive "$t" "$path"
@@ -289,22 +299,27 @@ for path in /_ping "/$API/containers/$INSPECT_ID/json" "/$API/containers/json?al
     keepalive tenant "$path"
   fi
 done
-if [[ -n $BERTH_PORT ]]; then
+if [[ -n $BERTH_PORT ]] && wanted name; then
   log "keepalive inspect by name: operator $STORED_NAME, tenant $TENANT_NAME"
   keepalive berth "/$API/containers/$STORED_NAME/json"
   keepalive tenant "/$API/containers/$TENANT_NAME/json"
 fi
 log "new TLS connection per request (full handshake + /_ping + close), $CONNS workers"
 for t in "${targets[@]}"; do
-  [[ $t == direct ]] && continue
+  [[ $t == direct ]] || ! wanted handshake && continue
   run_one "$t" --scenario handshake --connections "$CONNS" --duration "$DURATION"
 done
 # An exec whose stream was cut (nginx after a half-close) keeps `head` running and burning CPU
 # in the container, shim and dockerd: stop it before the next measurement.
 stop_leftover_exec() {
-  local i
+  local i procs
   for ((i = 0; i < 50; i++)); do
-    docker top "$EXEC_ID" -o comm 2>/dev/null | grep -qx head || return 0
+    # dockerd refuses `-o comm` alone ("Couldn't find PID field in ps output"): a check that
+    # only looked at that output never saw the head left running, which then competed with the
+    # next measurement (berth's half-close run) for the CPU and for dockerd.
+    procs=$(docker top "$EXEC_ID" -o pid,comm 2>&1) ||
+      { log "warning: docker top $EXEC_ID failed: $procs"; return 0; }
+    awk 'NR > 1 && $2 == "head" { found = 1 } END { exit !found }' <<<"$procs" || return 0
     docker exec "$EXEC_ID" /bin/busybox killall head >/dev/null 2>&1 || true
     sleep 0.1
   done
@@ -312,6 +327,7 @@ stop_leftover_exec() {
 }
 log "exec stream: head -c $EXEC_BYTES /dev/zero with Tty"
 for mode in half-close no-half-close; do
+  wanted exec || break
   for t in "${targets[@]}"; do
     extra=()
     [[ $mode == no-half-close ]] && extra=(--no-half-close)
@@ -321,7 +337,7 @@ for mode in half-close no-half-close; do
 done
 log "idle mTLS connections: $IDLE"
 for t in "${targets[@]}"; do
-  [[ $t == direct ]] && continue
+  [[ $t == direct ]] || ! wanted idle && continue
   run_one "$t" --scenario idle --idle "$IDLE" --connections "$CONNS" --timeout 60
 done
 log "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,8 +8,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "policy/build_context.hpp"
 #include "policy/docker_types.hpp"
@@ -105,6 +108,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     ResponseView::image_list, ResponseView::volume_list,
                     ResponseView::system_df, ResponseView::info}) {
     (void)filter_response(view, tenant, input, index);
+  }
+  for (auto view : {ResponseView::container_list, ResponseView::container_inspect}) {
+    for (std::string_view doc : {input, body}) {
+      // The streaming container views must make the DOM filter's document, or decline.
+      const auto streamed = filter_response(view, tenant, doc, index);
+      const auto reference = filter_response_dom(view, tenant, doc, index);
+      if (streamed.has_value() != reference.has_value() ||
+          (streamed && nlohmann::json::parse(*streamed) != nlohmann::json::parse(*reference))) {
+        std::abort();
+      }
+    }
   }
   (void)filter_event(tenant, input, index);
   (void)tenant_error_message(tenant, input);
