@@ -307,7 +307,8 @@ net::awaitable<bool> Session::handshake() {
 }
 
 net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
-  const GaugeHold connection(self->worker_.metrics(), false);
+  // Counted for the session's life, not this coroutine's: an idle session is parked outside it.
+  self->connection_gauge_ = std::make_unique<GaugeHold>(self->worker_.metrics(), false);
   if (!co_await self->handshake()) {
     // Lingering close: OpenSSL has written its alert ("certificate required", "revoked");
     // closing at once would answer the client's already-sent request with a reset that

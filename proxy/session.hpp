@@ -19,6 +19,7 @@
 #include "policy/identity.hpp"
 #include "policy/rewrite.hpp"
 #include "proxy/config.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
 #include "proxy/tls_stream.hpp"
 
@@ -130,6 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string created_name_;  // stored name of the object the current request creates
   std::uint64_t reservation_ = 0;  // the current request's quota reservation, if any
   std::vector<std::string> ensured_volumes_;  // volumes berth created for the current request
+  std::unique_ptr<GaugeHold> connection_gauge_;  // berth_proxy_connections while this lives
   std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream
 };
 

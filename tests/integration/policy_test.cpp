@@ -449,19 +449,38 @@ TEST_CASE("the proxy's metrics listener counts requests by tenant, class and dec
   must(p, kNewCli, p.operator_bundle(), {"version"});
   CHECK_THAT(p.reload(), Contains("policy reloaded"));
 
-  const auto scrape = berth::test::run(
-      {"curl", "-sS", "--max-time", "10",
-       "http://127.0.0.1:" + std::to_string(p.metrics_port()) + "/metrics"});
-  INFO(describe(scrape));
-  REQUIRE(scrape.ok());
-  const std::string& m = scrape.out;
-  auto value = [&](const std::string& series) -> double {
+  const std::string url = "http://127.0.0.1:" + std::to_string(p.metrics_port()) + "/metrics";
+  const auto scrape = [&] {
+    const auto r = berth::test::run({"curl", "-sS", "--max-time", "10", url});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    return r.out;
+  };
+  const auto value_in = [](const std::string& m, const std::string& series) -> double {
     const auto at = m.find("\n" + series + " ");
     if (at == std::string::npos) {
       return -1;
     }
     return std::stod(m.substr(at + series.size() + 2));
   };
+  // An open stream (logs -f) counts as a stream and its connection as open.
+  run_ticker(p, t, "ticker");
+  const auto log = p.dir() / "metrics-logs.log";
+  auto stream = follow_logs(p, t, "ticker", log);
+  REQUIRE(grows_beyond(log, 1));
+  const std::string during = scrape();
+  CHECK(value_in(during, "berth_proxy_streams") >= 1);
+  CHECK(value_in(during, "berth_proxy_connections") >= 1);
+  stream.stop(SIGTERM, std::chrono::seconds(5));
+  std::string m;
+  for (int i = 0; i < 100; ++i) {  // the proxy sees the client go within moments
+    m = scrape();
+    if (value_in(m, "berth_proxy_streams") == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto value = [&](const std::string& series) { return value_in(m, series); };
   const std::string tenant = "tenant=\"" + p.id() + "\"";
   CHECK(value("berth_proxy_requests_total{class=\"tenant\",decision=\"allowed\"," + tenant +
               "}") >= 1);
@@ -474,7 +493,7 @@ TEST_CASE("the proxy's metrics listener counts requests by tenant, class and dec
   CHECK(value("berth_proxy_policy_reloads_total{result=\"applied\"}") == 1);
   CHECK(value("berth_proxy_policy_reloads_total{result=\"refused\"}") == 0);
   CHECK(value("berth_proxy_connections") >= 0);
-  CHECK(value("berth_proxy_streams") == 0);
+  CHECK(value("berth_proxy_streams") == 0);  // the stream has ended
   CHECK_THAT(m, Contains("berth_proxy_request_duration_seconds_bucket{class=\"tenant\",le=\"0.1\"}"));
 
   berth::test::RunOptions stdin_metrics;
