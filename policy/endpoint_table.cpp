@@ -3,6 +3,8 @@
 #include <array>
 #include <charconv>
 
+#include "policy/hex.hpp"
+
 namespace berth::policy {
 
 namespace {
@@ -147,19 +149,6 @@ constexpr std::array kRoutes{
     Route{"POST", "/configs/{id}/update", "config.update", operator_only, judge, quick},
 };
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Go's url.Parse decodes the path this way before gorilla/mux routes on it; an invalid escape
 // makes Go's server answer 400 before routing, so refusing it loses nothing.
 bool percent_decode(std::string_view in, std::string& out) {
@@ -171,8 +160,8 @@ bool percent_decode(std::string_view in, std::string& out) {
       if (i + 2 >= in.size()) {
         return false;
       }
-      const int hi = hex_value(in[i + 1]);
-      const int lo = hex_value(in[i + 2]);
+      const int hi = hex_digit(in[i + 1]);
+      const int lo = hex_digit(in[i + 2]);
       if (hi < 0 || lo < 0) {
         return false;
       }

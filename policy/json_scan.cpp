@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "policy/hex.hpp"
+
 namespace berth::policy::json_scan {
 
 namespace {
@@ -21,19 +23,6 @@ constexpr std::array<std::uint8_t, 256> string_class = [] {
   }
   return t;
 }();
-
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // Four hex digits at s[at..at+4) -> code unit, or -1.
 long hex4(std::string_view s, std::size_t at) noexcept {

@@ -8,6 +8,7 @@
 
 #include "policy/docker_types.hpp"
 #include "policy/go_json.hpp"
+#include "policy/hex.hpp"
 #include "policy/names.hpp"
 #include "policy/units.hpp"
 #include "policy/vocabulary.hpp"
@@ -1918,20 +1919,8 @@ std::optional<std::string> query_unescape(std::string_view s) {
       if (i + 2 >= s.size()) {
         return std::nullopt;
       }
-      auto hex = [](char ch) -> int {
-        if (ch >= '0' && ch <= '9') {
-          return ch - '0';
-        }
-        if (ch >= 'a' && ch <= 'f') {
-          return ch - 'a' + 10;
-        }
-        if (ch >= 'A' && ch <= 'F') {
-          return ch - 'A' + 10;
-        }
-        return -1;
-      };
-      const int hi = hex(s[i + 1]);
-      const int lo = hex(s[i + 2]);
+      const int hi = hex_digit(s[i + 1]);
+      const int lo = hex_digit(s[i + 2]);
       if (hi < 0 || lo < 0) {
         return std::nullopt;
       }
