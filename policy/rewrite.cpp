@@ -70,6 +70,8 @@ struct Ctx {
   const DaemonFacts& facts;
   const Tenant& rules;
   Rewritten& out;
+  /// Host ports a create publishes, counted by judge_ports for apply_limits' claim.
+  mutable std::optional<std::int64_t> ports;
   const std::string& tenant() const { return who.tenant; }
 };
 
@@ -353,7 +355,7 @@ std::optional<Decision> judge_ports(const Ctx& c, const json& hc) {
       ++count;  // dockerd takes one host port of a range for each binding
     }
   }
-  c.out.claim_ports = count;
+  c.ports = count;
   return std::nullopt;
 }
 
@@ -631,7 +633,7 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
   const bool create = current == nullptr;
   const bool clamp = rules.clamp();
   Resources claim = current ? *current : Resources{};
-  claim.ports = c.out.claim_ports.value_or(claim.ports);
+  claim.ports = c.ports.value_or(claim.ports);
 
   const bool memory_ruled = rules.limits.memory || rules.quota.memory;
   const bool cpu_ruled = rules.limits.nano_cpus || rules.quota.nano_cpus;
@@ -814,9 +816,9 @@ std::optional<Decision> apply_limits(const Ctx& c, json& doc, const Resources* c
   return std::nullopt;
 }
 
-// A log size as go-units reads it ("10m", "1.5g", "100k"): in powers of 1024 (RAMInBytes) or
-// 1000 (FromHumanSize).
-std::optional<std::int64_t> docker_log_size(std::string_view text, bool binary) {
+// A log size as go-units' RAMInBytes reads it ("10m", "1.5g", "100kb": powers of 1024). The
+// drivers read some sizes in powers of 1000 (FromHumanSize); this reading is never smaller.
+std::optional<std::int64_t> docker_log_size(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) {
     ++i;
@@ -829,7 +831,7 @@ std::optional<std::int64_t> docker_log_size(std::string_view text, bool binary) 
   if (number.empty() || number.front() == '.' || number.back() == '.') {
     return std::nullopt;
   }
-  const std::int64_t base = binary ? 1024 : 1000;
+  constexpr std::int64_t base = 1024;
   std::int64_t factor = 1;
   if (!unit.empty()) {
     const char u = static_cast<char>(unit.front() | 0x20);
@@ -901,9 +903,7 @@ std::optional<Decision> apply_log_limits(const Ctx& c, json& hc) {
   if (rules.limits.log_max_size) {
     const std::int64_t max = *rules.limits.log_max_size;
     const std::string text = config.value("max-size", std::string());
-    // A tenant's own figure is read in powers of 1024, the larger of the two readings the
-    // drivers use, so it is never under-counted.
-    const auto size = text.empty() ? std::optional<std::int64_t>(-1) : docker_log_size(text, true);
+    const auto size = text.empty() ? std::optional<std::int64_t>(-1) : docker_log_size(text);
     if (!size) {
       return bad("berth: LogConfig max-size '" + text + "' is not a size", "limits.log");
     }
@@ -1405,7 +1405,6 @@ Rewritten build(const Ctx& c, const Classified& request) {
     return refused(*d);
   }
   c.out.claim.reset();
-  c.out.claim_ports.reset();
   if (resources.contains("NanoCpus")) {  // the builder takes CPUs only as a quota of a period
     const std::int64_t nano = resources["NanoCpus"].get<std::int64_t>();
     const std::int64_t period =
@@ -1717,7 +1716,7 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
                              const DaemonFacts& facts, const Tenant& rules) {
   Rewritten out;
   out.target = canonical_target(request);
-  Ctx c{who, index, facts, rules, out};
+  Ctx c{who, index, facts, rules, out, std::nullopt};
   const std::string_view e = request.route->endpoint;
 
   // Older API versions change what dockerd accepts in ways berth does not judge (below 1.24,

@@ -88,7 +88,6 @@ struct Rewritten {
   /// (after defaults and limits). The proxy judges it with judge_quota and reserves it.
   std::optional<Resources> claim;
   std::string claim_container;  ///< update: the container whose holding the claim replaces
-  std::optional<std::int64_t> claim_ports;  ///< host ports counted while judging a create
 };
 
 /// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.
