@@ -130,6 +130,51 @@ TEST_CASE("a revoked certificate is refused in the TLS handshake while others st
   CHECK(still.ok());
 }
 
+TEST_CASE("no TLS session is ever resumed: every connection's certificate is verified in full",
+          "[proxy][tls]") {
+  // A resumed session would skip the certificate's verification (its expiry, the CRL).
+  const auto version = GENERATE(as<std::string>{}, "-tls1_2", "-tls1_3");
+  CAPTURE(version);
+  ProxyUnderTest p;
+  const auto session = p.dir() / ("session" + version + ".pem");
+  auto connect = [&](bool resume) {
+    std::vector<std::string> argv{"/usr/bin/openssl",
+                                  "s_client",
+                                  version,
+                                  "-connect",
+                                  p.address(),
+                                  "-CAfile",
+                                  (p.ca_dir() / "ca.pem").string(),
+                                  "-cert",
+                                  (p.operator_bundle() / "cert.pem").string(),
+                                  "-key",
+                                  (p.operator_bundle() / "key.pem").string(),
+                                  "-ign_eof",
+                                  resume ? "-sess_in" : "-sess_out",
+                                  session.string()};
+    berth::test::RunOptions o;
+    // A whole request and its answer: TLS 1.3 tickets would arrive before the response.
+    o.input = "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n";
+    o.timeout = std::chrono::seconds(15);
+    return berth::test::run(argv, o);
+  };
+  const auto first = connect(false);
+  INFO("first connection: " << describe(first));
+  REQUIRE(first.ok());
+  CHECK_THAT(first.out, Contains("HTTP/1.1 200 OK"));
+  CHECK_THAT(first.out, !Contains("New Session Ticket"));
+  if (!std::filesystem::exists(session)) {
+    SUCCEED("no session to resume was handed out");  // TLS 1.3 without tickets
+    return;
+  }
+  const auto second = connect(true);
+  INFO("second connection, offering the first one's session: " << describe(second));
+  REQUIRE(second.ok());
+  CHECK_THAT(second.out, Contains("HTTP/1.1 200 OK"));
+  CHECK_THAT(second.out, Contains("New, TLSv1."));
+  CHECK_THAT(second.out, !Contains("Reused, TLSv1."));
+}
+
 TEST_CASE("a valid certificate whose identity the policy does not know gets a Docker-shaped 403",
           "[proxy][identity][refusal]") {
   const auto cli = GENERATE(as<std::string>{}, "/usr/bin/docker", "/usr/local/bin/docker");
