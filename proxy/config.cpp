@@ -105,8 +105,10 @@ std::expected<SslCtxPtr, std::string> make_server_ctx(const policy::TlsFiles& tl
   // Client-initiated renegotiation is a CPU amplification vector; nothing in Docker needs it.
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Not SSL_MODE_RELEASE_BUFFERS: it frees and reallocates OpenSSL's 16 KiB record buffers
+  // around every read and write, several large allocations per request. A session frees them
+  // itself when it goes idle (Session::serve_requests), which is when their memory matters.
+  SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (SSL_CTX_use_certificate_chain_file(c, tls.cert.c_str()) != 1) {
     return std::unexpected(tls.cert + ": server certificate: " + openssl_errors());
   }

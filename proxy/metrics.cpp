@@ -88,19 +88,19 @@ void Metrics::request(std::string_view tenant, std::string_view endpoint_class, 
     histograms.clear();
     owner = this;
   }
-  std::string key;
-  key.reserve(tenant.size() + endpoint_class.size() + 3);
-  key.append(tenant).append(1, '\0').append(endpoint_class).append(1, allowed ? 'a' : 'r');
+  thread_local std::string key;  // reused: no allocation per request
+  key.assign(tenant).append(1, '\0').append(endpoint_class).append(1, allowed ? 'a' : 'r');
   auto it = counters.find(key);
   if (it == counters.end()) {
     auto* c = &requests_->Add({{"tenant", std::string(tenant)},
                                {"class", std::string(endpoint_class)},
                                {"decision", allowed ? "allowed" : "refused"}});
-    it = counters.emplace(std::move(key), c).first;
+    it = counters.emplace(key, c).first;
   }
   it->second->Increment();
   if (!stream) {
-    auto h = histograms.find(std::string(endpoint_class));
+    key.assign(endpoint_class);
+    auto h = histograms.find(key);
     if (h == histograms.end()) {
       auto* added = &durations_->Add({{"class", std::string(endpoint_class)}}, latency_buckets());
       h = histograms.emplace(std::string(endpoint_class), added).first;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cstring>
 #include <vector>
 #include <limits>
 
@@ -139,6 +140,45 @@ class Window {
   std::unique_ptr<char[]> block_;
 };
 
+// The recycled blocks of RecyclingAllocator: a few per size, per thread.
+class BlockPool {
+ public:
+  BlockPool() = default;
+  BlockPool(const BlockPool&) = delete;
+  BlockPool& operator=(const BlockPool&) = delete;
+  ~BlockPool() {
+    for (const auto& [bytes, block] : blocks_) {
+      ::operator delete(block, bytes);
+    }
+  }
+  void* take(std::size_t bytes) noexcept {
+    for (std::size_t i = blocks_.size(); i-- > 0;) {
+      if (blocks_[i].first == bytes) {
+        void* block = blocks_[i].second;
+        blocks_[i] = blocks_.back();
+        blocks_.pop_back();
+        return block;
+      }
+    }
+    return nullptr;
+  }
+  bool keep(void* block, std::size_t bytes) {
+    if (blocks_.size() >= 16 || bytes > 1024 * 1024) {
+      return false;
+    }
+    blocks_.emplace_back(bytes, block);
+    return true;
+  }
+
+ private:
+  std::vector<std::pair<std::size_t, void*>> blocks_;
+};
+
+BlockPool& block_pool() {
+  thread_local BlockPool pool;
+  return pool;
+}
+
 error_code& ignored_ec() {
   thread_local error_code ec;
   return ec;
@@ -162,7 +202,60 @@ std::string json_escape(std::string_view s) {
                                               nlohmann::json::error_handler_t::replace);
 }
 
+// Writes "start line CRLF, fields, CRLF" into [out, out + cap) as Beast's serializer would, and
+// returns its length, or 0 when it does not fit. The small-message fast paths use it: one
+// contiguous buffer, one write(2) (one TLS record), none of the serializer's buffer views.
+template <bool isRequest>
+std::size_t put_head(char* out, std::size_t cap, std::string_view a, std::string_view b,
+                     std::string_view c, const http::header<isRequest>& head) {
+  std::size_t at = 0;
+  const auto put = [&](std::string_view piece) {
+    if (at + piece.size() > cap) {
+      return false;
+    }
+    std::memcpy(out + at, piece.data(), piece.size());
+    at += piece.size();
+    return true;
+  };
+  if (!put(a) || !put(" ") || !put(b) || !put(" ") || !put(c) || !put("\r\n")) {
+    return 0;
+  }
+  for (const auto& field : head) {
+    const std::string_view name = field.name_string();
+    const std::string_view value = field.value();
+    // Beast keeps each field as one "Name: value\r\n" line: copied whole when it is laid out
+    // so (checked, not assumed), piece by piece otherwise.
+    const char* const end = value.data() + value.size();
+    if (value.data() == name.data() + name.size() + 2 && name.data()[name.size()] == ':' &&
+        end[0] == '\r' && end[1] == '\n') {
+      if (!put(std::string_view(name.data(), static_cast<std::size_t>(end + 2 - name.data())))) {
+        return 0;
+      }
+    } else if (!put(name) || !put(": ") || !put(value) || !put("\r\n")) {
+      return 0;
+    }
+  }
+  return put("\r\n") ? at : 0;
+}
+
 }  // namespace
+
+void* recycled_allocate(std::size_t bytes) {
+  if (void* block = block_pool().take(bytes)) {
+    return block;
+  }
+  return ::operator new(bytes);
+}
+
+void recycled_free(void* p, std::size_t bytes) noexcept {
+  try {
+    if (block_pool().keep(p, bytes)) {
+      return;
+    }
+  } catch (...) {  // the pool's vector could not grow: hand the block back instead
+  }
+  ::operator delete(p, bytes);
+}
 
 struct Session::Exchange {
   Clock::time_point started = Clock::now();
@@ -362,6 +455,10 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
     // Idle: nothing allocated for the next request but the wait. The parser, the read
     // buffer and the request's coroutine frames exist only once bytes arrive.
     self->buffer_.shrink_to_fit();
+    // OpenSSL's record buffers too (nothing is pending in them: checked above).
+    if (SSL* ssl = self->client_.ssl()) {
+      (void)SSL_free_buffers(ssl);
+    }
     park(self);
   } else {
     self->finish();
@@ -690,29 +787,55 @@ net::awaitable<bool> Session::ensure_objects(std::shared_ptr<const Runtime> rt,
   co_return true;
 }
 
+void Session::upstream_header(http::request_header<>& header, const std::string& target,
+                              bool upgrade) {
+  // The upstream request is the client's header with the judged target, no hop-by-hop
+  // fields, keep-alive toward dockerd unless the client asked for an upgrade.
+  header.target(target);
+  header.version(11);
+  for (auto it = header.begin(); it != header.end();) {
+    if (is_hop_by_hop(it->name_string())) {
+      it = header.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (upgrade) {
+    header.set(http::field::connection, "Upgrade");
+  } else {
+    header.erase(http::field::upgrade);
+    header.erase(http::field::connection);
+  }
+}
+
+std::size_t Session::pack_whole_response(ResponseParser& rp, UpstreamBuffer& upstream_buffer,
+                                         bool keep_alive, char* out, std::size_t cap) {
+  auto& res = rp.get();
+  if (res.chunked() || (!rp.is_done() && !res.has_content_length())) {
+    return 0;
+  }
+  const std::uint64_t body = rp.is_done() ? 0 : rp.content_length_remaining().value_or(~0ull);
+  if (body > upstream_buffer.size() || body >= cap) {
+    return 0;
+  }
+  res.keep_alive(keep_alive);
+  const auto status = std::to_string(res.result_int());
+  std::size_t n = put_head(out, cap - body, "HTTP/1.1", status, res.reason(), res.base());
+  if (n == 0) {
+    return 0;
+  }
+  net::buffer_copy(net::buffer(out + n, body), upstream_buffer.data());
+  upstream_buffer.consume(body);
+  return n + body;
+}
+
 net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_header<>& header,
                                            RequestParser* stream_body,
                                            std::optional<std::string> replacement,
                                            const std::string& target, bool upgrade,
                                            Exchange& ex, policy::BuildContextFilter* tar) {
   if (!replacement && stream_body) {
-    // The upstream request is the client's header with the judged target, no hop-by-hop
-    // fields, keep-alive toward dockerd unless the client asked for an upgrade.
-    header.target(target);
-    header.version(11);
-    for (auto it = header.begin(); it != header.end();) {
-      if (is_hop_by_hop(it->name_string())) {
-        it = header.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    if (upgrade) {
-      header.set(http::field::connection, "Upgrade");
-    } else {
-      header.erase(http::field::upgrade);
-      header.erase(http::field::connection);
-    }
+    upstream_header(header, target, upgrade);
     co_return co_await relay_request_body(upstream, *stream_body, ex, tar);
   }
   // A judged body: the re-serialized document dockerd will decode, never the client's bytes.
@@ -757,7 +880,10 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   const bool endless = request.route->timeout == policy::TimeoutClass::endless;
   const bool is_head = header.method() == http::verb::head;
 
-  auto acquired = co_await worker_.pool().acquire(rt);
+  std::expected<std::shared_ptr<TlsStream>, error_code> acquired = worker_.pool().take_idle(*rt);
+  if (!*acquired) {
+    acquired = co_await worker_.pool().acquire(rt);
+  }
   if (!acquired) {
     ex.allowed = false;
     log_error("cannot reach dockerd at " + rt->upstream.text + ": " + acquired.error().message());
@@ -766,8 +892,26 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
         client_keep_alive && !body_pending, ex);
   }
   std::shared_ptr<TlsStream> upstream = std::move(*acquired);
-  if (!co_await send_request(*upstream, header, stream_body, std::move(replacement), target,
-                             upgrade, ex, tar)) {
+  bool sent = false;
+  if (!replacement && stream_body && stream_body->is_done() && !tar) {
+    // No body (a GET, a bodiless POST): the header alone, in one write, from here rather
+    // than through two more coroutines.
+    upstream_header(header, target, upgrade);
+    Window out;
+    const std::size_t n = put_head(out.get(), relay_window, header.method_string(),
+                                   header.target(), "HTTP/1.1", header);
+    if (n != 0) {
+      error_code wec;
+      co_await net::async_write(*upstream, net::buffer(out.get(), n), with_ec(wec));
+      if (wec) {
+        upstream->close();
+        co_return false;
+      }
+      sent = true;
+    }
+  }
+  if (!sent && !co_await send_request(*upstream, header, stream_body, std::move(replacement),
+                                      target, upgrade, ex, tar)) {
     upstream->close();
     if (build_refusal_) {
       const policy::Decision refusal = *build_refusal_;
@@ -777,7 +921,7 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     co_return false;
   }
 
-  beast::flat_buffer upstream_buffer(header_limit * 2);
+  UpstreamBuffer upstream_buffer(header_limit * 2);
   // Beast reads max(512, free capacity) bytes at a time: without room, a 4 KiB body would
   // arrive, and be relayed, as eight 512-byte chunks.
   upstream_buffer.reserve(16 * 1024);
@@ -819,16 +963,39 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     ex.stream = true;
     stream.emplace(worker_.metrics(), true);
   }
+  // Creates, updates and container removals are read whole: the index learns from them.
+  const std::string_view endpoint = request.route->endpoint;
+  const bool created = endpoint == "container.create" || endpoint == "exec.create" ||
+                       endpoint == "network.create" || endpoint == "volume.create" ||
+                       endpoint == "container.update" || endpoint == "container.delete";
+  const bool pass_through =
+      who.is_operator() || is_head ||
+      (view == policy::ResponseView::pass && res.result_int() < 400 && !created);
+  if (pass_through && !endless) {
+    // The whole answer is here (no body, or a Content-Length body that came with the header:
+    // /_ping, an inspect): header and body leave in one write, from one buffer.
+    Window out;
+    const bool keep_alive = client_keep_alive && !worker_.draining();
+    const bool reusable = res.keep_alive();
+    const std::size_t before = upstream_buffer.size();
+    if (const std::size_t n =
+            pack_whole_response(rp, upstream_buffer, keep_alive, out.get(), relay_window)) {
+      ex.bytes_out += before - upstream_buffer.size();
+      arm(client_write_timeout);
+      error_code wec;
+      co_await net::async_write(client_, net::buffer(out.get(), n), with_ec(wec));
+      disarm();
+      if (reusable && upstream_buffer.size() == 0) {
+        worker_.pool().release(std::move(upstream), *rt);
+      }
+      co_return !wec && keep_alive;
+    }
+  }
   if (who.is_operator() || is_head) {
     co_return co_await relay_response(std::move(upstream), upstream_buffer, rp,
                                       client_keep_alive, endless, LineMode::none, ex, rt);
   }
   // 6. filter: what the tenant may see of the answer.
-  const std::string_view endpoint = request.route->endpoint;
-  // Creates, updates and container removals are read whole: the index learns from them.
-  const bool created = endpoint == "container.create" || endpoint == "exec.create" ||
-                       endpoint == "network.create" || endpoint == "volume.create" ||
-                       endpoint == "container.update" || endpoint == "container.delete";
   const bool whole = res.result_int() >= 400 || created ||
                      (res.result() == http::status::ok && view != policy::ResponseView::pass &&
                       view != policy::ResponseView::events &&
@@ -855,8 +1022,8 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
     req.erase(http::field::content_length);
     req.chunked(true);
   }
-  http::request_serializer<http::buffer_body> sr{req};
   error_code ec;
+  http::request_serializer<http::buffer_body> sr{req};
   if (parser.is_done()) {
     req.body().data = nullptr;
     req.body().size = 0;
@@ -943,7 +1110,7 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
 }
 
 net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream,
-                                             beast::flat_buffer& upstream_buffer,
+                                             UpstreamBuffer& upstream_buffer,
                                              ResponseParser& rp, bool keep_alive, bool endless,
                                              LineMode lines, Exchange& ex,
                                              std::shared_ptr<const Runtime> rt) {
@@ -958,8 +1125,8 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
     res.erase(http::field::content_length);
     res.chunked(true);
   }
-  http::response_serializer<http::buffer_body> sr{res};
   error_code ec;
+  http::response_serializer<http::buffer_body> sr{res};
   res.body().data = nullptr;
   res.body().size = 0;
   res.body().more = !rp.is_done();
@@ -1094,7 +1261,7 @@ net::awaitable<void> Session::watch_client(std::shared_ptr<Session> self,
 }
 
 net::awaitable<bool> Session::respond_whole(std::shared_ptr<TlsStream> upstream,
-                                            beast::flat_buffer& upstream_buffer,
+                                            UpstreamBuffer& upstream_buffer,
                                             ResponseParser& rp, bool keep_alive, Exchange& ex,
                                             std::shared_ptr<const Runtime> rt,
                                             const policy::Principal& who,
@@ -1229,7 +1396,7 @@ std::string Session::transform_lines(LineMode mode, std::string_view lines) {
 }
 
 net::awaitable<void> Session::splice(std::shared_ptr<TlsStream> upstream,
-                                     beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                                     UpstreamBuffer& upstream_buffer, ResponseParser& rp,
                                      Exchange& ex) {
   // The response header goes to the client byte for byte as dockerd wrote it (reason phrase
   // "UPGRADED" included), then whatever dockerd sent after it.

@@ -27,6 +27,26 @@ namespace berth::proxy {
 
 class Worker;
 
+void* recycled_allocate(std::size_t bytes);
+void recycled_free(void* p, std::size_t bytes) noexcept;
+
+/// Blocks recycled per thread (sessions never migrate): the 16 KiB buffer each forwarded
+/// request reads dockerd's answer into was a large malloc and free every time.
+template <typename T>
+struct RecyclingAllocator {
+  using value_type = T;
+  RecyclingAllocator() noexcept = default;
+  template <typename U>
+  RecyclingAllocator(const RecyclingAllocator<U>&) noexcept {}  // NOLINT: rebinding is implicit
+  T* allocate(std::size_t n) { return static_cast<T*>(recycled_allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { recycled_free(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const RecyclingAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+using UpstreamBuffer = beast::basic_flat_buffer<RecyclingAllocator<char>>;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using Clock = std::chrono::steady_clock;
@@ -73,6 +93,14 @@ class Session : public std::enable_shared_from_this<Session> {
                                RequestParser* stream_body, std::optional<std::string> replacement,
                                std::string target, policy::ResponseView view, Exchange& ex,
                                policy::BuildContextFilter* tar = nullptr);
+  // The client's header made into dockerd's: the judged target, no hop-by-hop fields.
+  static void upstream_header(http::request_header<>& header, const std::string& target,
+                              bool upgrade);
+  // When dockerd's whole answer is already in `upstream_buffer` (no body, or a Content-Length
+  // body that came with the header): writes header and body into `out` and returns their
+  // length; 0 when the answer must be relayed.
+  static std::size_t pack_whole_response(ResponseParser& rp, UpstreamBuffer& upstream_buffer,
+                                         bool keep_alive, char* out, std::size_t cap);
   net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
                                     RequestParser* stream_body,
                                     std::optional<std::string> replacement,
@@ -81,11 +109,11 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
                                           Exchange& ex, policy::BuildContextFilter* tar);
   net::awaitable<bool> relay_response(std::shared_ptr<TlsStream> upstream,
-                                      beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                                      UpstreamBuffer& upstream_buffer, ResponseParser& rp,
                                       bool keep_alive, bool endless, LineMode lines, Exchange& ex,
                                       std::shared_ptr<const Runtime> rt);
   net::awaitable<bool> respond_whole(std::shared_ptr<TlsStream> upstream,
-                                     beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                                     UpstreamBuffer& upstream_buffer, ResponseParser& rp,
                                      bool keep_alive, Exchange& ex,
                                      std::shared_ptr<const Runtime> rt,
                                      const policy::Principal& who,
@@ -97,7 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                             const std::string& body);
   std::string transform_lines(LineMode mode, std::string_view lines);
   net::awaitable<void> splice(std::shared_ptr<TlsStream> upstream,
-                              beast::flat_buffer& upstream_buffer, ResponseParser& rp,
+                              UpstreamBuffer& upstream_buffer, ResponseParser& rp,
                               Exchange& ex);
   net::awaitable<bool> refuse(const policy::Decision& decision, bool keep_alive, Exchange& ex);
   net::awaitable<bool> write_response(http::response<http::string_body>& res);

@@ -57,6 +57,14 @@ error_code last_error(SSL* ssl, int ret) {
   return error_code(static_cast<int>(e), tls_category());
 }
 
+// SSL_get_error needs an empty error queue before the call it explains. Clearing an empty
+// queue costs OpenSSL 3 some 800 instructions (every slot is reset); looking costs a tenth.
+void clear_errors() noexcept {
+  if (ERR_peek_error() != 0) {
+    ERR_clear_error();
+  }
+}
+
 }  // namespace
 
 TlsStream::TlsStream(socket_type socket, SslPtr ssl)
@@ -91,14 +99,14 @@ TlsStream::Want TlsStream::outcome(int r, std::size_t& n, error_code& ec) noexce
 
 TlsStream::Want TlsStream::try_read(net::mutable_buffer b, std::size_t& n,
                                     error_code& ec) noexcept {
-  ERR_clear_error();
+  clear_errors();
   errno = 0;
   return outcome(SSL_read_ex(ssl_.get(), b.data(), b.size(), &n), n, ec);
 }
 
 TlsStream::Want TlsStream::try_write(net::const_buffer b, std::size_t& n,
                                      error_code& ec) noexcept {
-  ERR_clear_error();
+  clear_errors();
   errno = 0;
   return outcome(SSL_write_ex(ssl_.get(), b.data(), b.size(), &n), n, ec);
 }
@@ -108,7 +116,7 @@ net::awaitable<error_code> TlsStream::handshake() {
     co_return error_code{};
   }
   for (;;) {
-    ERR_clear_error();
+    clear_errors();
     errno = 0;
     const int r = SSL_do_handshake(ssl_.get());
     if (r == 1) {

@@ -19,14 +19,8 @@ bool still_open(TlsStream& s) {
 
 net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPool::acquire(
     std::shared_ptr<const Runtime> rt) {
-  if (idle_key_ == rt->upstream.text) {
-    while (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      if (still_open(*c)) {
-        co_return c;
-      }
-    }
+  if (auto idle = take_idle(*rt)) {
+    co_return idle;
   }
   const UpstreamAddress& up = rt->upstream;
   TlsStream::socket_type socket(executor_);
@@ -71,6 +65,20 @@ net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPo
     co_return std::unexpected(ec);
   }
   co_return stream;
+}
+
+std::shared_ptr<TlsStream> UpstreamPool::take_idle(const Runtime& rt) {
+  if (idle_key_ != rt.upstream.text) {
+    return nullptr;
+  }
+  while (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    if (still_open(*c)) {
+      return c;
+    }
+  }
+  return nullptr;
 }
 
 void UpstreamPool::release(std::shared_ptr<TlsStream> connection, const Runtime& rt) {

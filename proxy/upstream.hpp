@@ -20,6 +20,10 @@ class UpstreamPool {
   net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> acquire(
       std::shared_ptr<const Runtime> rt);
 
+  /// An idle pooled connection to rt's upstream that is still open, or null: acquire()'s
+  /// usual answer without a coroutine (and its frame) per request.
+  std::shared_ptr<TlsStream> take_idle(const Runtime& rt);
+
   /// Returns a connection whose last response was read completely and whose upstream did not
   /// ask to close it.
   void release(std::shared_ptr<TlsStream> connection, const Runtime& rt);

@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake g++ libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
-  prometheus-cpp-dev docker.io busybox-static python3-docker docker-compose nginx openssl curl
+  prometheus-cpp-dev libmimalloc-dev docker.io busybox-static python3-docker docker-compose nginx openssl curl
   util-linux iproute2 iptables procps clang-16 libclang-rt-16-dev prometheus
 )
 
