@@ -9,7 +9,11 @@
 #   BENCH_IDLE (1000), BENCH_CONTAINERS (300), BENCH_EXEC_BYTES (314572800),
 #   BERTH_WORKERS (2; empty: do not pass --workers), BENCH_KEEP=1 keeps the temp dir,
 #   BENCH_ONLY (all; or a comma list of ping,inspect,list,name,handshake,exec,idle: run only
-#   those measurement groups, for quick investigation; published tables come from full runs).
+#   those measurement groups, for quick investigation; published tables come from full runs),
+#   BENCH_ROUNDS (3): every measurement but the idle one is taken this many times, in rounds
+#   that each go through all targets in turn; the table shows each target's median run (by
+#   rate) and the range. Single runs on a shared 2-core machine move by more than the
+#   differences the ratios are about.
 # The bench containers belong to tenant benchco (label berth.tenant=benchco, stored names
 # benchco_c<i>-<run>); the operator sees them as well, so both views list the same containers.
 # Everything it creates (containers labelled berth.bench=1 and berth.bench.run=<this run>,
@@ -35,6 +39,7 @@ NCONTAINERS=${BENCH_CONTAINERS:-300}
 EXEC_BYTES=${BENCH_EXEC_BYTES:-314572800}
 BERTH_WORKERS=${BERTH_WORKERS-2}
 ONLY=${BENCH_ONLY:-all}
+ROUNDS=${BENCH_ROUNDS:-3}
 API=v1.41
 TENANT=benchco
 
@@ -284,31 +289,6 @@ run_one() {  # name berth-bench-args...
 keepalive() {  # name path
   run_one "$1" --scenario keepalive --path "$2" --connections "$CONNS" --duration "$DURATION"
 }
-log "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
-# The tenant runs right after berth's (the operator's) run of the same request, so the pair
-# sees the same machine state: the tenant-isolation requirement is tenant within 10% of it.
-for group in ping:/_ping "inspect:/$API/containers/$INSPECT_ID/json" \
-  "list:/$API/containers/json?all=1"; do
-  path=${group#*:}
-  wanted "${group%%:*}" || continue
-  log "keepalive GET $path, $CONNS connections, ${DURATION}s"
-  for t in "${targets[@]}"; do
-    keepalive "$t" "$path"
-  done
-  if [[ -n $BERTH_PORT && $path != /_ping ]]; then
-    keepalive tenant "$path"
-  fi
-done
-if [[ -n $BERTH_PORT ]] && wanted name; then
-  log "keepalive inspect by name: operator $STORED_NAME, tenant $TENANT_NAME"
-  keepalive berth "/$API/containers/$STORED_NAME/json"
-  keepalive tenant "/$API/containers/$TENANT_NAME/json"
-fi
-log "new TLS connection per request (full handshake + /_ping + close), $CONNS workers"
-for t in "${targets[@]}"; do
-  [[ $t == direct ]] || ! wanted handshake && continue
-  run_one "$t" --scenario handshake --connections "$CONNS" --duration "$DURATION"
-done
 # An exec whose stream was cut (nginx after a half-close) keeps `head` running and burning CPU
 # in the container, shim and dockerd: stop it before the next measurement.
 stop_leftover_exec() {
@@ -325,14 +305,42 @@ stop_leftover_exec() {
   done
   log "warning: an exec of head is still running in $EXEC_ID"
 }
-log "exec stream: head -c $EXEC_BYTES /dev/zero with Tty"
-for mode in half-close no-half-close; do
-  wanted exec || break
+log "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round of $ROUNDS"
+  # The tenant runs right after berth's (the operator's) run of the same request, so the pair
+  # sees the same machine state: the tenant-isolation requirement is tenant within 10% of it.
+  for group in ping:/_ping "inspect:/$API/containers/$INSPECT_ID/json" \
+    "list:/$API/containers/json?all=1"; do
+    path=${group#*:}
+    wanted "${group%%:*}" || continue
+    log "keepalive GET $path, $CONNS connections, ${DURATION}s"
+    for t in "${targets[@]}"; do
+      keepalive "$t" "$path"
+    done
+    if [[ -n $BERTH_PORT && $path != /_ping ]]; then
+      keepalive tenant "$path"
+    fi
+  done
+  if [[ -n $BERTH_PORT ]] && wanted name; then
+    log "keepalive inspect by name: operator $STORED_NAME, tenant $TENANT_NAME"
+    keepalive berth "/$API/containers/$STORED_NAME/json"
+    keepalive tenant "/$API/containers/$TENANT_NAME/json"
+  fi
+  log "new TLS connection per request (full handshake + /_ping + close), $CONNS workers"
   for t in "${targets[@]}"; do
-    extra=()
-    [[ $mode == no-half-close ]] && extra=(--no-half-close)
-    run_one "$t" --scenario exec --container "$EXEC_ID" --bytes "$EXEC_BYTES" --timeout 60 "${extra[@]}"
-    stop_leftover_exec
+    [[ $t == direct ]] || ! wanted handshake && continue
+    run_one "$t" --scenario handshake --connections "$CONNS" --duration "$DURATION"
+  done
+  log "exec stream: head -c $EXEC_BYTES /dev/zero with Tty"
+  for mode in half-close no-half-close; do
+    wanted exec || break
+    for t in "${targets[@]}"; do
+      extra=()
+      [[ $mode == no-half-close ]] && extra=(--no-half-close)
+      run_one "$t" --scenario exec --container "$EXEC_ID" --bytes "$EXEC_BYTES" --timeout 60 "${extra[@]}"
+      stop_leftover_exec
+    done
   done
 done
 log "idle mTLS connections: $IDLE"
@@ -343,6 +351,37 @@ done
 log "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- table -------------------------------------------------------------------------------------
+# One row per scenario, path and target: its median run by rate (the lower middle one for an
+# even count), with the number of runs and the range of their rates.
+awk '
+function field(line, key,   n, i, kv, parts) {
+  n = split(line, parts, " ")
+  for (i = 2; i <= n; i++) {
+    split(parts[i], kv, "=")
+    if (kv[1] == key) return substr(parts[i], length(key) + 2)
+  }
+  return "-"
+}
+{
+  key = field($0, "scenario") "|" field($0, "path") "|" field($0, "target")
+  if (!(key in runs)) order[++keys] = key
+  runs[key]++
+  row[key, runs[key]] = $0
+  rate[key, runs[key]] = field($0, "rate") + 0
+}
+END {
+  for (k = 1; k <= keys; k++) {
+    key = order[k]; n = runs[key]
+    for (i = 1; i <= n; i++) idx[i] = i
+    for (i = 2; i <= n; i++)  # insertion sort of run numbers by rate
+      for (j = i; j > 1 && rate[key, idx[j - 1]] > rate[key, idx[j]]; j--) {
+        t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t
+      }
+    m = idx[int((n + 1) / 2)]
+    printf "%s runs=%d rate_min=%s rate_max=%s\n", row[key, m], n, rate[key, idx[1]], rate[key, idx[n]]
+  }
+}' "$RESULTS" >"$T/medians.txt"
+
 awk -v inspect_id="$INSPECT_ID" -v stored_name="$STORED_NAME" -v tenant_name="$TENANT_NAME" '
 function field(line, key,   n, i, kv, parts) {
   n = split(line, parts, " ")
@@ -431,15 +470,19 @@ function flush_group(   t, i, note) {
     n = n field($0, "opened") " opened, " field($0, "alive") " alive, dockerd " field($0, "dockerd_kib_per_conn") " KiB/conn "
   }
   if (field($0, "client_cpu_us") != "-") n = n "client CPU " field($0, "client_cpu_us") " "
+  if (field($0, "runs") + 0 > 1) {
+    n = n "median of " field($0, "runs") " (" field($0, "rate_min") ".." field($0, "rate_max") ") "
+  }
   if (field($0, "first_error") != "-") n = n "first error: " field($0, "first_error")
   notes[t] = n
 }
 END {
   flush_group()
-}' "$RESULTS" >"$T/table.txt"
+}' "$T/medians.txt" >"$T/table.txt"
 
 echo
-echo "berth bench: $(nproc) cores shared by client and servers; ${DURATION}s per keep-alive/handshake run, $CONNS connections."
+echo "berth bench: $(nproc) cores shared by client and servers; ${DURATION}s per keep-alive/handshake run, $CONNS connections;"
+echo "each row is a target's median of $ROUNDS runs by rate (the idle row: one run), its range in the notes."
 echo "CPU columns: server CPU time (utime+stime) per request, in us (exec: per MB). proxy = berth-proxy or nginx"
 echo "(master+workers); dockerd = dockerd's own share; direct = dockerd alone. Idle row: rate is server RSS KiB per connection."
 if [[ -n $BERTH_PORT ]]; then
