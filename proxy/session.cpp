@@ -38,6 +38,8 @@ constexpr auto client_write_timeout = 300s;  // a client that stops reading a re
 constexpr auto hijack_linger = 30s;  // after dockerd ends a hijacked stream, for the client's end
 constexpr std::size_t header_limit = 256 * 1024;
 constexpr std::size_t relay_window = 64 * 1024;
+// An answer up to this size is read whole and sent in one write (Session::forward).
+constexpr std::uint64_t small_answer = 32 * 1024;
 constexpr std::size_t judged_body_limit = 4 * 1024 * 1024;
 constexpr std::size_t whole_body_limit = 256 * 1024 * 1024;
 // Not boost::none: Boost 1.74's parser compares the content length with the optional limit
@@ -972,8 +974,21 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
       who.is_operator() || is_head ||
       (view == policy::ResponseView::pass && res.result_int() < 400 && !created);
   if (pass_through && !endless) {
-    // The whole answer is here (no body, or a Content-Length body that came with the header:
-    // /_ping, an inspect): header and body leave in one write, from one buffer.
+    // A small answer (no body, or a Content-Length body of a few KiB: /_ping, an inspect) is
+    // read whole, then header and body leave in one write, from one buffer. dockerd writes
+    // an answer of more than 4 KiB in two pieces: the rest of the body is read here first.
+    const std::uint64_t body =
+        rp.is_done() ? 0 : rp.content_length_remaining().value_or(relay_window);
+    error_code rec;
+    while (!res.chunked() && body < small_answer && upstream_buffer.size() < body) {
+      const std::size_t got = co_await upstream->async_read_some(
+          upstream_buffer.prepare(static_cast<std::size_t>(body) - upstream_buffer.size()),
+          with_ec(rec));
+      if (rec) {
+        break;  // relay_response reports it, as it would have
+      }
+      upstream_buffer.commit(got);
+    }
     Window out;
     const bool keep_alive = client_keep_alive && !worker_.draining();
     const bool reusable = res.keep_alive();
