@@ -165,7 +165,8 @@ class BlockPool {
     return nullptr;
   }
   bool keep(void* block, std::size_t bytes) {
-    if (blocks_.size() >= 16 || bytes > 1024 * 1024) {
+    // A buffer grown for a large header is handed back: the pool keeps only ordinary ones.
+    if (blocks_.size() >= 16 || bytes > 64 * 1024) {
       return false;
     }
     blocks_.emplace_back(bytes, block);
