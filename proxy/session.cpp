@@ -19,6 +19,7 @@
 #include "policy/names.hpp"
 #include "policy/quota.hpp"
 #include "policy/vocabulary.hpp"
+#include "proxy/chunked.hpp"
 #include "proxy/docker_client.hpp"
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
@@ -180,6 +181,11 @@ class BlockPool {
 BlockPool& block_pool() {
   thread_local BlockPool pool;
   return pool;
+}
+
+std::string_view buffer_view(const UpstreamBuffer& b) {
+  const auto data = b.data();
+  return {static_cast<const char*>(data.data()), data.size()};
 }
 
 error_code& ignored_ec() {
@@ -814,10 +820,20 @@ void Session::upstream_header(http::request_header<>& header, const std::string&
 std::size_t Session::pack_whole_response(ResponseParser& rp, UpstreamBuffer& upstream_buffer,
                                          bool keep_alive, char* out, std::size_t cap) {
   auto& res = rp.get();
-  if (res.chunked() || (!rp.is_done() && !res.has_content_length())) {
-    return 0;
+  std::uint64_t body = 0;  // bytes of upstream_buffer that are the body, as dockerd coded it
+  if (!rp.is_done()) {
+    if (res.chunked()) {
+      const ChunkedBody chunked = scan_chunked(buffer_view(upstream_buffer));
+      if (chunked.state != ChunkedScan::complete) {
+        return 0;
+      }
+      body = chunked.length;
+    } else if (res.has_content_length()) {
+      body = rp.content_length_remaining().value_or(~0ull);
+    } else {
+      return 0;  // delimited by the connection's end
+    }
   }
-  const std::uint64_t body = rp.is_done() ? 0 : rp.content_length_remaining().value_or(~0ull);
   if (body > upstream_buffer.size() || body >= cap) {
     return 0;
   }
@@ -975,16 +991,31 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
       who.is_operator() || is_head ||
       (view == policy::ResponseView::pass && res.result_int() < 400 && !created);
   if (pass_through && !endless) {
-    // A small answer (no body, or a Content-Length body of a few KiB: /_ping, an inspect) is
-    // read whole, then header and body leave in one write, from one buffer. dockerd writes
-    // an answer of more than 4 KiB in two pieces: the rest of the body is read here first.
-    const std::uint64_t body =
-        rp.is_done() ? 0 : rp.content_length_remaining().value_or(relay_window);
+    // A small answer (no body, a Content-Length body, or a chunked JSON document such as an
+    // inspect; up to 32 KiB) is read whole, then header and body leave in one write, from one
+    // buffer. dockerd writes such an answer in pieces of 4 KiB: the rest is read here first.
+    // Only routes that are not streams get here (not `endless`): their answers are written
+    // at once, so waiting for the whole one delays nothing.
     error_code rec;
-    while (!res.chunked() && body < small_answer && upstream_buffer.size() < body) {
-      const std::size_t got = co_await upstream->async_read_some(
-          upstream_buffer.prepare(static_cast<std::size_t>(body) - upstream_buffer.size()),
-          with_ec(rec));
+    const bool json = res[http::field::content_type].starts_with("application/json");
+    for (;;) {
+      std::size_t want = 0;
+      if (rp.is_done()) {
+        want = 0;
+      } else if (res.chunked()) {
+        if (json && scan_chunked(buffer_view(upstream_buffer)).state == ChunkedScan::incomplete &&
+            upstream_buffer.size() < small_answer) {
+          want = static_cast<std::size_t>(small_answer) - upstream_buffer.size();
+        }
+      } else if (const auto body = rp.content_length_remaining();
+                 body && *body < small_answer && upstream_buffer.size() < *body) {
+        want = static_cast<std::size_t>(*body) - upstream_buffer.size();
+      }
+      if (want == 0) {
+        break;
+      }
+      const std::size_t got =
+          co_await upstream->async_read_some(upstream_buffer.prepare(want), with_ec(rec));
       if (rec) {
         break;  // relay_response reports it, as it would have
       }

@@ -96,9 +96,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The client's header made into dockerd's: the judged target, no hop-by-hop fields.
   static void upstream_header(http::request_header<>& header, const std::string& target,
                               bool upgrade);
-  // When dockerd's whole answer is already in `upstream_buffer` (no body, or a Content-Length
-  // body that came with the header): writes header and body into `out` and returns their
-  // length; 0 when the answer must be relayed.
+  // When dockerd's whole answer is already in `upstream_buffer` (no body, a Content-Length
+  // body, or a chunked body through its last chunk): writes header and body, the body coded as
+  // dockerd coded it, into `out` and returns their length; 0 when the answer must be relayed.
   static std::size_t pack_whole_response(ResponseParser& rp, UpstreamBuffer& upstream_buffer,
                                          bool keep_alive, char* out, std::size_t cap);
   net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
