@@ -1,6 +1,7 @@
 #include "policy/endpoint_table.hpp"
 
 #include <array>
+#include <algorithm>
 #include <charconv>
 
 #include "policy/hex.hpp"
@@ -336,16 +337,25 @@ std::expected<Classified, Decision> classify(std::string_view method, std::strin
 
 std::string percent_encode(std::string_view s, std::string_view also_keep) {
   static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (char ch : s) {
+  const auto keep = [also_keep](char ch) {
     const auto u = static_cast<unsigned char>(ch);
-    const bool keep = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-                      (u >= '0' && u <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-                      ch == '~' || also_keep.find(ch) != std::string_view::npos;
-    if (keep) {
+    return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+           also_keep.find(ch) != std::string_view::npos;
+  };
+  // Almost every path needs no escape (ids, names, "/json"): one copy, not a char at a time.
+  const auto first = std::find_if_not(s.begin(), s.end(), keep);
+  if (first == s.end()) {
+    return std::string(s);
+  }
+  std::string out(s.begin(), first);
+  out.reserve(s.size() + 16);
+  for (auto it = first; it != s.end(); ++it) {
+    const char ch = *it;
+    if (keep(ch)) {
       out += ch;
     } else {
+      const auto u = static_cast<unsigned char>(ch);
       out += '%';
       out += hex[u >> 4];
       out += hex[u & 0xF];

@@ -837,8 +837,12 @@ std::size_t Session::pack_whole_response(ResponseParser& rp, UpstreamBuffer& ups
   if (body > upstream_buffer.size() || body >= cap) {
     return 0;
   }
-  res.keep_alive(keep_alive);
-  const auto status = std::to_string(res.result_int());
+  if (res.keep_alive() != keep_alive) {  // setting it rewrites the Connection field: only if needed
+    res.keep_alive(keep_alive);
+  }
+  char status[4] = {static_cast<char>('0' + res.result_int() / 100 % 10),
+                    static_cast<char>('0' + res.result_int() / 10 % 10),
+                    static_cast<char>('0' + res.result_int() % 10), '\0'};
   std::size_t n = put_head(out, cap - body, "HTTP/1.1", status, res.reason(), res.base());
   if (n == 0) {
     return 0;
