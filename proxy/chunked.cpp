@@ -1,5 +1,7 @@
 #include "proxy/chunked.hpp"
 
+#include "policy/hex.hpp"
+
 namespace berth::proxy {
 
 ChunkedBody scan_chunked(std::string_view data) noexcept {
@@ -15,15 +17,7 @@ ChunkedBody scan_chunked(std::string_view data) noexcept {
     }
     std::size_t size = 0;
     for (std::size_t i = at; i < line_end; ++i) {
-      const char c = data[i];
-      int digit = -1;
-      if (c >= '0' && c <= '9') {
-        digit = c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        digit = c - 'a' + 10;
-      } else if (c >= 'A' && c <= 'F') {
-        digit = c - 'A' + 10;
-      }
+      const int digit = policy::hex_digit(data[i]);
       if (digit < 0) {
         return {ChunkedScan::unsupported, 0};  // an extension (";"), a space, garbage
       }

@@ -351,9 +351,8 @@ done
 log "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- table -------------------------------------------------------------------------------------
-# One row per scenario, path and target: its median run by rate (the lower middle one for an
-# even count), with the number of runs and the range of their rates.
-awk '
+# field(line, key): the value of key=value in a result line, "-" when absent.
+AWK_FIELD='
 function field(line, key,   n, i, kv, parts) {
   n = split(line, parts, " ")
   for (i = 2; i <= n; i++) {
@@ -362,6 +361,10 @@ function field(line, key,   n, i, kv, parts) {
   }
   return "-"
 }
+'
+# One row per scenario, path and target: its median run by rate (the lower middle one for an
+# even count), with the number of runs and the range of their rates.
+awk "$AWK_FIELD"'
 {
   key = field($0, "scenario") "|" field($0, "path") "|" field($0, "target")
   if (!(key in runs)) order[++keys] = key
@@ -382,15 +385,7 @@ END {
   }
 }' "$RESULTS" >"$T/medians.txt"
 
-awk -v inspect_id="$INSPECT_ID" -v stored_name="$STORED_NAME" -v tenant_name="$TENANT_NAME" '
-function field(line, key,   n, i, kv, parts) {
-  n = split(line, parts, " ")
-  for (i = 2; i <= n; i++) {
-    split(parts[i], kv, "=")
-    if (kv[1] == key) return substr(parts[i], length(key) + 2)
-  }
-  return "-"
-}
+awk -v inspect_id="$INSPECT_ID" -v stored_name="$STORED_NAME" -v tenant_name="$TENANT_NAME" "$AWK_FIELD"'
 function num(v) { return v != "-" && v != "" }
 function replace(s, what, with,   i) {
   i = index(s, what)
