@@ -13,8 +13,6 @@
 #include <cstring>
 #include <system_error>
 
-#include "policy/hex.hpp"
-
 namespace berth::metering {
 namespace {
 
@@ -281,7 +279,14 @@ bool ChunkedDecoder::feed(std::string_view in, std::string& out) {
     const char c = in[i];
     switch (state_) {
       case State::size: {
-        const int digit = policy::hex_digit(c);
+        int digit = -1;
+        if (c >= '0' && c <= '9') {
+          digit = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+          digit = c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+          digit = c - 'A' + 10;
+        }
         if (digit >= 0) {
           if (remaining_ > (std::uint64_t{1} << 40)) {
             return false;
