@@ -858,7 +858,7 @@ net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_he
                                            const std::string& target, bool upgrade,
                                            Exchange& ex, policy::BuildContextFilter* tar) {
   if (!replacement && stream_body) {
-    upstream_header(header, target, upgrade);
+    // The header is already dockerd's (forward called upstream_header).
     co_return co_await relay_request_body(upstream, *stream_body, ex, tar);
   }
   // A judged body: the re-serialized document dockerd will decode, never the client's bytes.
@@ -915,11 +915,13 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
         client_keep_alive && !body_pending, ex);
   }
   std::shared_ptr<TlsStream> upstream = std::move(*acquired);
+  if (!replacement && stream_body) {
+    upstream_header(header, target, upgrade);
+  }
   bool sent = false;
   if (!replacement && stream_body && stream_body->is_done() && !tar) {
     // No body (a GET, a bodiless POST): the header alone, in one write, from here rather
     // than through two more coroutines.
-    upstream_header(header, target, upgrade);
     Window out;
     const std::size_t n = put_head(out.get(), relay_window, header.method_string(),
                                    header.target(), "HTTP/1.1", header);
@@ -1073,8 +1075,8 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
     req.erase(http::field::content_length);
     req.chunked(true);
   }
-  error_code ec;
   http::request_serializer<http::buffer_body> sr{req};
+  error_code ec;
   if (parser.is_done()) {
     req.body().data = nullptr;
     req.body().size = 0;
@@ -1176,13 +1178,14 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
     res.erase(http::field::content_length);
     res.chunked(true);
   }
-  error_code ec;
   http::response_serializer<http::buffer_body> sr{res};
+  error_code ec;
   res.body().data = nullptr;
   res.body().size = 0;
   res.body().more = !rp.is_done();
-  // A body that came with the header (a small answer, /_ping's) leaves with it in the first
-  // write below: one TLS record and one write(2) instead of two. A stream's header leaves now.
+  // A body that came with the header (the start of an answer too large for forward's one
+  // write) leaves with it in the first write below: one TLS record and one write(2) instead of
+  // two. A stream's header leaves now.
   const bool header_with_body =
       !rp.is_done() && !endless && lines == LineMode::none && upstream_buffer.size() != 0;
   if (!header_with_body) {

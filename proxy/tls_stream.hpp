@@ -7,8 +7,8 @@
 // asio's ssl::stream can only do a two-way shutdown that also consumes the read side. It also
 // holds two 17 KiB BIO buffers per connection for the connection's whole life, where OpenSSL
 // on the socket itself, with its record buffers freed whenever a session goes idle, keeps idle
-// connections small. So OpenSSL
-// runs here directly on the non-blocking descriptor, and readiness comes from async_wait.
+// connections small. So OpenSSL runs here directly on the non-blocking descriptor, and
+// readiness comes from async_wait.
 //
 // One reader and one writer may be outstanding at a time, on the stream's single-threaded
 // executor (OpenSSL objects are not thread-safe, but interleaved calls on one thread are).

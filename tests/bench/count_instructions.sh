@@ -19,6 +19,8 @@ fi
 BUILD=$(cd "$1" && pwd)
 REQ_PATH=${2:-/_ping}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/bench/bench_lib.sh
+source "$HERE/bench_lib.sh"
 BENCH=$BUILD/tests/bench/berth-bench
 PROXY=$BUILD/proxy/berth-proxy
 CTL=$BUILD/proxy/berthctl
@@ -44,15 +46,6 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-
-free_port() {
-  local port i
-  for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    ss -Hltn "sport = :$port" | grep -q . || { echo "$port"; return 0; }
-  done
-  return 1
-}
 
 "$CTL" ca init "$T/ca" --host localhost --host 127.0.0.1 >"$T/berthctl.log" 2>&1 &&
   "$CTL" cert issue --ca "$T/ca" --operator --user bench --out "$T/op" >>"$T/berthctl.log" 2>&1 ||
@@ -113,11 +106,9 @@ measure berth "$BERTH_PORT" berth_requests
 # ---- nginx, one worker, as in run_bench.sh -------------------------------------------------------
 NGINX_PORT=$(free_port) || die "no free port"
 mkdir -p "$T/nginx/tmp"
-sed -e "s|@PREFIX@|$T/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" \
-  -e "s|@SERVER_CERT@|$T/ca/server-cert.pem|g" -e "s|@SERVER_KEY@|$T/ca/server-key.pem|g" \
-  -e "s|@CLIENT_CA@|$T/ca/ca.pem|g" -e "s|@SSL_CRL_LINE@||g" -e "s|@DOCKER_SOCK@|$DOCKER_SOCK|g" \
-  -e "s|^worker_processes 2;|worker_processes 1;|" -e "s|^master_process on;|master_process off;|" \
-  "$HERE/nginx.conf.in" >"$T/nginx/nginx.conf"
+render_nginx_conf "$HERE/nginx.conf.in" "$T/nginx" "$NGINX_PORT" "$T/ca" "$DOCKER_SOCK" "" \
+  "s|^worker_processes 2;|worker_processes 1;|" "s|^master_process on;|master_process off;|" \
+  >"$T/nginx/nginx.conf"
 valgrind --tool=callgrind --callgrind-out-file="$T/nginx.callgrind.%p" \
   /usr/sbin/nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf" >"$T/nginx.out" 2>&1 &
 SERVER_PID=$!

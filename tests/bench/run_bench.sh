@@ -26,6 +26,8 @@ if [[ $# -ne 1 ]]; then
 fi
 BUILD=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/bench/bench_lib.sh
+source "$HERE/bench_lib.sh"
 BENCH=$BUILD/tests/bench/berth-bench
 PROXY=$BUILD/proxy/berth-proxy
 CTL=$BUILD/proxy/berthctl
@@ -187,25 +189,12 @@ else
 fi
 
 # ---- nginx -------------------------------------------------------------------------------------
-free_port() {
-  local port i
-  for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    if ! ss -Hltn "sport = :$port" | grep -q .; then
-      echo "$port"
-      return 0
-    fi
-  done
-  return 1
-}
 NGINX_PORT=$(free_port) || die "no free port for nginx"
 mkdir -p "$T/nginx/tmp"
 crl_line=
 [[ -s $T/ca/crl.pem ]] && crl_line="ssl_crl $T/ca/crl.pem;"
-sed -e "s|@PREFIX@|$T/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" \
-  -e "s|@SERVER_CERT@|$T/ca/server-cert.pem|g" -e "s|@SERVER_KEY@|$T/ca/server-key.pem|g" \
-  -e "s|@CLIENT_CA@|$T/ca/ca.pem|g" -e "s|@SSL_CRL_LINE@|$crl_line|g" \
-  -e "s|@DOCKER_SOCK@|$DOCKER_SOCK|g" "$HERE/nginx.conf.in" >"$T/nginx/nginx.conf"
+render_nginx_conf "$HERE/nginx.conf.in" "$T/nginx" "$NGINX_PORT" "$T/ca" "$DOCKER_SOCK" \
+  "$crl_line" >"$T/nginx/nginx.conf"
 "$NGINX" -t -q -p "$T/nginx/" -c "$T/nginx/nginx.conf" 2>"$T/nginx/test.err" ||
   { cat "$T/nginx/test.err" >&2; die "nginx rejects the generated config"; }
 "$NGINX" -p "$T/nginx/" -c "$T/nginx/nginx.conf" 2>>"$T/nginx/stderr.log" &
