@@ -81,33 +81,29 @@ class Checker {
 
   void size_value(const YAML::Node& node, std::string_view what,
                   std::optional<std::int64_t>& out) {
-    if (!node.IsScalar()) {
-      error(node, std::string(what) + ": expected a size such as 512MiB or 2GiB");
-      return;
-    }
-    auto bytes = units::parse_size(node.Scalar());
-    if (!bytes) {
-      error(node, std::string(what) + ": " + bytes.error());
-    } else if (*bytes <= 0) {
-      error(node, std::string(what) + " must be more than 0");
-    } else {
-      out = *bytes;
-    }
+    positive_quantity(node, what, "a size such as 512MiB or 2GiB", units::parse_size, out);
   }
 
   void cpus_value(const YAML::Node& node, std::string_view what,
                   std::optional<std::int64_t>& out) {
+    positive_quantity(node, what, "a number of CPUs such as 2 or 1.5", units::parse_cpus, out);
+  }
+
+  // A scalar that `parse` reads as a quantity above 0, else an error naming `what`.
+  void positive_quantity(const YAML::Node& node, std::string_view what, std::string_view expected,
+                         std::expected<std::int64_t, std::string> (*parse)(std::string_view),
+                         std::optional<std::int64_t>& out) {
     if (!node.IsScalar()) {
-      error(node, std::string(what) + ": expected a number of CPUs such as 2 or 1.5");
+      error(node, std::string(what) + ": expected " + std::string(expected));
       return;
     }
-    auto nano = units::parse_cpus(node.Scalar());
-    if (!nano) {
-      error(node, std::string(what) + ": " + nano.error());
-    } else if (*nano <= 0) {
+    auto value = parse(node.Scalar());
+    if (!value) {
+      error(node, std::string(what) + ": " + value.error());
+    } else if (*value <= 0) {
       error(node, std::string(what) + " must be more than 0");
     } else {
-      out = *nano;
+      out = *value;
     }
   }
 
