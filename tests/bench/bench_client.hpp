@@ -88,6 +88,8 @@ class Client {
 
   /// Bytes buffered and not yet consumed; discard_buffered() drops them.
   std::size_t buffered() const { return end_ - begin_; }
+  /// The buffered bytes themselves.
+  std::string_view buffered_view() const { return {buf_.data() + begin_, end_ - begin_}; }
 
   void discard_buffered() { begin_ = end_ = 0; }
 

@@ -17,6 +17,7 @@
 
 #include <sys/resource.h>
 #include <algorithm>
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -58,6 +59,7 @@ struct Options {
   std::vector<int> dockerd_pids;
   bool with_children = false;
   bool half_close = true;
+  bool tty = true;
   int connections = 32;
   int threads = 2;
   int idle = 1000;
@@ -435,7 +437,8 @@ int run_timed(const SetupPtr& setup, Worker worker, const std::string& scenario)
 struct ExecResult {
   std::string error;
   std::string exec_id;
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = 0;  // the command's output (without a TTY: the frames' payload)
+  bool framing_ok = true;
   double seconds = 0;
   double time_to_101_ms = 0;
   CpuSample cpu_before;
@@ -465,6 +468,45 @@ std::string json_raw_field(const std::string& body, const std::string& key) {
   return body.substr(start, stop - start);
 }
 
+// Without a TTY dockerd frames the output (stdcopy): an 8-byte header (stream 1 = stdout, 2 =
+// stderr; three zero bytes; a big-endian 32-bit length) before each slice. Counts the payload,
+// so a complete stream adds up to what the command wrote, whatever the framing overhead.
+class FrameCounter {
+ public:
+  void feed(std::string_view bytes) {
+    for (std::size_t i = 0; i < bytes.size();) {
+      if (payload_left_ > 0) {
+        const auto take = static_cast<std::uint32_t>(
+            std::min<std::size_t>(payload_left_, bytes.size() - i));
+        payload_ += take;
+        payload_left_ -= take;
+        i += take;
+        continue;
+      }
+      header_[header_len_++] = static_cast<unsigned char>(bytes[i++]);
+      if (header_len_ < header_.size()) {
+        continue;
+      }
+      header_len_ = 0;
+      if (header_[0] != 1) {
+        bad_ = true;  // stderr or a broken frame: the command should only write stdout
+      }
+      payload_left_ = (std::uint32_t{header_[4]} << 24) | (std::uint32_t{header_[5]} << 16) |
+                      (std::uint32_t{header_[6]} << 8) | std::uint32_t{header_[7]};
+    }
+  }
+  std::uint64_t payload() const { return payload_; }
+  /// False when a frame was not stdout or the stream ended inside a frame.
+  bool intact() const { return !bad_ && header_len_ == 0 && payload_left_ == 0; }
+
+ private:
+  std::array<unsigned char, 8> header_{};
+  std::size_t header_len_ = 0;
+  std::uint32_t payload_left_ = 0;
+  std::uint64_t payload_ = 0;
+  bool bad_ = false;
+};
+
 net::awaitable<void> exec_session(SetupPtr setup, ExecResult* out, Sampled pids) {
   const auto ex = co_await net::this_coro::executor;
   const Options& opt = setup->opt;
@@ -474,8 +516,10 @@ net::awaitable<void> exec_session(SetupPtr setup, ExecResult* out, Sampled pids)
     out->error = "connect: " + ec.message();
     co_return;
   }
-  const std::string create_body = R"({"AttachStdout":true,"Tty":true,"Cmd":["head","-c",")" +
-                                  std::to_string(opt.exec_bytes) + R"(","/dev/zero"]})";
+  const std::string tty = opt.tty ? "true" : "false";
+  const std::string create_body = R"({"AttachStdout":true,"Tty":)" + tty +
+                                  R"(,"Cmd":["head","-c",")" + std::to_string(opt.exec_bytes) +
+                                  R"(","/dev/zero"]})";
   const auto created = co_await control.request(
       post_request("/" + opt.api + "/containers/" + opt.container + "/exec", create_body, ""),
       true);
@@ -505,7 +549,7 @@ net::awaitable<void> exec_session(SetupPtr setup, ExecResult* out, Sampled pids)
   const auto t0 = Clock::now();
   const auto started = co_await stream.request(
       post_request("/" + opt.api + "/exec/" + out->exec_id + "/start",
-                   R"({"Detach":false,"Tty":true})", "Connection: Upgrade\r\nUpgrade: tcp\r\n"),
+                   R"({"Detach":false,"Tty":)" + tty + "}", "Connection: Upgrade\r\nUpgrade: tcp\r\n"),
       true);
   const auto t101 = Clock::now();
   if (!started) {
@@ -526,15 +570,27 @@ net::awaitable<void> exec_session(SetupPtr setup, ExecResult* out, Sampled pids)
       co_return;
     }
   }
-  out->bytes += stream.buffered();
-  stream.discard_buffered();
+  FrameCounter frames;
+  const auto take = [&] {
+    if (opt.tty) {
+      out->bytes += stream.buffered();
+    } else {
+      frames.feed(stream.buffered_view());
+      out->bytes = frames.payload();
+    }
+    stream.discard_buffered();
+  };
+  take();
   for (;;) {
     ec = co_await stream.read_more();
-    out->bytes += stream.buffered();
-    stream.discard_buffered();
+    take();
     if (ec) {
       break;
     }
+  }
+  if (!opt.tty && !frames.intact()) {
+    out->framing_ok = false;
+    out->error = "stream framing: a frame was not stdout, or the stream ended inside one";
   }
   const auto t1 = Clock::now();
   out->cpu_after = sample_cpu(pids);
@@ -577,7 +633,7 @@ int run_exec(const SetupPtr& setup) {
   if (!finished && result.error.empty()) {
     result.error = "timed out after " + fixed(opt.timeout, 0) + " s";
   }
-  const bool complete = result.bytes == opt.exec_bytes;
+  const bool complete = result.bytes == opt.exec_bytes && result.framing_ok;
   const double mb = static_cast<double>(result.bytes) / 1e6;
   const double rate = result.seconds > 0 ? mb / result.seconds : 0;
   const std::string server_cpu =
@@ -586,7 +642,8 @@ int run_exec(const SetupPtr& setup) {
       result.cpu_after.dockerd_us - result.cpu_before.dockerd_us, mb, !pids.dockerd.empty());
   const std::string client_cpu =
       per_unit(result.cpu_after.client_us - result.cpu_before.client_us, mb, true);
-  std::cout << "exec " << opt.label << (opt.half_close ? " (client half-closes)" : "") << ": "
+  std::cout << "exec " << opt.label << (opt.tty ? "" : " (no TTY)")
+            << (opt.half_close ? " (client half-closes)" : "") << ": "
             << fixed(rate, 1) << " MB/s, " << result.bytes << " of " << opt.exec_bytes
             << " bytes in " << fixed(result.seconds, 3) << " s, 101 after "
             << fixed(result.time_to_101_ms, 2) << " ms, server CPU " << server_cpu
@@ -600,7 +657,8 @@ int run_exec(const SetupPtr& setup) {
     std::cerr << "berth-bench: exec " << opt.label << ": " << result.error << '\n';
   }
   ResultLine()
-      .add("scenario", opt.half_close ? "exec-halfclose" : "exec")
+      .add("scenario", std::string(opt.half_close ? "exec-halfclose" : "exec") +
+                           (opt.tty ? "" : "-notty"))
       .add("target", opt.label)
       .add("bytes", result.bytes)
       .add("expected", opt.exec_bytes)
@@ -756,7 +814,8 @@ void usage() {
   --connections N      keep-alive connections / handshake workers / idle openers (32)
   --duration S         measured seconds (5), after --warmup S (0.5)
   --path PATH          keepalive request path (/_ping)
-  --container ID       exec: running container; --bytes N (314572800); --no-half-close
+  --container ID       exec: running container; --bytes N (314572800); --no-half-close;
+                       --no-tty (dockerd frames the output; the payload is counted)
   --idle K             idle: connections to hold (1000); --settle S before reading RSS (1)
   --threads N          client threads, one io_context each (2); --timeout S hard limit (120)
 )";
@@ -787,6 +846,10 @@ std::optional<Options> parse_args(int argc, char** argv) {
     }
     if (arg == "--no-half-close") {
       opt.half_close = false;
+      continue;
+    }
+    if (arg == "--no-tty") {
+      opt.tty = false;
       continue;
     }
     if (i + 1 >= argc) {

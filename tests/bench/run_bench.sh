@@ -6,14 +6,16 @@
 #   BUILD_DIR holds tests/bench/berth-bench, proxy/berth-proxy and proxy/berthctl.
 # Needs: dockerd on /var/run/docker.sock, /usr/sbin/nginx, root (nginx workers open the socket).
 # Knobs (environment): BENCH_DURATION (5 s per measurement), BENCH_CONNECTIONS (32),
-#   BENCH_IDLE (1000), BENCH_CONTAINERS (300), BENCH_EXEC_BYTES (314572800),
+#   BENCH_IDLE (1000), BENCH_CONTAINERS (300), BENCH_EXEC_BYTES (314572800, with a TTY),
+#   BENCH_EXEC_NOTTY_BYTES (1048576000, without),
 #   BERTH_WORKERS (2; empty: do not pass --workers), BENCH_KEEP=1 keeps the temp dir,
 #   BENCH_ONLY (all; or a comma list of ping,inspect,list,name,handshake,exec,idle: run only
 #   those measurement groups, for quick investigation; published tables come from full runs),
 #   BENCH_ROUNDS (3): every measurement but the idle one is taken this many times, in rounds
 #   that each go through all targets in turn; the table shows each target's median run (by
 #   rate) and the range. Single runs on a shared 2-core machine move by more than the
-#   differences the ratios are about.
+#   differences the ratios are about. BENCH_EXEC_ROUNDS (5): the same for the exec streams,
+#   which move the most.
 # The bench containers belong to tenant benchco (label berth.tenant=benchco, stored names
 # benchco_c<i>-<run>); the operator sees them as well, so both views list the same containers.
 # Everything it creates (containers labelled berth.bench=1 and berth.bench.run=<this run>,
@@ -39,9 +41,11 @@ CONNS=${BENCH_CONNECTIONS:-32}
 IDLE=${BENCH_IDLE:-1000}
 NCONTAINERS=${BENCH_CONTAINERS:-300}
 EXEC_BYTES=${BENCH_EXEC_BYTES:-314572800}
+EXEC_NOTTY_BYTES=${BENCH_EXEC_NOTTY_BYTES:-1048576000}
 BERTH_WORKERS=${BERTH_WORKERS-2}
 ONLY=${BENCH_ONLY:-all}
 ROUNDS=${BENCH_ROUNDS:-3}
+EXEC_ROUNDS=${BENCH_EXEC_ROUNDS:-5}
 API=v1.41
 TENANT=benchco
 
@@ -321,13 +325,24 @@ for ((round = 1; round <= ROUNDS; round++)); do
     [[ $t == direct ]] || ! wanted handshake && continue
     run_one "$t" --scenario handshake --connections "$CONNS" --duration "$DURATION"
   done
-  log "exec stream: head -c $EXEC_BYTES /dev/zero with Tty"
-  for mode in half-close no-half-close; do
-    wanted exec || break
+done
+# Exec streams move the most from run to run (a chain of five processes on two cores: how
+# their wakeups fall decides the rate), so they get rounds of their own.
+for ((round = 1; round <= EXEC_ROUNDS; round++)); do
+  wanted exec || break
+  log "exec round $round of $EXEC_ROUNDS"
+  # With a TTY the terminal hands over at most 4 KiB per read, so every hop of the chain wakes
+  # for each 4 KiB (interactive use); without one dockerd relays up to 32 KiB per frame (what
+  # `docker exec c cat big > out` moves).
+  for mode in tty:half-close tty:no-half-close notty:half-close notty:no-half-close; do
+    extra=(--bytes "$EXEC_BYTES")
+    if [[ ${mode%%:*} == notty ]]; then
+      extra=(--bytes "$EXEC_NOTTY_BYTES" --no-tty)
+    fi
+    [[ ${mode#*:} == no-half-close ]] && extra+=(--no-half-close)
+    log "exec stream: head -c ${extra[1]} /dev/zero, ${mode%%:*}, ${mode#*:}"
     for t in "${targets[@]}"; do
-      extra=()
-      [[ $mode == no-half-close ]] && extra=(--no-half-close)
-      run_one "$t" --scenario exec --container "$EXEC_ID" --bytes "$EXEC_BYTES" --timeout 60 "${extra[@]}"
+      run_one "$t" --scenario exec --container "$EXEC_ID" --timeout 60 "${extra[@]}"
       stop_leftover_exec
     done
   done
@@ -396,7 +411,7 @@ function flush_group(   t, i, note) {
   if (group == "") return
   for (i = 1; i <= ntargets; i++) {
     t = order[i]
-    printf "%-28s %-7s %10s %-8s %8s %8s %9s %11s %9s  %s\n", group, t, rate[t], unit[t], \
+    printf "%-34s %-7s %10s %-8s %8s %8s %9s %11s %9s  %s\n", group, t, rate[t], unit[t], \
       p50[t], p99[t], (t == "direct" ? "-" : cpu[t]), (t == "direct" ? cpu[t] : dcpu[t]), \
       total_cpu(t), notes[t]
   }
@@ -404,7 +419,7 @@ function flush_group(   t, i, note) {
     line = pair(unit["berth"], rate["berth"], rate["direct"], rate["nginx"]) \
       pair("p50", p50["berth"], p50["direct"], p50["nginx"]) \
       pair("total CPU", total_cpu("berth"), total_cpu("direct"), total_cpu("nginx"))
-    if (line != "") printf "%-28s %-7s%s\n", "", "berth", line
+    if (line != "") printf "%-34s %-7s%s\n", "", "berth", line
   }
   if (("tenant" in rate) && ("berth" in rate)) {
     # The requirement: tenant-filtered requests within 10% of the operator pass-through.
@@ -412,7 +427,7 @@ function flush_group(   t, i, note) {
     if (bad["tenant"] || bad["berth"]) verdict = "no verdict: errors or non-2xx"
     else if (rr == "-" || rl == "-") verdict = "no verdict"
     else verdict = (rr + 0 >= 0.90 && rl + 0 <= 1.10) ? "within 10%" : "NOT within 10%"
-    printf "%-28s %-7s  tenant/operator: %s %s; p50 %s; proxy CPU %s; total CPU %s; body %s  => %s\n", \
+    printf "%-34s %-7s  tenant/operator: %s %s; p50 %s; proxy CPU %s; total CPU %s; body %s  => %s\n", \
       "", "tenant", unit["tenant"], rr, rl, ratio(cpu["tenant"], cpu["berth"]), \
       ratio(total_cpu("tenant"), total_cpu("berth")), ratio(bytes["tenant"], bytes["berth"]), verdict
   }
@@ -429,8 +444,10 @@ function flush_group(   t, i, note) {
     sub(/^\/v[0-9.]+/, "", label)
     label = "GET " label
   } else if (s == "handshake") label = "new TLS conn + /_ping"
-  else if (s == "exec-halfclose") label = "exec stream, half-close"
-  else if (s == "exec") label = "exec stream, no half-close"
+  else if (s == "exec-halfclose") label = "exec stream, TTY, half-close"
+  else if (s == "exec") label = "exec stream, TTY, no half-close"
+  else if (s == "exec-halfclose-notty") label = "exec stream, no TTY, half-close"
+  else if (s == "exec-notty") label = "exec stream, no TTY, no half-close"
   else if (s == "idle") label = "idle mTLS conn memory"
   else label = s
   if (label != group) { flush_group(); group = label }
@@ -466,7 +483,7 @@ END {
 
 echo
 echo "berth bench: $(nproc) cores shared by client and servers; ${DURATION}s per keep-alive/handshake run, $CONNS connections;"
-echo "each row is a target's median of $ROUNDS runs by rate (the idle row: one run), its range in the notes."
+echo "each row is a target's median of $ROUNDS runs by rate ($EXEC_ROUNDS for exec streams; the idle row: one run), its range in the notes."
 echo "CPU columns: server CPU time (utime+stime) per request, in us (exec: per MB). proxy = berth-proxy or nginx"
 echo "(master+workers); dockerd = dockerd's own share; direct = dockerd alone. Idle row: rate is server RSS KiB per connection."
 if [[ -n $BERTH_PORT ]]; then
@@ -474,7 +491,7 @@ if [[ -n $BERTH_PORT ]]; then
   echo "Tenant $TENANT owns $NCONTAINERS containers (berth showed it $TENANT_SEES); the operator sees all $NALL on dockerd."
   echo "{name}: the tenant says $TENANT_NAME, the operator the stored name $STORED_NAME."
 fi
-printf '%-28s %-7s %10s %-8s %8s %8s %9s %11s %9s  %s\n' scenario target rate unit "p50 ms" "p99 ms" \
+printf '%-34s %-7s %10s %-8s %8s %8s %9s %11s %9s  %s\n' scenario target rate unit "p50 ms" "p99 ms" \
   "proxy CPU" "dockerd CPU" "total CPU" notes
 cat "$T/table.txt"
 [[ -z $BERTH_PORT ]] && echo "(berth-proxy was not runnable in this run: berth rows and ratios are missing)"
