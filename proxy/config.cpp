@@ -16,7 +16,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: berth-proxy --policy FILE [--listen HOST:PORT] [--upstream URL] [--workers N]\n"
-    "                   [--shutdown-grace SECONDS] [--audit-log FILE]\n"
+    "                   [--shutdown-grace SECONDS] [--idle-timeout SECONDS]\n"
+    "                   [--audit-log FILE]\n"
     "                   [--metrics-listen HOST:PORT] [--no-bridge-isolation]\n"
     "       berth-proxy --check FILE\n";
 
@@ -196,6 +197,8 @@ std::expected<Options, std::string> parse_options(int argc, char** argv) {
                o.workers <= 64) {
     } else if (arg == "--shutdown-grace" && value(text) &&
                parse_unsigned(text, o.shutdown_grace_seconds)) {
+    } else if (arg == "--idle-timeout" && value(text) &&
+               parse_unsigned(text, o.idle_timeout_seconds) && o.idle_timeout_seconds > 0) {
     } else {
       return std::unexpected(std::string("berth-proxy: bad argument '") + std::string(arg) +
                              "'\n" + kUsage);

@@ -47,14 +47,17 @@ std::expected<net::ip::tcp::endpoint, std::string> parse_listen(const std::strin
 
 }  // namespace
 
-Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics)
+Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics,
+               std::chrono::seconds idle_timeout)
     : runtime_(runtime),
       index_(index),
       audit_(audit),
       metrics_(metrics),
+      idle_timeout_(idle_timeout),
       acceptor_(context_),
       pool_(context_.get_executor()),
-      grace_timer_(context_) {}
+      grace_timer_(context_),
+      sweep_timer_(context_) {}
 
 error_code Worker::listen(const net::ip::tcp::endpoint& endpoint) {
   error_code ec;
@@ -80,6 +83,7 @@ unsigned short Worker::port() const {
 }
 
 void Worker::start() {
+  sweep();
   net::co_spawn(context_, accept_loop(this), [](std::exception_ptr e) {
     if (e) {
       try {
@@ -128,9 +132,6 @@ net::awaitable<void> Worker::accept_loop(Worker* self) {
     auto session =
         std::make_shared<Session>(*self, TlsStream(std::move(socket), std::move(ssl)), peer);
     self->sessions_.push_back(session);
-    if (self->sessions_.size() % 256 == 0) {
-      self->sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
-    }
     net::co_spawn(self->context_, Session::run(session), [peer](std::exception_ptr e) {
       if (e) {
         try {
@@ -141,6 +142,28 @@ net::awaitable<void> Worker::accept_loop(Worker* self) {
       }
     });
   }
+}
+
+void Worker::sweep() {
+  // Parked connections hold no timer each; one pass a second closes those idle too long, and
+  // lets go of the entries of sessions that ended (whose memory a weak_ptr keeps).
+  const auto now = std::chrono::steady_clock::now();
+  sessions_.remove_if([now](const std::weak_ptr<Session>& w) {
+    if (auto s = w.lock()) {
+      s->close_if_expired(now);
+      return false;
+    }
+    return true;
+  });
+  if (draining_) {
+    return;
+  }
+  sweep_timer_.expires_after(std::chrono::seconds(1));
+  sweep_timer_.async_wait([this](error_code ec) {
+    if (!ec) {
+      sweep();
+    }
+  });
 }
 
 void Worker::revalidate(std::shared_ptr<const Runtime> rt) {
@@ -159,6 +182,7 @@ void Worker::begin_shutdown(std::chrono::seconds grace) {
 
 void Worker::shutdown_now(std::chrono::seconds grace) {
   draining_ = true;
+  sweep_timer_.cancel();
   error_code ignored;
   acceptor_.close(ignored);
   pool_.clear();
@@ -284,7 +308,8 @@ int Server::run() {
   unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
   n = std::max(1u, n);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_, metrics_));
+    workers_.push_back(std::make_unique<Worker>(
+        runtime_, index_, audit_, metrics_, std::chrono::seconds(options_.idle_timeout_seconds)));
     if (const auto ec = workers_.back()->listen(*endpoint)) {
       std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
                 << "\n";

@@ -6,6 +6,7 @@
 // and streams finish until the grace deadline, then close the rest).
 
 #include <atomic>
+#include <chrono>
 #include <list>
 #include <memory>
 #include <thread>
@@ -24,7 +25,8 @@ class Session;
 
 class Worker {
  public:
-  Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics);
+  Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics,
+         std::chrono::seconds idle_timeout);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -45,21 +47,27 @@ class Worker {
   void revalidate(std::shared_ptr<const Runtime> rt);
   UpstreamPool& pool() noexcept { return pool_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
+  /// How long a keep-alive connection may wait between requests.
+  [[nodiscard]] std::chrono::seconds idle_timeout() const noexcept { return idle_timeout_; }
   net::io_context& context() noexcept { return context_; }
 
  private:
   static net::awaitable<void> accept_loop(Worker* self);
+  /// Once a second: closes parked sessions past their idle deadline, drops ended ones.
+  void sweep();
   void shutdown_now(std::chrono::seconds grace);
 
   RuntimeHolder& runtime_;
   SharedIndex& index_;
   AuditLog& audit_;
   Metrics& metrics_;
+  std::chrono::seconds idle_timeout_;
   net::io_context context_{1};
   net::ip::tcp::acceptor acceptor_;
   UpstreamPool pool_;
   std::list<std::weak_ptr<Session>> sessions_;
   net::steady_timer grace_timer_;
+  net::steady_timer sweep_timer_;
   bool draining_ = false;
 };
 

@@ -33,7 +33,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto handshake_timeout = 10s;
-constexpr auto idle_timeout = 120s;        // between requests on a keep-alive connection
 constexpr auto request_read_timeout = 60s;  // each read while a request header/body arrives
 constexpr auto client_write_timeout = 300s;  // a client that stops reading a response
 constexpr auto hijack_linger = 30s;  // after dockerd ends a hijacked stream, for the client's end
@@ -282,6 +281,13 @@ struct Session::Exchange {
   bool hijacked = false;
   std::string_view endpoint_class = "unclassified";
   bool stream = false;  // hijacked or endless: no latency observation
+  // What the request's own steps share. Here, in the request's coroutine frame, not in the
+  // session: an idle connection keeps none of it.
+  const policy::Principal* principal = nullptr;  // for line filters during a relay
+  std::string created_name;  // stored name of the object the request creates
+  std::uint64_t reservation = 0;  // the request's quota reservation, if any
+  std::vector<std::string> ensured_volumes;  // volumes berth created for the request
+  std::optional<policy::Decision> build_refusal;  // a build context refused mid-stream
 };
 
 Session::Session(Worker& worker, TlsStream client, std::string peer)
@@ -289,8 +295,13 @@ Session::Session(Worker& worker, TlsStream client, std::string peer)
       client_(std::move(client)),
       peer_(std::move(peer)),
       buffer_(512 * 1024),
-      deadline_timer_(client_.get_executor()),
-      join_timer_(client_.get_executor()) {}
+      deadline_timer_(client_.get_executor()) {}
+
+Session::~Session() {
+  if (counted_) {
+    worker_.metrics().connection_closed();
+  }
+}
 
 void Session::arm(Clock::duration d) noexcept {
   const auto next = Clock::now() + d;
@@ -305,7 +316,8 @@ void Session::arm(Clock::duration d) noexcept {
 }
 
 void Session::wait_deadline() {
-  if (closed_ || deadline_ == Clock::time_point::max()) {
+  // A parked session holds no timer: its worker's sweep closes it once the deadline passes.
+  if (closed_ || parked_ || deadline_ == Clock::time_point::max()) {
     return;
   }
   timer_waiting_ = true;
@@ -336,7 +348,9 @@ void Session::close() noexcept {
   client_.close();
   error_code ignored;
   deadline_timer_.cancel();
-  join_timer_.cancel();
+  if (join_timer_) {
+    join_timer_->cancel();
+  }
 }
 
 void Session::revalidate(const Runtime& rt) noexcept {
@@ -371,15 +385,31 @@ void Session::close_if_idle() noexcept {
   }
 }
 
-void Session::signal_join() noexcept { join_timer_.cancel(); }
+void Session::close_if_expired(Clock::time_point now) noexcept {
+  if (parked_ && now >= deadline_) {
+    log_info("connection from " + peer_ + " timed out; closing");
+    close();
+  }
+}
+
+void Session::signal_join() noexcept {
+  if (join_timer_) {
+    join_timer_->cancel();
+  }
+}
 
 net::awaitable<void> Session::join(bool& done) {
   // A timer used as an event: the finishing side cancels it (Boost 1.74 has no channels).
+  // Made here, for the streams that need it, and gone afterwards.
   while (!done) {
-    join_timer_.expires_at(Clock::time_point::max());
+    if (!join_timer_) {
+      join_timer_ = std::make_unique<net::steady_timer>(client_.get_executor());
+    }
+    join_timer_->expires_at(Clock::time_point::max());
     error_code ec;
-    co_await join_timer_.async_wait(with_ec(ec));
+    co_await join_timer_->async_wait(with_ec(ec));
   }
+  join_timer_.reset();
 }
 
 net::awaitable<bool> Session::handshake() {
@@ -410,7 +440,8 @@ net::awaitable<bool> Session::handshake() {
 
 net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
   // Counted for the session's life, not this coroutine's: an idle session is parked outside it.
-  self->connection_gauge_ = std::make_unique<GaugeHold>(self->worker_.metrics(), false);
+  self->worker_.metrics().connection_opened();
+  self->counted_ = true;
   if (!co_await self->handshake()) {
     // Lingering close: OpenSSL has written its alert ("certificate required", "revoked");
     // closing at once would answer the client's already-sent request with a reset that
@@ -449,7 +480,7 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
       if (self->worker_.draining()) {
         break;
       }
-      self->arm(idle_timeout);
+      self->arm(self->worker_.idle_timeout());
       if (self->buffer_.size() == 0 && SSL_has_pending(self->client_.ssl()) == 0) {
         idle = true;
         break;
@@ -468,6 +499,11 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
     if (SSL* ssl = self->client_.ssl()) {
       (void)SSL_free_buffers(ssl);
     }
+    // And no timer wait: the idle deadline stays in deadline_ for the worker's sweep.
+    self->parked_ = true;
+    if (self->timer_waiting_) {
+      self->deadline_timer_.cancel();
+    }
     park(self);
   } else {
     self->finish();
@@ -477,9 +513,14 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
 void Session::park(std::shared_ptr<Session> self) {
   TlsStream::socket_type& socket = self->client_.socket();
   socket.async_wait(net::socket_base::wait_read, [self = std::move(self)](error_code ec) mutable {
+    self->parked_ = false;
     if (ec || self->closed_) {
       self->finish();
       return;
+    }
+    // The request's first bytes are read under the idle deadline, as before parking.
+    if (!self->timer_waiting_) {
+      self->wait_deadline();
     }
     const auto executor = self->client_.get_executor();
     std::string peer = self->peer_;
@@ -642,7 +683,7 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
         reservation = 0;
       }
     }
-  } reservation_guard{index, reservation_};
+  } reservation_guard{index, ex.reservation};
   if (rw.claim) {
     auto reserved = index.write(
         [&](policy::OwnershipIndex& idx) -> std::expected<std::uint64_t, policy::Decision> {
@@ -657,7 +698,7 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
       co_return co_await refuse(reserved.error(),
                                 judged ? req_keep_alive(*judged) : keep_alive, ex);
     }
-    reservation_ = *reserved;
+    ex.reservation = *reserved;
   }
   if (rw.local_reply) {
     http::response<http::string_body> res{http::status::ok, 11};
@@ -672,8 +713,8 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     account(ex);
     co_return written && res.keep_alive();
   }
-  if (!co_await ensure_objects(rt, *who, rw)) {
-    co_await drop_ensured_volumes(rt);
+  if (!co_await ensure_objects(rt, *who, rw, ex)) {
+    co_await drop_ensured_volumes(rt, ex);
     co_return co_await refuse(
         policy::Decision::deny(500, "berth: could not prepare the tenant's network or volumes",
                                "ensure.failed"),
@@ -700,10 +741,10 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     rw.target += (rw.target.find('?') == std::string::npos ? "?" : "&");
     rw.target += "name=" + policy::query_escape(stored);
   }
-  created_name_ = rw.created_name;
-  if (reservation_ != 0 && !rw.created_name.empty()) {
+  ex.created_name = rw.created_name;
+  if (ex.reservation != 0 && !rw.created_name.empty()) {
     index.write([&](policy::OwnershipIndex& idx) {
-      idx.name_reservation(reservation_, rw.created_name);
+      idx.name_reservation(ex.reservation, rw.created_name);
     });
   }
   std::optional<std::string> replacement = rw.body;
@@ -726,17 +767,18 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   // A refused create leaves nothing behind (dockerd makes a container's volumes only once the
   // create succeeds).
   if (ex.status >= 400 || ex.status == 0) {
-    co_await drop_ensured_volumes(rt);
+    co_await drop_ensured_volumes(rt, ex);
   }
-  ensured_volumes_.clear();
+  ex.ensured_volumes.clear();
   // 7. account
   account(ex);
   co_return keep;
 }
 
-net::awaitable<void> Session::drop_ensured_volumes(std::shared_ptr<const Runtime> rt) {
-  std::vector<std::string> made = std::move(ensured_volumes_);
-  ensured_volumes_.clear();
+net::awaitable<void> Session::drop_ensured_volumes(std::shared_ptr<const Runtime> rt,
+                                                  Exchange& ex) {
+  std::vector<std::string> made = std::move(ex.ensured_volumes);
+  ex.ensured_volumes.clear();
   for (const auto& volume : made) {
     auto removed = co_await docker_request(worker_.pool(), rt, http::verb::delete_,
                                            "/volumes/" + policy::escape_path(volume));
@@ -752,7 +794,7 @@ bool Session::req_keep_alive(const http::request_parser<http::string_body>& p) {
 
 net::awaitable<bool> Session::ensure_objects(std::shared_ptr<const Runtime> rt,
                                              const policy::Principal& who,
-                                             const policy::Rewritten& rw) {
+                                             const policy::Rewritten& rw, Exchange& ex) {
   SharedIndex& index = worker_.index();
   const std::string label = nlohmann::json(std::string(vocabulary::tenant_label)).dump();
   if (rw.ensure_default_network) {
@@ -791,7 +833,7 @@ net::awaitable<bool> Session::ensure_objects(std::shared_ptr<const Runtime> rt,
       co_return false;
     }
     index_volume(index, reply->body);
-    ensured_volumes_.push_back(volume);
+    ex.ensured_volumes.push_back(volume);
   }
   co_return true;
 }
@@ -938,9 +980,9 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   if (!sent && !co_await send_request(*upstream, header, stream_body, std::move(replacement),
                                       target, upgrade, ex, tar)) {
     upstream->close();
-    if (build_refusal_) {
-      const policy::Decision refusal = *build_refusal_;
-      build_refusal_.reset();
+    if (ex.build_refusal) {
+      const policy::Decision refusal = *ex.build_refusal;
+      ex.build_refusal.reset();
       co_return co_await refuse(refusal, false, ex);
     }
     co_return false;
@@ -1060,10 +1102,10 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   const LineMode lines = view == policy::ResponseView::events         ? LineMode::events
                          : view == policy::ResponseView::build_stream ? LineMode::build
                                                                       : LineMode::none;
-  current_principal_ = &who;
+  ex.principal = &who;
   const bool keep = co_await relay_response(std::move(upstream), upstream_buffer, rp,
                                             client_keep_alive, endless, lines, ex, rt);
-  current_principal_ = nullptr;
+  ex.principal = nullptr;
   co_return keep;
 }
 
@@ -1127,7 +1169,7 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
         // runs, and tell the client why.
         upstream.close();
         log_info("build context refused for " + peer_ + ": " + out.error().tenant_message);
-        build_refusal_ = out.error();
+        ex.build_refusal = out.error();
         co_return false;
       }
       judged = std::move(*out);
@@ -1242,10 +1284,11 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
       pending_lines.append(window.get(), n);
       const auto last_nl = pending_lines.rfind('\n');
       if (rp.is_done()) {
-        filtered = transform_lines(lines, pending_lines);
+        filtered = transform_lines(lines, pending_lines, *ex.principal);
         pending_lines.clear();
       } else if (last_nl != std::string::npos) {
-        filtered = transform_lines(lines, std::string_view(pending_lines).substr(0, last_nl + 1));
+        filtered = transform_lines(lines, std::string_view(pending_lines).substr(0, last_nl + 1),
+                                   *ex.principal);
         pending_lines.erase(0, last_nl + 1);
       }
       n = filtered.size();
@@ -1337,7 +1380,7 @@ net::awaitable<bool> Session::respond_whole(std::shared_ptr<TlsStream> upstream,
     worker_.pool().release(std::move(upstream), *rt);
   }
   const std::optional<std::string> body =
-      transform_body(who, request, view, upstream_res.result_int(), upstream_res.body());
+      transform_body(who, request, view, upstream_res.result_int(), upstream_res.body(), ex);
   if (!body) {
     co_return co_await refuse(
         policy::Decision::deny(502, "berth: the Docker daemon sent an unexpected answer",
@@ -1362,7 +1405,7 @@ net::awaitable<bool> Session::respond_whole(std::shared_ptr<TlsStream> upstream,
 std::optional<std::string> Session::transform_body(const policy::Principal& who,
                                                    const policy::Classified& request,
                                                    policy::ResponseView view, unsigned status,
-                                                   const std::string& body) {
+                                                   const std::string& body, Exchange& ex) {
   if (status >= 400) {
     // dockerd's errors name stored objects; the tenant reads its own names.
     auto doc = nlohmann::json::parse(body, nullptr, false);
@@ -1387,21 +1430,21 @@ std::optional<std::string> Session::transform_body(const policy::Principal& who,
     const std::string id = doc["Id"].get<std::string>();
     index.write([&](policy::OwnershipIndex& idx) {
       if (endpoint == "container.create") {
-        idx.put_container({id, who.tenant, created_name_, "created"});
-        idx.commit(reservation_, id);
-        reservation_ = 0;
+        idx.put_container({id, who.tenant, ex.created_name, "created"});
+        idx.commit(ex.reservation, id);
+        ex.reservation = 0;
       } else if (endpoint == "exec.create") {
         idx.put_exec(id, request.params.front());
       } else {
-        idx.put_network({id, who.tenant, created_name_});
+        idx.put_network({id, who.tenant, ex.created_name});
       }
     });
     return body;
   }
   if (endpoint == "container.update") {
     index.write([&](policy::OwnershipIndex& idx) {
-      idx.commit(reservation_, request.params.front());
-      reservation_ = 0;
+      idx.commit(ex.reservation, request.params.front());
+      ex.reservation = 0;
     });
     return body;
   }
@@ -1419,7 +1462,8 @@ std::optional<std::string> Session::transform_body(const policy::Principal& who,
   });
 }
 
-std::string Session::transform_lines(LineMode mode, std::string_view lines) {
+std::string Session::transform_lines(LineMode mode, std::string_view lines,
+                                     const policy::Principal& who) {
   std::string out;
   std::size_t start = 0;
   while (start < lines.size()) {
@@ -1435,14 +1479,14 @@ std::string Session::transform_lines(LineMode mode, std::string_view lines) {
     }
     if (mode == LineMode::events) {
       auto filtered = worker_.index().read([&](const policy::OwnershipIndex& idx) {
-        return policy::filter_event(*current_principal_, line, idx);
+        return policy::filter_event(who, line, idx);
       });
       if (filtered) {
         out += *filtered;
         out += '\n';
       }
     } else {
-      out += policy::filter_build_message(*current_principal_, line);
+      out += policy::filter_build_message(who, line);
       out += '\n';
     }
   }

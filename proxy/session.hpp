@@ -12,6 +12,7 @@
 #include <chrono>
 #include <random>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "policy/build_context.hpp"
@@ -54,13 +55,16 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(Worker& worker, TlsStream client, std::string peer);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  ~Session() = default;
+  ~Session();
 
   /// Serves the connection until it closes. Keeps the session alive through `self`.
   static net::awaitable<void> run(std::shared_ptr<Session> self);
 
   /// Shutdown: closes the connection now if it is between requests.
   void close_if_idle() noexcept;
+  /// The idle timeout of a parked connection (it holds no timer of its own): closes it if
+  /// its deadline is past `now`.
+  void close_if_expired(Clock::time_point now) noexcept;
   /// Closes the connection whatever it is doing.
   void close() noexcept;
   /// Closes the connection if its client certificate no longer verifies under `rt`.
@@ -85,9 +89,10 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> serve(RequestParser& parser);
   static bool req_keep_alive(const http::request_parser<http::string_body>& p);
   net::awaitable<bool> ensure_objects(std::shared_ptr<const Runtime> rt,
-                                      const policy::Principal& who, const policy::Rewritten& rw);
+                                      const policy::Principal& who, const policy::Rewritten& rw,
+                                      Exchange& ex);
   /// Removes the volumes ensure_objects made for a request dockerd then refused.
-  net::awaitable<void> drop_ensured_volumes(std::shared_ptr<const Runtime> rt);
+  net::awaitable<void> drop_ensured_volumes(std::shared_ptr<const Runtime> rt, Exchange& ex);
   net::awaitable<bool> forward(std::shared_ptr<const Runtime> rt, const policy::Principal& who,
                                const policy::Classified& request, http::request_header<>& header,
                                RequestParser* stream_body, std::optional<std::string> replacement,
@@ -122,8 +127,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<std::string> transform_body(const policy::Principal& who,
                                             const policy::Classified& request,
                                             policy::ResponseView view, unsigned status,
-                                            const std::string& body);
-  std::string transform_lines(LineMode mode, std::string_view lines);
+                                            const std::string& body, Exchange& ex);
+  std::string transform_lines(LineMode mode, std::string_view lines,
+                              const policy::Principal& who);
   net::awaitable<void> splice(std::shared_ptr<TlsStream> upstream,
                               UpstreamBuffer& upstream_buffer, ResponseParser& rp,
                               Exchange& ex);
@@ -148,19 +154,18 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   beast::flat_buffer buffer_;
   net::steady_timer deadline_timer_;
-  net::steady_timer join_timer_;
+  std::unique_ptr<net::steady_timer> join_timer_;  // only while a stream waits for its two sides
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timer_waiting_ = false;
   bool idle_ = true;
   bool closed_ = false;
+  bool counted_ = false;
+  bool parked_ = false;  // idle, waiting for the next request with no coroutine and no timer  // in berth_proxy_connections (for the session's life)
   policy::Identity identity_;
-  std::unique_ptr<X509, void (*)(X509*)> peer_cert_{nullptr, X509_free};
-  const policy::Principal* current_principal_ = nullptr;  // for line filters during a relay
-  std::string created_name_;  // stored name of the object the current request creates
-  std::uint64_t reservation_ = 0;  // the current request's quota reservation, if any
-  std::vector<std::string> ensured_volumes_;  // volumes berth created for the current request
-  std::unique_ptr<GaugeHold> connection_gauge_;  // berth_proxy_connections while this lives
-  std::optional<policy::Decision> build_refusal_;  // a build context refused mid-stream
+  struct X509Deleter {
+    void operator()(X509* x) const noexcept { X509_free(x); }
+  };
+  std::unique_ptr<X509, X509Deleter> peer_cert_;
 };
 
 }  // namespace berth::proxy

@@ -74,3 +74,37 @@ TEST_CASE("berth-proxy stops with status 0 on SIGTERM", "[proxy][lifecycle]") {
   CHECK(p.process().term_signal() == 0);
   CHECK(p.process().exit_code() == 0);
 }
+
+TEST_CASE("berth closes a keep-alive connection that stays idle past --idle-timeout",
+          "[proxy][lifecycle][timeout]") {
+  // A parked connection holds no timer of its own: its worker's sweep must close it.
+  berth::test::ProxyOptions options;
+  options.proxy_args = {"--idle-timeout", "2"};
+  ProxyUnderTest p(options);
+  const std::vector<std::string> argv{"/usr/bin/openssl",
+                                      "s_client",
+                                      "-quiet",
+                                      "-connect",
+                                      p.address(),
+                                      "-CAfile",
+                                      (p.ca_dir() / "ca.pem").string(),
+                                      "-cert",
+                                      (p.operator_bundle() / "cert.pem").string(),
+                                      "-key",
+                                      (p.operator_bundle() / "key.pem").string(),
+                                      "-ign_eof"};
+  berth::test::RunOptions o;
+  // Keep-alive: after the answer the connection waits for a next request that never comes;
+  // s_client ends only when berth closes it.
+  o.input = "GET /_ping HTTP/1.1\r\nHost: berth\r\n\r\n";
+  o.timeout = std::chrono::seconds(20);
+  const auto started = std::chrono::steady_clock::now();
+  const auto idle = berth::test::run(argv, o);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  INFO("openssl s_client: " << describe(idle) << "\nproxy log:\n" << p.log_tail(20));
+  CHECK_FALSE(idle.timed_out);
+  CHECK(contains_nocase(idle.out, "HTTP/1.1 200 OK"));
+  CHECK(waited >= std::chrono::milliseconds(1500));
+  CHECK(waited < std::chrono::seconds(10));
+  CHECK(contains_nocase(p.log_tail(20), "timed out; closing"));
+}
