@@ -145,18 +145,18 @@ net::awaitable<void> Worker::accept_loop(Worker* self) {
 }
 
 void Worker::sweep() {
-  // Parked connections hold no timer each; one pass a second closes those idle too long, and
+  // Connections hold no timer each: one pass a second closes those past their deadline, and
   // lets go of the entries of sessions that ended (whose memory a weak_ptr keeps).
   const auto now = std::chrono::steady_clock::now();
   sessions_.remove_if([now](const std::weak_ptr<Session>& w) {
     if (auto s = w.lock()) {
-      s->close_if_expired(now);
+      s->sweep(now);
       return false;
     }
     return true;
   });
-  if (draining_) {
-    return;
+  if (draining_ && sessions_.empty()) {
+    return;  // shutting down and nothing left to watch: let the worker's loop end
   }
   sweep_timer_.expires_after(std::chrono::seconds(1));
   sweep_timer_.async_wait([this](error_code ec) {
@@ -182,7 +182,6 @@ void Worker::begin_shutdown(std::chrono::seconds grace) {
 
 void Worker::shutdown_now(std::chrono::seconds grace) {
   draining_ = true;
-  sweep_timer_.cancel();
   error_code ignored;
   acceptor_.close(ignored);
   pool_.clear();
@@ -211,6 +210,7 @@ void Worker::shutdown_now(std::chrono::seconds grace) {
                                  [](const std::weak_ptr<Session>& w) { return !w.expired(); });
     if (!any) {
       grace_timer_.cancel();
+      sweep_timer_.cancel();
       pool_.clear();
       *check = nullptr;  // break the self-reference
       return;

@@ -53,7 +53,7 @@ class Worker {
 
  private:
   static net::awaitable<void> accept_loop(Worker* self);
-  /// Once a second: closes parked sessions past their idle deadline, drops ended ones.
+  /// Once a second: closes sessions past their deadline, drops the entries of ended ones.
   void sweep();
   void shutdown_now(std::chrono::seconds grace);
 

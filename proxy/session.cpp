@@ -294,50 +294,12 @@ Session::Session(Worker& worker, TlsStream client, std::string peer)
     : worker_(worker),
       client_(std::move(client)),
       peer_(std::move(peer)),
-      buffer_(512 * 1024),
-      deadline_timer_(client_.get_executor()) {}
+      buffer_(512 * 1024) {}
 
 Session::~Session() {
   if (counted_) {
     worker_.metrics().connection_closed();
   }
-}
-
-void Session::arm(Clock::duration d) noexcept {
-  const auto next = Clock::now() + d;
-  const bool earlier = next < deadline_;
-  deadline_ = next;
-  if (!timer_waiting_) {
-    wait_deadline();
-  } else if (earlier && deadline_timer_.expiry() > deadline_) {
-    // The pending wait re-arms itself with the new, earlier deadline.
-    deadline_timer_.cancel();
-  }
-}
-
-void Session::wait_deadline() {
-  // A parked session holds no timer: its worker's sweep closes it once the deadline passes.
-  if (closed_ || parked_ || deadline_ == Clock::time_point::max()) {
-    return;
-  }
-  timer_waiting_ = true;
-  deadline_timer_.expires_at(deadline_);
-  deadline_timer_.async_wait([weak = weak_from_this()](error_code) {
-    auto self = weak.lock();
-    if (!self) {
-      return;
-    }
-    self->timer_waiting_ = false;
-    if (self->closed_) {
-      return;
-    }
-    if (Clock::now() >= self->deadline_) {
-      log_info("connection from " + self->peer_ + " timed out; closing");
-      self->close();
-      return;
-    }
-    self->wait_deadline();
-  });
 }
 
 void Session::close() noexcept {
@@ -346,8 +308,6 @@ void Session::close() noexcept {
   }
   closed_ = true;
   client_.close();
-  error_code ignored;
-  deadline_timer_.cancel();
   if (join_timer_) {
     join_timer_->cancel();
   }
@@ -385,8 +345,8 @@ void Session::close_if_idle() noexcept {
   }
 }
 
-void Session::close_if_expired(Clock::time_point now) noexcept {
-  if (parked_ && now >= deadline_) {
+void Session::sweep(Clock::time_point now) noexcept {
+  if (!closed_ && now >= deadline_) {
     log_info("connection from " + peer_ + " timed out; closing");
     close();
   }
@@ -499,11 +459,6 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
     if (SSL* ssl = self->client_.ssl()) {
       (void)SSL_free_buffers(ssl);
     }
-    // And no timer wait: the idle deadline stays in deadline_ for the worker's sweep.
-    self->parked_ = true;
-    if (self->timer_waiting_) {
-      self->deadline_timer_.cancel();
-    }
     park(self);
   } else {
     self->finish();
@@ -513,14 +468,9 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
 void Session::park(std::shared_ptr<Session> self) {
   TlsStream::socket_type& socket = self->client_.socket();
   socket.async_wait(net::socket_base::wait_read, [self = std::move(self)](error_code ec) mutable {
-    self->parked_ = false;
     if (ec || self->closed_) {
       self->finish();
       return;
-    }
-    // The request's first bytes are read under the idle deadline, as before parking.
-    if (!self->timer_waiting_) {
-      self->wait_deadline();
     }
     const auto executor = self->client_.get_executor();
     std::string peer = self->peer_;

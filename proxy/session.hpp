@@ -5,7 +5,8 @@
 //
 // Deadlines belong to the client side only (dockerd is trusted): the handshake, an idle
 // keep-alive wait, each read of a request header or body, each write to a slow reader.
-// Streams and hijacked connections have no deadline and rely on TCP keepalive.
+// Streams and hijacked connections have no deadline and rely on TCP keepalive. A deadline is
+// a time, not a timer: the worker's sweep closes connections past theirs once a second.
 
 #include <openssl/x509.h>
 
@@ -62,9 +63,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   /// Shutdown: closes the connection now if it is between requests.
   void close_if_idle() noexcept;
-  /// The idle timeout of a parked connection (it holds no timer of its own): closes it if
-  /// its deadline is past `now`.
-  void close_if_expired(Clock::time_point now) noexcept;
+  /// The worker's sweep: closes the connection if its deadline (handshake, idle wait, a read
+  /// of a request, a write to a slow reader, a stream's linger) is past `now`.
+  void sweep(Clock::time_point now) noexcept;
   /// Closes the connection whatever it is doing.
   void close() noexcept;
   /// Closes the connection if its client certificate no longer verifies under `rt`.
@@ -145,22 +146,20 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<void> join(bool& done);
   void signal_join() noexcept;
 
-  void arm(Clock::duration d) noexcept;
+  // A deadline is a time the worker's sweep compares against (once a second), not a timer:
+  // setting one costs a clock read, and no connection holds a timer wait.
+  void arm(Clock::duration d) noexcept { deadline_ = Clock::now() + d; }
   void disarm() noexcept { deadline_ = Clock::time_point::max(); }
-  void wait_deadline();
 
   Worker& worker_;
   TlsStream client_;
   std::string peer_;
   beast::flat_buffer buffer_;
-  net::steady_timer deadline_timer_;
   std::unique_ptr<net::steady_timer> join_timer_;  // only while a stream waits for its two sides
   Clock::time_point deadline_ = Clock::time_point::max();
-  bool timer_waiting_ = false;
   bool idle_ = true;
   bool closed_ = false;
-  bool counted_ = false;
-  bool parked_ = false;  // idle, waiting for the next request with no coroutine and no timer  // in berth_proxy_connections (for the session's life)
+  bool counted_ = false;  // in berth_proxy_connections (for the session's life)
   policy::Identity identity_;
   struct X509Deleter {
     void operator()(X509* x) const noexcept { X509_free(x); }
