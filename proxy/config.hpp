@@ -20,7 +20,7 @@ struct Options {
   std::string upstream_override;  ///< --upstream; empty: the policy's upstream
   unsigned workers = 0;           ///< 0: one per core
   unsigned shutdown_grace_seconds = 30;
-  unsigned idle_timeout_seconds = 120;  ///< --idle-timeout: a keep-alive connection between requests
+  unsigned idle_timeout_seconds = 120;  ///< --idle-timeout: keep-alive, between requests
   std::string audit_log;  ///< --audit-log FILE: one JSON line per request
   std::string metrics_listen_override;  ///< --metrics-listen; empty: the policy's metrics_listen
   bool check_only = false;  ///< --check FILE: validate and exit

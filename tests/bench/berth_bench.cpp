@@ -549,7 +549,8 @@ net::awaitable<void> exec_session(SetupPtr setup, ExecResult* out, Sampled pids)
   const auto t0 = Clock::now();
   const auto started = co_await stream.request(
       post_request("/" + opt.api + "/exec/" + out->exec_id + "/start",
-                   R"({"Detach":false,"Tty":)" + tty + "}", "Connection: Upgrade\r\nUpgrade: tcp\r\n"),
+                   R"({"Detach":false,"Tty":)" + tty + "}",
+                   "Connection: Upgrade\r\nUpgrade: tcp\r\n"),
       true);
   const auto t101 = Clock::now();
   if (!started) {

@@ -81,18 +81,7 @@ TEST_CASE("berth closes a keep-alive connection that stays idle past --idle-time
   berth::test::ProxyOptions options;
   options.proxy_args = {"--idle-timeout", "2"};
   ProxyUnderTest p(options);
-  const std::vector<std::string> argv{"/usr/bin/openssl",
-                                      "s_client",
-                                      "-quiet",
-                                      "-connect",
-                                      p.address(),
-                                      "-CAfile",
-                                      (p.ca_dir() / "ca.pem").string(),
-                                      "-cert",
-                                      (p.operator_bundle() / "cert.pem").string(),
-                                      "-key",
-                                      (p.operator_bundle() / "key.pem").string(),
-                                      "-ign_eof"};
+  const auto argv = p.s_client_argv(p.operator_bundle(), {"-quiet", "-ign_eof"});
   berth::test::RunOptions o;
   // Keep-alive: after the answer the connection waits for a next request that never comes;
   // s_client ends only when berth closes it.

@@ -138,20 +138,9 @@ TEST_CASE("no TLS session is ever resumed: every connection's certificate is ver
   ProxyUnderTest p;
   const auto session = p.dir() / ("session" + version + ".pem");
   auto connect = [&](bool resume) {
-    std::vector<std::string> argv{"/usr/bin/openssl",
-                                  "s_client",
-                                  version,
-                                  "-connect",
-                                  p.address(),
-                                  "-CAfile",
-                                  (p.ca_dir() / "ca.pem").string(),
-                                  "-cert",
-                                  (p.operator_bundle() / "cert.pem").string(),
-                                  "-key",
-                                  (p.operator_bundle() / "key.pem").string(),
-                                  "-ign_eof",
-                                  resume ? "-sess_in" : "-sess_out",
-                                  session.string()};
+    const auto argv = p.s_client_argv(
+        p.operator_bundle(),
+        {version, "-ign_eof", resume ? "-sess_in" : "-sess_out", session.string()});
     berth::test::RunOptions o;
     // A whole request and its answer: TLS 1.3 tickets would arrive before the response.
     o.input = "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n";

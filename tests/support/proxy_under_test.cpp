@@ -291,18 +291,23 @@ RunResult ProxyUnderTest::curl(const std::filesystem::path& bundle,
   return run(argv, o);
 }
 
-RunResult ProxyUnderTest::tls_probe(const std::filesystem::path& bundle) const {
-  std::vector<std::string> argv{
-      "/usr/bin/openssl", "s_client", "-quiet",  "-verify_return_error",
-      "-connect",         address(),  "-CAfile", (ca_dir() / "ca.pem").string()};
+std::vector<std::string> ProxyUnderTest::s_client_argv(
+    const std::filesystem::path& bundle, const std::vector<std::string>& options) const {
+  std::vector<std::string> argv{"/usr/bin/openssl", "s_client"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.insert(argv.end(), {"-connect", address(), "-CAfile", (ca_dir() / "ca.pem").string()});
   if (!bundle.empty()) {
     argv.insert(argv.end(),
                 {"-cert", (bundle / "cert.pem").string(), "-key", (bundle / "key.pem").string()});
   }
+  return argv;
+}
+
+RunResult ProxyUnderTest::tls_probe(const std::filesystem::path& bundle) const {
   RunOptions o;
   o.unset = foreign_env;
   o.timeout = std::chrono::seconds(15);
-  return run(argv, o);
+  return run(s_client_argv(bundle, {"-quiet", "-verify_return_error"}), o);
 }
 
 RunResult ProxyUnderTest::python_client(const std::string& mode,

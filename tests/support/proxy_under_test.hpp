@@ -165,6 +165,10 @@ class ProxyUnderTest {
   /// it: a refused client certificate shows as an "alert" from the server. An empty `bundle`
   /// offers no client certificate.
   [[nodiscard]] RunResult tls_probe(const std::filesystem::path& bundle) const;
+  /// `openssl s_client <options> -connect <berth> -CAfile <ca>`, plus `-cert`/`-key` of
+  /// `bundle` unless it is empty.
+  [[nodiscard]] std::vector<std::string> s_client_argv(
+      const std::filesystem::path& bundle, const std::vector<std::string>& options) const;
 
   /// Runs tests/integration/docker_client.py (under /usr/bin/python3, which has python3-docker)
   /// with `mode`, then --url, --bundle, --ca, --image, --label, then `args`.
