@@ -3,7 +3,6 @@
 // chunked body is already at hand, so a small answer can be passed on in one write.
 
 #include <cstddef>
-#include <optional>
 #include <string_view>
 
 namespace berth::proxy {

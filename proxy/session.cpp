@@ -719,7 +719,6 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   if (ex.status >= 400 || ex.status == 0) {
     co_await drop_ensured_volumes(rt, ex);
   }
-  ex.ensured_volumes.clear();
   // 7. account
   account(ex);
   co_return keep;
@@ -1053,10 +1052,8 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
                          : view == policy::ResponseView::build_stream ? LineMode::build
                                                                       : LineMode::none;
   ex.principal = &who;
-  const bool keep = co_await relay_response(std::move(upstream), upstream_buffer, rp,
-                                            client_keep_alive, endless, lines, ex, rt);
-  ex.principal = nullptr;
-  co_return keep;
+  co_return co_await relay_response(std::move(upstream), upstream_buffer, rp, client_keep_alive,
+                                    endless, lines, ex, rt);
 }
 
 net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestParser& parser,
