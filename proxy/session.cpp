@@ -843,6 +843,81 @@ std::size_t Session::pack_whole_response(ResponseParser& rp, UpstreamBuffer& ups
   return n + body;
 }
 
+net::awaitable<std::optional<bool>> Session::pass_raw(std::shared_ptr<TlsStream>& upstream,
+                                                      UpstreamBuffer& upstream_buffer,
+                                                      const ResponseHead& head, bool is_head,
+                                                      bool client_keep_alive, Exchange& ex,
+                                                      const Runtime& rt) {
+  // The body as dockerd coded it: nothing after a HEAD, a 204 or a 304; else Content-Length
+  // bytes or a chunked body through its last chunk. dockerd writes a small answer in pieces
+  // of 4 KiB: the rest is read here first. Only routes that are not streams get here.
+  std::uint64_t body = 0;
+  if (!is_head && head.status != 204 && head.status != 304) {
+    for (;;) {
+      const std::string_view after = buffer_view(upstream_buffer).substr(head.size);
+      std::size_t want = 0;
+      if (head.content_length) {
+        body = *head.content_length;
+        if (body >= small_answer) {
+          co_return std::nullopt;
+        }
+        if (after.size() >= body) {
+          break;
+        }
+        want = static_cast<std::size_t>(body) - after.size();
+      } else if (head.chunked) {
+        const ChunkedBody chunked = scan_chunked(after);
+        if (chunked.state == ChunkedScan::complete) {
+          body = chunked.length;
+          break;
+        }
+        if (chunked.state == ChunkedScan::unsupported || !head.json ||
+            upstream_buffer.size() >= small_answer) {
+          co_return std::nullopt;
+        }
+        want = static_cast<std::size_t>(small_answer) - upstream_buffer.size();
+      } else {
+        co_return std::nullopt;  // delimited by the connection's end
+      }
+      error_code rec;
+      const std::size_t got =
+          co_await upstream->async_read_some(upstream_buffer.prepare(want), with_ec(rec));
+      if (rec) {
+        co_return std::nullopt;  // relay_response reports it, as it would have
+      }
+      upstream_buffer.commit(got);
+    }
+  }
+  constexpr std::string_view close_field = "Connection: close\r\n";
+  if (head.size + body + close_field.size() > relay_window) {
+    co_return std::nullopt;
+  }
+  // dockerd's head as it is (scan_response_head let through no field berth must rewrite),
+  // with Connection: close before its last CRLF when this connection ends here.
+  const bool keep_alive = client_keep_alive && !worker_.draining();
+  const char* const from = buffer_view(upstream_buffer).data();
+  Window out;
+  std::size_t n = head.fields_end;
+  std::memcpy(out.get(), from, n);
+  if (!keep_alive) {
+    std::memcpy(out.get() + n, close_field.data(), close_field.size());
+    n += close_field.size();
+  }
+  const std::size_t rest = head.size - head.fields_end + static_cast<std::size_t>(body);
+  std::memcpy(out.get() + n, from + head.fields_end, rest);
+  n += rest;
+  upstream_buffer.consume(head.size + static_cast<std::size_t>(body));
+  ex.bytes_out += body;
+  arm(client_write_timeout);
+  error_code wec;
+  co_await net::async_write(client_, net::buffer(out.get(), n), with_ec(wec));
+  disarm();
+  if (upstream_buffer.size() == 0) {
+    worker_.pool().release(std::move(upstream), rt);
+  }
+  co_return !wec && keep_alive;
+}
+
 net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_header<>& header,
                                            RequestParser* stream_body,
                                            std::optional<std::string> replacement,
@@ -894,53 +969,33 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   const bool endless = request.route->timeout == policy::TimeoutClass::endless;
   const bool is_head = header.method() == http::verb::head;
 
-  std::expected<std::shared_ptr<TlsStream>, error_code> acquired = worker_.pool().take_idle(*rt);
-  if (!*acquired) {
-    acquired = co_await worker_.pool().acquire(rt);
-  }
-  if (!acquired) {
+  // A connection from the pool may have been closed by dockerd since (a restart) without
+  // berth having looked (see UpstreamPool). A bodyless request on one then goes once more on a
+  // new connection, when that is safe: its head could not be written (so dockerd saw none of
+  // it), or, for a GET or HEAD, dockerd ended the connection before answering anything.
+  const bool bodyless = !replacement && stream_body && stream_body->is_done() && !tar;
+  const bool replayable = bodyless && (header.method() == http::verb::get || is_head);
+  const auto unreachable = [&](const error_code& why) {
     ex.allowed = false;
-    log_error("cannot reach dockerd at " + rt->upstream.text + ": " + acquired.error().message());
-    co_return co_await refuse(
-        policy::Decision::deny(502, "berth: cannot reach the Docker daemon", "upstream.down"),
-        client_keep_alive && !body_pending, ex);
-  }
-  std::shared_ptr<TlsStream> upstream = std::move(*acquired);
+    log_error("cannot reach dockerd at " + rt->upstream.text + ": " + why.message());
+    return policy::Decision::deny(502, "berth: cannot reach the Docker daemon", "upstream.down");
+  };
+  // Creates, updates and container removals are read whole: the index learns from them.
+  const std::string_view endpoint = request.route->endpoint;
+  const bool created = endpoint == "container.create" || endpoint == "exec.create" ||
+                       endpoint == "network.create" || endpoint == "volume.create" ||
+                       endpoint == "container.update" || endpoint == "container.delete";
+  // An answer berth may pass on as dockerd wrote it: its head is read and scanned without
+  // Beast first (see pass_raw), and parsed only if it is not passed on so.
+  const bool raw_first = !hijackable && !endless &&
+                         (who.is_operator() || is_head || view == policy::ResponseView::pass);
+  ResponseHead head;
+  std::shared_ptr<TlsStream> upstream = worker_.pool().take_idle(*rt);
+  bool reused = upstream != nullptr;
   if (!replacement && stream_body) {
     upstream_header(header, target, upgrade);
   }
-  bool sent = false;
-  if (!replacement && stream_body && stream_body->is_done() && !tar) {
-    // No body (a GET, a bodiless POST): the header alone, in one write, from here rather
-    // than through two more coroutines.
-    Window out;
-    const std::size_t n = put_head(out.get(), relay_window, header.method_string(),
-                                   header.target(), "HTTP/1.1", header);
-    if (n != 0) {
-      error_code wec;
-      co_await net::async_write(*upstream, net::buffer(out.get(), n), with_ec(wec));
-      if (wec) {
-        upstream->close();
-        co_return false;
-      }
-      sent = true;
-    }
-  }
-  if (!sent && !co_await send_request(*upstream, header, stream_body, std::move(replacement),
-                                      target, upgrade, ex, tar)) {
-    upstream->close();
-    if (ex.build_refusal) {
-      const policy::Decision refusal = *ex.build_refusal;
-      ex.build_refusal.reset();
-      co_return co_await refuse(refusal, false, ex);
-    }
-    co_return false;
-  }
-
   UpstreamBuffer upstream_buffer(header_limit * 2);
-  // Beast reads max(512, free capacity) bytes at a time: without room, a 4 KiB body would
-  // arrive, and be relayed, as eight 512-byte chunks.
-  upstream_buffer.reserve(16 * 1024);
   ResponseParser rp;
   rp.header_limit(header_limit);
   rp.body_limit(unlimited_body);
@@ -948,7 +1003,109 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     rp.skip(true);
   }
   error_code ec;
-  co_await http::async_read_header(*upstream, upstream_buffer, rp, with_ec(ec));
+  for (;;) {
+    if (!upstream) {
+      auto acquired = co_await worker_.pool().acquire(rt);
+      if (!acquired) {
+        co_return co_await refuse(unreachable(acquired.error()),
+                                  client_keep_alive && !body_pending, ex);
+      }
+      upstream = std::move(*acquired);
+    }
+    bool sent = false;
+    if (bodyless) {
+      // No body (a GET, a bodiless POST): the header alone, in one write, from here rather
+      // than through two more coroutines.
+      Window out;
+      const std::size_t n = put_head(out.get(), relay_window, header.method_string(),
+                                     header.target(), "HTTP/1.1", header);
+      if (n != 0) {
+        error_code wec;
+        co_await net::async_write(*upstream, net::buffer(out.get(), n), with_ec(wec));
+        if (wec) {
+          upstream->close();
+          if (reused && !closed_) {
+            log_info("a pooled connection to dockerd was closed (" + wec.message() +
+                     "); sending " + ex.method + " " + ex.target + " on a new one");
+            worker_.pool().clear();
+            upstream.reset();
+            reused = false;
+            continue;
+          }
+          co_return false;
+        }
+        sent = true;
+      }
+    }
+    if (!sent && !co_await send_request(*upstream, header, stream_body,
+                                        std::exchange(replacement, std::nullopt),
+                                        target, upgrade, ex, tar)) {
+      upstream->close();
+      if (ex.build_refusal) {
+        const policy::Decision refusal = *ex.build_refusal;
+        ex.build_refusal.reset();
+        co_return co_await refuse(refusal, false, ex);
+      }
+      co_return false;
+    }
+
+    // Beast reads max(512, free capacity) bytes at a time: without room, a 4 KiB body would
+    // arrive, and be relayed, as eight 512-byte chunks.
+    upstream_buffer.reserve(16 * 1024);
+    ec = {};
+    if (raw_first) {
+      for (;;) {
+        head = scan_response_head(buffer_view(upstream_buffer));
+        if (head.state != HeadScan::incomplete || upstream_buffer.size() >= header_limit) {
+          break;
+        }
+        const std::size_t room =
+            std::max<std::size_t>(upstream_buffer.capacity() - upstream_buffer.size(), 512);
+        const std::size_t got =
+            co_await upstream->async_read_some(upstream_buffer.prepare(room), with_ec(ec));
+        if (ec) {
+          // What Beast's read would have said.
+          if (upstream_buffer.size() != 0) {
+            ec = http::error::partial_message;
+          } else if (ec == net::error::eof) {
+            ec = http::error::end_of_stream;
+          }
+          break;
+        }
+        upstream_buffer.commit(got);
+      }
+    }
+    if (!ec && head.state != HeadScan::complete) {
+      co_await http::async_read_header(*upstream, upstream_buffer, rp, with_ec(ec));
+    }
+    if (ec && reused && replayable && !closed_ && !rp.got_some() &&
+        upstream_buffer.size() == 0 &&
+        (ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe)) {
+      log_info("a pooled connection to dockerd was closed (" + ec.message() + "); sending " +
+               ex.method + " " + ex.target + " again on a new one");
+      upstream->close();
+      worker_.pool().clear();
+      upstream.reset();
+      reused = false;
+      continue;
+    }
+    break;
+  }
+  if (!ec && head.state == HeadScan::complete) {
+    ex.status = head.status;
+    const bool pass_through =
+        who.is_operator() || is_head ||
+        (view == policy::ResponseView::pass && head.status < 400 && !created);
+    if (pass_through) {
+      if (const auto kept = co_await pass_raw(upstream, upstream_buffer, head, is_head,
+                                              client_keep_alive, ex, *rt)) {
+        co_return *kept;
+      }
+    }
+    // Not passed on as it is: Beast parses the head already read, with no I/O.
+    co_await http::async_read_header(*upstream, upstream_buffer, rp, with_ec(ec));
+  }
   if (ec) {
     log_error("dockerd closed or garbled the response to " + ex.method + " " + ex.target + ": " +
               ec.message());
@@ -979,11 +1136,6 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     ex.stream = true;
     stream.emplace(worker_.metrics(), true);
   }
-  // Creates, updates and container removals are read whole: the index learns from them.
-  const std::string_view endpoint = request.route->endpoint;
-  const bool created = endpoint == "container.create" || endpoint == "exec.create" ||
-                       endpoint == "network.create" || endpoint == "volume.create" ||
-                       endpoint == "container.update" || endpoint == "container.delete";
   const bool pass_through =
       who.is_operator() || is_head ||
       (view == policy::ResponseView::pass && res.result_int() < 400 && !created);

@@ -23,6 +23,7 @@
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
+#include "proxy/response_head.hpp"
 #include "proxy/tls_stream.hpp"
 
 namespace berth::proxy {
@@ -107,6 +108,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // dockerd coded it, into `out` and returns their length; 0 when the answer must be relayed.
   static std::size_t pack_whole_response(ResponseParser& rp, UpstreamBuffer& upstream_buffer,
                                          bool keep_alive, char* out, std::size_t cap);
+  // Passes on dockerd's answer as it wrote it, head bytes and coded body, in one write, when
+  // `head` (scanned, complete) is in `upstream_buffer` and the whole answer is small (reading
+  // the rest of its body first). nullopt: not so, the caller parses and relays it as usual
+  // (the buffer then holds the head and whatever of the body was read).
+  net::awaitable<std::optional<bool>> pass_raw(std::shared_ptr<TlsStream>& upstream,
+                                               UpstreamBuffer& upstream_buffer,
+                                               const ResponseHead& head, bool is_head,
+                                               bool client_keep_alive, Exchange& ex,
+                                               const Runtime& rt);
   net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
                                     RequestParser* stream_body,
                                     std::optional<std::string> replacement,

@@ -71,11 +71,15 @@ std::shared_ptr<TlsStream> UpstreamPool::take_idle(const Runtime& rt) {
   if (idle_key_ != rt.upstream.text) {
     return nullptr;
   }
+  if (idle_.empty()) {
+    return nullptr;
+  }
+  const auto now = std::chrono::steady_clock::now();
   while (!idle_.empty()) {
-    auto c = std::move(idle_.back());
+    Idle c = std::move(idle_.back());
     idle_.pop_back();
-    if (still_open(*c)) {
-      return c;
+    if (now - c.since < probe_after || still_open(*c.connection)) {
+      return std::move(c.connection);
     }
   }
   return nullptr;
@@ -87,7 +91,7 @@ void UpstreamPool::release(std::shared_ptr<TlsStream> connection, const Runtime&
     idle_key_ = rt.upstream.text;
   }
   if (idle_.size() < max_idle) {
-    idle_.push_back(std::move(connection));
+    idle_.push_back(Idle{std::move(connection), std::chrono::steady_clock::now()});
   }
 }
 

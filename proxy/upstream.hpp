@@ -1,8 +1,13 @@
 #pragma once
 // The connections from one worker to dockerd: a keep-alive pool, so that a request normally
 // costs no connect. dockerd is trusted; berth only protects itself from a dead or restarted
-// daemon (stale pooled connections are detected before reuse).
+// daemon. A connection that waited in the pool for probe_after or longer is probed before
+// reuse (one recv(2) with MSG_PEEK: closed, or holding stray bytes, it is dropped). One
+// reused sooner is not probed: that syscall would cost every request on a busy connection,
+// and Session::forward sends a bodyless request once more on a new connection when a
+// reused one turns out dead before dockerd answered anything.
 
+#include <chrono>
 #include <expected>
 #include <memory>
 #include <vector>
@@ -16,12 +21,12 @@ class UpstreamPool {
  public:
   explicit UpstreamPool(net::any_io_executor executor) : executor_(std::move(executor)) {}
 
-  /// An idle pooled connection to rt's upstream that is still open, or a new one.
+  /// take_idle()'s connection, or a new one.
   net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> acquire(
       std::shared_ptr<const Runtime> rt);
 
-  /// An idle pooled connection to rt's upstream that is still open, or null: acquire()'s
-  /// usual answer without a coroutine (and its frame) per request.
+  /// An idle pooled connection to rt's upstream (probed if it waited probe_after or longer),
+  /// or null: acquire()'s usual answer without a coroutine (and its frame) per request.
   std::shared_ptr<TlsStream> take_idle(const Runtime& rt);
 
   /// Returns a connection whose last response was read completely and whose upstream did not
@@ -33,9 +38,14 @@ class UpstreamPool {
 
  private:
   static constexpr std::size_t max_idle = 64;
+  static constexpr std::chrono::seconds probe_after{2};
+  struct Idle {
+    std::shared_ptr<TlsStream> connection;
+    std::chrono::steady_clock::time_point since;
+  };
   net::any_io_executor executor_;
   std::string idle_key_;
-  std::vector<std::shared_ptr<TlsStream>> idle_;
+  std::vector<Idle> idle_;
 };
 
 }  // namespace berth::proxy

@@ -3,8 +3,10 @@
 // berth-proxy in front of the real dockerd, which asks exactly that of its clients (a verified
 // certificate, TLS 1.2+), with berth's operator certificate as the client identity.
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -89,4 +91,38 @@ TEST_CASE("without the client certificate the TLS upstream asks for, berth answe
                              (Contains("cannot reach the Docker daemon") ||
                               Contains("the Docker daemon did not answer")));
   CHECK_THAT(daemon.log_tail(50), Contains("refused"));
+}
+
+TEST_CASE("after the daemon behind berth crashes and comes back, the next requests are "
+          "answered on new connections, not refused",
+          "[proxy][upstream][tls]") {
+  ProxyUnderTest daemon;  // stands in for dockerd behind a tls:// upstream, so it can crash
+  ProxyOptions front = over_tls(daemon, true);
+  front.proxy_args = {"--workers", "1"};  // one pool: every request below meets it
+  ProxyUnderTest p(front);
+  const std::string cli = "/usr/local/bin/docker";
+  const std::vector<std::string> version{"version", "--format", "{{.Server.APIVersion}}"};
+
+  const auto before = p.docker(cli, p.operator_bundle(), version);
+  INFO(describe(before));
+  REQUIRE(before.ok());  // berth now holds a pooled connection to the daemon
+  const auto released = std::chrono::steady_clock::now();
+  daemon.kill_and_restart();  // the pooled connection is now closed at the daemon's end
+  // The docker CLI shrugs off a failed /_ping; curl's one GET shows the answer as it is.
+  const auto curl = p.curl(p.operator_bundle(), {"-i", p.url() + "/v1.41/version"});
+  const auto waited = std::chrono::steady_clock::now() - released;
+  INFO(describe(curl));
+  REQUIRE(curl.ok());
+  const auto reply = berth::test::parse_http_response(curl.out);
+  CHECK(reply.status == 200);
+  CHECK_THAT(reply.body, Contains("\"ApiVersion\":\"" + trim(before.out) + "\""));
+  const auto after = p.docker(cli, p.operator_bundle(), version);
+  INFO(describe(after));
+  CHECK(after.ok());
+  CHECK(trim(after.out) == trim(before.out));
+  // Back within the pool's probe interval (2 s), berth had not looked at the connection
+  // before reusing it: the GET went out again on a new one, and the log says so.
+  if (waited < std::chrono::milliseconds(1500)) {
+    CHECK_THAT(p.log_tail(100), Contains("a pooled connection to dockerd was closed"));
+  }
 }

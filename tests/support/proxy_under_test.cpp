@@ -204,7 +204,7 @@ std::string ProxyUnderTest::reload() {
 
 void ProxyUnderTest::start() {
   std::vector<std::string> argv{berth_proxy_bin(), "--policy", policy_file().string(), "--listen",
-                                "127.0.0.1:0"};
+                                "127.0.0.1:" + std::to_string(port_)};
   argv.insert(argv.end(), options_.proxy_args.begin(), options_.proxy_args.end());
   const std::regex metrics(R"(berth-proxy: metrics on port ([0-9]+))");
   const std::size_t metrics_before = count_lines(log_file(), metrics);
@@ -233,6 +233,11 @@ void ProxyUnderTest::start() {
 
 bool ProxyUnderTest::stop() {
   return proc_.stop(SIGTERM, std::chrono::seconds(10));
+}
+
+void ProxyUnderTest::kill_and_restart() {
+  (void)proc_.stop(SIGKILL, std::chrono::seconds(10));
+  start();
 }
 
 RunOptions ProxyUnderTest::docker_options(const std::filesystem::path& bundle,

@@ -118,7 +118,11 @@ class ProxyUnderTest {
   /// line: "policy reloaded (generation N)" or "policy reload refused, ...: <reason>".
   std::string reload();
   /// Starts the proxy and waits (bounded) for its ready line; throws with the log if it fails.
+  /// The first start listens on a free port; later ones on the same port.
   void start();
+  /// SIGKILL, then start() on the same port: a daemon that crashed and came back, as its
+  /// clients see it (every connection they held is closed, none drained).
+  void kill_and_restart();
   /// SIGTERM and a bounded wait; returns true if it exited by itself within the grace period.
   bool stop();
 

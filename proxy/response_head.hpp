@@ -1,0 +1,35 @@
+#pragma once
+// The head of one of dockerd's responses, read just far enough to pass a small answer on
+// unchanged: its status, how its body is framed, and where its fields end. An answer in the
+// plain form Go's net/http writes (HTTP/1.1, CRLF line ends, no Connection or other hop-by-hop
+// fields, one Content-Length or Transfer-Encoding: chunked) costs a scan of its bytes here
+// instead of a parse into Beast's field container and a re-serialization. Anything else is
+// "unsupported" and goes to Beast's parser, which handles every form.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace berth::proxy {
+
+enum class HeadScan { complete, incomplete, unsupported };
+
+struct ResponseHead {
+  HeadScan state = HeadScan::incomplete;
+  unsigned status = 0;
+  std::size_t fields_end = 0;  ///< offset of the CRLF that ends the head
+  std::size_t size = 0;        ///< bytes of the whole head, that CRLF included
+  std::optional<std::uint64_t> content_length;
+  bool chunked = false;
+  bool json = false;  ///< Content-Type starts with application/json
+};
+
+/// Looks at `data`, the start of a response. complete: the head ends within it. incomplete:
+/// every line so far is well formed and more bytes are needed. unsupported: another HTTP
+/// version, a 1xx status, a field berth would have to rewrite or interpret (Connection,
+/// Keep-Alive, Upgrade, TE, Trailer, Proxy-*), a repeated or conflicting length, a transfer
+/// coding other than chunked, a folded line, a bare LF, or a byte no field may hold.
+ResponseHead scan_response_head(std::string_view data) noexcept;
+
+}  // namespace berth::proxy
