@@ -149,3 +149,25 @@ TEST_CASE("every head the scanner accepts, Beast parses to the same status and f
     CHECK(parser.get().keep_alive());
   }
 }
+
+TEST_CASE("a control byte anywhere in a long field value is refused, a tab is not",
+          "[proxy][response_head]") {
+  const std::string value(40, 'v');
+  for (std::size_t at = 0; at < value.size(); ++at) {
+    CAPTURE(at);
+    for (const char bad : {'\x00', '\x01', '\x1f', '\x7f'}) {
+      std::string v = value;
+      v[at] = bad;
+      CHECK(scan_response_head("HTTP/1.1 200 OK\r\nX-Long: " + v + "\r\n\r\n").state ==
+            HeadScan::unsupported);
+    }
+    std::string tabbed = value;
+    tabbed[at] = '\t';
+    CHECK(scan_response_head("HTTP/1.1 200 OK\r\nX-Long: " + tabbed + "\r\n\r\n").state ==
+          HeadScan::complete);
+    std::string high = value;
+    high[at] = '\xe9';  // obs-text
+    CHECK(scan_response_head("HTTP/1.1 200 OK\r\nX-Long: " + high + "\r\n\r\n").state ==
+          HeadScan::complete);
+  }
+}
