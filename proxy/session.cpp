@@ -1628,6 +1628,8 @@ net::awaitable<void> Session::splice(std::shared_ptr<TlsStream> upstream,
   }
   error_code ignored;
   client_.socket().set_option(net::socket_base::keep_alive(true), ignored);
+  // A relay window of plaintext is four TLS records: one send for all four.
+  client_.coalesce_records(relay_window + relay_window / 8);
 
   bool client_side_done = false;
   net::co_spawn(client_.get_executor(), pump(shared_from_this(), upstream, true, &ex.bytes_in),

@@ -1,5 +1,6 @@
 #include "proxy/tls_stream.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 
 #include <cerrno>
@@ -111,6 +112,38 @@ TlsStream::Want TlsStream::try_write(net::const_buffer b, std::size_t& n,
   return outcome(SSL_write_ex(ssl_.get(), b.data(), b.size(), &n), n, ec);
 }
 
+TlsStream::Want TlsStream::try_flush(error_code& ec) noexcept {
+  BIO* const out = SSL_get_wbio(ssl_.get());
+  errno = 0;
+  if (BIO_flush(out) == 1) {
+    return Want::done;
+  }
+  if (BIO_should_retry(out)) {
+    return Want::write;
+  }
+  ec = errno != 0 ? error_code(errno, boost::system::system_category())
+                  : error_code(net::error::broken_pipe);
+  return Want::done;
+}
+
+void TlsStream::coalesce_records(std::size_t bytes) noexcept {
+  if (!ssl_ || coalescing()) {
+    return;
+  }
+  BIO* const socket_bio = SSL_get_wbio(ssl_.get());
+  BIO* const buffer = BIO_new(BIO_f_buffer());
+  if (buffer == nullptr || BIO_set_write_buffer_size(buffer, static_cast<long>(bytes)) != 1 ||
+      BIO_up_ref(socket_bio) != 1) {
+    BIO_free(buffer);
+    ERR_clear_error();
+    return;  // records go out one send each, as before
+  }
+  // The socket BIO is the read side's as well: the chain holds a reference of its own, and
+  // SSL_set0_wbio drops the one the write side had.
+  BIO_push(buffer, socket_bio);
+  SSL_set0_wbio(ssl_.get(), buffer);
+}
+
 net::awaitable<error_code> TlsStream::handshake() {
   if (!ssl_) {
     co_return error_code{};
@@ -143,6 +176,9 @@ void TlsStream::shutdown_send() noexcept {
     // buffer is full the alert is lost, and the FIN below still ends the direction.
     ERR_clear_error();
     SSL_shutdown(ssl_.get());
+    if (coalescing()) {
+      (void)BIO_flush(SSL_get_wbio(ssl_.get()));
+    }
     ERR_clear_error();
   }
   error_code ignored;

@@ -51,6 +51,13 @@ class TlsStream {
   /// Runs the TLS handshake in the role the SSL object was set to (accept or connect state).
   net::awaitable<error_code> handshake();
 
+  /// From now on the TLS records of one write leave in one send(2): they gather in a buffer
+  /// (`bytes`, the records of a whole write) and are flushed at the write's end, where each
+  /// would otherwise be a send of its own, with a TCP segment and a wakeup of the reader. For
+  /// streams, whose writes are large: idle connections must not hold that buffer. No effect
+  /// without TLS.
+  void coalesce_records(std::size_t bytes) noexcept;
+
   /// Half-close: sends close_notify (TLS) and a FIN; reading stays possible.
   void shutdown_send() noexcept;
   /// Closes the socket; pending operations complete with operation_aborted.
@@ -127,6 +134,11 @@ class TlsStream {
   // One non-blocking attempt; `n` receives bytes moved, `ec` a terminal error.
   Want try_read(net::mutable_buffer b, std::size_t& n, error_code& ec) noexcept;
   Want try_write(net::const_buffer b, std::size_t& n, error_code& ec) noexcept;
+  // After coalesce_records: sends what the write left in the buffer.
+  Want try_flush(error_code& ec) noexcept;
+  [[nodiscard]] bool coalescing() const noexcept {
+    return ssl_ && SSL_get_wbio(ssl_.get()) != SSL_get_rbio(ssl_.get());
+  }
   // What an SSL_read_ex/SSL_write_ex result `r` means for the operation.
   Want outcome(int r, std::size_t& n, error_code& ec) noexcept;
 
@@ -163,6 +175,10 @@ class TlsStream {
   struct WriteOp {
     TlsStream* self_stream;
     WriteData data;
+    // Coalescing: plaintext already taken by OpenSSL (one record per SSL_write_ex: partial
+    // writes are on), and whether its records are now being flushed from the buffer.
+    std::size_t written = 0;
+    bool flushing = false;
 
     template <typename Self>
     void operator()(Self& self, error_code ec = {}, std::size_t = 0) {
@@ -175,18 +191,32 @@ class TlsStream {
         self.complete({}, 0);
         return;
       }
-      std::size_t put = 0;
-      switch (s.try_write(data.view, put, ec)) {
-        case Want::done:
-          self.complete(ec, put);
-          return;
-        case Want::read:
-          s.socket_.async_wait(net::socket_base::wait_read, std::move(self));
-          return;
-        case Want::write:
-          s.socket_.async_wait(net::socket_base::wait_write, std::move(self));
-          return;
+      while (!flushing) {
+        std::size_t put = 0;
+        const Want want = s.try_write(data.view + written, put, ec);
+        if (want == Want::done) {
+          if (ec || !s.coalescing()) {
+            self.complete(ec, put);
+            return;
+          }
+          written += put;
+          flushing = written == data.view.size();
+          continue;
+        }
+        if (written != 0) {
+          flushing = true;  // what OpenSSL took leaves first; the rest is the next write's
+          break;
+        }
+        s.socket_.async_wait(
+            want == Want::read ? net::socket_base::wait_read : net::socket_base::wait_write,
+            std::move(self));
+        return;
       }
+      if (s.try_flush(ec) == Want::done) {
+        self.complete(ec, ec ? 0 : written);
+        return;
+      }
+      s.socket_.async_wait(net::socket_base::wait_write, std::move(self));
     }
   };
 

@@ -2,6 +2,7 @@
 // everyday command works as it does against a private Docker host, including the streaming
 // and hijacked ones (logs -f, exec -i, run -it, attach, cp, build, events).
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <string>
@@ -145,6 +146,40 @@ TEST_CASE("an operator gets the exit status of a command run with docker exec",
   INFO(describe(r));
   CHECK(r.exit_code == 3);
   CHECK(r.out == "before-exit\n");
+}
+
+TEST_CASE("an operator reads megabytes of docker exec output byte for byte, with and without a "
+          "TTY",
+          "[proxy][operator][exec]") {
+  // Large enough to cross every relay path: many windows, TLS records sent together, and a
+  // TTY's 4 KiB pieces gathered into larger ones.
+  const auto cli = GENERATE(as<std::string>{}, "/usr/bin/docker", "/usr/local/bin/docker");
+  CAPTURE(cli);
+  ProxyUnderTest p;
+  const std::string name = p.name("exec-big");
+  run_detached(p, cli, name, {test_image, "sleep", "300"});
+  std::string lines;
+  std::string terminal_lines;  // the TTY turns each \n into \r\n
+  for (int i = 1; i <= 300000; ++i) {
+    lines += std::to_string(i) + "\n";
+    terminal_lines += std::to_string(i) + "\r\n";
+  }
+  // Where `got` first differs from `want` (want's size when it does not): a short figure
+  // instead of megabytes in a failure report.
+  const auto first_difference = [](const std::string& got, const std::string& want) {
+    const auto at = std::mismatch(got.begin(), got.end(), want.begin(), want.end());
+    return static_cast<std::size_t>(at.second - want.begin());
+  };
+  const auto plain = p.docker(cli, p.operator_bundle(), {"exec", name, "seq", "1", "300000"});
+  INFO("docker exec: exit " << plain.exit_code << ", stderr: " << plain.err);
+  CHECK(plain.ok());
+  CHECK(plain.out.size() == lines.size());
+  CHECK(first_difference(plain.out, lines) == lines.size());
+  const auto tty = p.docker(cli, p.operator_bundle(), {"exec", "-t", name, "seq", "1", "300000"});
+  INFO("docker exec -t: exit " << tty.exit_code << ", stderr: " << tty.err);
+  CHECK(tty.ok());
+  CHECK(tty.out.size() == terminal_lines.size());
+  CHECK(first_difference(tty.out, terminal_lines) == terminal_lines.size());
 }
 
 TEST_CASE("an operator gets a terminal in the container with docker run -it",
