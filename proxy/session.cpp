@@ -36,6 +36,10 @@ constexpr auto handshake_timeout = 10s;
 constexpr auto request_read_timeout = 60s;  // each read while a request header/body arrives
 constexpr auto client_write_timeout = 300s;  // a client that stops reading a response
 constexpr auto hijack_linger = 30s;  // after dockerd ends a hijacked stream, for the client's end
+// Session::pump: how a stream's small pieces are gathered.
+constexpr std::size_t gather_below = 16 * 1024;  // a piece this big is a full TLS record
+constexpr auto gather_after = 1ms;
+constexpr auto gather_wait = 250us;
 constexpr std::size_t header_limit = 256 * 1024;
 constexpr std::size_t relay_window = 64 * 1024;
 // An answer up to this size is read whole and sent in one write (Session::forward).
@@ -1655,10 +1659,33 @@ net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
   TlsStream& from = client_to_upstream ? self->client_ : *upstream;
   TlsStream& to = client_to_upstream ? *upstream : self->client_;
   Window window;
+  // dockerd's side of a TTY stream arrives in pieces of at most 4 KiB, back to back when a
+  // program writes in bulk. Each piece relayed on its own costs a TLS record, a send, and a
+  // wakeup of berth and of the client. So after a small piece that came soon after the one
+  // before (within gather_after), the next read waits gather_wait, and what arrived in the
+  // meantime goes on as one piece: at most gather_wait later. A piece after a pause (typing,
+  // a prompt) is read and relayed at once.
+  const bool gathers = !client_to_upstream && !from.is_tls();
+  std::optional<net::steady_timer> gather;
+  Clock::time_point last_read{};
+  bool pause = false;
   for (;;) {
     error_code ec;
+    if (pause) {
+      if (!gather) {
+        gather.emplace(from.get_executor());
+      }
+      gather->expires_after(gather_wait);
+      co_await gather->async_wait(with_ec(ec));
+      ec = {};
+    }
     const std::size_t n =
         co_await from.async_read_some(net::buffer(window.get(), relay_window), with_ec(ec));
+    if (gathers) {
+      const auto now = Clock::now();
+      pause = n < gather_below && now - last_read < gather_after;
+      last_read = now;
+    }
     if (ec == net::error::eof) {
       // Half-close preserved: the other side learns this direction is over and may go on
       // sending (the docker CLI closes stdin right after an exec upgrade and still reads).
