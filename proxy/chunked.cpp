@@ -44,4 +44,23 @@ ChunkedBody scan_chunked(std::string_view data) noexcept {
   }
 }
 
+std::string dechunk(std::string_view coded) {
+  std::string out;
+  out.reserve(coded.size());
+  std::size_t at = 0;
+  for (;;) {
+    const std::size_t line_end = coded.find("\r\n", at);
+    std::size_t size = 0;
+    for (std::size_t i = at; i < line_end; ++i) {
+      size = size * 16 + static_cast<std::size_t>(policy::hex_digit(coded[i]));
+    }
+    at = line_end + 2;
+    if (size == 0) {
+      return out;
+    }
+    out.append(coded.substr(at, size));
+    at += size + 2;
+  }
+}
+
 }  // namespace berth::proxy

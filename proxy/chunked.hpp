@@ -3,6 +3,7 @@
 // chunked body is already at hand, so a small answer can be passed on in one write.
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace berth::proxy {
@@ -19,5 +20,9 @@ struct ChunkedBody {
 /// needed. unsupported: chunk extensions, trailers or anything malformed; the caller then
 /// leaves the body to a full HTTP parser.
 ChunkedBody scan_chunked(std::string_view data) noexcept;
+
+/// The payload of `coded`, a whole chunked body that scan_chunked found complete with exactly
+/// its length: the chunks' data, joined.
+std::string dechunk(std::string_view coded);
 
 }  // namespace berth::proxy

@@ -7,11 +7,6 @@ namespace berth::proxy {
 net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     UpstreamPool& pool, std::shared_ptr<const Runtime> rt, http::verb method, std::string target,
     std::string body) {
-  auto acquired = co_await pool.acquire(rt);
-  if (!acquired) {
-    co_return std::unexpected(acquired.error());
-  }
-  std::shared_ptr<TlsStream> upstream = std::move(*acquired);
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "docker");
   req.keep_alive(true);
@@ -20,16 +15,45 @@ net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     req.body() = std::move(body);
   }
   req.prepare_payload();
-  error_code ec;
-  co_await http::async_write(*upstream, req, with_ec(ec));
-  if (ec) {
-    co_return std::unexpected(ec);
-  }
+  // As Session::forward does: a pooled connection dockerd has closed since (it is not probed
+  // when it was used less than 2 s ago) gets the request once more on a new connection, when
+  // dockerd cannot have acted on it.
+  const bool replayable = method == http::verb::get || method == http::verb::head;
+  std::shared_ptr<TlsStream> upstream = pool.take_idle(*rt);
+  bool reused = upstream != nullptr;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.header_limit(256 * 1024);
   parser.body_limit(std::uint64_t{256} * 1024 * 1024);
-  co_await http::async_read(*upstream, buffer, parser, with_ec(ec));
+  error_code ec;
+  for (;;) {
+    if (!upstream) {
+      auto acquired = co_await pool.acquire(rt);
+      if (!acquired) {
+        co_return std::unexpected(acquired.error());
+      }
+      upstream = std::move(*acquired);
+    }
+    error_code wec;
+    co_await http::async_write(*upstream, req, with_ec(wec));
+    ec = wec;
+    if (!wec) {
+      co_await http::async_read(*upstream, buffer, parser, with_ec(ec));
+    }
+    // Dead before dockerd could act: the request could not be written, or, for a GET or
+    // HEAD, the connection ended before any answer.
+    const bool dead = wec || (replayable && !parser.got_some() && buffer.size() == 0 &&
+                              (ec == http::error::end_of_stream || ec == net::error::eof ||
+                               ec == net::error::connection_reset));
+    if (!ec || !reused || !dead) {
+      break;
+    }
+    upstream->close();
+    pool.clear();
+    upstream.reset();
+    reused = false;
+    ec = {};
+  }
   if (ec) {
     co_return std::unexpected(ec);
   }

@@ -203,4 +203,20 @@ ResponseHead scan_response_head(std::string_view data) noexcept {
   }
 }
 
+std::string head_without_framing(std::string_view data, const ResponseHead& head) {
+  std::string out;
+  out.reserve(head.fields_end);
+  std::size_t at = 0;
+  while (at < head.fields_end) {
+    const std::size_t next = data.find('\n', at) + 1;
+    const std::string_view line = data.substr(at, next - at);
+    const std::string_view name = line.substr(0, line.find(':'));
+    if (at == 0 || !(is_named(name, "content-length") || is_named(name, "transfer-encoding"))) {
+      out.append(line);
+    }
+    at = next;
+  }
+  return out;
+}
+
 }  // namespace berth::proxy

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace berth::proxy {
@@ -31,5 +32,10 @@ struct ResponseHead {
 /// Keep-Alive, Upgrade, TE, Trailer, Proxy-*), a repeated or conflicting length, a transfer
 /// coding other than chunked, a folded line, a bare LF, or a byte no field may hold.
 ResponseHead scan_response_head(std::string_view data) noexcept;
+
+/// The status line and fields of a complete `head` (scanned from `data`) without its framing
+/// fields (Content-Length, Transfer-Encoding), each line with its CRLF, without the final one:
+/// the start of an answer whose body berth frames anew.
+std::string head_without_framing(std::string_view data, const ResponseHead& head);
 
 }  // namespace berth::proxy

@@ -922,6 +922,79 @@ net::awaitable<std::optional<bool>> Session::pass_raw(std::shared_ptr<TlsStream>
   co_return !wec && keep_alive;
 }
 
+net::awaitable<std::optional<bool>> Session::respond_raw(
+    std::shared_ptr<TlsStream>& upstream, UpstreamBuffer& upstream_buffer,
+    const ResponseHead& head, bool client_keep_alive, Exchange& ex, const Runtime& rt,
+    const policy::Principal& who, const policy::Classified& request, policy::ResponseView view) {
+  // The whole coded body into the buffer, as far as the buffer goes (Beast reads a larger one).
+  std::size_t coded = 0;
+  for (;;) {
+    const std::string_view after = buffer_view(upstream_buffer).substr(head.size);
+    if (head.content_length) {
+      if (*head.content_length > upstream_buffer.max_size() - head.size) {
+        co_return std::nullopt;
+      }
+      if (after.size() >= *head.content_length) {
+        coded = static_cast<std::size_t>(*head.content_length);
+        break;
+      }
+    } else if (head.chunked) {
+      const ChunkedBody chunked = scan_chunked(after);
+      if (chunked.state == ChunkedScan::complete) {
+        coded = chunked.length;
+        break;
+      }
+      if (chunked.state == ChunkedScan::unsupported) {
+        co_return std::nullopt;
+      }
+    } else {
+      co_return std::nullopt;  // no body, or one delimited by the connection's end
+    }
+    const std::size_t room = std::min(
+        std::max<std::size_t>(upstream_buffer.capacity() - upstream_buffer.size(), 16 * 1024),
+        upstream_buffer.max_size() - upstream_buffer.size());
+    if (room == 0) {
+      co_return std::nullopt;
+    }
+    error_code rec;
+    const std::size_t got =
+        co_await upstream->async_read_some(upstream_buffer.prepare(room), with_ec(rec));
+    if (rec) {
+      co_return std::nullopt;  // Beast's read reports it, as it would have
+    }
+    upstream_buffer.commit(got);
+  }
+  const std::string_view bytes = buffer_view(upstream_buffer);
+  const std::string_view coded_body = bytes.substr(head.size, coded);
+  std::string out = head_without_framing(bytes, head);
+  const std::optional<std::string> body =
+      transform_body(who, request, view, head.status,
+                     head.chunked ? dechunk(coded_body) : std::string(coded_body), ex);
+  upstream_buffer.consume(head.size + coded);
+  if (upstream_buffer.size() == 0) {
+    worker_.pool().release(std::move(upstream), rt);
+  }
+  if (!body) {
+    co_return co_await refuse(
+        policy::Decision::deny(502, "berth: the Docker daemon sent an unexpected answer",
+                               "upstream.unexpected"),
+        client_keep_alive, ex);
+  }
+  // dockerd's fields but its framing, the body's new length, and Connection: close when this
+  // connection ends here: what respond_whole writes through Beast.
+  const bool keep_alive = client_keep_alive && !worker_.draining();
+  out += "Content-Length: ";
+  out += std::to_string(body->size());
+  out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  ex.bytes_out += body->size();
+  arm(client_write_timeout);
+  error_code wec;
+  const std::array<net::const_buffer, 2> answer{net::buffer(out), net::buffer(*body)};
+  co_await net::async_write(client_, answer, with_ec(wec));
+  disarm();
+  co_return !wec && keep_alive;
+}
+
 net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_header<>& header,
                                            RequestParser* stream_body,
                                            std::optional<std::string> replacement,
@@ -989,10 +1062,11 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   const bool created = endpoint == "container.create" || endpoint == "exec.create" ||
                        endpoint == "network.create" || endpoint == "volume.create" ||
                        endpoint == "container.update" || endpoint == "container.delete";
-  // An answer berth may pass on as dockerd wrote it: its head is read and scanned without
-  // Beast first (see pass_raw), and parsed only if it is not passed on so.
-  const bool raw_first = !hijackable && !endless &&
-                         (who.is_operator() || is_head || view == policy::ResponseView::pass);
+  // An answer that is not a stream: its head is read and scanned without Beast first, and
+  // parsed only if it is neither passed on as dockerd wrote it (pass_raw) nor read whole and
+  // answered anew (respond_raw).
+  const bool raw_first = !hijackable && !endless && view != policy::ResponseView::events &&
+                         view != policy::ResponseView::build_stream;
   ResponseHead head;
   std::shared_ptr<TlsStream> upstream = worker_.pool().take_idle(*rt);
   bool reused = upstream != nullptr;
@@ -1101,9 +1175,16 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     const bool pass_through =
         who.is_operator() || is_head ||
         (view == policy::ResponseView::pass && head.status < 400 && !created);
+    const bool whole = head.status >= 400 || created ||
+                       (head.status == 200 && view != policy::ResponseView::pass);
     if (pass_through) {
       if (const auto kept = co_await pass_raw(upstream, upstream_buffer, head, is_head,
                                               client_keep_alive, ex, *rt)) {
+        co_return *kept;
+      }
+    } else if (whole) {
+      if (const auto kept = co_await respond_raw(upstream, upstream_buffer, head,
+                                                 client_keep_alive, ex, *rt, who, request, view)) {
         co_return *kept;
       }
     }

@@ -117,6 +117,16 @@ class Session : public std::enable_shared_from_this<Session> {
                                                const ResponseHead& head, bool is_head,
                                                bool client_keep_alive, Exchange& ex,
                                                const Runtime& rt);
+  // For an answer the tenant sees rewritten (respond_whole's): when `head` (scanned,
+  // complete) and the whole body fit in `upstream_buffer`, reads the body, has
+  // transform_body rewrite it and answers with dockerd's fields and the new length, without
+  // Beast. nullopt: not so, the caller goes on with Beast (the buffer then holds the head and
+  // whatever of the body was read).
+  net::awaitable<std::optional<bool>> respond_raw(
+      std::shared_ptr<TlsStream>& upstream, UpstreamBuffer& upstream_buffer,
+      const ResponseHead& head, bool client_keep_alive, Exchange& ex, const Runtime& rt,
+      const policy::Principal& who, const policy::Classified& request,
+      policy::ResponseView view);
   net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
                                     RequestParser* stream_body,
                                     std::optional<std::string> replacement,

@@ -43,3 +43,15 @@ TEST_CASE("chunk extensions, trailers, bad sizes and missing CRLFs are left to t
   CHECK(scan_chunked("123456789\r\n").state == ChunkedScan::unsupported);  // over 8 digits
   CHECK(scan_chunked("123456789").state == ChunkedScan::unsupported);      // no CRLF in sight
 }
+
+TEST_CASE("a whole chunked body decodes to its chunks' data, joined", "[proxy][chunked]") {
+  CHECK(berth::proxy::dechunk("5\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\n\r\n") ==
+        "hello 0123456789");
+  CHECK(berth::proxy::dechunk("0\r\n\r\n").empty());
+  // Sizes are hex in either case; a chunk may hold CRLFs of its own.
+  const std::string one = "{\"a\":\r\n12}";    // 10 bytes
+  const std::string two = ",\"b\":\"\r\n\"}";  // 10 bytes
+  const std::string coded = "a\r\n" + one + "\r\nA\r\n" + two + "\r\n0\r\n\r\n";
+  REQUIRE(scan_chunked(coded).state == ChunkedScan::complete);
+  CHECK(berth::proxy::dechunk(coded) == one + two);
+}

@@ -171,3 +171,18 @@ TEST_CASE("a control byte anywhere in a long field value is refused, a tab is no
           HeadScan::complete);
   }
 }
+
+TEST_CASE("a head without its framing fields keeps every other line, in order",
+          "[proxy][response_head]") {
+  const std::string text =
+      "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\ntransfer-encoding: chunked\r\n"
+      "Content-Type: application/json\r\nX-Content-Length: 5\r\nDate: today\r\n\r\n";
+  const auto head = scan_response_head(text);
+  REQUIRE(head.state == HeadScan::complete);
+  CHECK(berth::proxy::head_without_framing(text, head) ==
+        "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
+        "X-Content-Length: 5\r\nDate: today\r\n");
+  const std::string sized = "HTTP/1.1 404 Not Found\r\nContent-Length: 29\r\n\r\n";
+  CHECK(berth::proxy::head_without_framing(sized, scan_response_head(sized)) ==
+        "HTTP/1.1 404 Not Found\r\n");
+}
