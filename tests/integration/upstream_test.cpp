@@ -4,8 +4,10 @@
 // certificate, TLS 1.2+), with berth's operator certificate as the client identity.
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -13,8 +15,10 @@
 #include "tests/support/dockerd.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/proxy_under_test.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/text.hpp"
 
+using berth::test::BackgroundProcess;
 using berth::test::describe;
 using berth::test::ProxyOptions;
 using berth::test::ProxyUnderTest;
@@ -125,4 +129,77 @@ TEST_CASE("after the daemon behind berth crashes and comes back, the next reques
   if (waited < std::chrono::milliseconds(1500)) {
     CHECK_THAT(p.log_tail(100), Contains("a pooled connection to dockerd was closed"));
   }
+}
+
+namespace {
+
+// A restartable stand-in for dockerd's socket: tests/integration/unix_relay.py relays it to the
+// real one. Killing it closes every connection berth holds, as a dockerd restart does.
+class UnixRelay {
+ public:
+  explicit UnixRelay(std::filesystem::path socket) : socket_(std::move(socket)) { start(); }
+
+  void restart() {
+    (void)relay_.stop(SIGKILL, std::chrono::seconds(5));
+    std::filesystem::remove(socket_);
+    start();
+  }
+  [[nodiscard]] std::string upstream() const { return "unix://" + socket_.string(); }
+
+ private:
+  void start() {
+    relay_ = BackgroundProcess(
+        {"python3", (berth::test::integration_source_dir() / "unix_relay.py").string(),
+         socket_.string(), "/var/run/docker.sock"},
+        socket_.parent_path() / "relay.log");
+    for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i) {  // bounded: 10 s
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(std::filesystem::exists(socket_));
+  }
+
+  std::filesystem::path socket_;
+  BackgroundProcess relay_;
+};
+
+}  // namespace
+
+TEST_CASE("when dockerd's socket restarts under berth, a request dockerd never saw is sent "
+          "again on a new connection",
+          "[proxy][upstream]") {
+  berth::test::TempDir dir;
+  UnixRelay relay(dir / "docker.sock");
+  ProxyOptions options;
+  options.upstream = relay.upstream();
+  options.proxy_args = {"--workers", "1"};  // one pool: every request below meets it
+  ProxyUnderTest p(options);
+  const std::string cli = "/usr/local/bin/docker";
+  const auto version = p.docker(cli, p.operator_bundle(), {"version"});
+  INFO(describe(version));
+  REQUIRE(version.ok());  // berth now holds a pooled connection through the relay
+
+  // The first thing a tenant's first create does upstream is berth's own request for the
+  // tenant's default network: on the dead pooled connection, its write fails, and it goes
+  // again on a new one.
+  relay.restart();
+  const auto create = p.curl(
+      p.tenant_bundle(),
+      {"-i", "-X", "POST", "-H", "Content-Type: application/json", "--data",
+       "{\"Image\":\"" + std::string(test_image) + "\",\"Cmd\":[\"true\"]}",
+       p.url() + "/v1.41/containers/create?name=after-restart"});
+  INFO(describe(create));
+  REQUIRE(create.ok());
+  CHECK(berth::test::parse_http_response(create.out).status == 201);
+
+  // A bodiless POST on a dead pooled connection: dockerd answers it on a new one.
+  relay.restart();
+  const auto start = p.curl(p.operator_bundle(),
+                            {"-i", "-X", "POST", p.url() + "/v1.41/containers/" + p.id() +
+                                                     "-no-such-container/start"});
+  INFO(describe(start));
+  REQUIRE(start.ok());
+  const auto reply = berth::test::parse_http_response(start.out);
+  CHECK(reply.status == 404);
+  CHECK_THAT(reply.body, Contains("No such container"));
+  CHECK_THAT(p.log_tail(200), Contains("a pooled connection to dockerd was closed"));
 }
