@@ -43,13 +43,11 @@ net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     // Dead before dockerd could act: the request could not be written, or, for a GET or
     // HEAD, the connection ended before any answer.
     const bool dead = wec || (replayable && !parser.got_some() && buffer.size() == 0 &&
-                              (ec == http::error::end_of_stream || ec == net::error::eof ||
-                               ec == net::error::connection_reset));
+                              closed_before_answer(ec));
     if (!ec || !reused || !dead) {
       break;
     }
-    upstream->close();
-    pool.clear();
+    pool.found_dead(*upstream);
     upstream.reset();
     reused = false;
     ec = {};

@@ -847,50 +847,74 @@ std::size_t Session::pack_whole_response(ResponseParser& rp, UpstreamBuffer& ups
   return n + body;
 }
 
+namespace {
+
+// How many bytes after `head` in `upstream_buffer` are its whole coded body: Content-Length
+// bytes, or a chunked body through its last chunk (waited for only if `wait_for_chunked`),
+// reading the rest (dockerd writes an answer in pieces of 4 KiB) while the body holds fewer
+// than `limit` bytes. nullopt: no such body (none declared, chunk extensions or trailers),
+// not within `limit`, or the read failed; the caller then leaves the answer to Beast.
+net::awaitable<std::optional<std::size_t>> read_coded_body(TlsStream& upstream,
+                                                            UpstreamBuffer& upstream_buffer,
+                                                            const ResponseHead& head,
+                                                            std::size_t limit,
+                                                            bool wait_for_chunked) {
+  for (;;) {
+    const std::string_view after = buffer_view(upstream_buffer).substr(head.size);
+    if (head.content_length) {
+      if (*head.content_length >= limit) {
+        co_return std::nullopt;
+      }
+      if (after.size() >= *head.content_length) {
+        co_return static_cast<std::size_t>(*head.content_length);
+      }
+    } else if (head.chunked) {
+      const ChunkedBody chunked = scan_chunked(after);
+      if (chunked.state == ChunkedScan::complete) {
+        co_return chunked.length;
+      }
+      if (chunked.state == ChunkedScan::unsupported || !wait_for_chunked ||
+          after.size() >= limit) {
+        co_return std::nullopt;
+      }
+    } else {
+      co_return std::nullopt;  // no body, or one delimited by the connection's end
+    }
+    const std::size_t room = std::min(
+        std::max<std::size_t>(upstream_buffer.capacity() - upstream_buffer.size(), 16 * 1024),
+        upstream_buffer.max_size() - upstream_buffer.size());
+    if (room == 0) {
+      co_return std::nullopt;
+    }
+    error_code ec;
+    const std::size_t got =
+        co_await upstream.async_read_some(upstream_buffer.prepare(room), with_ec(ec));
+    if (ec) {
+      co_return std::nullopt;  // Beast's read reports it, as it would have
+    }
+    upstream_buffer.commit(got);
+  }
+}
+
+}  // namespace
+
 net::awaitable<std::optional<bool>> Session::pass_raw(std::shared_ptr<TlsStream>& upstream,
                                                       UpstreamBuffer& upstream_buffer,
                                                       const ResponseHead& head, bool is_head,
                                                       bool client_keep_alive, Exchange& ex,
                                                       const Runtime& rt) {
-  // The body as dockerd coded it: nothing after a HEAD, a 204 or a 304; else Content-Length
-  // bytes or a chunked body through its last chunk. dockerd writes a small answer in pieces
-  // of 4 KiB: the rest is read here first. Only routes that are not streams get here.
+  // The body as dockerd coded it: nothing after a HEAD, a 204 or a 304; else up to 32 KiB of
+  // Content-Length bytes or of a chunked body. Only routes that are not streams get here.
   std::uint64_t body = 0;
   if (!is_head && head.status != 204 && head.status != 304) {
-    for (;;) {
-      const std::string_view after = buffer_view(upstream_buffer).substr(head.size);
-      std::size_t want = 0;
-      if (head.content_length) {
-        body = *head.content_length;
-        if (body >= small_answer) {
-          co_return std::nullopt;
-        }
-        if (after.size() >= body) {
-          break;
-        }
-        want = static_cast<std::size_t>(body) - after.size();
-      } else if (head.chunked) {
-        const ChunkedBody chunked = scan_chunked(after);
-        if (chunked.state == ChunkedScan::complete) {
-          body = chunked.length;
-          break;
-        }
-        if (chunked.state == ChunkedScan::unsupported || !head.json ||
-            upstream_buffer.size() >= small_answer) {
-          co_return std::nullopt;
-        }
-        want = static_cast<std::size_t>(small_answer) - upstream_buffer.size();
-      } else {
-        co_return std::nullopt;  // delimited by the connection's end
-      }
-      error_code rec;
-      const std::size_t got =
-          co_await upstream->async_read_some(upstream_buffer.prepare(want), with_ec(rec));
-      if (rec) {
-        co_return std::nullopt;  // relay_response reports it, as it would have
-      }
-      upstream_buffer.commit(got);
+    // Only a JSON document (an inspect) is waited for when chunked: another chunked answer
+    // may be written slowly, and is relayed as it comes.
+    const auto coded = co_await read_coded_body(*upstream, upstream_buffer, head,
+                                                static_cast<std::size_t>(small_answer), head.json);
+    if (!coded) {
+      co_return std::nullopt;
     }
+    body = *coded;
   }
   constexpr std::string_view close_field = "Connection: close\r\n";
   if (head.size + body + close_field.size() > relay_window) {
@@ -926,44 +950,13 @@ net::awaitable<std::optional<bool>> Session::respond_raw(
     std::shared_ptr<TlsStream>& upstream, UpstreamBuffer& upstream_buffer,
     const ResponseHead& head, bool client_keep_alive, Exchange& ex, const Runtime& rt,
     const policy::Principal& who, const policy::Classified& request, policy::ResponseView view) {
-  // The whole coded body into the buffer, as far as the buffer goes (Beast reads a larger one).
-  std::size_t coded = 0;
-  for (;;) {
-    const std::string_view after = buffer_view(upstream_buffer).substr(head.size);
-    if (head.content_length) {
-      if (*head.content_length > upstream_buffer.max_size() - head.size) {
-        co_return std::nullopt;
-      }
-      if (after.size() >= *head.content_length) {
-        coded = static_cast<std::size_t>(*head.content_length);
-        break;
-      }
-    } else if (head.chunked) {
-      const ChunkedBody chunked = scan_chunked(after);
-      if (chunked.state == ChunkedScan::complete) {
-        coded = chunked.length;
-        break;
-      }
-      if (chunked.state == ChunkedScan::unsupported) {
-        co_return std::nullopt;
-      }
-    } else {
-      co_return std::nullopt;  // no body, or one delimited by the connection's end
-    }
-    const std::size_t room = std::min(
-        std::max<std::size_t>(upstream_buffer.capacity() - upstream_buffer.size(), 16 * 1024),
-        upstream_buffer.max_size() - upstream_buffer.size());
-    if (room == 0) {
-      co_return std::nullopt;
-    }
-    error_code rec;
-    const std::size_t got =
-        co_await upstream->async_read_some(upstream_buffer.prepare(room), with_ec(rec));
-    if (rec) {
-      co_return std::nullopt;  // Beast's read reports it, as it would have
-    }
-    upstream_buffer.commit(got);
+  // The whole coded body, as far as the buffer goes (Beast reads a larger one).
+  const auto read = co_await read_coded_body(*upstream, upstream_buffer, head,
+                                             upstream_buffer.max_size() - head.size, true);
+  if (!read) {
+    co_return std::nullopt;
   }
+  const std::size_t coded = *read;
   const std::string_view bytes = buffer_view(upstream_buffer);
   const std::string_view coded_body = bytes.substr(head.size, coded);
   std::string out = head_without_framing(bytes, head);
@@ -1070,6 +1063,13 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   ResponseHead head;
   std::shared_ptr<TlsStream> upstream = worker_.pool().take_idle(*rt);
   bool reused = upstream != nullptr;
+  const auto drop_dead = [&](const error_code& why) {
+    log_info("a pooled connection to dockerd was closed (" + why.message() + "); sending " +
+             ex.method + " " + ex.target + " again on a new one");
+    worker_.pool().found_dead(*upstream);
+    upstream.reset();
+    reused = false;
+  };
   if (!replacement && stream_body) {
     upstream_header(header, target, upgrade);
   }
@@ -1101,15 +1101,11 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
         error_code wec;
         co_await net::async_write(*upstream, net::buffer(out.get(), n), with_ec(wec));
         if (wec) {
-          upstream->close();
           if (reused && !closed_) {
-            log_info("a pooled connection to dockerd was closed (" + wec.message() +
-                     "); sending " + ex.method + " " + ex.target + " on a new one");
-            worker_.pool().clear();
-            upstream.reset();
-            reused = false;
+            drop_dead(wec);
             continue;
           }
+          upstream->close();
           co_return false;
         }
         sent = true;
@@ -1157,15 +1153,8 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
       co_await http::async_read_header(*upstream, upstream_buffer, rp, with_ec(ec));
     }
     if (ec && reused && replayable && !closed_ && !rp.got_some() &&
-        upstream_buffer.size() == 0 &&
-        (ec == http::error::end_of_stream || ec == net::error::eof ||
-         ec == net::error::connection_reset || ec == net::error::broken_pipe)) {
-      log_info("a pooled connection to dockerd was closed (" + ec.message() + "); sending " +
-               ex.method + " " + ex.target + " again on a new one");
-      upstream->close();
-      worker_.pool().clear();
-      upstream.reset();
-      reused = false;
+        upstream_buffer.size() == 0 && closed_before_answer(ec)) {
+      drop_dead(ec);
       continue;
     }
     break;

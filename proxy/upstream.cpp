@@ -17,6 +17,11 @@ bool still_open(TlsStream& s) {
 
 }  // namespace
 
+bool closed_before_answer(const error_code& ec) noexcept {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe;
+}
+
 net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPool::acquire(
     std::shared_ptr<const Runtime> rt) {
   if (auto idle = take_idle(*rt)) {

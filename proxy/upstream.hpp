@@ -17,6 +17,10 @@
 
 namespace berth::proxy {
 
+/// A read from a reused connection failed this way with nothing received: dockerd had closed
+/// the connection before the request reached it, or without answering.
+[[nodiscard]] bool closed_before_answer(const error_code& ec) noexcept;
+
 class UpstreamPool {
  public:
   explicit UpstreamPool(net::any_io_executor executor) : executor_(std::move(executor)) {}
@@ -35,6 +39,13 @@ class UpstreamPool {
 
   /// Drops every idle connection (shutdown).
   void clear() noexcept { idle_.clear(); }
+
+  /// `connection`, reused from the pool, turned out closed by dockerd (a restart): closes it
+  /// and drops the idle ones, which went with it.
+  void found_dead(TlsStream& connection) noexcept {
+    connection.close();
+    clear();
+  }
 
  private:
   static constexpr std::size_t max_idle = 64;
