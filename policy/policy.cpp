@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "policy/egress.hpp"
 #include "policy/identity.hpp"
 #include "policy/units.hpp"
 #include "policy/vocabulary.hpp"
@@ -246,7 +247,8 @@ std::optional<PortRange> parse_port_range(std::string_view text) {
   return PortRange{*first, *last};
 }
 
-// quota, defaults, limits, images: shared by tenant_defaults and each tenant's own section.
+// quota, defaults, limits, images, egress, networks: shared by tenant_defaults and each
+// tenant's own section.
 void parse_settings(Checker& c, const std::string& name, const YAML::Node& key,
                     const YAML::Node& value, const std::string& where, Tenant& t) {
   (void)key;
@@ -322,6 +324,43 @@ void parse_settings(Checker& c, const std::string& name, const YAML::Node& key,
       }
       return std::string();
     });
+  } else if (name == "egress") {
+    c.each_entry(value, where + ".egress", {"registries", "urls"},
+                 [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                   const std::string what = where + ".egress." + field;
+                   if (field == "registries") {
+                     t.egress.registries = c.string_list(v, what, [](std::string& entry) {
+                       return check_registry_entry(entry);
+                     });
+                   } else {
+                     t.egress.urls = c.string_list(v, what, [](std::string& entry) {
+                       return check_url_prefix(entry);
+                     });
+                   }
+                 });
+  } else if (name == "networks") {
+    c.each_entry(value, where + ".networks", {"pools", "ipv4_size", "ipv6_size"},
+                 [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                   const std::string what = where + ".networks." + field;
+                   auto& n = t.networks;
+                   if (field == "ipv4_size") {
+                     c.count_value(v, what, n.ipv4_size, 8, 30);
+                   } else if (field == "ipv6_size") {
+                     c.count_value(v, what, n.ipv6_size, 48, 120);
+                   } else {
+                     std::vector<Cidr> pools;
+                     c.string_list(v, what, [&](std::string& text) {
+                       auto cidr = parse_cidr(text);
+                       if (!cidr) {
+                         return "'" + text + "' is not a network prefix such as 10.64.0.0/12 or "
+                                "fd00:b::/48 (host bits zero)";
+                       }
+                       pools.push_back(*cidr);
+                       return std::string();
+                     });
+                     n.pools = std::move(pools);
+                   }
+                 });
   }
 }
 
@@ -414,6 +453,11 @@ void inherit(Tenant& t, const Tenant& base) {
   inherit(t.limits.restart_policies, base.limits.restart_policies);
   inherit(t.limits.clamp, base.limits.clamp);
   inherit(t.images, base.images);
+  inherit(t.egress.registries, base.egress.registries);
+  inherit(t.egress.urls, base.egress.urls);
+  inherit(t.networks.pools, base.networks.pools);
+  inherit(t.networks.ipv4_size, base.networks.ipv4_size);
+  inherit(t.networks.ipv6_size, base.networks.ipv6_size);
 }
 
 // A default no container could be created with is an operator's mistake, not a tenant's.
@@ -459,7 +503,8 @@ void parse_tenants(Checker& c, const YAML::Node& node, const YAML::Node& default
                    std::vector<Tenant>& tenants) {
   Tenant base;
   if (defaults_node && !defaults_node.IsNull()) {
-    c.each_entry(defaults_node, "tenant_defaults", {"quota", "defaults", "limits", "images"},
+    c.each_entry(defaults_node, "tenant_defaults",
+                 {"quota", "defaults", "limits", "images", "egress", "networks"},
                  [&](const std::string& name, const YAML::Node& key, const YAML::Node& value) {
                    parse_settings(c, name, key, value, "tenant_defaults", base);
                  });
@@ -481,7 +526,8 @@ void parse_tenants(Checker& c, const YAML::Node& node, const YAML::Node& default
                  const std::string where = "tenants." + id;
                  if (!value.IsNull()) {
                    c.each_entry(value, "tenant " + id,
-                                {"description", "quota", "defaults", "limits", "images", "grants"},
+                                {"description", "quota", "defaults", "limits", "images", "egress",
+                                 "networks", "grants"},
                                 [&](const std::string& name, const YAML::Node& k,
                                     const YAML::Node& v) {
                                   if (name == "description") {

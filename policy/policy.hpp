@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/address.hpp"
 #include "policy/diagnostic.hpp"
 
 namespace berth::policy {
@@ -81,6 +82,23 @@ struct Grants {
   std::vector<PortRange> host_ports;      ///< host ports it may publish on; none: no publishing
 };
 
+/// What dockerd may contact on the tenant's behalf (policy/egress.hpp). nullopt or empty:
+/// nothing.
+struct Egress {
+  std::optional<std::vector<std::string>> registries;  ///< "host" or "host:port"
+  std::optional<std::vector<std::string>> urls;  ///< URL prefixes a Dockerfile's ADD may fetch
+};
+
+/// Where the tenant's networks live (policy/network_pools.hpp). Every subnet, IP range,
+/// gateway and auxiliary address of a tenant network must lie inside one of `pools`; a
+/// network created without a subnet gets a free one of the given size from them. No pools:
+/// tenant networks take dockerd's own default pools and may not name addresses.
+struct NetworkRules {
+  std::optional<std::vector<Cidr>> pools;
+  std::optional<std::int64_t> ipv4_size;  ///< prefix length of a subnet berth hands out (24)
+  std::optional<std::int64_t> ipv6_size;  ///< (64)
+};
+
 struct Tenant {
   std::string id;
   std::string description;
@@ -91,6 +109,8 @@ struct Tenant {
   /// run of characters; a pattern without a tag matches every tag). nullopt: all of them.
   /// The tenant's own images are always its to use.
   std::optional<std::vector<std::string>> images;
+  Egress egress;
+  NetworkRules networks;
   Grants grants;
   int line = 0;
 
