@@ -14,6 +14,186 @@ using enum Access;
 using enum BodyMode;
 using enum TimeoutClass;
 
+// Query parameters, as dockerd 20.10.24 reads them (api/server/router/*; the research behind
+// each line, with file and line, is summarised in SECURITY.md). Tenants may send these and
+// nothing else; berth forwards them in canonical form (policy/query.hpp).
+constexpr QueryParam flag(std::string_view name) { return {name, QueryKind::flag}; }
+constexpr QueryParam number(std::string_view name, std::int64_t min, std::int64_t max) {
+  return {name, QueryKind::integer, {}, min, max};
+}
+constexpr QueryParam text(std::string_view name, std::int64_t max) {
+  return {name, QueryKind::text, {}, 0, max};
+}
+constexpr QueryParam many_text(std::string_view name, std::int64_t max) {
+  return {name, QueryKind::text, {}, 0, max, true};
+}
+constexpr QueryParam judged(std::string_view name, std::int64_t max) {
+  return {name, QueryKind::judged, {}, 0, max};
+}
+constexpr QueryParam one_of(std::string_view name, std::span<const std::string_view> values) {
+  return {name, QueryKind::one_of, values};
+}
+constexpr QueryParam filters(std::span<const std::string_view> keys) {
+  return {"filters", QueryKind::filters, keys};
+}
+constexpr QueryParam time_value(std::string_view name) { return {name, QueryKind::timestamp}; }
+constexpr QueryParam ignored(std::string_view name) { return {name, QueryKind::ignored}; }
+constexpr QueryParam refused_param(std::string_view name, std::string_view reason) {
+  return {name, QueryKind::refused, {}, 0, 0, false, 0, 99, reason};
+}
+constexpr QueryParam false_only(std::string_view name, std::string_view reason) {
+  return {name, QueryKind::false_only, {}, 0, 0, false, 0, 99, reason};
+}
+constexpr QueryParam neutral_only(std::string_view name, std::span<const std::string_view> values,
+                                  std::string_view reason) {
+  return {name, QueryKind::neutral_only, values, 0, 0, false, 0, 99, reason};
+}
+constexpr QueryParam since_version(QueryParam p, int minor) {
+  p.min_minor = minor;
+  return p;
+}
+constexpr QueryParam until_version(QueryParam p, int minor) {
+  p.max_minor = minor;
+  return p;
+}
+
+constexpr std::int64_t big = std::int64_t{1} << 62;
+constexpr std::int64_t name_max = 255;
+constexpr std::int64_t path_max = 4096;
+constexpr std::int64_t json_max = 64 * 1024;
+
+// The ps options whose output keeps its real PID column and lists only the container's own
+// processes (daemon/top_unix.go runs the host's ps as root; a renamed or shifted PID column,
+// or a selection option that makes dockerd rerun ps over every host process, turned its
+// "Unexpected pid" errors into a window on other processes' command lines). Matched exactly.
+constexpr std::string_view kPsArgs[] = {
+    "", "-ef", "-f", "-eF", "-F", "-efw", "-efww", "aux", "-aux", "axu", "ux", "auxw",
+    "auxww", "-e", "-A", "ax", "axw", "axww", "x", "-el", "-elf", "-ely", "-eL", "-eLf", "-eT",
+    "-L", "-T", "-em", "-o pid,comm", "-eo pid,comm", "-o pid,args", "-eo pid,args",
+    "-o pid,cmd", "-eo pid,cmd", "-eo pid,ppid,comm", "-eo pid,ppid,args", "-eo pid,ppid,cmd",
+    "-eo pid,user,comm", "-eo pid,user,args", "-eo pid,ppid,user,args",
+    "-eo pid,%cpu,%mem,args", "-eo pid,rss,vsz,comm", "-eo pid,etime,args", "-eo pid,stat,args",
+    "-eo pid,ppid,stat,etime,args"};
+constexpr std::string_view kWaitConditions[] = {"not-running", "next-exit", "removed"};
+constexpr std::string_view kIsolations[] = {"", "default"};
+constexpr std::string_view kBuildVersions[] = {"1", "2"};
+constexpr std::string_view kEmpty[] = {""};
+constexpr std::string_view kNoUlimits[] = {"", "null", "[]"};
+constexpr std::string_view kNetworkScopes[] = {"", "local", "swarm", "global"};
+
+constexpr std::string_view kEventFilters[] = {"container", "event", "image", "label",
+                                              "network",   "type",  "volume", "scope", "daemon"};
+constexpr std::string_view kContainerFilters[] = {
+    "ancestor", "before", "expose",  "exited", "health", "id",     "isolation", "is-task",
+    "label",    "name",   "network", "publish", "since", "status", "volume"};
+constexpr std::string_view kPruneFilters[] = {"label", "label!", "until"};
+constexpr std::string_view kImageFilters[] = {"dangling", "label", "before", "since", "reference"};
+constexpr std::string_view kImagePruneFilters[] = {"dangling", "label", "label!", "until"};
+constexpr std::string_view kSearchFilters[] = {"is-automated", "is-official", "stars"};
+constexpr std::string_view kNetworkFilters[] = {"dangling", "driver", "id",  "label",
+                                                "name",     "scope",  "type"};
+constexpr std::string_view kVolumeFilters[] = {"dangling", "driver", "label", "name"};
+constexpr std::string_view kVolumePruneFilters[] = {"label", "label!"};
+constexpr std::string_view kPluginFilters[] = {"enabled", "capability"};
+
+constexpr QueryParam kEventsQuery[] = {time_value("since"), time_value("until"),
+                                       filters(kEventFilters)};
+// docker-py sends trunc_cmd, since and before; dockerd reads since and before without using
+// them (only the filters of those names work).
+constexpr QueryParam kContainerListQuery[] = {flag("all"), number("limit", -1, 1000000),
+                                              flag("size"), filters(kContainerFilters),
+                                              ignored("since"), ignored("before"),
+                                              ignored("trunc_cmd")};
+constexpr QueryParam kContainerCreateQuery[] = {judged("name", name_max),
+                                                since_version(text("platform", 64), 41)};
+constexpr QueryParam kContainerPruneQuery[] = {filters(kPruneFilters)};
+constexpr QueryParam kInspectQuery[] = {flag("size")};
+constexpr QueryParam kTopQuery[] = {one_of("ps_args", kPsArgs)};
+constexpr QueryParam kLogsQuery[] = {flag("stdout"),     flag("stderr"),        flag("follow"),
+                                     flag("timestamps"), flag("details"),       time_value("since"),
+                                     time_value("until"), text("tail", 20)};
+constexpr QueryParam kStatsQuery[] = {flag("stream"), since_version(flag("one-shot"), 41)};
+constexpr QueryParam kAttachQuery[] = {text("detachKeys", 64), flag("logs"),  flag("stream"),
+                                       flag("stdin"),          flag("stdout"), flag("stderr")};
+constexpr QueryParam kArchiveQuery[] = {text("path", path_max)};
+constexpr QueryParam kArchivePutQuery[] = {text("path", path_max), flag("noOverwriteDirNonDir"),
+                                           flag("copyUIDGID")};
+constexpr QueryParam kKillQuery[] = {{"signal", QueryKind::signal}};
+// A negative t makes dockerd wait forever, holding the request and a connection.
+constexpr QueryParam kStopQuery[] = {number("t", 0, 3600)};
+constexpr QueryParam kWaitQuery[] = {since_version(one_of("condition", kWaitConditions), 30)};
+constexpr QueryParam kResizeQuery[] = {number("h", 0, 65535), number("w", 0, 65535)};
+constexpr QueryParam kRenameQuery[] = {judged("name", name_max)};
+constexpr QueryParam kStartQuery[] = {
+    refused_param("checkpoint", "checkpoints are an operator's tool"),
+    refused_param("checkpoint-dir", "checkpoints are an operator's tool"),
+    text("detachKeys", 64)};
+// link=1 treats the name as a legacy link path, which berth never routes; docker-py sends
+// link=False with every removal.
+constexpr QueryParam kContainerDeleteQuery[] = {
+    flag("force"), flag("v"),
+    false_only("link", "legacy links are removed with the container")};
+constexpr QueryParam kImageListQuery[] = {flag("all"), filters(kImageFilters),
+                                          until_version(text("filter", name_max), 40),
+                                          ignored("only_ids")};
+constexpr QueryParam kImageSearchQuery[] = {text("term", name_max), number("limit", 1, 100),
+                                            filters(kSearchFilters)};
+constexpr QueryParam kImageCreateQuery[] = {
+    text("fromImage", name_max), text("tag", name_max),      text("fromSrc", path_max),
+    text("repo", name_max),      text("message", path_max), many_text("changes", path_max),
+    since_version(text("platform", 64), 32)};
+constexpr QueryParam kImagePruneQuery[] = {filters(kImagePruneFilters)};
+constexpr QueryParam kImagePushQuery[] = {text("tag", name_max)};
+constexpr QueryParam kImageTagQuery[] = {text("repo", name_max), text("tag", name_max)};
+constexpr QueryParam kImageDeleteQuery[] = {flag("force"), flag("noprune")};
+// The classic builder's parameters (api/server/router/build/build_routes.go). The docker CLI
+// sends cgroupparent= and ulimits=null with every build: neutral values pass (and berth
+// writes the tenant's own cgroup parent).
+constexpr QueryParam kBuildQuery[] = {
+    text("dockerfile", path_max),
+    many_text("t", name_max),
+    many_text("extrahosts", name_max),
+    refused_param("remote",
+                  "remote build contexts make the daemon fetch URLs from the host's network; "
+                  "send the context in the request"),
+    flag("q"),
+    flag("nocache"),
+    judged("cachefrom", json_max),
+    false_only("pull", "pulling base images is not available to tenants"),
+    flag("rm"),
+    flag("forcerm"),
+    number("memory", 0, big),
+    number("memswap", -1, big),
+    number("cpushares", 0, 262144),
+    text("cpusetcpus", 128),
+    text("cpusetmems", 128),
+    number("cpuperiod", 0, 1000000),
+    number("cpuquota", -1, big),
+    judged("buildargs", json_max),
+    number("shmsize", 0, big),
+    false_only("squash", "squashing needs an experimental daemon"),
+    judged("labels", json_max),
+    text("networkmode", name_max),
+    since_version(text("platform", 64), 32),
+    text("target", name_max),
+    since_version(refused_param("outputs", "build outputs are BuildKit's"), 40),
+    one_of("isolation", kIsolations),
+    neutral_only("ulimits", kNoUlimits, "ulimits would raise the build's resource limits"),
+    refused_param("securityopt", "dockerd refuses security options on builds"),
+    refused_param("session", "BuildKit sessions are not available to tenants"),
+    refused_param("buildid", "BuildKit build ids are not available to tenants"),
+    neutral_only("cgroupparent", kEmpty, "berth places builds in the tenant's own cgroup"),
+    one_of("version", kBuildVersions),
+};
+constexpr QueryParam kNetworkListQuery[] = {filters(kNetworkFilters)};
+constexpr QueryParam kNetworkPruneQuery[] = {filters(kPruneFilters)};
+constexpr QueryParam kNetworkInspectQuery[] = {{"verbose", QueryKind::strict_bool},
+                                               one_of("scope", kNetworkScopes)};
+constexpr QueryParam kVolumeListQuery[] = {filters(kVolumeFilters)};
+constexpr QueryParam kVolumePruneQuery[] = {filters(kVolumePruneFilters)};
+constexpr QueryParam kVolumeDeleteQuery[] = {flag("force")};
+constexpr QueryParam kPluginListQuery[] = {filters(kPluginFilters)};
+
 // Every route dockerd 20.10 (API 1.41) registers, in dockerd's own registration order where
 // order matters (a literal segment before a "{name*}" capture of the same shape). The columns:
 // method, path pattern, endpoint class id, who may call it, body handling, timeout class.
@@ -23,41 +203,53 @@ constexpr std::array kRoutes{
     Route{"HEAD", "/_ping", "system.ping", tenant, none, quick},
     Route{"GET", "/version", "system.version", tenant, none, quick},
     Route{"GET", "/info", "system.info", tenant, none, quick},
-    Route{"GET", "/events", "system.events", tenant, none, endless},
+    Route{"GET", "/events", "system.events", tenant, none, endless, kEventsQuery},
     Route{"GET", "/system/df", "system.df", tenant, none, slow},
     Route{"POST", "/auth", "system.auth", tenant, judge, slow},
     // containers
-    Route{"GET", "/containers/json", "container.list", tenant, none, quick},
-    Route{"POST", "/containers/create", "container.create", tenant, judge, slow},
-    Route{"POST", "/containers/prune", "container.prune", tenant, none, slow},
+    Route{"GET", "/containers/json", "container.list", tenant, none, quick, kContainerListQuery},
+    Route{"POST", "/containers/create", "container.create", tenant, judge, slow,
+          kContainerCreateQuery},
+    Route{"POST", "/containers/prune", "container.prune", tenant, none, slow,
+          kContainerPruneQuery},
     Route{"GET", "/containers/{id}/export", "container.export", tenant, none, endless},
     Route{"GET", "/containers/{id}/changes", "container.changes", tenant, none, slow},
-    Route{"GET", "/containers/{id}/json", "container.inspect", tenant, none, quick},
-    Route{"GET", "/containers/{id}/top", "container.top", tenant, none, slow},
-    Route{"GET", "/containers/{id}/logs", "container.logs", tenant, none, endless},
-    Route{"GET", "/containers/{id}/stats", "container.stats", tenant, none, endless},
+    Route{"GET", "/containers/{id}/json", "container.inspect", tenant, none, quick,
+          kInspectQuery},
+    Route{"GET", "/containers/{id}/top", "container.top", tenant, none, slow, kTopQuery},
+    Route{"GET", "/containers/{id}/logs", "container.logs", tenant, none, endless,
+          kLogsQuery},
+    Route{"GET", "/containers/{id}/stats", "container.stats", tenant, none, endless,
+          kStatsQuery},
     Route{"GET", "/containers/{id}/attach/ws", "container.attach_ws", tenant, hijack,
-          endless},
+          endless, kAttachQuery},
     Route{"GET", "/containers/{id}/archive", "container.archive_get", tenant, none,
-          endless},
+          endless, kArchiveQuery},
     Route{"HEAD", "/containers/{id}/archive", "container.archive_stat", tenant, none,
-          quick},
+          quick, kArchiveQuery},
     Route{"PUT", "/containers/{id}/archive", "container.archive_put", tenant, stream,
-          endless},
-    Route{"POST", "/containers/{id}/kill", "container.kill", tenant, none, slow},
+          endless, kArchivePutQuery},
+    Route{"POST", "/containers/{id}/kill", "container.kill", tenant, none, slow, kKillQuery},
     Route{"POST", "/containers/{id}/pause", "container.pause", tenant, none, slow},
     Route{"POST", "/containers/{id}/unpause", "container.unpause", tenant, none, slow},
-    Route{"POST", "/containers/{id}/restart", "container.restart", tenant, none, slow},
-    Route{"POST", "/containers/{id}/start", "container.start", tenant, judge, slow},
-    Route{"POST", "/containers/{id}/stop", "container.stop", tenant, none, slow},
-    Route{"POST", "/containers/{id}/wait", "container.wait", tenant, none, endless},
-    Route{"POST", "/containers/{id}/resize", "container.resize", tenant, none, quick},
-    Route{"POST", "/containers/{id}/attach", "container.attach", tenant, hijack, endless},
+    Route{"POST", "/containers/{id}/restart", "container.restart", tenant, none, slow,
+          kStopQuery},
+    Route{"POST", "/containers/{id}/start", "container.start", tenant, judge, slow,
+          kStartQuery},
+    Route{"POST", "/containers/{id}/stop", "container.stop", tenant, none, slow, kStopQuery},
+    Route{"POST", "/containers/{id}/wait", "container.wait", tenant, none, endless,
+          kWaitQuery},
+    Route{"POST", "/containers/{id}/resize", "container.resize", tenant, none, quick,
+          kResizeQuery},
+    Route{"POST", "/containers/{id}/attach", "container.attach", tenant, hijack, endless,
+          kAttachQuery},
     Route{"POST", "/containers/{id}/copy", "container.copy", operator_only, judge, endless},
     Route{"POST", "/containers/{id}/exec", "exec.create", tenant, judge, quick},
-    Route{"POST", "/containers/{id}/rename", "container.rename", tenant, none, quick},
+    Route{"POST", "/containers/{id}/rename", "container.rename", tenant, none, quick,
+          kRenameQuery},
     Route{"POST", "/containers/{id}/update", "container.update", tenant, judge, quick},
-    Route{"DELETE", "/containers/{id}", "container.delete", tenant, none, slow},
+    Route{"DELETE", "/containers/{id}", "container.delete", tenant, none, slow,
+          kContainerDeleteQuery},
     Route{"GET", "/containers/{id}/checkpoints", "checkpoint.list", operator_only, none, quick},
     Route{"POST", "/containers/{id}/checkpoints", "checkpoint.create", operator_only, judge,
           slow},
@@ -67,46 +259,53 @@ constexpr std::array kRoutes{
     // exec
     Route{"GET", "/exec/{id}/json", "exec.inspect", tenant, none, quick},
     Route{"POST", "/exec/{id}/start", "exec.start", tenant, hijack, endless},
-    Route{"POST", "/exec/{id}/resize", "exec.resize", tenant, none, quick},
+    Route{"POST", "/exec/{id}/resize", "exec.resize", tenant, none, quick, kResizeQuery},
     // images
-    Route{"GET", "/images/json", "image.list", tenant, none, quick},
-    Route{"GET", "/images/search", "image.search", tenant, none, slow},
+    Route{"GET", "/images/json", "image.list", tenant, none, quick, kImageListQuery},
+    Route{"GET", "/images/search", "image.search", tenant, none, slow, kImageSearchQuery},
     Route{"GET", "/images/get", "image.save", operator_only, none, endless},
     Route{"GET", "/images/{name*}/get", "image.save_one", tenant, none, endless},
     Route{"GET", "/images/{name*}/history", "image.history", tenant, none, quick},
     Route{"GET", "/images/{name*}/json", "image.inspect", tenant, none, quick},
     Route{"POST", "/images/load", "image.load", operator_only, stream, endless},
-    Route{"POST", "/images/create", "image.create", tenant, stream, endless},
-    Route{"POST", "/images/prune", "image.prune", tenant, none, slow},
-    Route{"POST", "/images/{name*}/push", "image.push", tenant, none, endless},
-    Route{"POST", "/images/{name*}/tag", "image.tag", tenant, none, quick},
-    Route{"DELETE", "/images/{name*}", "image.delete", tenant, none, slow},
+    Route{"POST", "/images/create", "image.create", tenant, stream, endless,
+          kImageCreateQuery},
+    Route{"POST", "/images/prune", "image.prune", tenant, none, slow, kImagePruneQuery},
+    Route{"POST", "/images/{name*}/push", "image.push", tenant, none, endless,
+          kImagePushQuery},
+    Route{"POST", "/images/{name*}/tag", "image.tag", tenant, none, quick, kImageTagQuery},
+    Route{"DELETE", "/images/{name*}", "image.delete", tenant, none, slow,
+          kImageDeleteQuery},
     // build
-    Route{"POST", "/build", "build.run", tenant, stream, endless},
+    Route{"POST", "/build", "build.run", tenant, stream, endless, kBuildQuery},
     Route{"POST", "/build/prune", "build.prune", operator_only, none, slow},
-    Route{"POST", "/build/cancel", "build.cancel", tenant, none, quick},
+    Route{"POST", "/build/cancel", "build.cancel", operator_only, none, quick},
     Route{"POST", "/session", "build.session", tenant, hijack, endless},
     Route{"POST", "/grpc", "build.grpc", operator_only, hijack, endless},
     // networks
-    Route{"GET", "/networks", "network.list", tenant, none, quick},
-    Route{"GET", "/networks/", "network.list", tenant, none, quick},
+    Route{"GET", "/networks", "network.list", tenant, none, quick, kNetworkListQuery},
+    Route{"GET", "/networks/", "network.list", tenant, none, quick, kNetworkListQuery},
     Route{"POST", "/networks/create", "network.create", tenant, judge, quick},
-    Route{"POST", "/networks/prune", "network.prune", tenant, none, slow},
-    Route{"GET", "/networks/{id*}", "network.inspect", tenant, none, quick},
+    Route{"POST", "/networks/prune", "network.prune", tenant, none, slow,
+          kNetworkPruneQuery},
+    Route{"GET", "/networks/{id*}", "network.inspect", tenant, none, quick,
+          kNetworkInspectQuery},
     Route{"POST", "/networks/{id*}/connect", "network.connect", tenant, judge, quick},
     Route{"POST", "/networks/{id*}/disconnect", "network.disconnect", tenant, judge,
           quick},
     Route{"DELETE", "/networks/{id*}", "network.delete", tenant, none, quick},
     // volumes
-    Route{"GET", "/volumes", "volume.list", tenant, none, quick},
+    Route{"GET", "/volumes", "volume.list", tenant, none, quick, kVolumeListQuery},
     Route{"POST", "/volumes/create", "volume.create", tenant, judge, quick},
-    Route{"POST", "/volumes/prune", "volume.prune", tenant, none, slow},
+    Route{"POST", "/volumes/prune", "volume.prune", tenant, none, slow,
+          kVolumePruneQuery},
     Route{"GET", "/volumes/{name*}", "volume.inspect", tenant, none, quick},
-    Route{"DELETE", "/volumes/{name*}", "volume.delete", tenant, none, quick},
+    Route{"DELETE", "/volumes/{name*}", "volume.delete", tenant, none, quick,
+          kVolumeDeleteQuery},
     // distribution
     Route{"GET", "/distribution/{name*}/json", "distribution.inspect", operator_only, none, slow},
     // plugins
-    Route{"GET", "/plugins", "plugin.list", tenant, none, quick},
+    Route{"GET", "/plugins", "plugin.list", tenant, none, quick, kPluginListQuery},
     Route{"GET", "/plugins/privileges", "plugin.privileges", operator_only, none, slow},
     Route{"POST", "/plugins/pull", "plugin.pull", operator_only, judge, endless},
     Route{"POST", "/plugins/create", "plugin.create", operator_only, stream, endless},
@@ -333,6 +532,37 @@ std::expected<Classified, Decision> classify(std::string_view method, std::strin
   }
   // dockerd answers an unrouted path with 404 {"message":"page not found"}.
   return std::unexpected(Decision::deny(404, "page not found", "route.unknown"));
+}
+
+bool tenant_field_forwarded(std::string_view name) noexcept {
+  const auto is = [name](std::string_view lower) {
+    if (name.size() != lower.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      const char c = name[i] >= 'A' && name[i] <= 'Z' ? static_cast<char>(name[i] + 32) : name[i];
+      if (c != lower[i]) {
+        return false;
+      }
+    }
+    return true;
+  };
+  // Host (Go answers 400 without one), the client's name (dockerd logs it and passes it on to
+  // registries as UpstreamClient), and the compression a copy from a container may use.
+  return is("host") || is("user-agent") || is("accept-encoding");
+}
+
+std::string_view tenant_body_content_type(const Route& route) noexcept {
+  switch (route.body) {
+    case BodyMode::judge:
+      return "application/json";
+    case BodyMode::stream:
+      return "application/x-tar";  // build contexts, copies into containers, image imports
+    case BodyMode::none:
+    case BodyMode::hijack:
+      break;
+  }
+  return {};
 }
 
 std::string percent_encode(std::string_view s, std::string_view also_keep) {

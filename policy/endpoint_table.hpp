@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/decision.hpp"
+#include "policy/query.hpp"
 
 namespace berth::policy {
 
@@ -57,6 +58,9 @@ struct Route {
   Access access;
   BodyMode body;
   TimeoutClass timeout;
+  /// The query parameters a tenant may send, and how dockerd reads each (policy/query.hpp).
+  /// Anything else is refused. Operators' queries pass as they are.
+  std::span<const QueryParam> query = {};
 };
 
 /// The whole table, in the order it is matched.
@@ -80,6 +84,18 @@ struct Classified {
 /// reason.
 [[nodiscard]] std::expected<Classified, Decision> classify(std::string_view method,
                                                            std::string_view target);
+
+/// Whether a field of a tenant's request head reaches dockerd (allow by list). dockerd reads
+/// few fields, and some of them change what it does: a form-encoded Content-Type makes Go's
+/// ParseForm read the body as query parameters ahead of the URL's (remote=, t= on a build),
+/// X-Meta-* fields are copied onto dockerd's own requests to registries, X-Registry-Auth and
+/// X-Registry-Config carry credentials for registries tenants may not reach. Framing fields
+/// (Content-Length, Transfer-Encoding) and Upgrade/Connection are the proxy's to write.
+[[nodiscard]] bool tenant_field_forwarded(std::string_view name) noexcept;
+
+/// The Content-Type berth writes on a tenant's request body for `route` (the one dockerd
+/// expects there), whatever the client sent.
+[[nodiscard]] std::string_view tenant_body_content_type(const Route& route) noexcept;
 
 /// Percent-encodes everything but RFC 3986 unreserved characters and those in `also_keep`.
 std::string percent_encode(std::string_view s, std::string_view also_keep);

@@ -1527,6 +1527,13 @@ Rewritten image_delete(const Ctx& c, const Classified& request, const std::strin
 
 }  // namespace
 
+int api_minor(const Classified& request) {
+  if (request.api_version.empty()) {
+    return max_api_minor;  // dockerd's version middleware: no prefix is the current version
+  }
+  return std::stoi(request.api_version.substr(2));
+}
+
 std::string tenant_cgroup_parent(std::string_view tenant, const DaemonFacts& facts) {
   if (facts.cgroup_driver == "systemd") {
     // systemd reads '-' in a slice name as nesting ("berth-a-b.slice" would sit inside
@@ -1711,21 +1718,36 @@ bool image_allowed(const Tenant& rules, const ImageInfo& image) {
   return false;
 }
 
-Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
+Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
                              std::string_view body, const OwnershipIndex& index,
                              const DaemonFacts& facts, const Tenant& rules) {
   Rewritten out;
-  out.target = canonical_target(request);
-  Ctx c{who, index, facts, rules, out, std::nullopt};
-  const std::string_view e = request.route->endpoint;
-
   // Older API versions change what dockerd accepts in ways berth does not judge (below 1.24,
   // start takes a HostConfig body); tenants use the versions every current client speaks.
-  if (!request.api_version.empty() && std::stoi(request.api_version.substr(2)) < 24) {
-    return refused(bad("berth: API version " + request.api_version +
+  const int minor = api_minor(original);
+  if (minor < 24) {
+    return refused(bad("berth: API version " + original.api_version +
                            " is not supported for tenants; use 1.24 to 1.41",
                        "api.version"));
   }
+  // The query, parameter by parameter against the route's list, in the form dockerd will
+  // read it: everything below reads (and forwards) only the judged query.
+  std::optional<Classified> judged_query;
+  if (!original.query.empty()) {
+    auto canonical =
+        judge_query(original.route->query, original.query, minor,
+                    std::string(original.route->method) + " " +
+                        std::string(original.route->pattern));
+    if (!canonical) {
+      return refused(canonical.error());
+    }
+    judged_query.emplace(original);
+    judged_query->query = std::move(*canonical);
+  }
+  const Classified& request = judged_query ? *judged_query : original;
+  out.target = canonical_target(request);
+  Ctx c{who, index, facts, rules, out, std::nullopt};
+  const std::string_view e = request.route->endpoint;
 
   if (e == "container.create") {
     return container_create(c, request, body);
@@ -1860,115 +1882,6 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
     return refused(refuse("importing images is not available to tenants yet", "image.import"));
   } else if (e == "image.push") {
     return refused(refuse("pushing images is not available to tenants yet", "image.push"));
-  }
-  return out;
-}
-
-std::optional<std::map<std::string, std::vector<std::string>>> parse_filters(
-    std::string_view json_text) {
-  auto doc = json::parse(json_text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return std::nullopt;
-  }
-  std::map<std::string, std::vector<std::string>> out;
-  for (const auto& [key, value] : doc.items()) {
-    auto& values = out[key];
-    if (value.is_object()) {
-      for (const auto& [v, on] : value.items()) {
-        if (!on.is_boolean()) {
-          return std::nullopt;
-        }
-        if (on.get<bool>()) {
-          values.push_back(v);
-        }
-      }
-    } else if (value.is_array()) {
-      for (const auto& v : value) {
-        if (!v.is_string()) {
-          return std::nullopt;
-        }
-        values.push_back(v.get<std::string>());
-      }
-    } else {
-      return std::nullopt;
-    }
-  }
-  return out;
-}
-
-std::string serialize_filters(const std::map<std::string, std::vector<std::string>>& f) {
-  json doc = json::object();
-  for (const auto& [key, values] : f) {
-    json set = json::object();
-    for (const auto& v : values) {
-      set[v] = true;
-    }
-    doc[key] = std::move(set);
-  }
-  return doc.dump();
-}
-
-std::optional<std::string> query_unescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%') {
-      if (i + 2 >= s.size()) {
-        return std::nullopt;
-      }
-      const int hi = hex_digit(s[i + 1]);
-      const int lo = hex_digit(s[i + 2]);
-      if (hi < 0 || lo < 0) {
-        return std::nullopt;
-      }
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::string query_escape(std::string_view s) { return percent_encode(s, ""); }
-
-std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q) {
-  std::vector<std::pair<std::string, std::string>> out;
-  // Go's url.ParseQuery refuses ';' separators (and dockerd then drops the pair): refusing the
-  // whole query keeps berth from judging a parameter dockerd would not see.
-  if (q.find(';') != std::string_view::npos) {
-    return std::nullopt;
-  }
-  while (!q.empty()) {
-    const auto amp = q.find('&');
-    const std::string_view pair = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
-    if (pair.empty()) {
-      continue;
-    }
-    const auto eq = pair.find('=');
-    auto key = query_unescape(pair.substr(0, eq));
-    auto value = query_unescape(eq == std::string_view::npos ? std::string_view()
-                                                             : pair.substr(eq + 1));
-    if (!key || !value) {
-      return std::nullopt;
-    }
-    out.emplace_back(std::move(*key), std::move(*value));
-  }
-  return out;
-}
-
-std::string build_query(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string out;
-  for (const auto& [key, value] : params) {
-    if (!out.empty()) {
-      out += '&';
-    }
-    out += query_escape(key);
-    out += '=';
-    out += query_escape(value);
   }
   return out;
 }

@@ -26,6 +26,7 @@
 #include "policy/identity.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/policy.hpp"
+#include "policy/query.hpp"
 
 namespace berth::policy {
 
@@ -38,6 +39,9 @@ struct DaemonFacts {
 /// The cgroup parent every container of `tenant` is placed under (absolute for cgroupfs, a
 /// slice for systemd), so the kernel accounts the tenant as a whole.
 std::string tenant_cgroup_parent(std::string_view tenant, const DaemonFacts& facts);
+
+/// The API minor version a request is served under (dockerd's default without a prefix).
+[[nodiscard]] int api_minor(const Classified& request);
 
 /// What kind of object a route's path parameter names.
 enum class RefKind { none, container, exec, network, volume, image };
@@ -106,18 +110,5 @@ struct Rewritten {
 
 /// True when the tenant may use `image`: its own, or a shared one its `images` patterns allow.
 [[nodiscard]] bool image_allowed(const Tenant& rules, const ImageInfo& image);
-
-/// Parses a "filters" query value in either of dockerd's formats ({"k":{"v":true}} or
-/// {"k":["v"]}) into key -> values. nullopt when malformed.
-std::optional<std::map<std::string, std::vector<std::string>>> parse_filters(
-    std::string_view json_text);
-std::string serialize_filters(const std::map<std::string, std::vector<std::string>>& f);
-
-/// Percent-decodes one query component ('+' is a space, as Go's url.ParseQuery).
-std::optional<std::string> query_unescape(std::string_view s);
-std::string query_escape(std::string_view s);
-/// Query parameters in order, decoded; nullopt when malformed.
-std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q);
-std::string build_query(const std::vector<std::pair<std::string, std::string>>& params);
 
 }  // namespace berth::policy
