@@ -16,7 +16,10 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: berth-proxy --policy FILE [--listen HOST:PORT] [--upstream URL] [--workers N]\n"
-    "                   [--shutdown-grace SECONDS] [--idle-timeout SECONDS]\n"
+    "                   [--shutdown-grace SECONDS] [--handshake-timeout SECONDS]\n"
+    "                   [--header-timeout SECONDS] [--idle-timeout SECONDS]\n"
+    "                   [--max-connections-per-address N] [--max-handshakes-per-address N]\n"
+    "                   [--max-connections-per-certificate N]\n"
     "                   [--audit-log FILE]\n"
     "                   [--metrics-listen HOST:PORT] [--no-bridge-isolation]\n"
     "       berth-proxy --check FILE\n";
@@ -24,6 +27,16 @@ constexpr const char* kUsage =
 bool parse_unsigned(std::string_view text, unsigned& out) {
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc{} && ptr == text.data() + text.size();
+}
+
+// A whole number of seconds above 0.
+bool parse_seconds(std::string_view text, std::chrono::seconds& out) {
+  unsigned n = 0;
+  if (!parse_unsigned(text, n) || n == 0) {
+    return false;
+  }
+  out = std::chrono::seconds(n);
+  return true;
 }
 
 std::string openssl_errors() {
@@ -197,8 +210,17 @@ std::expected<Options, std::string> parse_options(int argc, char** argv) {
                o.workers <= 64) {
     } else if (arg == "--shutdown-grace" && value(text) &&
                parse_unsigned(text, o.shutdown_grace_seconds)) {
-    } else if (arg == "--idle-timeout" && value(text) &&
-               parse_unsigned(text, o.idle_timeout_seconds) && o.idle_timeout_seconds > 0) {
+    } else if (arg == "--handshake-timeout" && value(text) &&
+               parse_seconds(text, o.client.handshake)) {
+    } else if (arg == "--header-timeout" && value(text) && parse_seconds(text, o.client.header)) {
+    } else if (arg == "--idle-timeout" && value(text) && parse_seconds(text, o.client.idle)) {
+    } else if (arg == "--max-connections-per-address" && value(text) &&
+               parse_unsigned(text, o.client.per_address) && o.client.per_address > 0) {
+    } else if (arg == "--max-handshakes-per-address" && value(text) &&
+               parse_unsigned(text, o.client.handshakes_per_address) &&
+               o.client.handshakes_per_address > 0) {
+    } else if (arg == "--max-connections-per-certificate" && value(text) &&
+               parse_unsigned(text, o.client.per_certificate) && o.client.per_certificate > 0) {
     } else {
       return std::unexpected(std::string("berth-proxy: bad argument '") + std::string(arg) +
                              "'\n" + kUsage);

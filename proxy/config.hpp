@@ -10,6 +10,7 @@
 #include <string>
 
 #include "policy/policy.hpp"
+#include "proxy/client_limits.hpp"
 #include "proxy/tls_stream.hpp"
 
 namespace berth::proxy {
@@ -20,7 +21,9 @@ struct Options {
   std::string upstream_override;  ///< --upstream; empty: the policy's upstream
   unsigned workers = 0;           ///< 0: one per core
   unsigned shutdown_grace_seconds = 30;
-  unsigned idle_timeout_seconds = 120;  ///< --idle-timeout: keep-alive, between requests
+  /// --handshake-timeout, --header-timeout, --idle-timeout, --max-connections-per-address,
+  /// --max-handshakes-per-address, --max-connections-per-certificate.
+  ClientLimits client;
   std::string audit_log;  ///< --audit-log FILE: one JSON line per request
   std::string metrics_listen_override;  ///< --metrics-listen; empty: the policy's metrics_listen
   bool check_only = false;  ///< --check FILE: validate and exit

@@ -55,6 +55,39 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                              .Help("TLS handshakes that failed or were refused")
                              .Register(reg)
                              .Add({});
+  auto& refused = prometheus::BuildCounter()
+                      .Name("berth_proxy_connections_refused_total")
+                      .Help("Connections closed at once because their source address or client "
+                            "certificate already held its limit")
+                      .Register(reg);
+  refused_[0] = &refused.Add({{"reason", "per_address"}});
+  refused_[1] = &refused.Add({{"reason", "handshakes_per_address"}});
+  refused_[2] = &refused.Add({{"reason", "per_certificate"}});
+  auto& timeouts = prometheus::BuildCounter()
+                       .Name("berth_proxy_client_timeouts_total")
+                       .Help("Client connections closed at a deadline, by the phase they were in")
+                       .Register(reg);
+  std::size_t i = 0;
+  for (const char* phase : {"handshake", "header", "idle", "body", "write", "linger"}) {
+    timeouts_[i++] = &timeouts.Add({{"phase", phase}});
+  }
+  stalls_ = &prometheus::BuildCounter()
+                 .Name("berth_proxy_worker_stalls_total")
+                 .Help("Times a worker thread stopped making progress (the watchdog took its "
+                       "listener out of service)")
+                 .Register(reg)
+                 .Add({});
+  stalled_ = &prometheus::BuildGauge()
+                  .Name("berth_proxy_workers_stalled")
+                  .Help("Worker threads stalled now")
+                  .Register(reg)
+                  .Add({});
+  session_failures_ = &prometheus::BuildCounter()
+                           .Name("berth_proxy_session_failures_total")
+                           .Help("Connections ended by an unexpected exception (a bug; see the "
+                                 "log)")
+                           .Register(reg)
+                           .Add({});
 }
 
 Metrics::~Metrics() = default;
@@ -115,5 +148,20 @@ void Metrics::stream_opened() { streams_->Increment(); }
 void Metrics::stream_closed() { streams_->Decrement(); }
 void Metrics::reload(bool applied) { (applied ? reloads_applied_ : reloads_refused_)->Increment(); }
 void Metrics::handshake_failed() { handshake_failures_->Increment(); }
+void Metrics::connection_refused(Refusal why) {
+  refused_[static_cast<std::size_t>(why)]->Increment();
+}
+void Metrics::client_timed_out(Phase phase) {
+  timeouts_[static_cast<std::size_t>(phase)]->Increment();
+}
+void Metrics::worker_stalled(bool now_stalled) {
+  if (now_stalled) {
+    stalls_->Increment();
+    stalled_->Increment();
+  } else {
+    stalled_->Decrement();
+  }
+}
+void Metrics::session_failed() { session_failures_->Increment(); }
 
 }  // namespace berth::proxy

@@ -9,6 +9,12 @@
 //   berth_proxy_streams                                    open hijacked and endless streams
 //   berth_proxy_policy_reloads_total{result}               applied / refused
 //   berth_proxy_handshake_failures_total
+//   berth_proxy_connections_refused_total{reason}        per_address, handshakes_per_address,
+//                                                          per_certificate
+//   berth_proxy_client_timeouts_total{phase}              handshake, header, idle, body, write
+//   berth_proxy_worker_stalls_total                        a worker that stopped making progress
+//   berth_proxy_workers_stalled                            workers stalled now
+//   berth_proxy_session_failures_total                     a session ended by an exception (a bug)
 // Counters are found once per label set and cached per thread, so a request costs a few
 // atomic increments and one histogram observation.
 
@@ -48,6 +54,12 @@ class Metrics {
   void stream_closed();
   void reload(bool applied);
   void handshake_failed();
+  enum class Refusal { per_address, handshakes_per_address, per_certificate };
+  void connection_refused(Refusal why);
+  enum class Phase { handshake, header, idle, body, write, linger };
+  void client_timed_out(Phase phase);
+  void worker_stalled(bool now_stalled);
+  void session_failed();
 
   /// The registry, for tests that read the values back.
   [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const noexcept {
@@ -64,6 +76,11 @@ class Metrics {
   prometheus::Counter* reloads_applied_;
   prometheus::Counter* reloads_refused_;
   prometheus::Counter* handshake_failures_;
+  prometheus::Counter* refused_[3];
+  prometheus::Counter* timeouts_[6];
+  prometheus::Counter* stalls_;
+  prometheus::Gauge* stalled_;
+  prometheus::Counter* session_failures_;
 };
 
 /// Scoped connection/stream gauges.

@@ -203,6 +203,19 @@ ResponseHead scan_response_head(std::string_view data) noexcept {
   }
 }
 
+std::size_t interim_head_size(std::string_view data, bool& partial) noexcept {
+  partial = false;
+  // "HTTP/1.x 1yz": Go writes 1xx heads with no body, ended by the empty line.
+  if (data.size() < 12 || !data.starts_with("HTTP/1.") || data[8] != ' ' || data[9] != '1' ||
+      data[10] < '0' || data[10] > '9' || data[11] < '0' || data[11] > '9' ||
+      (data[10] == '0' && data[11] == '1')) {
+    return 0;
+  }
+  const std::size_t end = data.find("\r\n\r\n");
+  partial = end == std::string_view::npos;
+  return partial ? 0 : end + 4;
+}
+
 std::string head_without_framing(std::string_view data, const ResponseHead& head) {
   std::string out;
   out.reserve(head.fields_end);

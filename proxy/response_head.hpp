@@ -33,6 +33,13 @@ struct ResponseHead {
 /// coding other than chunked, a folded line, a bare LF, or a byte no field may hold.
 ResponseHead scan_response_head(std::string_view data) noexcept;
 
+/// When `data` starts with a complete interim answer (a 1xx status other than 101: 100
+/// Continue, 102, 103), the size of its head, which is all it has; 0 otherwise (a final
+/// answer, a 101, or too few bytes to tell). An interim answer is never the answer: a
+/// connection that took it for one would hand the real answer to the next request.
+/// `partial` is set when `data` starts an interim answer whose head has not ended yet.
+std::size_t interim_head_size(std::string_view data, bool& partial) noexcept;
+
 /// The status line and fields of a complete `head` (scanned from `data`) without its framing
 /// fields (Content-Length, Transfer-Encoding), each line with its CRLF, without the final one:
 /// the start of an answer whose body berth frames anew.

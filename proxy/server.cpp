@@ -13,6 +13,27 @@ namespace berth::proxy {
 
 namespace {
 
+// The end of a session's coroutine. An exception here is a bug (expected failures are error
+// codes): logged and counted, and the connection is gone with it.
+void session_ended(const std::exception_ptr& e, const std::string& peer, Metrics& metrics) {
+  if (!e) {
+    return;
+  }
+  metrics.session_failed();
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log_error("session " + peer + " failed: " + ex.what());
+  } catch (...) {
+    log_error("session " + peer + " failed with an unknown exception");
+  }
+}
+
+// How long a worker may go without running its once-a-second sweep before the watchdog
+// calls it stalled, and how long after the grace period SIGTERM ends the process regardless.
+constexpr std::chrono::seconds stall_after{10};
+constexpr std::chrono::seconds exit_margin{5};
+
 // SO_REUSEPORT lets every worker own an acceptor on the same port; the kernel spreads new
 // connections across them, so no accept lock and no cross-thread hand-off.
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
@@ -48,12 +69,14 @@ std::expected<net::ip::tcp::endpoint, std::string> parse_listen(const std::strin
 }  // namespace
 
 Worker::Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics,
-               std::chrono::seconds idle_timeout)
+               const ClientLimits& limits, Counters& counters)
     : runtime_(runtime),
       index_(index),
       audit_(audit),
       metrics_(metrics),
-      idle_timeout_(idle_timeout),
+      limits_(limits),
+      counters_(counters),
+      heartbeat_(std::chrono::steady_clock::now().time_since_epoch().count()),
       acceptor_(context_),
       pool_(context_.get_executor()),
       grace_timer_(context_),
@@ -73,6 +96,9 @@ error_code Worker::listen(const net::ip::tcp::endpoint& endpoint) {
   }
   if (!ec) {
     acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  }
+  if (!ec) {
+    acceptor_native_ = acceptor_.native_handle();
   }
   return ec;
 }
@@ -112,6 +138,7 @@ net::awaitable<void> Worker::accept_loop(Worker* self) {
     }
     error_code ignored;
     socket.set_option(net::ip::tcp::no_delay(true), ignored);
+    std::string address = "?";
     std::string peer = "?";
     const auto remote = socket.remote_endpoint(ignored);
     if (!ignored) {
@@ -119,8 +146,34 @@ net::awaitable<void> Worker::accept_loop(Worker* self) {
         // The generic endpoint carries a sockaddr; format it as ip:port.
         net::ip::tcp::endpoint tcp_ep;
         std::memcpy(tcp_ep.data(), remote.data(), std::min(remote.size(), tcp_ep.capacity()));
-        peer = tcp_ep.address().to_string() + ":" + std::to_string(tcp_ep.port());
+        address = tcp_ep.address().to_string();
+        peer = address + ":" + std::to_string(tcp_ep.port());
       }
+    }
+    // Caps per source address, before any TLS work: one client cannot take every descriptor
+    // or every handshake slot from the others.
+    const ClientLimits& limits = self->limits_;
+    ConnectionCounter::Slot by_address =
+        self->counters_.addresses.acquire(address, limits.per_address);
+    ConnectionCounter::Slot handshaking;
+    if (by_address.held()) {
+      handshaking = self->counters_.handshakes.acquire(address, limits.handshakes_per_address);
+    }
+    if (!handshaking.held()) {
+      const bool total = !by_address.held();
+      self->metrics_.connection_refused(total ? Metrics::Refusal::per_address
+                                              : Metrics::Refusal::handshakes_per_address);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - self->last_refusal_log_ >= std::chrono::seconds(1)) {
+        self->last_refusal_log_ = now;
+        log_warn("refusing connections from " + address + ": it holds " +
+                 (total ? std::to_string(limits.per_address) + " connections"
+                        : std::to_string(limits.handshakes_per_address) + " unfinished handshakes") +
+                 " (logged at most once a second)");
+      }
+      socket.set_option(net::socket_base::linger(true, 0), ignored);  // RST: nothing to linger
+      socket.close(ignored);
+      continue;
     }
     const auto rt = self->runtime_.get();
     SslPtr ssl(SSL_new(rt->server_ctx.get()));
@@ -130,17 +183,13 @@ net::awaitable<void> Worker::accept_loop(Worker* self) {
     }
     SSL_set_accept_state(ssl.get());
     auto session =
-        std::make_shared<Session>(*self, TlsStream(std::move(socket), std::move(ssl)), peer);
+        std::make_shared<Session>(*self, TlsStream(std::move(socket), std::move(ssl)), peer,
+                                  std::move(by_address), std::move(handshaking));
     self->sessions_.push_back(session);
-    net::co_spawn(self->context_, Session::run(session), [peer](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log_error("session " + peer + " failed: " + ex.what());
-        }
-      }
-    });
+    net::co_spawn(self->context_, Session::run(session),
+                  [peer, metrics = &self->metrics_](std::exception_ptr e) {
+                    session_ended(e, peer, *metrics);
+                  });
   }
 }
 
@@ -148,6 +197,7 @@ void Worker::sweep() {
   // Connections hold no timer each: one pass a second closes those past their deadline, and
   // lets go of the entries of sessions that ended (whose memory a weak_ptr keeps).
   const auto now = std::chrono::steady_clock::now();
+  heartbeat_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   sessions_.remove_if([now](const std::weak_ptr<Session>& w) {
     if (auto s = w.lock()) {
       s->sweep(now);
@@ -164,6 +214,13 @@ void Worker::sweep() {
       sweep();
     }
   });
+}
+
+void Worker::isolate() noexcept {
+  // shutdown(2) is safe from any thread and leaves the descriptor open (no reuse race with the
+  // worker's own acceptor object); on Linux it unhashes a listening socket, which leaves the
+  // SO_REUSEPORT group and resets the connections queued on it.
+  ::shutdown(acceptor_native_, SHUT_RDWR);
 }
 
 void Worker::revalidate(std::shared_ptr<const Runtime> rt) {
@@ -267,6 +324,48 @@ std::string Server::file_stamp() const {
   return stamp;
 }
 
+void Server::watch_workers(net::steady_timer& timer) {
+  // A worker runs its sweep once a second; one that has not for stall_after is stuck (a
+  // deadlock, a loop). Its listener leaves the SO_REUSEPORT group, so new connections go to
+  // the others instead of waiting in a queue nobody serves; the log and
+  // berth_proxy_worker_stalls_total say so. With every worker stuck nothing can serve: the
+  // process exits for its supervisor to restart it.
+  timer.expires_after(std::chrono::seconds(1));
+  timer.async_wait([this, &timer](error_code ec) {
+    if (ec) {
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    std::size_t stuck = 0;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      Worker& w = *workers_[i];
+      const bool late = now - w.heartbeat() > stall_after;
+      if (late && !stalled_[i]) {
+        stalled_[i] = true;
+        log_error("worker " + std::to_string(i) + " has made no progress for " +
+                  std::to_string(stall_after.count()) +
+                  " s; its listener is taken out of service");
+        metrics_.worker_stalled(true);
+        w.isolate();
+      } else if (!late && stalled_[i]) {
+        stalled_[i] = false;
+        log_warn("worker " + std::to_string(i) +
+                 " made progress again; its listener stays out of service until a restart");
+        metrics_.worker_stalled(false);
+      }
+      if (stalled_[i]) {
+        ++stuck;
+      }
+    }
+    if (stuck == workers_.size()) {
+      log_error("every worker is stalled; exiting so the supervisor restarts berth-proxy");
+      std::fflush(nullptr);
+      std::_Exit(70);
+    }
+    watch_workers(timer);
+  });
+}
+
 void Server::watch_files(net::steady_timer& timer) {
   timer.expires_after(std::chrono::seconds(2));
   timer.async_wait([this, &timer](error_code ec) {
@@ -307,9 +406,10 @@ int Server::run() {
   }
   unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
   n = std::max(1u, n);
+  stalled_.assign(n, false);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(
-        runtime_, index_, audit_, metrics_, std::chrono::seconds(options_.idle_timeout_seconds)));
+    workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_, metrics_,
+                                                options_.client, counters_));
     if (const auto ec = workers_.back()->listen(*endpoint)) {
       std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
                 << "\n";
@@ -332,6 +432,8 @@ int Server::run() {
   net::io_context signals_context{1};
   net::signal_set signals(signals_context, SIGTERM, SIGINT, SIGHUP);
   net::steady_timer file_timer(signals_context);
+  net::steady_timer watchdog_timer(signals_context);
+  net::steady_timer exit_timer(signals_context);
   std::function<void(error_code, int)> on_signal = [&](error_code ec, int sig) {
     if (ec) {
       return;
@@ -342,15 +444,28 @@ int Server::run() {
       return;
     }
     file_timer.cancel();
+    watchdog_timer.cancel();
     log_info("shutting down: no new connections; running requests have " +
              std::to_string(options_.shutdown_grace_seconds) + " s to finish");
     for (auto& w : workers_) {
       w->begin_shutdown(std::chrono::seconds(options_.shutdown_grace_seconds));
     }
+    // Whatever the workers do (a stalled one never runs its shutdown), the process ends a
+    // few seconds after the grace period.
+    exit_timer.expires_after(std::chrono::seconds(options_.shutdown_grace_seconds) +
+                             exit_margin);
+    exit_timer.async_wait([](error_code timer_ec) {
+      if (!timer_ec) {
+        log_error("workers did not stop within the grace period; exiting now");
+        std::fflush(nullptr);
+        std::_Exit(1);
+      }
+    });
   };
   signals.async_wait(on_signal);
   stamp_ = file_stamp();
   watch_files(file_timer);
+  watch_workers(watchdog_timer);
   std::thread signal_thread([&] { signals_context.run(); });
 
   std::vector<std::thread> threads;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/audit.hpp"
+#include "proxy/client_limits.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
@@ -25,8 +26,15 @@ class Session;
 
 class Worker {
  public:
+  /// The counters are shared by every worker: a client's connections count wherever they
+  /// land.
+  struct Counters {
+    ConnectionCounter addresses;
+    ConnectionCounter handshakes;
+    ConnectionCounter certificates;
+  };
   Worker(RuntimeHolder& runtime, SharedIndex& index, AuditLog& audit, Metrics& metrics,
-         std::chrono::seconds idle_timeout);
+         const ClientLimits& limits, Counters& counters);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -47,8 +55,19 @@ class Worker {
   void revalidate(std::shared_ptr<const Runtime> rt);
   UpstreamPool& pool() noexcept { return pool_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
-  /// How long a keep-alive connection may wait between requests.
-  [[nodiscard]] std::chrono::seconds idle_timeout() const noexcept { return idle_timeout_; }
+  /// Deadlines and connection caps for clients.
+  [[nodiscard]] const ClientLimits& limits() const noexcept { return limits_; }
+  [[nodiscard]] Counters& counters() noexcept { return counters_; }
+  /// The last time this worker's loop ran its sweep (once a second while it makes progress),
+  /// read by the watchdog from another thread.
+  [[nodiscard]] std::chrono::steady_clock::time_point heartbeat() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(heartbeat_.load(std::memory_order_relaxed)));
+  }
+  /// Watchdog, from another thread: takes this worker's listener out of the SO_REUSEPORT
+  /// group (shutdown(2) on its descriptor, which stays open), so the kernel stops queueing
+  /// new connections to a worker that no longer accepts them.
+  void isolate() noexcept;
   net::io_context& context() noexcept { return context_; }
 
  private:
@@ -61,12 +80,16 @@ class Worker {
   SharedIndex& index_;
   AuditLog& audit_;
   Metrics& metrics_;
-  std::chrono::seconds idle_timeout_;
+  const ClientLimits& limits_;
+  Counters& counters_;
+  std::atomic<std::chrono::steady_clock::rep> heartbeat_;
   // One thread runs this context and owns every socket and timer on it; other threads only
   // post to it. So the reactor's per-descriptor locks are left out (the scheduler's stay, for
   // those posts): a lock and an unlock fewer per I/O operation.
   net::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   net::ip::tcp::acceptor acceptor_;
+  int acceptor_native_ = -1;  // for isolate(), from the watchdog's thread
+  std::chrono::steady_clock::time_point last_refusal_log_{};
   UpstreamPool pool_;
   std::list<std::weak_ptr<Session>> sessions_;
   net::steady_timer grace_timer_;
@@ -84,6 +107,7 @@ class Server {
  private:
   void reload();
   void watch_files(net::steady_timer& timer);
+  void watch_workers(net::steady_timer& timer);
   std::string file_stamp() const;
 
   std::string stamp_;
@@ -93,7 +117,9 @@ class Server {
   AuditLog audit_;
   Metrics metrics_;
   std::atomic<std::uint64_t> generation_{1};
+  Worker::Counters counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<bool> stalled_;  // the watchdog's view, on the signal thread only
 };
 
 }  // namespace berth::proxy

@@ -32,10 +32,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto handshake_timeout = 10s;
-constexpr auto request_read_timeout = 60s;  // each read while a request header/body arrives
+constexpr auto request_read_timeout = 60s;  // a judged body whole; each read of a streamed one
 constexpr auto client_write_timeout = 300s;  // a client that stops reading a response
 constexpr auto hijack_linger = 30s;  // after dockerd ends a hijacked stream, for the client's end
+// Session::linger_close: how long, and how much, a closing connection still reads and drops.
+constexpr auto linger_time = 1s;
+constexpr std::size_t linger_bytes = 4 * 1024 * 1024;
 // Session::pump: how a stream's small pieces are gathered.
 constexpr std::size_t gather_below = 16 * 1024;  // a piece this big is a full TLS record
 constexpr auto gather_after = 1ms;
@@ -88,9 +90,11 @@ policy::Identity peer_identity(SSL* ssl) {
 }
 
 bool is_hop_by_hop(std::string_view name) {
+  // Expect is answered by berth itself (Session::continue_if_expected): forwarded, dockerd's
+  // 100 Continue would come back as an interim answer on a pooled connection.
   static constexpr std::string_view names[] = {"keep-alive", "proxy-connection", "te",
                                                "trailer", "proxy-authorization",
-                                               "proxy-authenticate"};
+                                               "proxy-authenticate", "expect"};
   for (auto n : names) {
     if (beast::iequals(name, n)) {
       return true;
@@ -294,11 +298,14 @@ struct Session::Exchange {
   std::optional<policy::Decision> build_refusal;  // a build context refused mid-stream
 };
 
-Session::Session(Worker& worker, TlsStream client, std::string peer)
+Session::Session(Worker& worker, TlsStream client, std::string peer,
+                 ConnectionCounter::Slot address_slot, ConnectionCounter::Slot handshake_slot)
     : worker_(worker),
       client_(std::move(client)),
       peer_(std::move(peer)),
-      buffer_(512 * 1024) {}
+      buffer_(512 * 1024),
+      address_slot_(std::move(address_slot)),
+      handshake_slot_(std::move(handshake_slot)) {}
 
 Session::~Session() {
   if (counted_) {
@@ -312,9 +319,22 @@ void Session::close() noexcept {
   }
   closed_ = true;
   client_.close();
+  // A request waiting on dockerd (logs -f of a quiet container, events, a wait) must end too:
+  // its reads are cancelled, and a connection whose read was cancelled is never pooled.
+  if (upstream_in_use_ != nullptr) {
+    error_code ignored;
+    upstream_in_use_->socket().cancel(ignored);
+  }
   if (join_timer_) {
     join_timer_->cancel();
   }
+}
+
+void Session::release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt) {
+  if (upstream_in_use_ == connection.get()) {
+    upstream_in_use_ = nullptr;  // another request may take it from the pool now
+  }
+  worker_.pool().release(std::move(connection), rt);
 }
 
 void Session::revalidate(const Runtime& rt) noexcept {
@@ -351,7 +371,10 @@ void Session::close_if_idle() noexcept {
 
 void Session::sweep(Clock::time_point now) noexcept {
   if (!closed_ && now >= deadline_) {
-    log_info("connection from " + peer_ + " timed out; closing");
+    worker_.metrics().client_timed_out(phase_);
+    if (phase_ != Phase::idle) {
+      log_info("connection from " + peer_ + " timed out (" + phase_name(phase_) + "); closing");
+    }
     close();
   }
 }
@@ -377,9 +400,10 @@ net::awaitable<void> Session::join(bool& done) {
 }
 
 net::awaitable<bool> Session::handshake() {
-  arm(handshake_timeout);
+  arm(worker_.limits().handshake, Phase::handshake);
   const error_code ec = co_await client_.handshake();
   disarm();
+  handshake_slot_.release();
   if (ec) {
     std::string reason = ec.message();
     const long verify = SSL_get_verify_result(client_.ssl());
@@ -399,6 +423,14 @@ net::awaitable<bool> Session::handshake() {
     X509_up_ref(cert);
     peer_cert_.reset(cert);
   }
+  // One client certificate may hold so many connections, wherever they come from; past that
+  // its requests are answered 429 and the connection ends (pipeline()).
+  certificate_slot_ = worker_.counters().certificates.acquire(
+      identity_.serial.empty() ? "cn:" + identity_.common_name : identity_.serial,
+      worker_.limits().per_certificate);
+  if (!certificate_slot_.held()) {
+    worker_.metrics().connection_refused(Metrics::Refusal::per_certificate);
+  }
   co_return true;
 }
 
@@ -407,23 +439,9 @@ net::awaitable<void> Session::run(std::shared_ptr<Session> self) {
   self->worker_.metrics().connection_opened();
   self->counted_ = true;
   if (!co_await self->handshake()) {
-    // Lingering close: OpenSSL has written its alert ("certificate required", "revoked");
-    // closing at once would answer the client's already-sent request with a reset that
-    // destroys the alert. Stop sending, drain briefly, then close.
-    self->client_.socket().shutdown(net::socket_base::shutdown_send, ignored_ec());
-    self->arm(std::chrono::seconds(1));
-    // On the heap: a local array would live in this coroutine's frame, and so in every idle
-    // connection's memory.
-    const auto sink = std::make_unique<std::array<char, 1024>>();
-    for (;;) {
-      error_code ec;
-      co_await self->client_.socket().async_read_some(net::buffer(*sink), with_ec(ec));
-      if (ec) {
-        break;
-      }
-    }
-    self->disarm();
-    self->close();
+    // OpenSSL has written its alert ("certificate required", "revoked"): closing at once
+    // would answer the client's already-sent request with a reset that destroys the alert.
+    co_await self->linger_close(false);
     co_return;
   }
   {
@@ -444,7 +462,7 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
       if (self->worker_.draining()) {
         break;
       }
-      self->arm(self->worker_.idle_timeout());
+      self->arm(self->worker_.limits().idle, Phase::idle);
       if (self->buffer_.size() == 0 && SSL_has_pending(self->client_.ssl()) == 0) {
         idle = true;
         break;
@@ -454,6 +472,10 @@ net::awaitable<void> Session::serve_requests(std::shared_ptr<Session> self, bool
     if (!co_await self->read_and_serve()) {
       break;
     }
+  }
+  if (!idle && !self->closed_) {
+    co_await self->linger_close(true);
+    co_return;
   }
   if (idle) {
     // Idle: nothing allocated for the next request but the wait. The parser, the read
@@ -478,17 +500,46 @@ void Session::park(std::shared_ptr<Session> self) {
     }
     const auto executor = self->client_.get_executor();
     std::string peer = self->peer_;
+    Metrics* metrics = &self->worker_.metrics();
     net::co_spawn(executor, serve_requests(std::move(self), true),
-                  [peer = std::move(peer)](std::exception_ptr e) {
+                  [peer = std::move(peer), metrics](std::exception_ptr e) {
                     if (e) {
+                      metrics->session_failed();
                       try {
                         std::rethrow_exception(e);
                       } catch (const std::exception& ex) {
                         log_error("session " + peer + " failed: " + ex.what());
+                      } catch (...) {
+                        log_error("session " + peer + " failed with an unknown exception");
                       }
                     }
                   });
   });
+}
+
+net::awaitable<void> Session::linger_close(bool tls_up) {
+  // Stop sending (close_notify and FIN), then read and drop what the client still sends for
+  // a moment before closing: a close with unread bytes in the socket sends a reset, which
+  // destroys the answer (a refusal, an alert) the client has not read yet. Bounded in time
+  // and bytes, so a client cannot hold the connection this way.
+  if (tls_up) {
+    client_.shutdown_send();
+  } else {
+    client_.socket().shutdown(net::socket_base::shutdown_send, ignored_ec());
+  }
+  arm(linger_time, Phase::linger);
+  // On the heap: a local array would live in this coroutine's frame.
+  const auto sink = std::make_unique<std::array<char, 16 * 1024>>();
+  std::size_t drained = 0;
+  while (drained < linger_bytes && !closed_) {
+    error_code ec;
+    drained += co_await client_.socket().async_read_some(net::buffer(*sink), with_ec(ec));
+    if (ec) {
+      break;
+    }
+  }
+  disarm();
+  close();
 }
 
 void Session::finish() noexcept {
@@ -503,8 +554,12 @@ net::awaitable<bool> Session::read_and_serve() {
   RequestParser parser;
   parser.header_limit(header_limit);
   parser.body_limit(unlimited_body);
+  // Bytes of a request are here (or the client is trickling them): the whole head must
+  // arrive within the header deadline, however slowly each byte comes.
+  arm(worker_.limits().header, Phase::header);
   error_code ec;
   co_await http::async_read_header(client_, buffer_, parser, with_ec(ec));
+  disarm();
   idle_ = false;
   if (ec) {
     // A client that hangs up (before or inside a header) gets no answer; a request Beast
@@ -517,16 +572,36 @@ net::awaitable<bool> Session::read_and_serve() {
           too_big ? 431 : 400, "berth: malformed HTTP request: " + ec.message(),
           too_big ? "http.header_too_large" : "http.malformed");
       co_await refuse(bad, false, ex);
+      account(ex);
     }
     co_return false;
   }
   co_return co_await serve(parser);
 }
 
-// The request pipeline, top to bottom.
 net::awaitable<bool> Session::serve(RequestParser& parser) {
   Exchange ex;
+  const bool keep = co_await pipeline(parser, ex);
+  // 7. account: once per request, however it ended (a refusal inside forward used to be
+  //    accounted twice).
+  account(ex);
+  co_return keep;
+}
+
+// The request pipeline, top to bottom.
+net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   auto& req = parser.get();
+  if (!certificate_slot_.held()) {
+    ex.method = std::string(req.method_string());
+    ex.target = std::string(req.target());
+    const policy::Decision refusal =
+        policy::Decision::deny(429,
+                               "berth: this client certificate already holds " +
+                                   std::to_string(worker_.limits().per_certificate) +
+                                   " connections to berth; close some and retry",
+                               "limit.connections");
+    co_return co_await refuse(refusal, false, ex);
+  }
   ex.method = std::string(req.method_string());
   ex.target = std::string(req.target());
   const bool keep_alive = req.keep_alive() && parser.is_done();
@@ -541,6 +616,14 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   ex.tenant = who->tenant;
   ex.user = who->user;
   ex.operator_ = who->is_operator();
+  // RFC 9110 10.1.1: berth answers Expect itself and never forwards it; an expectation other
+  // than 100-continue fails, as Go's server fails it.
+  if (const auto expect = req[http::field::expect];
+      !expect.empty() && !beast::iequals(expect, "100-continue")) {
+    const policy::Decision refusal = policy::Decision::deny(
+        417, "berth: unsupported Expect: " + std::string(expect), "http.expect");
+    co_return co_await refuse(refusal, false, ex);
+  }
 
   // 2. classify
   const auto request = policy::classify(ex.method, ex.target);
@@ -573,40 +656,56 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   ex.rule = decision.rule_id;
   if (who->is_operator()) {
     ex.allowed = true;
-    const bool keep = co_await forward(rt, *who, *resolved, req, &parser, std::nullopt,
-                                       policy::canonical_target(*resolved),
-                                       policy::ResponseView::pass, ex);
-    account(ex);
-    co_return keep;
+    if (!co_await continue_if_expected(parser)) {
+      co_return false;
+    }
+    co_return co_await forward(rt, *who, *resolved, req, &parser, std::nullopt,
+                               policy::canonical_target(*resolved), policy::ResponseView::pass,
+                               ex);
   }
   const auto body_mode = resolved->route->body;
   const bool read_whole = body_mode == policy::BodyMode::judge ||
                           resolved->route->endpoint == "exec.start";
-  if (!parser.is_done() && body_mode == policy::BodyMode::none) {
-    co_return co_await refuse(
-        policy::Decision::deny(400, "berth: " + ex.endpoint + " takes no request body",
-                               "body.unexpected"),
-        false, ex);
+  // A body where dockerd reads none, or on an attach (Go's ParseForm would read a
+  // form-encoded one as parameters), is refused; exec start's is judged JSON.
+  if (!parser.is_done() && (body_mode == policy::BodyMode::none ||
+                            (body_mode == policy::BodyMode::hijack && !read_whole))) {
+    const policy::Decision refusal = policy::Decision::deny(
+        400, "berth: " + ex.endpoint + " takes no request body", "body.unexpected");
+    co_return co_await refuse(refusal, false, ex);
   }
   // A judged body is read whole before anything reaches dockerd: dockerd acts on a complete
   // JSON document even when the connection is cut right after it.
   std::optional<http::request_parser<http::string_body>> judged;
   if (read_whole && !parser.is_done()) {
+    // Beast compares a Content-Length with the body limit only while it parses the head, and
+    // the head was parsed with no limit (a stream body may be large): a declared length is
+    // checked here, before a byte of it is read; a chunked body meets the limit as it comes.
+    if (const auto declared = parser.content_length(); declared && *declared > judged_body_limit) {
+      const policy::Decision refusal = policy::Decision::deny(
+          413,
+          "berth: request body too large (" + std::to_string(*declared) + " bytes; at most " +
+              std::to_string(judged_body_limit) + " for " + ex.endpoint + ")",
+          "body.too_large");
+      co_return co_await refuse(refusal, false, ex);
+    }
+    if (!co_await continue_if_expected(parser)) {
+      co_return false;
+    }
     judged.emplace(std::move(parser));
     judged->body_limit(judged_body_limit);
-    arm(request_read_timeout);
+    arm(request_read_timeout, Phase::body);
     error_code ec;
     co_await http::async_read(client_, buffer_, *judged, with_ec(ec));
     disarm();
     if (ec) {
       const bool too_big = ec == http::error::body_limit;
-      co_return co_await refuse(
+      const policy::Decision refusal =
           policy::Decision::deny(too_big ? 413 : 400,
                                  too_big ? "berth: request body too large"
-                                         : "berth: request body could not be read: " +
-                                               ec.message(),
-                                 too_big ? "body.too_large" : "body.unreadable"),
-          false, ex);
+                                         : "berth: request body could not be read: " + ec.message(),
+                                 too_big ? "body.too_large" : "body.unreadable");
+      co_return co_await refuse(refusal, false, ex);
     }
   }
   const std::string_view body = judged ? std::string_view(judged->get().body())
@@ -614,10 +713,9 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   const policy::DaemonFacts facts = index.facts();
   const policy::Tenant* rules = rt->policy->find_tenant(who->tenant);
   if (rules == nullptr) {
-    co_return co_await refuse(
-        policy::Decision::deny(403, "berth: tenant " + who->tenant + " is not in the policy",
-                               "identity.unknown"),
-        false, ex);
+    const policy::Decision refusal = policy::Decision::deny(
+        403, "berth: tenant " + who->tenant + " is not in the policy", "identity.unknown");
+    co_return co_await refuse(refusal, false, ex);
   }
   policy::Rewritten rw = index.read([&](const policy::OwnershipIndex& idx) {
     return policy::rewrite_for_tenant(*who, *resolved, body, idx, facts, *rules);
@@ -664,15 +762,13 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     ex.allowed = true;
     ex.status = 200;
     const bool written = co_await write_response(res);
-    account(ex);
     co_return written && res.keep_alive();
   }
   if (!co_await ensure_objects(rt, *who, rw, ex)) {
     co_await drop_ensured_volumes(rt, ex);
-    co_return co_await refuse(
-        policy::Decision::deny(500, "berth: could not prepare the tenant's network or volumes",
-                               "ensure.failed"),
-        false, ex);
+    const policy::Decision refusal = policy::Decision::deny(
+        500, "berth: could not prepare the tenant's network or volumes", "ensure.failed");
+    co_return co_await refuse(refusal, false, ex);
   }
   if (rw.generate_name) {
     // Pick a free "adjective_surname" in the tenant's namespace, as dockerd would have.
@@ -715,6 +811,9 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
     keep = co_await forward(rt, *who, *resolved, judged->get(), nullptr, std::move(replacement),
                             rw.target, rw.view, ex);
   } else {
+    if (!co_await continue_if_expected(parser)) {
+      co_return false;
+    }
     keep = co_await forward(rt, *who, *resolved, req, &parser, std::move(replacement), rw.target,
                             rw.view, ex, tar ? &*tar : nullptr);
   }
@@ -723,9 +822,22 @@ net::awaitable<bool> Session::serve(RequestParser& parser) {
   if (ex.status >= 400 || ex.status == 0) {
     co_await drop_ensured_volumes(rt, ex);
   }
-  // 7. account
-  account(ex);
   co_return keep;
+}
+
+net::awaitable<bool> Session::continue_if_expected(RequestParser& parser) {
+  // A client that asked to wait (Expect: 100-continue) sends its body once berth has judged
+  // the head and is about to read it; one that did not ask, or whose body is already here,
+  // gets nothing.
+  if (parser.is_done() || parser.get()[http::field::expect].empty()) {
+    co_return true;
+  }
+  static constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";
+  arm(client_write_timeout, Phase::write);
+  error_code ec;
+  co_await net::async_write(client_, net::buffer(continue_head), with_ec(ec));
+  disarm();
+  co_return !ec;
 }
 
 net::awaitable<void> Session::drop_ensured_volumes(std::shared_ptr<const Runtime> rt,
@@ -792,17 +904,28 @@ net::awaitable<bool> Session::ensure_objects(std::shared_ptr<const Runtime> rt,
 }
 
 void Session::upstream_header(http::request_header<>& header, const std::string& target,
-                              bool upgrade) {
+                              bool upgrade, const policy::Route* tenant_route, bool body) {
   // The upstream request is the client's header with the judged target, no hop-by-hop
-  // fields, keep-alive toward dockerd unless the client asked for an upgrade.
+  // fields, keep-alive toward dockerd unless the client asked for an upgrade. A tenant's
+  // fields are allowed by list, and its body's Content-Type is the one dockerd expects there
+  // (a form-encoded one would have Go read the body as query parameters).
   header.target(target);
   header.version(11);
   for (auto it = header.begin(); it != header.end();) {
-    if (is_hop_by_hop(it->name_string())) {
+    const auto field = it->name();
+    const bool framing = field == http::field::content_length ||
+                         field == http::field::transfer_encoding ||
+                         field == http::field::upgrade || field == http::field::connection;
+    if (is_hop_by_hop(it->name_string()) ||
+        (tenant_route != nullptr && !framing &&
+         !policy::tenant_field_forwarded(it->name_string()))) {
       it = header.erase(it);
     } else {
       ++it;
     }
+  }
+  if (tenant_route != nullptr && body) {
+    header.set(http::field::content_type, policy::tenant_body_content_type(*tenant_route));
   }
   if (upgrade) {
     header.set(http::field::connection, "Upgrade");
@@ -936,12 +1059,12 @@ net::awaitable<std::optional<bool>> Session::pass_raw(std::shared_ptr<TlsStream>
   n += rest;
   upstream_buffer.consume(head.size + static_cast<std::size_t>(body));
   ex.bytes_out += body;
-  arm(client_write_timeout);
+  arm(client_write_timeout, Phase::write);
   error_code wec;
   co_await net::async_write(client_, net::buffer(out.get(), n), with_ec(wec));
   disarm();
   if (upstream_buffer.size() == 0) {
-    worker_.pool().release(std::move(upstream), rt);
+    release_upstream(std::move(upstream), rt);
   }
   co_return !wec && keep_alive;
 }
@@ -965,13 +1088,12 @@ net::awaitable<std::optional<bool>> Session::respond_raw(
                      head.chunked ? dechunk(coded_body) : std::string(coded_body), ex);
   upstream_buffer.consume(head.size + coded);
   if (upstream_buffer.size() == 0) {
-    worker_.pool().release(std::move(upstream), rt);
+    release_upstream(std::move(upstream), rt);
   }
   if (!body) {
-    co_return co_await refuse(
-        policy::Decision::deny(502, "berth: the Docker daemon sent an unexpected answer",
-                               "upstream.unexpected"),
-        client_keep_alive, ex);
+    const policy::Decision refusal = policy::Decision::deny(
+        502, "berth: the Docker daemon sent an unexpected answer", "upstream.unexpected");
+    co_return co_await refuse(refusal, client_keep_alive, ex);
   }
   // dockerd's fields but its framing, the body's new length, and Connection: close when this
   // connection ends here: what respond_whole writes through Beast.
@@ -980,7 +1102,7 @@ net::awaitable<std::optional<bool>> Session::respond_raw(
   out += std::to_string(body->size());
   out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
   ex.bytes_out += body->size();
-  arm(client_write_timeout);
+  arm(client_write_timeout, Phase::write);
   error_code wec;
   const std::array<net::const_buffer, 2> answer{net::buffer(out), net::buffer(*body)};
   co_await net::async_write(client_, answer, with_ec(wec));
@@ -991,7 +1113,7 @@ net::awaitable<std::optional<bool>> Session::respond_raw(
 net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_header<>& header,
                                            RequestParser* stream_body,
                                            std::optional<std::string> replacement,
-                                           const std::string& target, bool upgrade,
+                                           const std::string& target, bool upgrade, bool tenant,
                                            Exchange& ex, policy::BuildContextFilter* tar) {
   if (!replacement && stream_body) {
     // The header is already dockerd's (forward called upstream_header).
@@ -1003,7 +1125,8 @@ net::awaitable<bool> Session::send_request(TlsStream& upstream, http::request_he
     const auto name = field.name();
     if (is_hop_by_hop(field.name_string()) || name == http::field::content_length ||
         name == http::field::transfer_encoding || name == http::field::connection ||
-        name == http::field::upgrade || name == http::field::expect) {
+        name == http::field::upgrade || name == http::field::content_type ||
+        (tenant && !policy::tenant_field_forwarded(field.name_string()))) {
       continue;
     }
     out.insert(field.name_string(), field.value());
@@ -1063,15 +1186,23 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   ResponseHead head;
   std::shared_ptr<TlsStream> upstream = worker_.pool().take_idle(*rt);
   bool reused = upstream != nullptr;
+  // close() cancels what this request waits for on dockerd (see upstream_in_use_).
+  struct InUse {
+    TlsStream*& slot;
+    ~InUse() { slot = nullptr; }
+  } in_use{upstream_in_use_};
+  upstream_in_use_ = upstream.get();
   const auto drop_dead = [&](const error_code& why) {
     log_info("a pooled connection to dockerd was closed (" + why.message() + "); sending " +
              ex.method + " " + ex.target + " again on a new one");
     worker_.pool().found_dead(*upstream);
+    upstream_in_use_ = nullptr;
     upstream.reset();
     reused = false;
   };
   if (!replacement && stream_body) {
-    upstream_header(header, target, upgrade);
+    upstream_header(header, target, upgrade, who.is_operator() ? nullptr : request.route,
+                    body_pending);
   }
   UpstreamBuffer upstream_buffer(header_limit * 2);
   ResponseParser rp;
@@ -1089,6 +1220,7 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
                                   client_keep_alive && !body_pending, ex);
       }
       upstream = std::move(*acquired);
+      upstream_in_use_ = upstream.get();
     }
     bool sent = false;
     if (bodyless) {
@@ -1112,8 +1244,8 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
       }
     }
     if (!sent && !co_await send_request(*upstream, header, stream_body,
-                                        std::exchange(replacement, std::nullopt),
-                                        target, upgrade, ex, tar)) {
+                                        std::exchange(replacement, std::nullopt), target,
+                                        upgrade, !who.is_operator(), ex, tar)) {
       upstream->close();
       if (ex.build_refusal) {
         const policy::Decision refusal = *ex.build_refusal;
@@ -1127,27 +1259,40 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     // arrive, and be relayed, as eight 512-byte chunks.
     upstream_buffer.reserve(16 * 1024);
     ec = {};
-    if (raw_first) {
-      for (;;) {
-        head = scan_response_head(buffer_view(upstream_buffer));
-        if (head.state != HeadScan::incomplete || upstream_buffer.size() >= header_limit) {
-          break;
-        }
-        const std::size_t room =
-            std::max<std::size_t>(upstream_buffer.capacity() - upstream_buffer.size(), 512);
-        const std::size_t got =
-            co_await upstream->async_read_some(upstream_buffer.prepare(room), with_ec(ec));
-        if (ec) {
-          // What Beast's read would have said.
-          if (upstream_buffer.size() != 0) {
-            ec = http::error::partial_message;
-          } else if (ec == net::error::eof) {
-            ec = http::error::end_of_stream;
-          }
-          break;
-        }
-        upstream_buffer.commit(got);
+    // dockerd's answer head, read and scanned here for every route. Interim answers (1xx
+    // other than a 101) are dropped on the way: the answer is the final one, and a connection
+    // goes back to the pool only once that has been read to its framed end (berth removed the
+    // client's Expect, so dockerd has no reason to send one; this is the rule that makes it so
+    // whatever dockerd sends).
+    for (;;) {
+      const std::string_view seen = buffer_view(upstream_buffer);
+      bool partial_interim = false;
+      if (const std::size_t interim = interim_head_size(seen, partial_interim)) {
+        upstream_buffer.consume(interim);
+        continue;
       }
+      head = scan_response_head(seen);
+      if ((head.state != HeadScan::incomplete && !partial_interim) ||
+          upstream_buffer.size() >= header_limit) {
+        break;
+      }
+      const std::size_t room =
+          std::max<std::size_t>(upstream_buffer.capacity() - upstream_buffer.size(), 512);
+      const std::size_t got =
+          co_await upstream->async_read_some(upstream_buffer.prepare(room), with_ec(ec));
+      if (ec) {
+        // What Beast's read would have said.
+        if (upstream_buffer.size() != 0) {
+          ec = http::error::partial_message;
+        } else if (ec == net::error::eof) {
+          ec = http::error::end_of_stream;
+        }
+        break;
+      }
+      upstream_buffer.commit(got);
+    }
+    if (!raw_first) {
+      head.state = HeadScan::unsupported;  // streams and hijacks are parsed by Beast
     }
     if (!ec && head.state != HeadScan::complete) {
       co_await http::async_read_header(*upstream, upstream_buffer, rp, with_ec(ec));
@@ -1183,13 +1328,25 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   if (ec) {
     log_error("dockerd closed or garbled the response to " + ex.method + " " + ex.target + ": " +
               ec.message());
-    co_return co_await refuse(policy::Decision::deny(502,
-                                                     "berth: the Docker daemon did not answer",
-                                                     "upstream.no_response"),
-                              client_keep_alive, ex);
+    const policy::Decision refusal = policy::Decision::deny(
+        502, "berth: the Docker daemon did not answer", "upstream.no_response");
+    co_return co_await refuse(refusal, client_keep_alive, ex);
   }
   auto& res = rp.get();
   ex.status = res.result_int();
+  // Only a 101 to an upgrade berth asked for may precede what is not the final answer; any
+  // other interim or switching answer here is a framing doubt: the connection is not reused.
+  if (res.result_int() < 200 &&
+      !(res.result() == http::status::switching_protocols && upgrade)) {
+    upstream->close();
+    log_error("dockerd sent " + std::to_string(res.result_int()) + " to " + ex.method + " " +
+              ex.target + "; closing that connection");
+    const policy::Decision refusal = policy::Decision::deny(502,
+                                                            "berth: the Docker daemon sent an "
+                                                            "unexpected answer",
+                                                            "upstream.unexpected");
+    co_return co_await refuse(refusal, false, ex);
+  }
 
   // dockerd hijacks attach and exec start: 101 UPGRADED when the client asked for an upgrade,
   // 200 with a raw-stream content type and no framing for the older hijack.
@@ -1251,12 +1408,12 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
     if (const std::size_t n =
             pack_whole_response(rp, upstream_buffer, keep_alive, out.get(), relay_window)) {
       ex.bytes_out += before - upstream_buffer.size();
-      arm(client_write_timeout);
+      arm(client_write_timeout, Phase::write);
       error_code wec;
       co_await net::async_write(client_, net::buffer(out.get(), n), with_ec(wec));
       disarm();
       if (reusable && upstream_buffer.size() == 0) {
-        worker_.pool().release(std::move(upstream), *rt);
+        release_upstream(std::move(upstream), *rt);
       }
       co_return !wec && keep_alive;
     }
@@ -1311,7 +1468,7 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
   while (!parser.is_done()) {
     req.body().data = window.get();
     req.body().size = relay_window;
-    arm(request_read_timeout);
+    arm(request_read_timeout, Phase::body);
     co_await http::async_read_some(client_, buffer_, parser, with_ec(ec));
     disarm();
     if (ec == http::error::need_buffer) {
@@ -1404,7 +1561,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
   const bool header_with_body =
       !rp.is_done() && !endless && lines == LineMode::none && upstream_buffer.size() != 0;
   if (!header_with_body) {
-    arm(client_write_timeout);
+    arm(client_write_timeout, Phase::write);
     co_await http::async_write_header(client_, sr, with_ec(ec));
     disarm();
   }
@@ -1414,7 +1571,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
   }
   if (rp.is_done()) {
     if (upstream_reusable && upstream_buffer.size() == 0) {
-      worker_.pool().release(std::move(upstream), *rt);
+      release_upstream(std::move(upstream), *rt);
     }
     co_return keep_alive;
   }
@@ -1475,7 +1632,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
       continue;
     }
     ex.bytes_out += n;
-    arm(client_write_timeout);
+    arm(client_write_timeout, Phase::write);
     co_await http::async_write(client_, sr, with_ec(ec));
     disarm();
     if (ec == http::error::need_buffer) {
@@ -1490,7 +1647,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
-    arm(client_write_timeout);
+    arm(client_write_timeout, Phase::write);
     co_await http::async_write(client_, sr, with_ec(ec));
     disarm();
     if (ec == http::error::need_buffer) {
@@ -1510,7 +1667,7 @@ net::awaitable<bool> Session::relay_response(std::shared_ptr<TlsStream> upstream
     co_return false;
   }
   if (upstream_reusable && !until_eof && upstream_buffer.size() == 0 && upstream->socket().is_open()) {
-    worker_.pool().release(std::move(upstream), *rt);
+    release_upstream(std::move(upstream), *rt);
   }
   co_return keep_alive;
 }
@@ -1543,22 +1700,20 @@ net::awaitable<bool> Session::respond_whole(std::shared_ptr<TlsStream> upstream,
   co_await http::async_read(*upstream, upstream_buffer, full, with_ec(ec));
   if (ec) {
     upstream->close();
-    co_return co_await refuse(policy::Decision::deny(502,
-                                                     "berth: the Docker daemon did not answer",
-                                                     "upstream.no_response"),
-                              keep_alive, ex);
+    const policy::Decision refusal = policy::Decision::deny(
+        502, "berth: the Docker daemon did not answer", "upstream.no_response");
+    co_return co_await refuse(refusal, keep_alive, ex);
   }
   auto upstream_res = full.release();
   if (upstream_res.keep_alive() && upstream_buffer.size() == 0) {
-    worker_.pool().release(std::move(upstream), *rt);
+    release_upstream(std::move(upstream), *rt);
   }
   const std::optional<std::string> body =
       transform_body(who, request, view, upstream_res.result_int(), upstream_res.body(), ex);
   if (!body) {
-    co_return co_await refuse(
-        policy::Decision::deny(502, "berth: the Docker daemon sent an unexpected answer",
-                               "upstream.unexpected"),
-        keep_alive, ex);
+    const policy::Decision refusal = policy::Decision::deny(
+        502, "berth: the Docker daemon sent an unexpected answer", "upstream.unexpected");
+    co_return co_await refuse(refusal, keep_alive, ex);
   }
   http::response<http::string_body> res{upstream_res.result(), 11};
   for (const auto& field : upstream_res) {
@@ -1715,7 +1870,7 @@ net::awaitable<void> Session::splice(std::shared_ptr<TlsStream> upstream,
   if (!client_side_done) {
     // dockerd ended its direction and the client was told (close_notify + FIN). Like dockerd,
     // which closes a finished hijacked connection, give the client a bounded time to finish.
-    arm(hijack_linger);
+    arm(hijack_linger, Phase::linger);
   }
   co_await join(client_side_done);
   disarm();
@@ -1793,20 +1948,19 @@ net::awaitable<bool> Session::refuse(const policy::Decision& decision, bool keep
     // A HEAD answer carries the length of the body it would have, but never the body.
     http::response_serializer<http::string_body> sr{res};
     error_code ec;
-    arm(client_write_timeout);
+    arm(client_write_timeout, Phase::write);
     co_await http::async_write_header(client_, sr, with_ec(ec));
     disarm();
     written = !ec;
   } else {
     written = co_await write_response(res);
   }
-  account(ex);
   co_return written && res.keep_alive();
 }
 
 net::awaitable<bool> Session::write_response(http::response<http::string_body>& res) {
   error_code ec;
-  arm(client_write_timeout);
+  arm(client_write_timeout, Phase::write);
   co_await http::async_write(client_, res, with_ec(ec));
   disarm();
   co_return !ec;

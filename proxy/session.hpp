@@ -20,6 +20,7 @@
 #include "policy/endpoint_table.hpp"
 #include "policy/identity.hpp"
 #include "policy/rewrite.hpp"
+#include "proxy/client_limits.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
@@ -54,7 +55,8 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Session(Worker& worker, TlsStream client, std::string peer);
+  Session(Worker& worker, TlsStream client, std::string peer,
+          ConnectionCounter::Slot address_slot, ConnectionCounter::Slot handshake_slot);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   ~Session();
@@ -87,9 +89,16 @@ class Session : public std::enable_shared_from_this<Session> {
   static net::awaitable<void> serve_requests(std::shared_ptr<Session> self, bool readable);
   static void park(std::shared_ptr<Session> self);
   void finish() noexcept;  // the end of a connection that was not closed by force
+  // The end of a connection whose client may still be sending (see session.cpp).
+  net::awaitable<void> linger_close(bool tls_up);
   net::awaitable<bool> read_and_serve();
+  // One request: the pipeline, then its one account().
   net::awaitable<bool> serve(RequestParser& parser);
+  net::awaitable<bool> pipeline(RequestParser& parser, Exchange& ex);
   static bool req_keep_alive(const http::request_parser<http::string_body>& p);
+  // Writes "100 Continue" when the client sent Expect: 100-continue and its body is still to
+  // come; false when that write failed.
+  net::awaitable<bool> continue_if_expected(RequestParser& parser);
   net::awaitable<bool> ensure_objects(std::shared_ptr<const Runtime> rt,
                                       const policy::Principal& who, const policy::Rewritten& rw,
                                       Exchange& ex);
@@ -101,8 +110,10 @@ class Session : public std::enable_shared_from_this<Session> {
                                std::string target, policy::ResponseView view, Exchange& ex,
                                policy::BuildContextFilter* tar = nullptr);
   // The client's header made into dockerd's: the judged target, no hop-by-hop fields.
+  // `tenant_route`: the tenant's route, whose fields are allowed by list (null for an
+  // operator); `body`: a body follows, whose Content-Type berth writes for a tenant.
   static void upstream_header(http::request_header<>& header, const std::string& target,
-                              bool upgrade);
+                              bool upgrade, const policy::Route* tenant_route, bool body);
   // When dockerd's whole answer is already in `upstream_buffer` (no body, a Content-Length
   // body, or a chunked body through its last chunk): writes header and body, the body coded as
   // dockerd coded it, into `out` and returns their length; 0 when the answer must be relayed.
@@ -130,8 +141,8 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
                                     RequestParser* stream_body,
                                     std::optional<std::string> replacement,
-                                    const std::string& target, bool upgrade, Exchange& ex,
-                                    policy::BuildContextFilter* tar);
+                                    const std::string& target, bool upgrade, bool tenant,
+                                    Exchange& ex, policy::BuildContextFilter* tar);
   net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
                                           Exchange& ex, policy::BuildContextFilter* tar);
   net::awaitable<bool> relay_response(std::shared_ptr<TlsStream> upstream,
@@ -154,9 +165,12 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<void> splice(std::shared_ptr<TlsStream> upstream,
                               UpstreamBuffer& upstream_buffer, ResponseParser& rp,
                               Exchange& ex);
+  // Answers `decision` as dockerd would shape it; the request is accounted by serve().
   net::awaitable<bool> refuse(const policy::Decision& decision, bool keep_alive, Exchange& ex);
   net::awaitable<bool> write_response(http::response<http::string_body>& res);
   void account(const Exchange& ex) const;
+  // Returns a connection to the pool, which this request no longer uses.
+  void release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt);
 
   static net::awaitable<void> pump(std::shared_ptr<Session> self,
                                    std::shared_ptr<TlsStream> upstream, bool client_to_upstream,
@@ -168,8 +182,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A deadline is a time the worker's sweep compares against (once a second), not a timer:
   // setting one costs a clock read, and no connection holds a timer wait.
-  void arm(Clock::duration d) noexcept { deadline_ = Clock::now() + d; }
+  using Phase = Metrics::Phase;
+  void arm(Clock::duration d, Phase phase) noexcept {
+    deadline_ = Clock::now() + d;
+    phase_ = phase;
+  }
   void disarm() noexcept { deadline_ = Clock::time_point::max(); }
+  static const char* phase_name(Phase p) noexcept {
+    static constexpr const char* names[] = {"handshake", "request head", "idle",
+                                            "request body", "client not reading", "linger"};
+    return names[static_cast<int>(p)];
+  }
 
   Worker& worker_;
   TlsStream client_;
@@ -177,6 +200,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::unique_ptr<net::steady_timer> join_timer_;  // only while a stream waits for its two sides
   Clock::time_point deadline_ = Clock::time_point::max();
+  Phase phase_ = Phase::handshake;
   bool idle_ = true;
   bool closed_ = false;
   bool counted_ = false;  // in berth_proxy_connections (for the session's life)
@@ -185,6 +209,14 @@ class Session : public std::enable_shared_from_this<Session> {
     void operator()(X509* x) const noexcept { X509_free(x); }
   };
   std::unique_ptr<X509, X509Deleter> peer_cert_;
+  // The connection to dockerd the current request uses until it goes back to the pool, so
+  // that close() can end what the request waits for there.
+  TlsStream* upstream_in_use_ = nullptr;
+  // Counted connections (proxy/client_limits.hpp): by source address for the session's life,
+  // by address while the handshake runs, by client certificate after it.
+  ConnectionCounter::Slot address_slot_;
+  ConnectionCounter::Slot handshake_slot_;
+  ConnectionCounter::Slot certificate_slot_;
 };
 
 }  // namespace berth::proxy

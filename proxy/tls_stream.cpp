@@ -82,6 +82,15 @@ TlsStream::TlsStream(socket_type socket, SslPtr ssl)
   }
 }
 
+// The SSL object still holds the descriptor number of a closed socket, and the process may
+// since have given that number to another client's connection: once closed, a stream never
+// calls OpenSSL's I/O again, or its close_notify or a buffered record would reach a stranger.
+TlsStream::Want TlsStream::closed(std::size_t& n, error_code& ec) noexcept {
+  n = 0;
+  ec = net::error::bad_descriptor;
+  return Want::done;
+}
+
 TlsStream::Want TlsStream::outcome(int r, std::size_t& n, error_code& ec) noexcept {
   if (r == 1) {
     return Want::done;
@@ -100,6 +109,9 @@ TlsStream::Want TlsStream::outcome(int r, std::size_t& n, error_code& ec) noexce
 
 TlsStream::Want TlsStream::try_read(net::mutable_buffer b, std::size_t& n,
                                     error_code& ec) noexcept {
+  if (!socket_.is_open()) {
+    return closed(n, ec);
+  }
   clear_errors();
   errno = 0;
   return outcome(SSL_read_ex(ssl_.get(), b.data(), b.size(), &n), n, ec);
@@ -107,12 +119,19 @@ TlsStream::Want TlsStream::try_read(net::mutable_buffer b, std::size_t& n,
 
 TlsStream::Want TlsStream::try_write(net::const_buffer b, std::size_t& n,
                                      error_code& ec) noexcept {
+  if (!socket_.is_open()) {
+    return closed(n, ec);
+  }
   clear_errors();
   errno = 0;
   return outcome(SSL_write_ex(ssl_.get(), b.data(), b.size(), &n), n, ec);
 }
 
 TlsStream::Want TlsStream::try_flush(error_code& ec) noexcept {
+  if (!socket_.is_open()) {
+    std::size_t ignored = 0;
+    return closed(ignored, ec);
+  }
   BIO* const out = SSL_get_wbio(ssl_.get());
   errno = 0;
   if (BIO_flush(out) == 1) {
@@ -149,6 +168,9 @@ net::awaitable<error_code> TlsStream::handshake() {
     co_return error_code{};
   }
   for (;;) {
+    if (!socket_.is_open()) {
+      co_return error_code(net::error::bad_descriptor);
+    }
     clear_errors();
     errno = 0;
     const int r = SSL_do_handshake(ssl_.get());
@@ -171,6 +193,9 @@ net::awaitable<error_code> TlsStream::handshake() {
 }
 
 void TlsStream::shutdown_send() noexcept {
+  if (!socket_.is_open()) {
+    return;  // see closed(): the descriptor number may be someone else's now
+  }
   if (ssl_ && SSL_is_init_finished(ssl_.get())) {
     // One call queues and sends close_notify without waiting for the peer's; if the send
     // buffer is full the alert is lost, and the FIN below still ends the direction.

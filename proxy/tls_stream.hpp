@@ -139,8 +139,44 @@ class TlsStream {
   [[nodiscard]] bool coalescing() const noexcept {
     return ssl_ && SSL_get_wbio(ssl_.get()) != SSL_get_rbio(ssl_.get());
   }
+  // The answer of every operation on a closed stream (bad_descriptor).
+  static Want closed(std::size_t& n, error_code& ec) noexcept;
   // What an SSL_read_ex/SSL_write_ex result `r` means for the operation.
   Want outcome(int r, std::size_t& n, error_code& ec) noexcept;
+
+  // An operation that finds its bytes already there (OpenSSL holds a buffered record, the
+  // socket takes the whole write) completes inside the call that started it, and so does the
+  // next one its caller starts from the completion handler: Beast's read and write loops and
+  // berth's coroutines then nest one frame set per operation. A 12 MiB body arriving faster
+  // than it was consumed went 44,600 frames deep and overflowed the stack. So inline
+  // completions nest at most max_inline_depth deep on a thread; past that, the completion is
+  // posted and the stack unwinds. (Asio's own sockets never complete inline.)
+  static constexpr int max_inline_depth = 8;
+  static int& inline_depth() noexcept {
+    thread_local int depth = 0;
+    return depth;
+  }
+
+  template <typename Self>
+  static void finish(Self& self, error_code ec, std::size_t n) {
+    int& depth = inline_depth();
+    if (depth < max_inline_depth) {
+      ++depth;
+      self.complete(ec, n);
+      --depth;
+      return;
+    }
+    auto executor = self.get_executor();
+    net::post(executor, Deferred<Self>{std::move(self), ec, n});
+  }
+
+  template <typename Self>
+  struct Deferred {
+    Self self;
+    error_code ec;
+    std::size_t n;
+    void operator()() { self.complete(ec, n); }
+  };
 
   struct ReadOp {
     TlsStream* self_stream;
@@ -150,17 +186,17 @@ class TlsStream {
     void operator()(Self& self, error_code ec = {}, std::size_t = 0) {
       TlsStream& s = *self_stream;
       if (ec) {
-        self.complete(ec, 0);
+        finish(self, ec, 0);
         return;
       }
       if (buffer.size() == 0) {
-        self.complete({}, 0);
+        finish(self, {}, 0);
         return;
       }
       std::size_t got = 0;
       switch (s.try_read(buffer, got, ec)) {
         case Want::done:
-          self.complete(ec, got);
+          finish(self, ec, got);
           return;
         case Want::read:
           s.socket_.async_wait(net::socket_base::wait_read, std::move(self));
@@ -184,11 +220,11 @@ class TlsStream {
     void operator()(Self& self, error_code ec = {}, std::size_t = 0) {
       TlsStream& s = *self_stream;
       if (ec) {
-        self.complete(ec, 0);
+        finish(self, ec, 0);
         return;
       }
       if (data.view.size() == 0) {
-        self.complete({}, 0);
+        finish(self, {}, 0);
         return;
       }
       while (!flushing) {
@@ -196,7 +232,7 @@ class TlsStream {
         const Want want = s.try_write(data.view + written, put, ec);
         if (want == Want::done) {
           if (ec || !s.coalescing()) {
-            self.complete(ec, put);
+            finish(self, ec, put);
             return;
           }
           written += put;
@@ -213,7 +249,7 @@ class TlsStream {
         return;
       }
       if (s.try_flush(ec) == Want::done) {
-        self.complete(ec, ec ? 0 : written);
+        finish(self, ec, ec ? 0 : written);
         return;
       }
       s.socket_.async_wait(net::socket_base::wait_write, std::move(self));

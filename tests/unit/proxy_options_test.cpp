@@ -24,10 +24,41 @@ TEST_CASE("the idle timeout of keep-alive connections is 120 s unless --idle-tim
           "[proxy][options]") {
   const auto defaults = parse({"--policy", "p.yaml"});
   REQUIRE(defaults);
-  CHECK(defaults->idle_timeout_seconds == 120);
+  CHECK(defaults->client.idle == std::chrono::seconds(120));
   const auto set = parse({"--policy", "p.yaml", "--idle-timeout", "15"});
   REQUIRE(set);
-  CHECK(set->idle_timeout_seconds == 15);
+  CHECK(set->client.idle == std::chrono::seconds(15));
+}
+
+TEST_CASE("a request head must arrive within 15 s unless --header-timeout says",
+          "[proxy][options]") {
+  const auto defaults = parse({"--policy", "p.yaml"});
+  REQUIRE(defaults);
+  CHECK(defaults->client.header == std::chrono::seconds(15));
+  CHECK(defaults->client.handshake == std::chrono::seconds(10));
+  const auto set = parse({"--policy", "p.yaml", "--header-timeout", "3", "--handshake-timeout",
+                          "4"});
+  REQUIRE(set);
+  CHECK(set->client.header == std::chrono::seconds(3));
+  CHECK(set->client.handshake == std::chrono::seconds(4));
+  CHECK_FALSE(parse({"--policy", "p.yaml", "--header-timeout", "0"}));
+}
+
+TEST_CASE("connections per source address and per client certificate are capped by default",
+          "[proxy][options]") {
+  const auto defaults = parse({"--policy", "p.yaml"});
+  REQUIRE(defaults);
+  CHECK(defaults->client.per_address == 512);
+  CHECK(defaults->client.handshakes_per_address == 64);
+  CHECK(defaults->client.per_certificate == 256);
+  const auto set = parse({"--policy", "p.yaml", "--max-connections-per-address", "8",
+                          "--max-handshakes-per-address", "2",
+                          "--max-connections-per-certificate", "4"});
+  REQUIRE(set);
+  CHECK(set->client.per_address == 8);
+  CHECK(set->client.handshakes_per_address == 2);
+  CHECK(set->client.per_certificate == 4);
+  CHECK_FALSE(parse({"--policy", "p.yaml", "--max-connections-per-address", "0"}));
 }
 
 TEST_CASE("an idle timeout of 0 or one that is not a number is refused with the usage",
