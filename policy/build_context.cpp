@@ -452,7 +452,10 @@ BuildContextFilter::BuildContextFilter(Tenant rules, std::string dockerfile_para
   // and falls back to "dockerfile" when the parameter is the default "Dockerfile" and no such
   // file exists.
   const bool fallback = dockerfile_param.empty() || dockerfile_param == "Dockerfile";
-  std::string_view param = dockerfile_param.empty() ? "Dockerfile" : dockerfile_param;
+  std::string_view param = dockerfile_param;
+  if (param.empty()) {
+    param = "Dockerfile";
+  }
   while (param.starts_with('/')) {
     param.remove_prefix(1);
   }

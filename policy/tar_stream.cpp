@@ -261,7 +261,11 @@ void put_numeric(char* f, std::size_t width, std::uint64_t v) {
   f[0] = static_cast<char>(0x80);
 }
 
-void put_string(char* f, std::string_view s) { std::memcpy(f, s.data(), s.size()); }
+void put_string(char* f, std::string_view s) {
+  if (!s.empty()) {
+    std::memcpy(f, s.data(), s.size());
+  }
+}
 
 void append_block(std::string& out, char type, std::string_view name, std::string_view prefix,
                   std::string_view link, std::uint32_t mode, std::uint64_t uid,
@@ -363,7 +367,9 @@ std::expected<Reader::Step, std::string> Reader::next(std::string_view& input) {
       case State::header:
       case State::after_zero: {
         const std::size_t take = std::min(block_size - block_fill_, input.size());
-        std::memcpy(block_.data() + block_fill_, input.data(), take);
+        if (take != 0) {
+          std::memcpy(block_.data() + block_fill_, input.data(), take);
+        }
         block_fill_ += take;
         input.remove_prefix(take);
         if (block_fill_ < block_size) {
