@@ -6,6 +6,7 @@
 #include "policy/egress.hpp"
 #include "policy/names.hpp"
 #include "policy/rewrite.hpp"
+#include "policy/vocabulary.hpp"
 
 namespace berth::policy {
 
@@ -172,6 +173,8 @@ class Judge {
       checked = copy(j.node, committed_);
     } else if (node.cmd == "add") {
       checked = add(j.node, std::string_view(&escape_, 1));
+    } else if (node.cmd == "label") {
+      checked = label(j.node, std::string_view(&escape_, 1));
     } else if (node.cmd == "onbuild") {
       checked = onbuild(j);
     }
@@ -323,6 +326,38 @@ class Judge {
     return {};
   }
 
+  // LABEL key=value...: the berth. prefix is the operator's (the ownership label). The build's
+  // own labels (berth.tenant) land on the final stage only, so a LABEL berth.tenant=<other> in
+  // an earlier stage would give another tenant an image. dockerd expands keys (quotes, the
+  // escape token, $VAR): a key is refused when, with quotes and escapes dropped, it starts
+  // with "berth." or its literal part before a '$' could still become that.
+  std::expected<void, Decision> label(const Node& node, std::string_view escapes) {
+    static constexpr std::string_view reserved = vocabulary::reserved_label_prefix;
+    for (std::size_t i = 0; i < node.args.size(); i += 2) {
+      std::string literal;
+      bool variable = false;
+      for (char c : node.args[i]) {
+        if (c == '$') {
+          variable = true;
+          break;
+        }
+        if (c == '\'' || c == '"' || escapes.find(c) != std::string_view::npos) {
+          continue;
+        }
+        literal += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      }
+      const bool may_be_reserved =
+          literal.starts_with(reserved) || (variable && reserved.starts_with(literal));
+      if (may_be_reserved) {
+        return std::unexpected(refuse_build("the label '" + node.args[i] + "' is reserved (or "
+                                            "could expand to one): the berth. prefix belongs "
+                                            "to the operator",
+                                            "label.reserved"));
+      }
+    }
+    return {};
+  }
+
   // ONBUILD <instruction>: dockerd stores the text after ONBUILD and parses it again, with the
   // default escape token, when an image is built FROM this one; its COPY --from is then
   // resolved against the whole image store. So the stored text is what is judged.
@@ -355,6 +390,8 @@ class Judge {
       checked = copy(t, {});  // the later build's stages are unknown: names are images
     } else if (t.cmd == "add") {
       checked = add(t, "\\`");  // expanded with the later Dockerfile's escape token
+    } else if (t.cmd == "label") {
+      checked = label(t, "\\`");
     }
     if (!checked) {
       return std::unexpected(std::move(checked.error()));

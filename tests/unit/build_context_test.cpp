@@ -184,6 +184,31 @@ TEST_CASE("ONBUILD ADD of a URL is judged as the later build will run it",
   CHECK(out.error().rule_id == "egress.url");
 }
 
+TEST_CASE("a LABEL under the operator's berth. prefix is refused however dockerd would spell it",
+          "[policy][build][attack]") {
+  // The build's own berth.tenant label lands on the final stage only: an earlier stage's image
+  // would carry whatever the Dockerfile says, and belong to that tenant.
+  const auto line = GENERATE(values<std::string>(
+      {"LABEL berth.tenant=globex", "LABEL \"berth.tenant\"=globex", "LABEL BERTH.tenant=globex",
+       "LABEL ${P}tenant=globex", "LABEL ber\\th.tenant=globex", "LABEL a=b berth.x=c",
+       "LABEL berth.tenant globex", "ONBUILD LABEL berth.tenant=globex"}));
+  CAPTURE(line);
+  const auto out = rewrite_dockerfile(acme(), "FROM berth-test/busybox AS a\n" + line +
+                                                  "\nFROM berth-test/busybox\n",
+                                      sample_index());
+  REQUIRE_FALSE(out.has_value());
+  CHECK(out.error().rule_id == "label.reserved");
+}
+
+TEST_CASE("ordinary labels are carried over", "[policy][build]") {
+  for (const std::string line : {"LABEL com.example=x", "LABEL \"com.example.vendor\"=ACME",
+                                 "LABEL description=\"berth.tenant\"", "LABEL x${P}=1 y=$Z"}) {
+    CAPTURE(line);
+    CHECK(rewrite_dockerfile(acme(), "FROM berth-test/busybox\n" + line + "\n", sample_index())
+              .has_value());
+  }
+}
+
 TEST_CASE("a symbolic link cannot redirect a later entry onto the Dockerfile",
           "[policy][build][attack]") {
   // Untar writes "sub/Dockerfile" through the link "sub" -> ".": onto the judged Dockerfile.
