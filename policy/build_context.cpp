@@ -17,7 +17,7 @@ using dockerfile::Node;
 // Symbolic links remembered to refuse entries written through them; beyond these a context is
 // refused rather than held in memory.
 constexpr std::size_t max_symlinks = 65536;
-constexpr std::size_t max_symlink_bytes = 16 * 1024 * 1024;
+constexpr std::size_t max_symlink_bytes = 4 * 1024 * 1024;
 
 Decision refuse_build(std::string message, std::string rule) {
   return Decision::deny(403, "berth: " + std::move(message), std::move(rule));
@@ -211,6 +211,8 @@ class Judge {
     }
     // dockerd commits a stage's name when the stage ends: until the next FROM, the name of the
     // current stage still means an image (COPY --from=<it> inside it reaches the image store).
+    // Test: "COPY --from naming the stage it is in reaches the image store and is judged as an
+    // image".
     if (in_stage_ && !current_.empty()) {
       committed_.insert(current_);
     }
@@ -270,7 +272,9 @@ class Judge {
   }
 
   // ADD [--chown=...] src... dest: dockerd fetches a source that is an http(s) URL after its
-  // shell-word expansion (builder/dockerfile/copy.go, urlutil.IsURL).
+  // shell-word expansion (builder/dockerfile/copy.go, urlutil.IsURL), from the host's network.
+  // Tests: "ADD of a URL is fetched only where the tenant's egress rules allow it", "an ADD
+  // source that dockerd's word expansion could turn into a URL is refused".
   std::expected<void, Decision> add(const Node& node, std::string_view escapes) {
     for (const auto& flag : node.flags) {
       if (!flag.starts_with("--chown=") && !flag.starts_with("--chmod=")) {
@@ -360,7 +364,9 @@ class Judge {
 
   // ONBUILD <instruction>: dockerd stores the text after ONBUILD and parses it again, with the
   // default escape token, when an image is built FROM this one; its COPY --from is then
-  // resolved against the whole image store. So the stored text is what is judged.
+  // resolved against the whole image store. So the stored text is what is judged (tests:
+  // "ONBUILD ADD of a URL is judged as the later build will run it", and ONBUILD\vCOPY in "no
+  // spelling of FROM that dockerd accepts hides the image reference from berth").
   std::expected<void, Decision> onbuild(Judged& j) {
     const Node& node = j.node;
     if (!node.flags.empty() || node.child.empty()) {
@@ -444,7 +450,8 @@ std::expected<JudgedDockerfile, Decision> judge_dockerfile(const Tenant& tenant,
     out.text += '\n';
     judged.push_back(std::move(*j));
   }
-  // What dockerd will read is what berth judged: parse the text back and compare.
+  // What dockerd will read is what berth judged: parse the text back and compare. (The
+  // differential test checks the same against dockerd's own parser.)
   auto reread = dockerfile::parse(out.text);
   bool same = reread && reread->escape == parsed->escape &&
               reread->instructions.size() == judged.size();
@@ -559,7 +566,8 @@ std::expected<void, Decision> BuildContextFilter::emit_header(const tar::Entry& 
   if (!wrote_header_) {
     wrote_header_ = true;
     // dockerd sniffs the first bytes it reads for gzip, bzip2 and xz; berth's first header
-    // starts with the first entry's name.
+    // starts with the first entry's name (test: "a first entry whose name dockerd would take
+    // for compressed data is refused").
     using namespace std::string_view_literals;
     const std::string_view head = std::string_view(out).substr(at, 6);
     if (head.starts_with("\x1f\x8b\x08"sv) || head.starts_with("BZh"sv) ||
@@ -575,7 +583,8 @@ std::expected<void, Decision> BuildContextFilter::emit_header(const tar::Entry& 
 std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, std::string& out) {
   // Untar writes each entry at its path as the kernel resolves it: a symbolic link earlier in
   // the context redirects later entries (a link "x" -> "." and an entry "x/Dockerfile" write
-  // the Dockerfile dockerd reads).
+  // the Dockerfile dockerd reads). Test: "a symbolic link cannot redirect a later entry onto the
+  // Dockerfile".
   if (below_symlink(e.path)) {
     return refuse(refuse_build("the build context writes '" + e.path + "' through a symbolic "
                                "link it created earlier",
@@ -583,7 +592,8 @@ std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, 
   }
   if (e.type == tar::Type::hardlink) {
     if (symlinks_.contains(e.link) || below_symlink(e.link)) {
-      // A hard link to a symbolic link is another symbolic link.
+      // A hard link to a symbolic link is another symbolic link (test: "a hard link to a
+      // symbolic link is refused: it is another symbolic link").
       return refuse(refuse_build("the build context has a hard link to a symbolic link",
                                  "build.context"));
     }
@@ -602,7 +612,8 @@ std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, 
       std::find(candidate_parents_.begin(), candidate_parents_.end(), e.path) !=
           candidate_parents_.end()) {
     // Untar replaces what is there: a later link or file at a parent directory would make
-    // dockerd read another Dockerfile than the one judged.
+    // dockerd read another Dockerfile than the one judged (test: "a link or file where the
+    // Dockerfile's directory must be is refused, in any order").
     return refuse(refuse_build("the build context has a link or file at '" + e.path +
                                "', where the Dockerfile's directory must be",
                                "build.dockerfile"));

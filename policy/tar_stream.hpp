@@ -37,6 +37,9 @@
 // into prefix and name when it fits, otherwise a PAX header holding only `path` and `linkpath`;
 // zero-padded octal numbers (base-256 beyond octal's range), a fresh checksum. So dockerd reads
 // exactly the entry list berth judged.
+//
+// Tests: tests/unit/tar_stream_test.cpp; tests/differential (Go's archive/tar on thousands of
+// generated contexts, and on what berth writes); tests/fuzz/fuzz_tar.cpp.
 
 #include <array>
 #include <cstddef>
