@@ -11,6 +11,7 @@
 //   berth_differential --harness PATH --work DIR [--seed N] [--dockerfiles N] [--tars N]
 //   berth_differential --dump DIR [--seed N] ...   (writes the corpus, for fuzz seeds)
 //   berth_differential --bench MIB                 (feed throughput on a MIB MiB context)
+//   berth_differential --filter FILE               (runs one context through the filter)
 
 #include <openssl/evp.h>
 
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -426,6 +428,17 @@ int main(int argc, char** argv) {
       seed = std::stoull(value);
     } else if (key == "--dockerfiles") {
       n_dockerfiles = std::stoull(value);
+    } else if (key == "--filter") {
+      std::ifstream in(value, std::ios::binary);
+      Case c;
+      c.kind = Case::Kind::tar;
+      c.data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      const Outcome o = run_filter(c, 65536, 1);
+      const TarView v = read_tar(o.bytes);
+      std::cout << (o.accepted ? "forwarded " + std::to_string(v.entries.size()) + " entries"
+                               : "refused: " + o.refusal)
+                << "\n";
+      return o.accepted ? 0 : 1;
     } else if (key == "--bench") {
       return bench(std::stoull(value));
     } else if (key == "--tars") {
