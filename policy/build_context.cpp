@@ -34,7 +34,8 @@ std::string lower_ascii(std::string_view s) {
 }
 
 bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
 // Characters of an image reference. dockerd expands FROM names with its shell-word lexer
@@ -42,8 +43,8 @@ bool is_ascii(std::string_view s) {
 // it, so a word made only of them reaches the image store as written.
 bool image_ref_word(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '/' || c == ':' || c == '@' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '/' || c == ':' || c == '@' || c == '-';
   });
 }
 
@@ -98,8 +99,10 @@ std::expected<std::string, Decision> resolve_image(const Tenant& rules, const st
   auto parsed = names::parse_image_ref(ref);
   auto found = index.find_image(tenant, ref);
   if (found.result == Lookup::found && !image_allowed(rules, found.value)) {
-    return std::unexpected(refuse_build("image '" + ref + "' is not among the shared images "
-                                        "tenant " + std::string(tenant) + " may use",
+    return std::unexpected(refuse_build("image '" + ref +
+                                            "' is not among the shared images "
+                                            "tenant " +
+                                            std::string(tenant) + " may use",
                                         "image.not_allowed"));
   }
   if (found.result == Lookup::found) {
@@ -116,14 +119,16 @@ std::expected<std::string, Decision> resolve_image(const Tenant& rules, const st
     return found.value.id;
   }
   if (!parsed) {
-    return std::unexpected(Decision::deny(400, "invalid reference format: " + ref,
-                                          "build.reference"));
+    return std::unexpected(
+        Decision::deny(400, "invalid reference format: " + ref, "build.reference"));
   }
   // Neither the tenant's nor shared: dockerd would try to pull it, which tenants cannot.
-  return std::unexpected(Decision::deny(
-      404, "berth: image " + ref + " not found; build FROM your own images or the operator's "
-           "shared ones (pulling images is not available to tenants)",
-      "build.image_missing"));
+  return std::unexpected(
+      Decision::deny(404,
+                     "berth: image " + ref +
+                         " not found; build FROM your own images or the operator's "
+                         "shared ones (pulling images is not available to tenants)",
+                     "build.image_missing"));
 }
 
 bool same_instruction(const Node& a, const Node& b) {
@@ -156,14 +161,15 @@ class Judge {
 
   std::expected<Judged, Decision> instruction(const Node& node) {
     if (!dockerfile::known_instruction(node.cmd)) {
-      return std::unexpected(refuse_build(
-          "unknown Dockerfile instruction '" + node.original.substr(0, 40) + "'",
-          "build.instruction"));
+      return std::unexpected(
+          refuse_build("unknown Dockerfile instruction '" + node.original.substr(0, 40) + "'",
+                       "build.instruction"));
     }
     if (!in_stage_ && node.cmd != "from" && node.cmd != "arg") {
-      return std::unexpected(refuse_build("the Dockerfile must start with FROM (only ARG may "
-                                          "come before it)",
-                                          "build.instruction"));
+      return std::unexpected(
+          refuse_build("the Dockerfile must start with FROM (only ARG may "
+                       "come before it)",
+                       "build.instruction"));
     }
     Judged j{node, {}, {}};
     std::expected<void, Decision> checked;
@@ -191,9 +197,11 @@ class Judge {
 
  private:
   static Decision unwritable(const std::string& why) {
-    return refuse_build("berth cannot forward this Dockerfile in a form dockerd reads back "
-                        "unchanged: " + why,
-                        "build.dockerfile");
+    return refuse_build(
+        "berth cannot forward this Dockerfile in a form dockerd reads back "
+        "unchanged: " +
+            why,
+        "build.dockerfile");
   }
 
   // FROM [--platform=...] image [AS name]
@@ -206,8 +214,8 @@ class Judge {
     const auto& a = node.args;
     const bool named = a.size() == 3 && lower_ascii(a[1]) == "as";
     if (!(a.size() == 1 || named) || (named && !stage_name(a[2]))) {
-      return std::unexpected(refuse_build("FROM takes an image and optionally AS <stage name>",
-                                          "build.instruction"));
+      return std::unexpected(
+          refuse_build("FROM takes an image and optionally AS <stage name>", "build.instruction"));
     }
     // dockerd commits a stage's name when the stage ends: until the next FROM, the name of the
     // current stage still means an image (COPY --from=<it> inside it reaches the image store).
@@ -244,8 +252,8 @@ class Judge {
         continue;
       }
       if (name != "from" || body.size() == name.size()) {
-        return std::unexpected(refuse_build("COPY accepts only --from=, --chown= and --chmod=",
-                                            "build.instruction"));
+        return std::unexpected(
+            refuse_build("COPY accepts only --from=, --chown= and --chmod=", "build.instruction"));
       }
       if (seen_from) {
         return std::unexpected(refuse_build("COPY has --from twice", "build.instruction"));
@@ -278,13 +286,13 @@ class Judge {
   std::expected<void, Decision> add(const Node& node, std::string_view escapes) {
     for (const auto& flag : node.flags) {
       if (!flag.starts_with("--chown=") && !flag.starts_with("--chmod=")) {
-        return std::unexpected(refuse_build("ADD accepts only --chown= and --chmod=",
-                                            "build.instruction"));
+        return std::unexpected(
+            refuse_build("ADD accepts only --chown= and --chmod=", "build.instruction"));
       }
     }
     if (node.args.size() < 2) {
-      return std::unexpected(refuse_build("ADD needs a source and a destination",
-                                          "build.instruction"));
+      return std::unexpected(
+          refuse_build("ADD needs a source and a destination", "build.instruction"));
     }
     for (std::size_t i = 0; i + 1 < node.args.size(); ++i) {
       if (auto refused = add_source(node.args[i], escapes); !refused) {
@@ -310,10 +318,11 @@ class Judge {
     const bool literal = plain == source.size();
     if (prefix.starts_with("http://") || prefix.starts_with("https://")) {
       if (!literal) {
-        return std::unexpected(refuse_build(
-            "ADD source '" + std::string(source) + "' is a URL with variables, quotes or "
-            "escapes; berth judges URLs before the build, so write it out",
-            "build.url"));
+        return std::unexpected(
+            refuse_build("ADD source '" + std::string(source) +
+                             "' is a URL with variables, quotes or "
+                             "escapes; berth judges URLs before the build, so write it out",
+                         "build.url"));
       }
       if (auto refused = judge_fetch_url(tenant_, source)) {
         return std::unexpected(std::move(*refused));
@@ -323,8 +332,9 @@ class Judge {
     if (!literal && (std::string_view("http://").starts_with(prefix) ||
                      std::string_view("https://").starts_with(prefix))) {
       return std::unexpected(refuse_build(
-          "ADD source '" + std::string(source) + "' could become a URL when dockerd expands "
-          "it; write local sources and URLs out without variables, quotes or escapes",
+          "ADD source '" + std::string(source) +
+              "' could become a URL when dockerd expands "
+              "it; write local sources and URLs out without variables, quotes or escapes",
           "build.url"));
     }
     return {};
@@ -353,9 +363,10 @@ class Judge {
       const bool may_be_reserved =
           literal.starts_with(reserved) || (variable && reserved.starts_with(literal));
       if (may_be_reserved) {
-        return std::unexpected(refuse_build("the label '" + node.args[i] + "' is reserved (or "
-                                            "could expand to one): the berth. prefix belongs "
-                                            "to the operator",
+        return std::unexpected(refuse_build("the label '" + node.args[i] +
+                                                "' is reserved (or "
+                                                "could expand to one): the berth. prefix belongs "
+                                                "to the operator",
                                             "label.reserved"));
       }
     }
@@ -374,22 +385,24 @@ class Judge {
     }
     const std::string& inner = node.child[0].cmd;
     if (inner == "onbuild" || inner == "from" || inner == "maintainer") {
-      return std::unexpected(refuse_build("ONBUILD " + lower_ascii(inner) + " is not allowed",
-                                          "build.instruction"));
+      return std::unexpected(
+          refuse_build("ONBUILD " + lower_ascii(inner) + " is not allowed", "build.instruction"));
     }
     const std::string expression = dockerfile::onbuild_expression(node.original);
     auto trigger = dockerfile::parse(expression);
     if (!trigger || trigger->instructions.size() != 1) {
-      return std::unexpected(refuse_build("an ONBUILD trigger berth cannot read as dockerd "
-                                          "will store it",
-                                          "build.instruction"));
+      return std::unexpected(
+          refuse_build("an ONBUILD trigger berth cannot read as dockerd "
+                       "will store it",
+                       "build.instruction"));
     }
     Node t = std::move(trigger->instructions[0]);
     if (!dockerfile::known_instruction(t.cmd) || t.cmd == "onbuild" || t.cmd == "from" ||
         t.cmd == "maintainer") {
-      return std::unexpected(refuse_build("an ONBUILD trigger that is not an ordinary "
-                                          "instruction",
-                                          "build.instruction"));
+      return std::unexpected(
+          refuse_build("an ONBUILD trigger that is not an ordinary "
+                       "instruction",
+                       "build.instruction"));
     }
     std::expected<void, Decision> checked;
     if (t.cmd == "copy") {
@@ -431,10 +444,11 @@ std::expected<JudgedDockerfile, Decision> judge_dockerfile(const Tenant& tenant,
   }
   auto parsed = dockerfile::parse(text);
   if (!parsed) {
-    return std::unexpected(Decision::deny(
-        400, "berth: the Dockerfile does not parse (line " + std::to_string(parsed.error().line) +
-                 "): " + parsed.error().message,
-        "build.dockerfile"));
+    return std::unexpected(Decision::deny(400,
+                                          "berth: the Dockerfile does not parse (line " +
+                                              std::to_string(parsed.error().line) +
+                                              "): " + parsed.error().message,
+                                          "build.dockerfile"));
   }
   Judge judge(tenant, index, parsed->escape);
   JudgedDockerfile out;
@@ -453,8 +467,8 @@ std::expected<JudgedDockerfile, Decision> judge_dockerfile(const Tenant& tenant,
   // What dockerd will read is what berth judged: parse the text back and compare. (The
   // differential test checks the same against dockerd's own parser.)
   auto reread = dockerfile::parse(out.text);
-  bool same = reread && reread->escape == parsed->escape &&
-              reread->instructions.size() == judged.size();
+  bool same =
+      reread && reread->escape == parsed->escape && reread->instructions.size() == judged.size();
   for (std::size_t i = 0; same && i < judged.size(); ++i) {
     const Node& got = reread->instructions[i];
     const Node& want = judged[i].node;
@@ -470,9 +484,10 @@ std::expected<JudgedDockerfile, Decision> judge_dockerfile(const Tenant& tenant,
            same_instruction(trigger->instructions[0], want.child[0]);
   }
   if (!same) {
-    return std::unexpected(refuse_build("berth cannot forward this Dockerfile in a form dockerd "
-                                        "reads back unchanged",
-                                        "build.dockerfile"));
+    return std::unexpected(
+        refuse_build("berth cannot forward this Dockerfile in a form dockerd "
+                     "reads back unchanged",
+                     "build.dockerfile"));
   }
   out.instructions = std::move(reread->instructions);
   return out;
@@ -550,11 +565,14 @@ std::expected<void, Decision> BuildContextFilter::check_magic(bool final) {
   magic_checked_ = true;
   auto starts = [&](std::string_view m) { return std::string_view(magic_).starts_with(m); };
   using namespace std::string_view_literals;
-  if (starts("\x1f\x8b"sv) || starts("BZh"sv) || starts("\xfd" "7zXZ\0"sv) ||
+  if (starts("\x1f\x8b"sv) || starts("BZh"sv) ||
+      starts("\xfd"
+             "7zXZ\0"sv) ||
       starts("\x28\xb5\x2f\xfd"sv)) {
-    return refuse(refuse_build("compressed build contexts are not judged; send the context "
-                               "uncompressed (docker build without --compress)",
-                               "build.compressed"));
+    return refuse(
+        refuse_build("compressed build contexts are not judged; send the context "
+                     "uncompressed (docker build without --compress)",
+                     "build.compressed"));
   }
   return {};
 }
@@ -571,10 +589,12 @@ std::expected<void, Decision> BuildContextFilter::emit_header(const tar::Entry& 
     using namespace std::string_view_literals;
     const std::string_view head = std::string_view(out).substr(at, 6);
     if (head.starts_with("\x1f\x8b\x08"sv) || head.starts_with("BZh"sv) ||
-        head.starts_with("\xfd" "7zXZ\0"sv)) {
-      return refuse(refuse_build("the build context's first entry has a name dockerd would "
-                                 "take for compressed data; put another entry first",
-                                 "build.context"));
+        head.starts_with("\xfd"
+                         "7zXZ\0"sv)) {
+      return refuse(
+          refuse_build("the build context's first entry has a name dockerd would "
+                       "take for compressed data; put another entry first",
+                       "build.context"));
     }
   }
   return {};
@@ -586,20 +606,21 @@ std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, 
   // the Dockerfile dockerd reads). Test: "a symbolic link cannot redirect a later entry onto the
   // Dockerfile".
   if (below_symlink(e.path)) {
-    return refuse(refuse_build("the build context writes '" + e.path + "' through a symbolic "
-                               "link it created earlier",
+    return refuse(refuse_build("the build context writes '" + e.path +
+                                   "' through a symbolic "
+                                   "link it created earlier",
                                "build.context"));
   }
   if (e.type == tar::Type::hardlink) {
     if (symlinks_.contains(e.link) || below_symlink(e.link)) {
       // A hard link to a symbolic link is another symbolic link (test: "a hard link to a
       // symbolic link is refused: it is another symbolic link").
-      return refuse(refuse_build("the build context has a hard link to a symbolic link",
-                                 "build.context"));
+      return refuse(
+          refuse_build("the build context has a hard link to a symbolic link", "build.context"));
     }
     if (is_candidate(e.link)) {
-      return refuse(refuse_build("the build context has a hard link to the Dockerfile",
-                                 "build.dockerfile"));
+      return refuse(
+          refuse_build("the build context has a hard link to the Dockerfile", "build.dockerfile"));
     }
   }
   for (const auto& c : candidates_) {
@@ -615,14 +636,15 @@ std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, 
     // dockerd read another Dockerfile than the one judged (test: "a link or file where the
     // Dockerfile's directory must be is refused, in any order").
     return refuse(refuse_build("the build context has a link or file at '" + e.path +
-                               "', where the Dockerfile's directory must be",
+                                   "', where the Dockerfile's directory must be",
                                "build.dockerfile"));
   }
   const auto candidate = std::find(candidates_.begin(), candidates_.end(), e.path);
   if (candidate != candidates_.end()) {
     if (e.type != tar::Type::regular) {
-      return refuse(refuse_build("the Dockerfile '" + e.path + "' in the build context must be "
-                                 "a regular file, not a link or directory",
+      return refuse(refuse_build("the Dockerfile '" + e.path +
+                                     "' in the build context must be "
+                                     "a regular file, not a link or directory",
                                  "build.dockerfile"));
     }
     const auto k = static_cast<std::size_t>(candidate - candidates_.begin());
@@ -631,8 +653,8 @@ std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, 
                                  "build.dockerfile"));
     }
     if (e.size > dockerfile_limit) {
-      return refuse(refuse_build("the Dockerfile is larger than berth judges (1 MiB)",
-                                 "build.dockerfile"));
+      return refuse(
+          refuse_build("the Dockerfile is larger than berth judges (1 MiB)", "build.dockerfile"));
     }
     seen_[k] = true;
     holding_ = true;
@@ -644,9 +666,10 @@ std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, 
   if (e.type == tar::Type::symlink) {
     symlink_bytes_ += e.path.size();
     if (symlinks_.size() >= max_symlinks || symlink_bytes_ > max_symlink_bytes) {
-      return refuse(refuse_build("the build context has more symbolic links than berth follows "
-                                 "(65536)",
-                                 "build.context"));
+      return refuse(
+          refuse_build("the build context has more symbolic links than berth follows "
+                       "(65536)",
+                       "build.context"));
     }
     symlinks_.insert(e.path);
   }

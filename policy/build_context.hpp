@@ -46,8 +46,9 @@ struct JudgedDockerfile {
     const Tenant& rules, std::string_view dockerfile, const OwnershipIndex& index);
 
 /// The canonical text of judge_dockerfile.
-[[nodiscard]] std::expected<std::string, Decision> rewrite_dockerfile(
-    const Tenant& rules, std::string_view dockerfile, const OwnershipIndex& index);
+[[nodiscard]] std::expected<std::string, Decision> rewrite_dockerfile(const Tenant& rules,
+                                                                      std::string_view dockerfile,
+                                                                      const OwnershipIndex& index);
 
 /// The largest Dockerfile berth judges.
 inline constexpr std::size_t dockerfile_limit = 1024 * 1024;

@@ -15,7 +15,9 @@ constexpr std::size_t max_line = 64 * 1024;
 // encoding/json's scanner refuses deeper nesting.
 constexpr std::size_t max_json_depth = 10000;
 
-unsigned char byte_at(std::string_view s, std::size_t i) { return static_cast<unsigned char>(s[i]); }
+unsigned char byte_at(std::string_view s, std::size_t i) {
+  return static_cast<unsigned char>(s[i]);
+}
 
 struct Rune {
   char32_t r;
@@ -56,8 +58,7 @@ Rune decode_rune(std::string_view s, std::size_t pos) {
     if (!in(1, lo, hi) || !in(2, 0x80, 0xBF) || !in(3, 0x80, 0xBF)) {
       return {rune_error, 1};
     }
-    return {(static_cast<char32_t>(b0 & 0x07) << 18) | (low6(1) << 12) | (low6(2) << 6) |
-                low6(3),
+    return {(static_cast<char32_t>(b0 & 0x07) << 18) | (low6(1) << 12) | (low6(2) << 6) | low6(3),
             4};
   }
   return {rune_error, 1};
@@ -108,15 +109,19 @@ void append_rune(std::string& out, char32_t r) {
 // unicode.IsSpace on a byte taken as a rune (Latin-1), as the flag splitter and the
 // HEALTHCHECK parser test `rune(line[pos])`.
 bool latin1_space(unsigned char c) {
-  return c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' || c == ' ' ||
-         c == 0x85 || c == 0xA0;
+  return c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' || c == ' ' || c == 0x85 ||
+         c == 0xA0;
 }
 
 // reWhitespace = [\t\v\f\r ]
-bool re_whitespace(char c) { return c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == ' '; }
+bool re_whitespace(char c) {
+  return c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == ' ';
+}
 
 // RE2's \s: [\t\n\f\r ] (no vertical tab).
-bool re2_space(char c) { return c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' '; }
+bool re2_space(char c) {
+  return c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' ';
+}
 
 std::string_view trim_left_space(std::string_view s) {
   std::size_t i = 0;
@@ -141,7 +146,9 @@ std::string_view trim_right_space(std::string_view s) {
   return s;
 }
 
-std::string_view trim_space(std::string_view s) { return trim_right_space(trim_left_space(s)); }
+std::string_view trim_space(std::string_view s) {
+  return trim_right_space(trim_left_space(s));
+}
 
 // Regexp.Split with reWhitespace.
 std::vector<std::string> split_whitespace(std::string_view s, int n) {
@@ -333,6 +340,7 @@ std::expected<Node, std::string> node_from_line(std::string_view line, const Dir
 // parseWords: words with their quotes and escapes kept; invalid UTF-8 becomes U+FFFD.
 std::vector<std::string> parse_words(std::string_view rest, char escape) {
   enum { in_spaces, in_word, in_quote } phase = in_spaces;
+
   std::vector<std::string> words;
   std::string word;
   char32_t quote = 0;
@@ -414,7 +422,9 @@ std::vector<std::string> parse_words(std::string_view rest, char escape) {
 
 enum class JsonForm { strings, not_strings, not_json };
 
-bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool json_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') {
@@ -481,8 +491,8 @@ std::string unquote(std::string_view s) {
           if (rr >= 0xD800 && rr < 0xE000) {
             const long rr1 = getu4(s, r);
             if (rr < 0xDC00 && rr1 >= 0xDC00 && rr1 < 0xE000) {
-              append_rune(out, 0x10000 + ((rr - 0xD800) << 10) +
-                                   (static_cast<char32_t>(rr1) - 0xDC00));
+              append_rune(out,
+                          0x10000 + ((rr - 0xD800) << 10) + (static_cast<char32_t>(rr1) - 0xDC00));
               r += 6;
               continue;
             }
@@ -904,6 +914,7 @@ LineResult parse_sub_command(std::string_view rest, const Directives& d) {
 // and other high bytes come out UTF-8 encoded.
 std::vector<std::string> extract_builder_flags(std::string_view line, std::string_view& rest) {
   enum { in_spaces, in_word, in_quote } phase = in_spaces;
+
   std::vector<std::string> words;
   std::string word;
   unsigned char quote = 0;
@@ -983,9 +994,9 @@ std::vector<std::string> extract_builder_flags(std::string_view line, std::strin
 }
 
 constexpr std::array<std::string_view, 18> instructions = {
-    "add",     "arg",     "cmd",  "copy",  "entrypoint", "env",        "expose", "from",
-    "healthcheck", "label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user",
-    "volume",  "workdir"};
+    "add",    "arg",   "cmd",         "copy",  "entrypoint", "env",
+    "expose", "from",  "healthcheck", "label", "maintainer", "onbuild",
+    "run",    "shell", "stopsignal",  "user",  "volume",     "workdir"};
 
 std::expected<Node, std::string> node_from_line(std::string_view line, const Directives& d) {
   Node node;

@@ -41,7 +41,8 @@ constexpr Field f_gnu_atime{345, 12};
 constexpr Field f_gnu_ctime{357, 12};
 constexpr Field f_gnu_rest{369, 143};  // offset, longnames, sparse map, realsize: unused here
 
-constexpr std::uint64_t max_int64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+constexpr std::uint64_t max_int64 =
+    static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 // chown(2) reads -1 as "leave unchanged"; dockerd would fail on anything wider than 32 bits.
 constexpr std::uint64_t max_id = 0xFFFFFFFEu;
 
@@ -53,7 +54,9 @@ bool all_zero(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == '\0'; });
 }
 
-std::uint64_t padding_of(std::uint64_t size) { return (block_size - size % block_size) % block_size; }
+std::uint64_t padding_of(std::uint64_t size) {
+  return (block_size - size % block_size) % block_size;
+}
 
 // Octal as GNU tar, Go, Python and busybox write it: leading spaces, digits, then only NULs and
 // spaces. Go also accepts leading NULs and stops at an embedded NUL; those are refused here.
@@ -146,8 +149,8 @@ std::optional<std::int64_t> parse_pax_time(std::string_view s) {
   }
   if (dot != std::string_view::npos) {
     const auto frac = s.substr(dot + 1);
-    if (frac.empty() || !std::all_of(frac.begin(), frac.end(),
-                                     [](char c) { return c >= '0' && c <= '9'; })) {
+    if (frac.empty() ||
+        !std::all_of(frac.begin(), frac.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return std::nullopt;
     }
   }
@@ -268,8 +271,8 @@ void put_string(char* f, std::string_view s) {
 }
 
 void append_block(std::string& out, char type, std::string_view name, std::string_view prefix,
-                  std::string_view link, std::uint32_t mode, std::uint64_t uid,
-                  std::uint64_t gid, std::uint64_t size, std::uint64_t mtime) {
+                  std::string_view link, std::uint32_t mode, std::uint64_t uid, std::uint64_t gid,
+                  std::uint64_t size, std::uint64_t mtime) {
   const std::size_t at = out.size();
   out.append(block_size, '\0');
   char* b = out.data() + at;
@@ -433,8 +436,7 @@ std::expected<Reader::Step, std::string> Reader::next(std::string_view& input) {
       }
       case State::padding: {
         // Padding is never forwarded (berth writes its own), so its bytes do not matter.
-        const auto take =
-            static_cast<std::size_t>(std::min<std::uint64_t>(padding_, input.size()));
+        const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(padding_, input.size()));
         input.remove_prefix(take);
         padding_ -= take;
         if (padding_ != 0) {
@@ -541,8 +543,7 @@ std::expected<Reader::Step, std::string> Reader::on_header() {
     case '5':
       break;
     default:
-      return std::unexpected(describe_type(type) +
-                             " entries are not accepted in a build context");
+      return std::unexpected(describe_type(type) + " entries are not accepted in a build context");
   }
 
   if (have_pax_ && !pax_path_.empty() && have_long_name_) {
@@ -596,8 +597,9 @@ std::expected<Reader::Step, std::string> Reader::on_header() {
     return std::unexpected("a regular file entry's name ends with '/'");
   }
   if (kind != Type::regular && data_size != 0) {
-    return std::unexpected("a link or directory entry carries data (Go would skip it, other "
-                           "readers would not)");
+    return std::unexpected(
+        "a link or directory entry carries data (Go would skip it, other "
+        "readers would not)");
   }
   if (path.starts_with('/')) {
     return std::unexpected("a build context entry has an absolute name");
@@ -607,8 +609,9 @@ std::expected<Reader::Step, std::string> Reader::on_header() {
     return std::unexpected("a build context entry's name leaves the context ('..')");
   }
   if (cleaned == "." && kind != Type::directory) {
-    return std::unexpected("a build context entry that is not a directory names the context's "
-                           "root");
+    return std::unexpected(
+        "a build context entry that is not a directory names the context's "
+        "root");
   }
   if (kind == Type::regular || kind == Type::directory) {
     if (!link.empty()) {
@@ -773,6 +776,8 @@ void append_padding(std::string& out, std::uint64_t size) {
   out.append(static_cast<std::size_t>(padding_of(size)), '\0');
 }
 
-void append_end(std::string& out) { out.append(2 * block_size, '\0'); }
+void append_end(std::string& out) {
+  out.append(2 * block_size, '\0');
+}
 
 }  // namespace berth::policy::tar

@@ -79,6 +79,7 @@ class Reader {
     entry_end,  ///< the current entry's data is complete
     end,        ///< the end-of-archive marker; everything after it is ignored
   };
+
   struct Step {
     Event event = Event::need_more;
     std::string_view data;
@@ -86,8 +87,10 @@ class Reader {
 
   /// Consumes bytes from the front of `input` up to the next event. An error is final.
   [[nodiscard]] std::expected<Step, std::string> next(std::string_view& input);
+
   /// The entry announced by the last Event::entry.
   [[nodiscard]] const Entry& entry() const noexcept { return entry_; }
+
   /// The input ended: refuses a stream cut inside a header, an extension or an entry's data.
   /// A stream that ends at an entry boundary, with or without its end marker, is complete (Go
   /// reads it so too); a cut in the padding after the last data is too.
@@ -103,8 +106,8 @@ class Reader {
   State state_ = State::header;
   std::array<char, 512> block_{};
   std::size_t block_fill_ = 0;
-  char ext_type_ = 0;       // the extension header whose data is being read
-  std::string ext_data_;    // its data
+  char ext_type_ = 0;            // the extension header whose data is being read
+  std::string ext_data_;         // its data
   std::uint64_t remaining_ = 0;  // data (or extension data) bytes left
   std::uint64_t padding_ = 0;    // padding bytes left after the data
   bool entry_open_ = false;      // an entry's data is being read (entry_end still due)

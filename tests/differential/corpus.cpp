@@ -14,14 +14,18 @@ using namespace std::string_literals;
 class Rng {
  public:
   explicit Rng(std::uint64_t seed) : state_(seed) {}
+
   std::uint64_t next() {
     std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
   }
+
   std::size_t below(std::size_t n) { return n == 0 ? 0 : static_cast<std::size_t>(next() % n); }
+
   bool chance(unsigned percent) { return below(100) < percent; }
+
   template <class T>
   const T& pick(const std::vector<T>& v) {
     return v[below(v.size())];
@@ -38,10 +42,13 @@ bool tame = false;
 // ---- Dockerfiles ------------------------------------------------------------------------------
 
 const std::vector<std::string> separators = {
-    " ", "  ", "\t", "\v", "\f", "\r", "\xc2\xa0", "\xc2\x85", "\xe2\x80\x83", "\xe3\x80\x80",
-    "\xa0", "\x85", " \t ", "\xe1\x9a\x80", "\xe2\x80\xa8"};
+    " ",    "  ",       "\t",       "\v",           "\f",
+    "\r",   "\xc2\xa0", "\xc2\x85", "\xe2\x80\x83", "\xe3\x80\x80",
+    "\xa0", "\x85",     " \t ",     "\xe1\x9a\x80", "\xe2\x80\xa8"};
 
-std::string sep(Rng& r) { return r.chance(tame ? 85 : 75) ? " "s : r.pick(separators); }
+std::string sep(Rng& r) {
+  return r.chance(tame ? 85 : 75) ? " "s : r.pick(separators);
+}
 
 std::string keyword(Rng& r, std::string_view kw) {
   std::string out;
@@ -73,30 +80,88 @@ std::string keyword(Rng& r, std::string_view kw) {
   return out;
 }
 
-const std::vector<std::string> images = {
-    "berth-test/busybox", "berth-test/busybox:latest", "app:v1", "app", "globex.berth.local/app:1",
-    "scratch", "Scratch", "$IMG", "${IMG}", "\"berth-test/busybox\"", "'app:v1'", "app\\:v1",
-    "app`:v1", "BUSYBOX", "\xef\xbb\xbf" "app:v1", "busybox", "builder", "base", "0",
-    "sha256:" + std::string(64, 'b'), std::string(12, 'b'), std::string(12, 'c'), "app:v1@x",
-    "acme.berth.local/app:v1", "missing:1", "\xc2\xa0" "app:v1", "app:v1\\", "b\xe2\x84\xaa"};
+const std::vector<std::string> images = {"berth-test/busybox",
+                                         "berth-test/busybox:latest",
+                                         "app:v1",
+                                         "app",
+                                         "globex.berth.local/app:1",
+                                         "scratch",
+                                         "Scratch",
+                                         "$IMG",
+                                         "${IMG}",
+                                         "\"berth-test/busybox\"",
+                                         "'app:v1'",
+                                         "app\\:v1",
+                                         "app`:v1",
+                                         "BUSYBOX",
+                                         "\xef\xbb\xbf"
+                                         "app:v1",
+                                         "busybox",
+                                         "builder",
+                                         "base",
+                                         "0",
+                                         "sha256:" + std::string(64, 'b'),
+                                         std::string(12, 'b'),
+                                         std::string(12, 'c'),
+                                         "app:v1@x",
+                                         "acme.berth.local/app:v1",
+                                         "missing:1",
+                                         "\xc2\xa0"
+                                         "app:v1",
+                                         "app:v1\\",
+                                         "b\xe2\x84\xaa"};
 
-const std::vector<std::string> tame_images = {
-    "berth-test/busybox", "berth-test/busybox:latest", "app:v1", "app:v1", "berth-test/busybox",
-    "scratch", "sha256:" + std::string(64, 'a'), std::string(12, 'c'), "builder"};
+const std::vector<std::string> tame_images = {"berth-test/busybox",
+                                              "berth-test/busybox:latest",
+                                              "app:v1",
+                                              "app:v1",
+                                              "berth-test/busybox",
+                                              "scratch",
+                                              "sha256:" + std::string(64, 'a'),
+                                              std::string(12, 'c'),
+                                              "builder"};
 
-const std::string& image(Rng& r) { return tame && r.chance(85) ? r.pick(tame_images) : r.pick(images); }
+const std::string& image(Rng& r) {
+  return tame && r.chance(85) ? r.pick(tame_images) : r.pick(images);
+}
 
-const std::vector<std::string> stages = {"builder", "Builder", "base", "b-1", "1bad",
-                                         "\xe2\x84\xaa" "a", "x", "b_2.c", "aS", "x$y"};
+const std::vector<std::string> stages = {"builder",
+                                         "Builder",
+                                         "base",
+                                         "b-1",
+                                         "1bad",
+                                         "\xe2\x84\xaa"
+                                         "a",
+                                         "x",
+                                         "b_2.c",
+                                         "aS",
+                                         "x$y"};
 
 const std::vector<std::string> tame_sources = {
     "a", "./b", "src/", "*.txt", "http://allowed.example/ok/file", "c.tar", "dir/x"};
 
-const std::vector<std::string> sources = {
-    "a", "./b", "src/", "http://127.0.0.1:9090/metrics", "https://example.com/x",
-    "http://allowed.example/ok/file", "$URL", "h$X", "'http://x/'", "\"http://x\"",
-    "ht\\tp://x", "ht`tp://x", "\xef\xbb\xbfhttp://x", "HTTP://x", "${A}b", "*.txt", "h",
-    "http:/x", "https:", "http://allowed.example/ok/$F", "a b", "\\$x"};
+const std::vector<std::string> sources = {"a",
+                                          "./b",
+                                          "src/",
+                                          "http://127.0.0.1:9090/metrics",
+                                          "https://example.com/x",
+                                          "http://allowed.example/ok/file",
+                                          "$URL",
+                                          "h$X",
+                                          "'http://x/'",
+                                          "\"http://x\"",
+                                          "ht\\tp://x",
+                                          "ht`tp://x",
+                                          "\xef\xbb\xbfhttp://x",
+                                          "HTTP://x",
+                                          "${A}b",
+                                          "*.txt",
+                                          "h",
+                                          "http:/x",
+                                          "https:",
+                                          "http://allowed.example/ok/$F",
+                                          "a b",
+                                          "\\$x"};
 
 const std::string& source(Rng& r) {
   return tame && r.chance(85) ? r.pick(tame_sources) : r.pick(sources);
@@ -125,9 +190,12 @@ std::string quoted(std::string_view s) {
   return out + "\"";
 }
 
-const std::vector<std::string> json_oddities = {
-    "1", "1e999", "-1e308", "1e-400", "null", "true", "[\"a\"]", "{\"a\":1}", "\"\\u0068ttp://x\"",
-    "\"\\ud800\"", "\"a\xff\"", "\"tab\\there\"", "\"\\/\"", "01", "\"unterminated", "\"\\x\""};
+const std::vector<std::string> json_oddities = {"1",           "1e999",     "-1e308",
+                                                "1e-400",      "null",      "true",
+                                                "[\"a\"]",     "{\"a\":1}", "\"\\u0068ttp://x\"",
+                                                "\"\\ud800\"", "\"a\xff\"", "\"tab\\there\"",
+                                                "\"\\/\"",     "01",        "\"unterminated",
+                                                "\"\\x\""};
 
 std::string json_form(Rng& r, const std::vector<std::string>& words) {
   std::vector<std::string> items;
@@ -148,22 +216,53 @@ std::string json_form(Rng& r, const std::vector<std::string>& words) {
   return out;
 }
 
-const std::vector<std::string> tame_copy_flags = {
-    "--from=builder", "--from=berth-test/busybox", "--from=0", "--from=\"app:v1\"",
-    "--chown=1:1", "--chown=\"a b\"", "--from=app:v1", "--chmod=0755", "--from=", "--from=base"};
+const std::vector<std::string> tame_copy_flags = {"--from=builder", "--from=berth-test/busybox",
+                                                  "--from=0",       "--from=\"app:v1\"",
+                                                  "--chown=1:1",    "--chown=\"a b\"",
+                                                  "--from=app:v1",  "--chmod=0755",
+                                                  "--from=",        "--from=base"};
 
-const std::vector<std::string> copy_flags = {
-    "--from=builder", "--from=berth-test/busybox", "--from=0", "--from=\"builder\"",
-    "--from='x y'", "--from=\\\"q", "--chown=1:1", "--chmod=0755", "--", "--unknown", "--from",
-    "--FROM=busybox", "--from=app:v1", "--from=globex.berth.local/app:1", "--from=-1",
-    "--from=99999999999999999999", "--from=" + std::string(12, 'b'), "--from=", "--chown=\xc3\xa0",
-    "--from=$X", "--chown=a\xa0" "b"};
+const std::vector<std::string> copy_flags = {"--from=builder",
+                                             "--from=berth-test/busybox",
+                                             "--from=0",
+                                             "--from=\"builder\"",
+                                             "--from='x y'",
+                                             "--from=\\\"q",
+                                             "--chown=1:1",
+                                             "--chmod=0755",
+                                             "--",
+                                             "--unknown",
+                                             "--from",
+                                             "--FROM=busybox",
+                                             "--from=app:v1",
+                                             "--from=globex.berth.local/app:1",
+                                             "--from=-1",
+                                             "--from=99999999999999999999",
+                                             "--from=" + std::string(12, 'b'),
+                                             "--from=",
+                                             "--chown=\xc3\xa0",
+                                             "--from=$X",
+                                             "--chown=a\xa0"
+                                             "b"};
 
 std::string shell_text(Rng& r) {
-  static const std::vector<std::string> texts = {
-      "echo hello", "echo \"a b\" 'c d'", "cat <<EOF", "echo $HOME ${X:-y}", "a \\ b", "a ` b",
-      "echo \\\\", "[\"sh\", \"-c\", \"x\"]", "echo ONBUILD", "true && false || :", "x\\",
-      "x\\\\", "x`", "# not a comment", "\xef\xbb\xbf" "echo", "echo \xff\xfe"};
+  static const std::vector<std::string> texts = {"echo hello",
+                                                 "echo \"a b\" 'c d'",
+                                                 "cat <<EOF",
+                                                 "echo $HOME ${X:-y}",
+                                                 "a \\ b",
+                                                 "a ` b",
+                                                 "echo \\\\",
+                                                 "[\"sh\", \"-c\", \"x\"]",
+                                                 "echo ONBUILD",
+                                                 "true && false || :",
+                                                 "x\\",
+                                                 "x\\\\",
+                                                 "x`",
+                                                 "# not a comment",
+                                                 "\xef\xbb\xbf"
+                                                 "echo",
+                                                 "echo \xff\xfe"};
   return r.pick(texts);
 }
 
@@ -233,8 +332,8 @@ std::string instruction(Rng& r, int depth) {
              (r.chance(60) ? json_form(r, {"/bin/sh", "-c"}) : shell_text(r));
     case 10: {
       static const std::vector<std::string> kv = {
-          "a=b", "a b", "a=\"x y\" c=d", "a", "=b", "a\\ b=c", "a=`x` b=\\", "a='q' b", "k=v\xc2\xa0w",
-          "\"a=b\"", "a b c", "a=\\\n"};
+          "a=b",        "a b",     "a=\"x y\" c=d", "a",       "=b",    "a\\ b=c",
+          "a=`x` b=\\", "a='q' b", "k=v\xc2\xa0w",  "\"a=b\"", "a b c", "a=\\\n"};
       return keyword(r, r.pick(std::vector<std::string>{"env", "label", "arg"})) + sep(r) +
              r.pick(kv);
     }
@@ -246,14 +345,17 @@ std::string instruction(Rng& r, int depth) {
                                              "me <m@e>", "a b c", "[\"/a\", 1]"});
     case 12:
       return keyword(r, "healthcheck") + sep(r) +
-             r.pick(std::vector<std::string>{"NONE", "CMD curl -f http://x/", "--interval=5s CMD [\"a\"]",
-                                             "CMD", "cmd\xa0[\"x\"]", "\xa0" "CMD x",
+             r.pick(std::vector<std::string>{"NONE", "CMD curl -f http://x/",
+                                             "--interval=5s CMD [\"a\"]", "CMD", "cmd\xa0[\"x\"]",
+                                             "\xa0"
+                                             "CMD x",
                                              "CMD [\"a\", 2]"});
     case 13:
       return keyword(r, r.pick(std::vector<std::string>{"foo", "copyx", "from2", ""})) + sep(r) +
              "bar";
     case 14:
-      return keyword(r, "arg") + sep(r) + r.pick(std::vector<std::string>{"IMG=app:v1", "URL", "X=1"});
+      return keyword(r, "arg") + sep(r) +
+             r.pick(std::vector<std::string>{"IMG=app:v1", "URL", "X=1"});
     case 15:
       return keyword(r, "copy") + sep(r) + "--from=" + image(r) + sep(r) + "/a" + sep(r) + "/b";
     case 16:
@@ -261,8 +363,7 @@ std::string instruction(Rng& r, int depth) {
              r.pick(stages);
     default: {
       std::string inner = instruction(r, depth + 1);
-      return keyword(r, "onbuild") + sep(r) +
-             (r.chance(10) ? "--flag"s + sep(r) : ""s) + inner;
+      return keyword(r, "onbuild") + sep(r) + (r.chance(10) ? "--flag"s + sep(r) : ""s) + inner;
     }
   }
 }
@@ -292,12 +393,26 @@ std::string continued(Rng& r, const std::string& line, char escape, const std::s
   return out;
 }
 
-const std::vector<std::string> directive_prefixes = {
-    "", "", "", "# escape=`\n", "# escape=\\\n", "#escape=`\n", "# syntax=docker/dockerfile:1\n",
-    "# syntax=x\n# escape=`\n", " # escape = ` \n", "\n# escape=`\n", "# ESCAPE=`\n",
-    "# escape=`\n# escape=`\n", "# escape=x\n", "# foo=bar\n# escape=`\n", "# escape= \n",
-    "#\tescape=`\t\n", "# escape=`\r\n", "# escape=` \v\n", "# directive\n# escape=`\n",
-    "#\vescape=`\n"};
+const std::vector<std::string> directive_prefixes = {"",
+                                                     "",
+                                                     "",
+                                                     "# escape=`\n",
+                                                     "# escape=\\\n",
+                                                     "#escape=`\n",
+                                                     "# syntax=docker/dockerfile:1\n",
+                                                     "# syntax=x\n# escape=`\n",
+                                                     " # escape = ` \n",
+                                                     "\n# escape=`\n",
+                                                     "# ESCAPE=`\n",
+                                                     "# escape=`\n# escape=`\n",
+                                                     "# escape=x\n",
+                                                     "# foo=bar\n# escape=`\n",
+                                                     "# escape= \n",
+                                                     "#\tescape=`\t\n",
+                                                     "# escape=`\r\n",
+                                                     "# escape=` \v\n",
+                                                     "# directive\n# escape=`\n",
+                                                     "#\vescape=`\n"};
 
 char escape_of(std::string_view prefix) {
   // Only for choosing continuation characters; the parser decides for real.
@@ -313,9 +428,16 @@ std::string dockerfile(Rng& r) {
   if (r.chance(6)) {
     out += "\xEF\xBB\xBF";
   }
-  static const std::vector<std::string> tame_prefixes = {
-      "", "", "# escape=`\n", "# escape=\\\n", "#escape=`\n", "# syntax=docker/dockerfile:1\n",
-      " # escape = ` \n", "# escape=`\r\n", "\n# escape=`\n", "#\tescape=`\t\n"};
+  static const std::vector<std::string> tame_prefixes = {"",
+                                                         "",
+                                                         "# escape=`\n",
+                                                         "# escape=\\\n",
+                                                         "#escape=`\n",
+                                                         "# syntax=docker/dockerfile:1\n",
+                                                         " # escape = ` \n",
+                                                         "# escape=`\r\n",
+                                                         "\n# escape=`\n",
+                                                         "#\tescape=`\t\n"};
   const std::string prefix = tame ? r.pick(tame_prefixes) : r.pick(directive_prefixes);
   out += prefix;
   const char escape = r.chance(90) ? escape_of(prefix) : (escape_of(prefix) == '`' ? '\\' : '`');
@@ -327,7 +449,7 @@ std::string dockerfile(Rng& r) {
     }
     std::string line = i == 0 && (tame || r.chance(80))
                            ? keyword(r, "from") + " " + image(r) + (tame ? " AS builder" : "")
-                                              : instruction(r, 0);
+                           : instruction(r, 0);
     if (r.chance(10)) {
       line = r.pick(separators) + line;
     }
@@ -343,9 +465,9 @@ std::string dockerfile(Rng& r) {
 }
 
 const std::vector<std::string> mutation_bytes = {
-    "\\", "`", "#", "\"", "'", "[", "]", "\n", "\r", "\t", "\v", "\f", " ", "=", "$", "{", "}",
-    "\xc2\xa0", "\xef\xbb\xbf", "\xff", "\xc2", "\x85", "\xa0", "--", "\\\n", "`\n", "\r\n", ",",
-    "\0"s, "ONBUILD ", "FROM ", "AS "};
+    "\\",   "`",  "#",    "\"",  "'",    "[", "]",        "\n",           "\r",    "\t",   "\v",
+    "\f",   " ",  "=",    "$",   "{",    "}", "\xc2\xa0", "\xef\xbb\xbf", "\xff",  "\xc2", "\x85",
+    "\xa0", "--", "\\\n", "`\n", "\r\n", ",", "\0"s,      "ONBUILD ",     "FROM ", "AS "};
 
 std::string mutate(Rng& r, std::string s) {
   const std::size_t edits = 1 + r.below(4);
@@ -374,10 +496,14 @@ std::vector<std::string> handwritten_dockerfiles() {
   const std::string victim = "globex.berth.local/app:1";
   std::vector<std::string> v = {
       // The review's attacks.
-      "\xef\xbb\xbf" "FROM " + victim + "\n",
+      "\xef\xbb\xbf"
+      "FROM " +
+          victim + "\n",
       "FROM\v" + victim + "\n",
       "FROM\f" + victim + "\n",
-      "\xc2\xa0" "FROM " + victim + "\n",
+      "\xc2\xa0"
+      "FROM " +
+          victim + "\n",
       "FROM \\\n\n" + victim + "\n",
       "FROM berth-test/busybox\nCOPY \\\n\n--from=" + victim + " / /\n",
       "FROM \\\n# comment\n" + victim + "\n",
@@ -402,7 +528,8 @@ std::vector<std::string> handwritten_dockerfiles() {
       "FROM berth-test/busybox\nRUN " + std::string(65531, 'a'),
       "FROM berth-test/busybox\nRUN " + std::string(65532, 'a'),
       "FROM berth-test/busybox\nRUN " + std::string(65530, 'a') + "\r\n",
-      "FROM berth-test/busybox\nRUN " + std::string(40000, 'a') + " \\\n" + std::string(40000, 'b') + "\n",
+      "FROM berth-test/busybox\nRUN " + std::string(40000, 'a') + " \\\n" +
+          std::string(40000, 'b') + "\n",
       // CRLF and carriage returns.
       "FROM berth-test/busybox\r\nRUN echo\r\r\n",
       "FROM berth-test/busybox\r\nRUN echo \\\r\r\nx\r\n",
@@ -437,7 +564,8 @@ std::vector<std::string> handwritten_dockerfiles() {
       "# escape=\\\nFROM berth-test/busybox\nRUN a `\nb\n",
       "FROM berth-test/busybox\nARG a=\\\nENV b=c\n",
       "FROM berth-test/busybox\nENV a b c\n",
-      "FROM berth-test/busybox\nENV a\xc2\xa0" "b\n",
+      "FROM berth-test/busybox\nENV a\xc2\xa0"
+      "b\n",
       "FROM berth-test/busybox\nLABEL a\n",
       "ARG IMG=app:v1\nFROM $IMG\n",
       "FROM app:v1\nRUN <<EOF\necho hi\nEOF\n",
@@ -460,7 +588,8 @@ std::vector<std::string> handwritten_dockerfiles() {
       "FROM a\nRUN " + std::string(10001, '[') + std::string(10001, ']') + "\n",
       "FROM a\nRUN " + std::string(10000, '[') + std::string(10000, ']') + "\n",
       // HEALTHCHECK's byte-wise split.
-      "FROM a\nHEALTHCHECK\xc2\xa0" "CMD x\n",
+      "FROM a\nHEALTHCHECK\xc2\xa0"
+      "CMD x\n",
       "FROM a\nHEALTHCHECK CMD\x85[\"a\"]\n",
       "FROM a\nHEALTHCHECK \xa0\n",
       // Instructions without arguments, and other odd bytes.
@@ -574,8 +703,8 @@ struct Header {
   std::string devmajor;
   std::string devminor;
   std::string prefix;
-  std::string tail;     // bytes 500..512 (ustar) or 345..512 (GNU), raw
-  int checksum = 0;     // 0 good, 1 signed, 2 wrong, 3 spaces-terminated, 4 garbage
+  std::string tail;  // bytes 500..512 (ustar) or 345..512 (GNU), raw
+  int checksum = 0;  // 0 good, 1 signed, 2 wrong, 3 spaces-terminated, 4 garbage
 };
 
 void put(std::string& b, std::size_t at, std::string_view s, std::size_t width) {
@@ -670,8 +799,8 @@ class TarWriter {
     Header h;
     h.type = s.type;
     const unsigned weird = tame ? 25 : 4;
-    h.mode = numeric(r_, s.type == '5' ? 0755 : 0644 | (r_.chance(3) ? 0104000 : 0), 8, weird,
-                     tame);
+    h.mode =
+        numeric(r_, s.type == '5' ? 0755 : 0644 | (r_.chance(3) ? 0104000 : 0), 8, weird, tame);
     h.uid = numeric(r_, r_.chance(90) ? 0 : 1000 + r_.below(5000000), 8, weird, tame);
     h.gid = numeric(r_, r_.chance(90) ? 0 : 100, 8, weird, tame);
     h.mtime = numeric(r_, r_.chance(95) ? 1700000000 : (std::uint64_t{1} << 34), 12, weird, tame);
@@ -714,7 +843,10 @@ class TarWriter {
         h.name = name.substr(0, 100);
       }
     } else if (how < 78) {
-      special('L', name + (tame || r_.chance(90) ? "\0"s : r_.chance(50) ? ""s : "\0x"s),
+      special('L',
+              name + (tame || r_.chance(90) ? "\0"s
+                      : r_.chance(50)       ? ""s
+                                            : "\0x"s),
               "././@LongLink", true);
       h.name = name.substr(0, 100);
       if (!tame && r_.chance(8)) {
@@ -739,15 +871,34 @@ class TarWriter {
     }
     // Other PAX records.
     static const std::vector<std::pair<std::string, std::string>> extras = {
-        {"mtime", "1700000000.5"}, {"mtime", "-1"}, {"mtime", "1e3"}, {"atime", "1.25"},
-        {"uid", "1000"}, {"gid", "+5"}, {"uid", "99999999999"}, {"uname", "me"},
-        {"SCHILY.xattr.security.capability", "\x01\0\0\x02"s}, {"comment", "hi"},
-        {"GNU.sparse.major", "1"}, {"hdrcharset", "BINARY"}, {"path", ""}, {"size", "+3"},
-        {"SCHILY.xattr.user.x", "y"}, {"ctime", "12.x"}, {"LIBARCHIVE.xattr.user.a", "b"}};
+        {"mtime", "1700000000.5"},
+        {"mtime", "-1"},
+        {"mtime", "1e3"},
+        {"atime", "1.25"},
+        {"uid", "1000"},
+        {"gid", "+5"},
+        {"uid", "99999999999"},
+        {"uname", "me"},
+        {"SCHILY.xattr.security.capability", "\x01\0\0\x02"s},
+        {"comment", "hi"},
+        {"GNU.sparse.major", "1"},
+        {"hdrcharset", "BINARY"},
+        {"path", ""},
+        {"size", "+3"},
+        {"SCHILY.xattr.user.x", "y"},
+        {"ctime", "12.x"},
+        {"LIBARCHIVE.xattr.user.a", "b"}};
     static const std::vector<std::pair<std::string, std::string>> tame_extras = {
-        {"mtime", "1700000000.5"}, {"atime", "1.25"}, {"uid", "1000"}, {"gid", "5"},
-        {"uname", "me"}, {"SCHILY.xattr.security.capability", "\x01\0\0\x02"s}, {"comment", "hi"},
-        {"hdrcharset", "BINARY"}, {"LIBARCHIVE.xattr.user.a", "b"}, {"mtime", "1700000001"}};
+        {"mtime", "1700000000.5"},
+        {"atime", "1.25"},
+        {"uid", "1000"},
+        {"gid", "5"},
+        {"uname", "me"},
+        {"SCHILY.xattr.security.capability", "\x01\0\0\x02"s},
+        {"comment", "hi"},
+        {"hdrcharset", "BINARY"},
+        {"LIBARCHIVE.xattr.user.a", "b"},
+        {"mtime", "1700000001"}};
     while (r_.chance(15)) {
       const auto& [k, v] = tame ? r_.pick(tame_extras) : r_.pick(extras);
       pax.push_back(pax_record(k, v));
@@ -764,8 +915,8 @@ class TarWriter {
         records += p;
       }
       if (!tame && r_.chance(5)) {
-        records += r_.pick(std::vector<std::string>{"5 a=b\n", "12 path=x\n", "0009 a=bc\n",
-                                                    "x", "6 =ab\n", "7 a=b\n\n"});
+        records += r_.pick(std::vector<std::string>{"5 a=b\n", "12 path=x\n", "0009 a=bc\n", "x",
+                                                    "6 =ab\n", "7 a=b\n\n"});
       }
       special('x', records, "PaxHeaders/x", false);
       if (!tame && r_.chance(5)) {
@@ -777,7 +928,9 @@ class TarWriter {
   }
 
   void global(const std::string& records) { special('g', records, "pax_global_header", false); }
+
   void zero_blocks(std::size_t n) { out_.append(n * block, '\0'); }
+
   std::string& bytes() { return out_; }
 
  private:
@@ -796,20 +949,44 @@ class TarWriter {
 };
 
 const std::vector<std::string> dockerfile_names = {
-    "Dockerfile", "Dockerfile", "Dockerfile", "./Dockerfile", "a/../Dockerfile", "dockerfile",
-    "sub/Dockerfile", "Dockerfile/", "/Dockerfile", "Dockerfile/x", "sub//Dockerfile",
-    "../Dockerfile", "DOCKERFILE", "Dockerfile\xc2\xa0"};
+    "Dockerfile",      "Dockerfile",     "Dockerfile",  "./Dockerfile",      "a/../Dockerfile",
+    "dockerfile",      "sub/Dockerfile", "Dockerfile/", "/Dockerfile",       "Dockerfile/x",
+    "sub//Dockerfile", "../Dockerfile",  "DOCKERFILE",  "Dockerfile\xc2\xa0"};
 
-const std::vector<std::string> file_names = {
-    "a", "b.txt", "sub/c", "./d", "sub/", "deep/" + std::string(120, 'x') + "/file",
-    std::string(99, 'n'), std::string(100, 'n'), std::string(101, 'n'), std::string(300, 'L'),
-    "\xc3\xa9t\xc3\xa9", "../escape", "/etc/passwd", "a/./b/../c", "", ".", "sub", "x\\y",
-    "BZh.txt", "dir/"};
+const std::vector<std::string> file_names = {"a",
+                                             "b.txt",
+                                             "sub/c",
+                                             "./d",
+                                             "sub/",
+                                             "deep/" + std::string(120, 'x') + "/file",
+                                             std::string(99, 'n'),
+                                             std::string(100, 'n'),
+                                             std::string(101, 'n'),
+                                             std::string(300, 'L'),
+                                             "\xc3\xa9t\xc3\xa9",
+                                             "../escape",
+                                             "/etc/passwd",
+                                             "a/./b/../c",
+                                             "",
+                                             ".",
+                                             "sub",
+                                             "x\\y",
+                                             "BZh.txt",
+                                             "dir/"};
 
-const std::vector<std::string> tame_file_names = {
-    "a", "b.txt", "sub/c", "./d", "deep/" + std::string(120, 'x') + "/file", std::string(99, 'n'),
-    std::string(100, 'n'), std::string(101, 'n'), std::string(300, 'L'), "\xc3\xa9t\xc3\xa9",
-    "a/./b/../c", "x\\y", "dir/sub/file"};
+const std::vector<std::string> tame_file_names = {"a",
+                                                  "b.txt",
+                                                  "sub/c",
+                                                  "./d",
+                                                  "deep/" + std::string(120, 'x') + "/file",
+                                                  std::string(99, 'n'),
+                                                  std::string(100, 'n'),
+                                                  std::string(101, 'n'),
+                                                  std::string(300, 'L'),
+                                                  "\xc3\xa9t\xc3\xa9",
+                                                  "a/./b/../c",
+                                                  "x\\y",
+                                                  "dir/sub/file"};
 
 Spec random_spec(Rng& r, const std::string& dockerfile_text) {
   Spec s;
@@ -827,8 +1004,8 @@ Spec random_spec(Rng& r, const std::string& dockerfile_text) {
       case 3:
         s.path = r.pick(std::vector<std::string>{"ln", "sub/ln", "lnk"});
         s.type = '2';
-        s.link = r.pick(std::vector<std::string>{"other", "/abs/target", "../up", std::string(150, 'l'),
-                                                 "a b"});
+        s.link = r.pick(std::vector<std::string>{"other", "/abs/target", "../up",
+                                                 std::string(150, 'l'), "a b"});
         return s;
       default:
         s.path = r.pick(std::vector<std::string>{"h", "sub/h2"});
@@ -870,8 +1047,8 @@ Spec random_spec(Rng& r, const std::string& dockerfile_text) {
     case 9:
       s.path = r.pick(std::vector<std::string>{"h", "sub/h", "Dockerfile", "x"});
       s.type = '1';
-      s.link = r.pick(std::vector<std::string>{"Dockerfile", "a", "sub", "x", "./a", "/a",
-                                               "../a", "x/Dockerfile"});
+      s.link = r.pick(std::vector<std::string>{"Dockerfile", "a", "sub", "x", "./a", "/a", "../a",
+                                               "x/Dockerfile"});
       return s;
     case 10:
       s.path = "dev";
@@ -1004,7 +1181,9 @@ std::vector<std::pair<std::string, std::string>> handwritten_tars() {
   {
     Header h;
     h.name = "pad";
-    h.size = "\0\0\0\0" "0000037\0"s;
+    h.size =
+        "\0\0\0\0"
+        "0000037\0"s;
     h.size.resize(12, '\0');
     std::string data(31, 'z');
     v.emplace_back("size-leading-nuls", raw(h, data) + file("Dockerfile", evil) + end);
@@ -1029,8 +1208,8 @@ std::vector<std::pair<std::string, std::string>> handwritten_tars() {
   v.emplace_back("no-end", file("Dockerfile", good));
   v.emplace_back("one-zero-block", file("Dockerfile", good) + std::string(block, '\0'));
   v.emplace_back("bzh-first", file("BZh91", "x") + file("Dockerfile", good) + end);
-  v.emplace_back("long-dockerfile-path",
-                 file(std::string(120, 'd') + "/Dockerfile", good) + file("Dockerfile", good) + end);
+  v.emplace_back("long-dockerfile-path", file(std::string(120, 'd') + "/Dockerfile", good) +
+                                             file("Dockerfile", good) + end);
   return v;
 }
 
@@ -1056,12 +1235,22 @@ std::vector<Case> generate(std::uint64_t seed, std::size_t dockerfiles, std::siz
   for (auto& [label, bytes] : handwritten_tars()) {
     out.push_back({Case::Kind::tar, "handwritten " + label, std::move(bytes), {}});
   }
-  static const std::vector<std::string> params = {"", "", "", "", "", "Dockerfile",
-                                                  "sub/Dockerfile", "./Dockerfile", "/Dockerfile",
-                                                  "../x", "dockerfile", "x/Dockerfile"};
+  static const std::vector<std::string> params = {"",
+                                                  "",
+                                                  "",
+                                                  "",
+                                                  "",
+                                                  "Dockerfile",
+                                                  "sub/Dockerfile",
+                                                  "./Dockerfile",
+                                                  "/Dockerfile",
+                                                  "../x",
+                                                  "dockerfile",
+                                                  "x/Dockerfile"};
   while (out.size() - first_tar < tars) {
     tame = r.chance(50);
-    const std::string text = r.chance(60) ? "FROM berth-test/busybox\nRUN echo hi\n"s : dockerfile(r);
+    const std::string text =
+        r.chance(60) ? "FROM berth-test/busybox\nRUN echo hi\n"s : dockerfile(r);
     std::string bytes = tar_case(r, text);
     out.push_back({Case::Kind::tar, tame ? "generated tame" : "generated", std::move(bytes),
                    tame ? ""s : r.pick(params)});

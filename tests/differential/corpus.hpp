@@ -14,9 +14,9 @@ namespace berth::differential {
 struct Case {
   enum class Kind { dockerfile, tar };
   Kind kind = Kind::dockerfile;
-  std::string label;            ///< how it was made, for failure reports
-  std::string data;             ///< the Dockerfile text or the tar bytes
-  std::string dockerfile_param; ///< tar: the build's "dockerfile" query value
+  std::string label;             ///< how it was made, for failure reports
+  std::string data;              ///< the Dockerfile text or the tar bytes
+  std::string dockerfile_param;  ///< tar: the build's "dockerfile" query value
 };
 
 /// `dockerfiles` Dockerfile cases and `tars` tar cases (hand-written ones first).

@@ -13,21 +13,21 @@
 //   berth_differential --bench MIB                 (feed throughput on a MIB MiB context)
 //   berth_differential --filter FILE               (runs one context through the filter)
 
-#include <openssl/evp.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 #include "policy/build_context.hpp"
 #include "policy/dockerfile.hpp"
@@ -120,7 +120,8 @@ Json node_view(const dockerfile::Node& n, bool top) {
   if (top && n.cmd == "from" && !n.args.empty()) {
     v["base"] = esc(n.args[0]);
     if (n.args.size() == 3 && fold_as(n.args[1])) {
-      v["stage"] = ascii_or(n.args[2]) == "<non-ascii>" ? "<non-ascii>" : esc(ascii_lower(n.args[2]));
+      v["stage"] =
+          ascii_or(n.args[2]) == "<non-ascii>" ? "<non-ascii>" : esc(ascii_lower(n.args[2]));
     }
   }
   if (top && n.cmd == "onbuild") {
@@ -324,9 +325,9 @@ std::string first_difference(const Json& a, const Json& b) {
   }
   for (std::size_t i = 0; i < std::max(xs.size(), ys.size()); ++i) {
     if (i >= xs.size() || i >= ys.size() || xs[i] != ys[i]) {
-      return "\n  first difference at " + std::to_string(i) + ":\n    berth: " +
-             (i < xs.size() ? shorten(xs[i]) : "-") + "\n    go:    " +
-             (i < ys.size() ? shorten(ys[i]) : "-");
+      return "\n  first difference at " + std::to_string(i) +
+             ":\n    berth: " + (i < xs.size() ? shorten(xs[i]) : "-") +
+             "\n    go:    " + (i < ys.size() ? shorten(ys[i]) : "-");
     }
   }
   return "";
@@ -391,8 +392,8 @@ int bench_one(std::size_t mib, std::size_t file_size) {
   std::cout << "context " << size_mib << " MiB of " << file_size
             << "-byte files in 64 KiB windows: " << size_mib / best
             << " MiB/s through BuildContextFilter (best of 5, " << best << " s), "
-            << size_mib / copy_best << " MiB/s for a plain copy per window; forwarded "
-            << forwarded << " bytes\n";
+            << size_mib / copy_best << " MiB/s for a plain copy per window; forwarded " << forwarded
+            << " bytes\n";
   return 0;
 }
 
@@ -519,8 +520,9 @@ int main(int argc, char** argv) {
         const Outcome pieces = run_filter(c, 1 + i % 700, i + 1);
         if (pieces.accepted != k.filtered.accepted || pieces.refusal != k.filtered.refusal ||
             (pieces.accepted && pieces.bytes != k.filtered.bytes)) {
-          fail(c, i, "the filter's result depends on how the body is cut: '" +
-                         k.filtered.refusal + "' vs '" + pieces.refusal + "'");
+          fail(c, i,
+               "the filter's result depends on how the body is cut: '" + k.filtered.refusal +
+                   "' vs '" + pieces.refusal + "'");
         }
         if (k.filtered.accepted && !k.input_view.ok) {
           fail(c, i, "the filter accepted what the reader refuses: " + k.input_view.error);
@@ -580,14 +582,15 @@ int main(int argc, char** argv) {
     }
   }
   if (go.size() != ids.size()) {
-    std::cerr << "berth_differential: the Go harness answered " << go.size() << " of "
-              << ids.size() << " records\n";
+    std::cerr << "berth_differential: the Go harness answered " << go.size() << " of " << ids.size()
+              << " records\n";
     return 1;
   }
 
   struct Counts {
     std::size_t cases = 0, berth_read = 0, go_read = 0, forwarded = 0;
   } df_counts, tar_counts;
+
   for (const auto& k : checked) {
     const Case& c = cases[k.index];
     const Json& in = go[2 * k.index];
@@ -597,15 +600,16 @@ int main(int argc, char** argv) {
       df_counts.go_read += go_ok;
       df_counts.berth_read += k.parsed.has_value();
       if (k.parsed.has_value() != go_ok) {
-        fail(c, k.index, std::string("the port ") + (k.parsed ? "parses" : "refuses") +
-                             " what Go " + (go_ok ? "parses" : "refuses") +
-                             (go_ok ? "" : ": " + in["error"].get<std::string>()));
+        fail(c, k.index,
+             std::string("the port ") + (k.parsed ? "parses" : "refuses") + " what Go " +
+                 (go_ok ? "parses" : "refuses") +
+                 (go_ok ? "" : ": " + in["error"].get<std::string>()));
       } else if (go_ok) {
         const Json mine = dockerfile_view(k.parsed->escape, k.parsed->instructions);
         if (mine != in["view"]) {
-          fail(c, k.index, "the port reads the Dockerfile differently\n  berth: " +
-                               shorten(mine) + "\n  go:    " + shorten(in["view"]) +
-                               first_difference(mine, in));
+          fail(c, k.index,
+               "the port reads the Dockerfile differently\n  berth: " + shorten(mine) +
+                   "\n  go:    " + shorten(in["view"]) + first_difference(mine, in));
         }
       }
       if (k.judged) {
@@ -613,10 +617,11 @@ int main(int argc, char** argv) {
         const Json& out = go[2 * k.index + 1];
         const Json mine = dockerfile_view(k.judged_escape, k.judged->instructions);
         if (!out["ok"].get<bool>() || mine != out["view"]) {
-          fail(c, k.index, "Go reads berth's canonical Dockerfile differently from what berth "
-                           "judged\n  canonical: " + preview(k.judged->text) + "\n  berth: " +
-                               shorten(mine) + "\n  go:    " + shorten(out) +
-                               first_difference(mine, out));
+          fail(c, k.index,
+               "Go reads berth's canonical Dockerfile differently from what berth "
+               "judged\n  canonical: " +
+                   preview(k.judged->text) + "\n  berth: " + shorten(mine) +
+                   "\n  go:    " + shorten(out) + first_difference(mine, out));
         }
       }
       continue;
@@ -630,8 +635,9 @@ int main(int argc, char** argv) {
     if (k.input_view.ok) {
       const Json mine = entries_view(k.input_view);
       if (!go_direct || mine != in["direct"]) {
-        fail(c, k.index, "berth reads the tar differently from Go\n  berth: " + shorten(mine) +
-                             "\n  go:    " + shorten(in) + first_difference(mine, in["direct"]));
+        fail(c, k.index,
+             "berth reads the tar differently from Go\n  berth: " + shorten(mine) +
+                 "\n  go:    " + shorten(in) + first_difference(mine, in["direct"]));
       }
     }
     if (k.filtered.accepted) {
@@ -639,9 +645,11 @@ int main(int argc, char** argv) {
       const Json& out = go[2 * k.index + 1];
       if (!out["ok"].get<bool>() || k.expected_output != out["view"] ||
           !out["direct_ok"].get<bool>() || k.expected_output != out["direct"]) {
-        fail(c, k.index, "Go reads berth's canonical tar differently from what berth judged\n"
-                         "  berth: " + shorten(k.expected_output) + "\n  go:    " + shorten(out) +
-                             first_difference(k.expected_output, out));
+        fail(c, k.index,
+             "Go reads berth's canonical tar differently from what berth judged\n"
+             "  berth: " +
+                 shorten(k.expected_output) + "\n  go:    " + shorten(out) +
+                 first_difference(k.expected_output, out));
       }
     }
   }
@@ -649,7 +657,7 @@ int main(int argc, char** argv) {
     std::map<std::string, int> reasons;
     for (const auto& k : checked) {
       std::string r = cases[k.index].kind == Case::Kind::dockerfile ? "df " + k.judge_refusal
-                                                                     : "tar " + k.filtered.refusal;
+                                                                    : "tar " + k.filtered.refusal;
       reasons[r.substr(0, 110)]++;
     }
     for (const auto& [r, n] : reasons) {

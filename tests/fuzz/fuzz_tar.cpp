@@ -88,14 +88,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto control = data[0];
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  static const char* const params[] = {"", "", "Dockerfile", "sub/Dockerfile", "../x", "dockerfile",
-                                       "/a/./Dockerfile", "x"};
+  static const char* const params[] = {"",     "",           "Dockerfile",      "sub/Dockerfile",
+                                       "../x", "dockerfile", "/a/./Dockerfile", "x"};
   const std::string param = params[control & 7];
   const std::size_t piece = 1 + (static_cast<std::size_t>(control >> 3) * 37);
 
   const Read whole = read(input, input.size() + 1);
   const Read cut = read(input, piece);
-  if (whole.ok != cut.ok || (whole.ok && (whole.entries != cut.entries || whole.data != cut.data))) {
+  if (whole.ok != cut.ok ||
+      (whole.ok && (whole.entries != cut.entries || whole.data != cut.data))) {
     std::abort();
   }
   for (const auto& e : whole.entries) {

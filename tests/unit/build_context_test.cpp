@@ -3,13 +3,14 @@
 // attacks (and the ones found while fixing them); each of those failed on the build-context
 // filter before policy/tar_stream and policy/dockerfile.
 
-#include <catch2/catch.hpp>
+#include "policy/build_context.hpp"
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "policy/build_context.hpp"
+#include <catch2/catch.hpp>
+
 #include "policy/ownership_index.hpp"
 #include "policy/policy.hpp"
 #include "tests/unit/tar_fixture.hpp"
@@ -102,7 +103,10 @@ TEST_CASE("a size field with leading NULs cannot make berth skip an entry docker
   // whose size swallows the next (real) entry, a second Dockerfile that Untar writes last.
   Fields pad;
   pad.name = "pad";
-  pad.size = std::string("\0\0\0\0" "0001000\0", 12);
+  pad.size = std::string(
+      "\0\0\0\0"
+      "0001000\0",
+      12);
   Fields fake;
   fake.name = "fake";
   const std::string evil_entry = file("Dockerfile", kEvil);
@@ -116,11 +120,17 @@ TEST_CASE("a size field with leading NULs cannot make berth skip an entry docker
 TEST_CASE("no spelling of FROM that dockerd accepts hides the image reference from berth",
           "[policy][build][attack]") {
   const auto dockerfile = GENERATE_COPY(values<std::string>({
-      "\xef\xbb\xbf" "FROM " + kVictim + "\n",          // a UTF-8 byte order mark
-      "FROM\v" + kVictim + "\n",                         // vertical tab
-      "FROM\f" + kVictim + "\n",                         // form feed
-      "\xc2\xa0" "FROM " + kVictim + "\n",               // a leading no-break space
-      "\xc2\x85" "FROM " + kVictim + "\n",               // a leading NEL (U+0085)
+      "\xef\xbb\xbf"
+      "FROM " +
+          kVictim + "\n",         // a UTF-8 byte order mark
+      "FROM\v" + kVictim + "\n",  // vertical tab
+      "FROM\f" + kVictim + "\n",  // form feed
+      "\xc2\xa0"
+      "FROM " +
+          kVictim + "\n",  // a leading no-break space
+      "\xc2\x85"
+      "FROM " +
+          kVictim + "\n",                                // a leading NEL (U+0085)
       "FROM \\\n\n" + kVictim + "\n",                    // a blank line inside a continuation
       "FROM \\\n \t \n" + kVictim + "\n",                // a whitespace-only line inside one
       "FROM --platform=linux/amd64\v" + kVictim + "\n",  // flags end at any IsSpace byte
@@ -130,9 +140,10 @@ TEST_CASE("no spelling of FROM that dockerd accepts hides the image reference fr
   CHECK_FALSE(dockerfile_names(acme(), dockerfile, kVictim));
 }
 
-TEST_CASE("COPY --from naming the stage it is in reaches the image store and is judged as an "
-          "image",
-          "[policy][build][attack]") {
+TEST_CASE(
+    "COPY --from naming the stage it is in reaches the image store and is judged as an "
+    "image",
+    "[policy][build][attack]") {
   // dockerd commits a stage's name when the stage ends; until then the name is looked up as an
   // image, and a hex name matches another tenant's image by id prefix.
   const std::string prefix = kVictimId.substr(7, 12);
@@ -155,10 +166,16 @@ TEST_CASE("ADD of a URL is fetched only where the tenant's egress rules allow it
 
 TEST_CASE("an ADD source that dockerd's word expansion could turn into a URL is refused",
           "[policy][build][attack]") {
-  auto [directive, source] = GENERATE(table<std::string, std::string>(
-      {{"", "$URL"}, {"", "${URL}"}, {"", "h$X"}, {"", "http:/$X"}, {"", "'http://x/'"},
-       {"", "\"http://x/\""}, {"", "ht\\tp://x/"}, {"# escape=`\n", "ht`tp://x/"},
-       {"", "\xef\xbb\xbfhttp://x/"}}));
+  auto [directive, source] =
+      GENERATE(table<std::string, std::string>({{"", "$URL"},
+                                                {"", "${URL}"},
+                                                {"", "h$X"},
+                                                {"", "http:/$X"},
+                                                {"", "'http://x/'"},
+                                                {"", "\"http://x/\""},
+                                                {"", "ht\\tp://x/"},
+                                                {"# escape=`\n", "ht`tp://x/"},
+                                                {"", "\xef\xbb\xbfhttp://x/"}}));
   CAPTURE(directive, source);
   const auto out = rewrite_dockerfile(
       acme(), directive + "FROM berth-test/busybox\nADD " + source + " /m\n", sample_index());
@@ -193,9 +210,9 @@ TEST_CASE("a LABEL under the operator's berth. prefix is refused however dockerd
        "LABEL ${P}tenant=globex", "LABEL ber\\th.tenant=globex", "LABEL a=b berth.x=c",
        "LABEL berth.tenant globex", "ONBUILD LABEL berth.tenant=globex"}));
   CAPTURE(line);
-  const auto out = rewrite_dockerfile(acme(), "FROM berth-test/busybox AS a\n" + line +
-                                                  "\nFROM berth-test/busybox\n",
-                                      sample_index());
+  const auto out = rewrite_dockerfile(
+      acme(), "FROM berth-test/busybox AS a\n" + line + "\nFROM berth-test/busybox\n",
+      sample_index());
   REQUIRE_FALSE(out.has_value());
   CHECK(out.error().rule_id == "label.reserved");
 }
@@ -221,8 +238,9 @@ TEST_CASE("a symbolic link cannot redirect a later entry onto the Dockerfile",
 
 TEST_CASE("a hard link to a symbolic link is refused: it is another symbolic link",
           "[policy][build][attack]") {
-  const Forwarded f = run(symbolic_link("s", ".") + hard_link("t", "s") + file("Dockerfile", kGood) +
-                          file("t/Dockerfile", kEvil) + end_of_archive());
+  const Forwarded f =
+      run(symbolic_link("s", ".") + hard_link("t", "s") + file("Dockerfile", kGood) +
+          file("t/Dockerfile", kEvil) + end_of_archive());
   CHECK_FALSE(forwards(f, kVictim));
   CHECK_FALSE(f.accepted);
 }
@@ -251,9 +269,10 @@ TEST_CASE("berth writes the end-of-archive marker itself, only when the body has
 
 // ---- the Dockerfile berth forwards ------------------------------------------------------------
 
-TEST_CASE("each file dockerd may take as the Dockerfile is replaced by the canonical text berth "
-          "judged",
-          "[policy][build]") {
+TEST_CASE(
+    "each file dockerd may take as the Dockerfile is replaced by the canonical text berth "
+    "judged",
+    "[policy][build]") {
   const Forwarded f = run(file("Dockerfile", "from app:v1\n# a comment\nRUN echo hi\n") +
                           file("dockerfile", kGood) + file("other", "data") + end_of_archive());
   REQUIRE(f.accepted);
@@ -265,14 +284,14 @@ TEST_CASE("each file dockerd may take as the Dockerfile is replaced by the canon
 
 TEST_CASE("the Dockerfile must be one regular file at its path", "[policy][build]") {
   SECTION("a second entry with the Dockerfile's path is refused: Untar would keep the later") {
-    const Forwarded f = run(file("Dockerfile", kGood) + file("./Dockerfile", kGood) +
-                            end_of_archive());
+    const Forwarded f =
+        run(file("Dockerfile", kGood) + file("./Dockerfile", kGood) + end_of_archive());
     REQUIRE_FALSE(f.accepted);
     CHECK_THAT(f.refusal.tenant_message, Contains("two entries named 'Dockerfile'"));
   }
   SECTION("a symbolic link as the Dockerfile is refused") {
-    const Forwarded f = run(file("real", kGood) + symbolic_link("Dockerfile", "real") +
-                            end_of_archive());
+    const Forwarded f =
+        run(file("real", kGood) + symbolic_link("Dockerfile", "real") + end_of_archive());
     REQUIRE_FALSE(f.accepted);
     CHECK(f.refusal.rule_id == "build.dockerfile");
   }
@@ -282,8 +301,8 @@ TEST_CASE("the Dockerfile must be one regular file at its path", "[policy][build
     CHECK(f.refusal.rule_id == "build.dockerfile");
   }
   SECTION("a hard link to the Dockerfile is refused") {
-    const Forwarded f = run(file("Dockerfile", kGood) + hard_link("h", "Dockerfile") +
-                            end_of_archive());
+    const Forwarded f =
+        run(file("Dockerfile", kGood) + hard_link("h", "Dockerfile") + end_of_archive());
     REQUIRE_FALSE(f.accepted);
     CHECK_THAT(f.refusal.tenant_message, Contains("hard link to the Dockerfile"));
   }
@@ -293,8 +312,8 @@ TEST_CASE("the Dockerfile must be one regular file at its path", "[policy][build
     CHECK_THAT(f.refusal.tenant_message, Contains("no Dockerfile named 'Dockerfile'"));
   }
   SECTION("a Dockerfile over 1 MiB is refused") {
-    const Forwarded f = run(file("Dockerfile", std::string(1024 * 1024 + 1, '#')) +
-                            end_of_archive());
+    const Forwarded f =
+        run(file("Dockerfile", std::string(1024 * 1024 + 1, '#')) + end_of_archive());
     REQUIRE_FALSE(f.accepted);
     CHECK_THAT(f.refusal.tenant_message, Contains("1 MiB"));
   }
@@ -304,12 +323,12 @@ TEST_CASE("a link or file where the Dockerfile's directory must be is refused, i
           "[policy][build]") {
   const std::string dockerfile = file("sub/Dockerfile", kGood);
   SECTION("a symbolic link after the Dockerfile") {
-    CHECK_FALSE(run(dockerfile + symbolic_link("sub", "elsewhere") + end_of_archive(), "sub/Dockerfile")
-                    .accepted);
+    CHECK_FALSE(
+        run(dockerfile + symbolic_link("sub", "elsewhere") + end_of_archive(), "sub/Dockerfile")
+            .accepted);
   }
   SECTION("a file before it") {
-    CHECK_FALSE(
-        run(file("sub", "x") + dockerfile + end_of_archive(), "sub/Dockerfile").accepted);
+    CHECK_FALSE(run(file("sub", "x") + dockerfile + end_of_archive(), "sub/Dockerfile").accepted);
   }
   SECTION("a directory is fine") {
     CHECK(run(directory("sub") + dockerfile + end_of_archive(), "sub/Dockerfile").accepted);
@@ -326,9 +345,11 @@ TEST_CASE("the dockerfile parameter names a file inside the context", "[policy][
 }
 
 TEST_CASE("compressed build contexts are refused", "[policy][build]") {
-  const auto magic = GENERATE(values<std::string>(
-      {std::string("\x1f\x8b\x08\0", 4), "BZh91AY", std::string("\xfd" "7zXZ\0", 6),
-       "\x28\xb5\x2f\xfd"}));
+  const auto magic = GENERATE(values<std::string>({std::string("\x1f\x8b\x08\0", 4), "BZh91AY",
+                                                   std::string("\xfd"
+                                                               "7zXZ\0",
+                                                               6),
+                                                   "\x28\xb5\x2f\xfd"}));
   const Forwarded f = run(magic + std::string(600, 'x'));
   REQUIRE_FALSE(f.accepted);
   CHECK(f.refusal.rule_id == "build.compressed");
@@ -337,8 +358,8 @@ TEST_CASE("compressed build contexts are refused", "[policy][build]") {
 TEST_CASE("a first entry whose name dockerd would take for compressed data is refused",
           "[policy][build]") {
   // dockerd sniffs the stream berth forwards: a first name starting "BZh" reads as bzip2.
-  const Forwarded f = run(file("x", "1") + file("BZh.txt", "x") + file("Dockerfile", kGood) +
-                          end_of_archive());
+  const Forwarded f =
+      run(file("x", "1") + file("BZh.txt", "x") + file("Dockerfile", kGood) + end_of_archive());
   CHECK(f.accepted);
   const Forwarded first = run(pax(pax_record("path", "BZh/")) + directory("decoy") +
                               file("Dockerfile", kGood) + end_of_archive());
@@ -353,7 +374,8 @@ TEST_CASE("what berth forwards does not depend on how the body is cut into piece
   odd.gnu = true;
   odd.mode = std::string("   644 \0", 8);
   const std::string context = gnu_long('L', std::string(150, 'n')) + file("a", "1") +
-                              entry(odd, "data") + pax(pax_record("path", "p/" + std::string(200, 'q'))) +
+                              entry(odd, "data") +
+                              pax(pax_record("path", "p/" + std::string(200, 'q'))) +
                               file("x", "y") + file("Dockerfile", kGood) + end_of_archive();
   const Forwarded whole = run(context, "", context.size());
   REQUIRE(whole.accepted);
@@ -369,8 +391,7 @@ TEST_CASE("what berth forwards does not depend on how the body is cut into piece
   CHECK(forwards(whole, padded("data")));
 }
 
-TEST_CASE("a context with more symbolic links than berth follows is refused",
-          "[policy][build]") {
+TEST_CASE("a context with more symbolic links than berth follows is refused", "[policy][build]") {
   std::string context;
   for (int i = 0; i <= 65536; ++i) {
     context += symbolic_link("l" + std::to_string(i), "t");
@@ -405,9 +426,11 @@ TEST_CASE("image references are written as dockerd must use them for the tenant"
 
 TEST_CASE("image references dockerd would expand or read differently are refused",
           "[policy][build][dockerfile]") {
-  const auto from = GENERATE(values<std::string>(
-      {"$IMG", "${IMG}", "\"app:v1\"", "'app:v1'", "app\\:v1", "app`:v1", "\xef\xbb\xbf" "app:v1",
-       "app\xe2\x80\x8b:v1"}));
+  const auto from = GENERATE(
+      values<std::string>({"$IMG", "${IMG}", "\"app:v1\"", "'app:v1'", "app\\:v1", "app`:v1",
+                           "\xef\xbb\xbf"
+                           "app:v1",
+                           "app\xe2\x80\x8b:v1"}));
   CAPTURE(from);
   const auto out = rewrite_dockerfile(acme(), "FROM " + from + "\n", sample_index());
   REQUIRE_FALSE(out.has_value());
@@ -416,8 +439,8 @@ TEST_CASE("image references dockerd would expand or read differently are refused
 
 TEST_CASE("instructions are allowed by list", "[policy][build][dockerfile]") {
   SECTION("an unknown instruction is refused") {
-    const auto out = rewrite_dockerfile(acme(), "FROM berth-test/busybox\nFROO bar\n",
-                                        sample_index());
+    const auto out =
+        rewrite_dockerfile(acme(), "FROM berth-test/busybox\nFROO bar\n", sample_index());
     REQUIRE_FALSE(out.has_value());
     CHECK(out.error().rule_id == "build.instruction");
   }
@@ -444,8 +467,8 @@ TEST_CASE("instructions are allowed by list", "[policy][build][dockerfile]") {
 
 TEST_CASE("a Dockerfile dockerd cannot parse is refused with the parser's reason",
           "[policy][build][dockerfile]") {
-  const auto out = rewrite_dockerfile(acme(), "FROM berth-test/busybox\nRUN [\"a\", 1]\n",
-                                      sample_index());
+  const auto out =
+      rewrite_dockerfile(acme(), "FROM berth-test/busybox\nRUN [\"a\", 1]\n", sample_index());
   REQUIRE_FALSE(out.has_value());
   CHECK(out.error().http_status == 400);
   CHECK_THAT(out.error().tenant_message, Contains("strings only"));

@@ -2,13 +2,14 @@
 // checks the same against the Go parser itself, on thousands of generated files), and the
 // canonical lines berth writes read back as the instructions it judged.
 
-#include <catch2/catch.hpp>
+#include "policy/dockerfile.hpp"
 
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "policy/build_context.hpp"
-#include "policy/dockerfile.hpp"
 #include "policy/ownership_index.hpp"
 
 using namespace berth::policy;
@@ -26,8 +27,12 @@ std::vector<Node> parsed(std::string_view text) {
 }  // namespace
 
 TEST_CASE("a UTF-8 byte order mark is dropped on the first line only", "[policy][dockerfile]") {
-  CHECK(parsed("\xef\xbb\xbf" "FROM a\n")[0].cmd == "from");
-  const auto second = parsed("FROM a\n\xef\xbb\xbf" "RUN b\n");
+  CHECK(parsed("\xef\xbb\xbf"
+               "FROM a\n")[0]
+            .cmd == "from");
+  const auto second = parsed(
+      "FROM a\n\xef\xbb\xbf"
+      "RUN b\n");
   CHECK(second[1].cmd == "\xef\xbb\xbfrun");  // an unknown instruction: berth refuses it
   CHECK_FALSE(known_instruction(second[1].cmd));
 }
@@ -36,7 +41,7 @@ TEST_CASE("parser directives count only before any other line", "[policy][docker
   CHECK(parse("# escape=`\nFROM a\n")->escape == '`');
   CHECK(parse(" #  Escape =  `  \nFROM a\n")->escape == '`');
   CHECK(parse("# syntax=x\n# escape=`\nFROM a\n")->escape == '`');
-  CHECK(parse("\n# escape=`\nFROM a\n")->escape == '\\');       // an empty line ends them
+  CHECK(parse("\n# escape=`\nFROM a\n")->escape == '\\');         // an empty line ends them
   CHECK(parse("# hello\n# escape=`\nFROM a\n")->escape == '\\');  // so does a comment
   CHECK(parse("#\vescape=`\nFROM a\n")->escape == '\\');          // RE2's \s has no \v
   CHECK_FALSE(parse("# escape=`\n# escape=`\nFROM a\n").has_value());
@@ -44,9 +49,10 @@ TEST_CASE("parser directives count only before any other line", "[policy][docker
   CHECK_FALSE(parse("# escape=x\nFROM a\n").has_value());
 }
 
-TEST_CASE("a continuation drops comment lines and whitespace-only lines, and keeps the rest's "
-          "leading whitespace",
-          "[policy][dockerfile]") {
+TEST_CASE(
+    "a continuation drops comment lines and whitespace-only lines, and keeps the rest's "
+    "leading whitespace",
+    "[policy][dockerfile]") {
   const auto n = parsed("RUN a \\\n  # comment\n\n \t \n   b \\  \n\xc2\xa0\nc\n");
   REQUIRE(n.size() == 1);
   CHECK(n[0].original == "RUN a    b c");
@@ -67,8 +73,14 @@ TEST_CASE("words are split as Go's regexes and unicode.IsSpace split them",
       CHECK(n[0].cmd == "from");
       CHECK(n[0].args == std::vector<std::string>{"a"});
     }
-    CHECK(parsed("\xc2\xa0\xe3\x80\x80" "FROM a\xe2\x80\x83\n")[0].args[0] == "a");
-    CHECK(parsed("FROM\xc2\xa0" "a\n")[0].cmd == "from\xc2\xa0" "a");
+    CHECK(parsed("\xc2\xa0\xe3\x80\x80"
+                 "FROM a\xe2\x80\x83\n")[0]
+              .args[0] == "a");
+    CHECK(parsed("FROM\xc2\xa0"
+                 "a\n")[0]
+              .cmd ==
+          "from\xc2\xa0"
+          "a");
   }
   SECTION("keywords lowercase as strings.ToLower does, Kelvin sign and dotted I included") {
     CHECK(parsed("HEALTHCHEC\xe2\x84\xaa NONE\n")[0].cmd == "healthcheck");
@@ -77,7 +89,9 @@ TEST_CASE("words are split as Go's regexes and unicode.IsSpace split them",
   SECTION("ENV and LABEL words keep quotes and escapes for the later expansion") {
     CHECK(parsed("ENV a=\"x y\" b=c\\ d\n")[0].args ==
           std::vector<std::string>{"a", "\"x y\"", "b", "c\\ d"});
-    CHECK_FALSE(parse("ENV a\xc2\xa0" "b\n").has_value());  // one word to the old form's split
+    CHECK_FALSE(parse("ENV a\xc2\xa0"
+                      "b\n")
+                    .has_value());  // one word to the old form's split
   }
 }
 
@@ -100,8 +114,7 @@ TEST_CASE("JSON forms are read as encoding/json reads the first value", "[policy
   CHECK(parsed("CMD []\n")[0].json);
 }
 
-TEST_CASE("ONBUILD's trigger is the text dockerd stores after ONBUILD",
-          "[policy][dockerfile]") {
+TEST_CASE("ONBUILD's trigger is the text dockerd stores after ONBUILD", "[policy][dockerfile]") {
   CHECK(onbuild_expression("ONBUILD RUN x") == "RUN x");
   CHECK(onbuild_expression(" \tOnBuild  RUN x") == "RUN x");
   CHECK(onbuild_expression("ONBUILD\vRUN x") == "\vRUN x");

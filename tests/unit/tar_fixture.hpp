@@ -52,7 +52,10 @@ inline std::string header(const Fields& f, std::size_t data_size = 0) {
   if (f.gnu) {
     put(b, 257, std::string_view("ustar  \0", 8));
   } else {
-    put(b, 257, std::string_view("ustar\0" "00", 8));
+    put(b, 257,
+        std::string_view("ustar\0"
+                         "00",
+                         8));
     put(b, 345, f.prefix);
   }
   put(b, 329, octal(0, 8));
@@ -137,6 +140,8 @@ inline std::string pax(std::string_view records, char type = 'x') {
   return entry(f, records);
 }
 
-inline std::string end_of_archive() { return std::string(2 * block, '\0'); }
+inline std::string end_of_archive() {
+  return std::string(2 * block, '\0');
+}
 
 }  // namespace berth::test_tar

@@ -1,12 +1,13 @@
 // The strict tar reader reads build contexts as Go's archive/tar does, or refuses where two
 // readers could disagree; the writer's headers read back as the entries berth judged.
 
-#include <catch2/catch.hpp>
+#include "policy/tar_stream.hpp"
 
 #include <string>
 #include <vector>
 
-#include "policy/tar_stream.hpp"
+#include <catch2/catch.hpp>
+
 #include "tests/unit/tar_fixture.hpp"
 
 using namespace berth::policy;
@@ -88,12 +89,17 @@ TEST_CASE("numeric fields are read as GNU tar, Go, Python's tarfile and busybox 
 TEST_CASE("numeric fields with leading or embedded NULs, signs or other bytes are refused",
           "[policy][tar]") {
   // Go trims leading NULs and stops at an embedded one; other readers do neither.
-  const auto spelling = GENERATE(values<std::string>({
-      std::string("\0\0\0\0" "0000005\0", 12), std::string("00\0" "00000005\0", 12),
-      std::string("0000000005x\0", 12), std::string("+0000000005\0", 12),
-      std::string("0000000005\t\0", 12), std::string("\0\0\0\0\0\0\0\0\0\0\0\0", 12),
-      std::string("            ", 12), std::string("\x81\0\0\0\0\0\0\0\0\0\0\5", 12),
-      std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfb", 12)}));
+  const auto spelling = GENERATE(values<std::string>(
+      {std::string("\0\0\0\0"
+                   "0000005\0",
+                   12),
+       std::string("00\0"
+                   "00000005\0",
+                   12),
+       std::string("0000000005x\0", 12), std::string("+0000000005\0", 12),
+       std::string("0000000005\t\0", 12), std::string("\0\0\0\0\0\0\0\0\0\0\0\0", 12),
+       std::string("            ", 12), std::string("\x81\0\0\0\0\0\0\0\0\0\0\5", 12),
+       std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfb", 12)}));
   Fields f = named("f");
   f.size = spelling;
   const Read r = read(header(f) + padded("abcde") + end_of_archive());
@@ -132,13 +138,14 @@ TEST_CASE("only ustar and GNU headers are read", "[policy][tar]") {
   CHECK(read(header(gnu) + end_of_archive()).ok);
 }
 
-TEST_CASE("PAX records set the next entry's path, link, size, owner and time; others are "
-          "dropped",
-          "[policy][tar]") {
+TEST_CASE(
+    "PAX records set the next entry's path, link, size, owner and time; others are "
+    "dropped",
+    "[policy][tar]") {
   const std::string records =
       pax_record("path", "a/" + std::string(200, 'p')) + pax_record("size", "3") +
-      pax_record("uid", "4000000") + pax_record("gid", "7") +
-      pax_record("mtime", "1700000000.75") + pax_record("atime", "1.5") +
+      pax_record("uid", "4000000") + pax_record("gid", "7") + pax_record("mtime", "1700000000.75") +
+      pax_record("atime", "1.5") +
       pax_record("SCHILY.xattr.security.capability", std::string("\x01\0\0\x02", 4)) +
       pax_record("comment", "ignored") + pax_record("uname", "me");
   Fields f = named("short");
@@ -156,11 +163,11 @@ TEST_CASE("PAX records set the next entry's path, link, size, owner and time; ot
 }
 
 TEST_CASE("malformed, repeated, empty or sparse PAX records are refused", "[policy][tar]") {
-  const auto records = GENERATE(values<std::string>({
-      "5 a=b\n", "12 path=x\n", "0009 a=bc\n", "x", "6 =ab\n",
-      pax_record("path", "a") + pax_record("path", "b"), pax_record("path", ""),
-      pax_record("size", "+3"), pax_record("uid", "-1"), pax_record("mtime", "1e3"),
-      pax_record("GNU.sparse.major", "1"), pax_record("path", std::string("a\0b", 3))}));
+  const auto records = GENERATE(values<std::string>(
+      {"5 a=b\n", "12 path=x\n", "0009 a=bc\n", "x", "6 =ab\n",
+       pax_record("path", "a") + pax_record("path", "b"), pax_record("path", ""),
+       pax_record("size", "+3"), pax_record("uid", "-1"), pax_record("mtime", "1e3"),
+       pax_record("GNU.sparse.major", "1"), pax_record("path", std::string("a\0b", 3))}));
   CAPTURE(records);
   CHECK_FALSE(read(pax(records) + file("f", "") + end_of_archive()).ok);
 }
@@ -171,8 +178,7 @@ TEST_CASE("GNU long names and links are merged into the next entry", "[policy][t
   Fields link = named("short");
   link.type = '2';
   link.link = "short";
-  const Read r = read(gnu_long('L', name) + gnu_long('K', target) + entry(link) +
-                      end_of_archive());
+  const Read r = read(gnu_long('L', name) + gnu_long('K', target) + entry(link) + end_of_archive());
   REQUIRE(r.ok);
   CHECK(r.entries[0].path == name);
   CHECK(r.entries[0].link == target);
@@ -212,18 +218,21 @@ TEST_CASE("PAX global headers are checked and dropped, as Untar ignores them", "
 }
 
 TEST_CASE("entry kinds are allowed by list", "[policy][tar]") {
-  auto [type, what] = GENERATE(table<char, std::string>({
-      {'3', "character device"}, {'4', "block device"}, {'6', "FIFO"},
-      {'7', "contiguous-file"}, {'S', "sparse-file"}, {'V', "volume-label"},
-      {'M', "multi-volume"}, {'D', "GNU dump-directory"}, {'Z', "unknown ('Z')"}}));
+  auto [type, what] = GENERATE(table<char, std::string>({{'3', "character device"},
+                                                         {'4', "block device"},
+                                                         {'6', "FIFO"},
+                                                         {'7', "contiguous-file"},
+                                                         {'S', "sparse-file"},
+                                                         {'V', "volume-label"},
+                                                         {'M', "multi-volume"},
+                                                         {'D', "GNU dump-directory"},
+                                                         {'Z', "unknown ('Z')"}}));
   Fields f = named("dev");
   f.type = type;
-  CHECK_THAT(read(entry(f) + end_of_archive()).error,
-             Contains(what + " entries are not accepted"));
+  CHECK_THAT(read(entry(f) + end_of_archive()).error, Contains(what + " entries are not accepted"));
 }
 
-TEST_CASE("names are cleaned as Untar cleans them and stay inside the context",
-          "[policy][tar]") {
+TEST_CASE("names are cleaned as Untar cleans them and stay inside the context", "[policy][tar]") {
   CHECK(read(file("./a//b/../c", "") + end_of_archive()).entries.at(0).path == "a/c");
   CHECK_FALSE(read(file("../x", "") + end_of_archive()).ok);
   CHECK_FALSE(read(file("a/../../x", "") + end_of_archive()).ok);
@@ -273,11 +282,11 @@ TEST_CASE("the reader gives the same entries whether fed whole or a byte at a ti
 }
 
 TEST_CASE("berth's headers read back as the entries it wrote them for", "[policy][tar]") {
-  const auto path = GENERATE(values<std::string>(
-      {"a", std::string(100, 'n'), std::string(101, 'n'),
-       std::string(150, 'p') + "/" + std::string(100, 'n'),
-       std::string(156, 'p') + "/" + std::string(10, 'n'), std::string(300, 'x'),
-       "\xc3\xa9t\xc3\xa9", "."}));
+  const auto path =
+      GENERATE(values<std::string>({"a", std::string(100, 'n'), std::string(101, 'n'),
+                                    std::string(150, 'p') + "/" + std::string(100, 'n'),
+                                    std::string(156, 'p') + "/" + std::string(10, 'n'),
+                                    std::string(300, 'x'), "\xc3\xa9t\xc3\xa9", "."}));
   tar::Entry e;
   e.type = path == "." ? tar::Type::directory : tar::Type::regular;
   e.path = path;
