@@ -125,6 +125,9 @@ std::optional<Reading> reading_from_stats(std::string_view body) {
   if (!s.is_object()) {
     return std::nullopt;
   }
+  if (str(s, "read").starts_with("0001-01-01")) {
+    return std::nullopt;
+  }
   Reading r;
   const json cpu = s.value("cpu_stats", json::object());
   const json usage = cpu.is_object() ? cpu.value("cpu_usage", json::object()) : json::object();
@@ -199,20 +202,10 @@ std::expected<ContainerInfo, std::string> DockerClient::inspect(std::string_view
   return *info;
 }
 
-std::expected<Reading, std::string> DockerClient::stats(std::string_view id) const {
-  auto r = http_request(endpoint_, "GET",
-                        "/containers/" + std::string(id) + "/stats?stream=false&one-shot=true");
-  if (!r) {
-    return std::unexpected(r.error());
-  }
-  if (r->status != 200) {
-    return std::unexpected("stats: HTTP " + std::to_string(r->status));
-  }
-  auto reading = reading_from_stats(r->body);
-  if (!reading) {
-    return std::unexpected("stats: unexpected answer");
-  }
-  return *reading;
+std::expected<HttpLineStream, std::string> DockerClient::stats_stream(std::string_view id) const {
+  // dockerd sends the head at once and the first frame at its collector's next tick.
+  return HttpLineStream::open(endpoint_, "/containers/" + std::string(id) + "/stats?stream=true",
+                              std::chrono::seconds(10));
 }
 
 std::expected<HttpLineStream, std::string> DockerClient::events(std::int64_t since_unix) const {

@@ -5,7 +5,10 @@
 // it, or with a value that is not a valid tenant id, belongs to the operator.
 //
 // Docker's stats API is a fallback for hosts where the cgroup files cannot be read: it costs
-// ~2.5 ms of daemon CPU per sample and reports zeros once a container has died.
+// ~2.5 ms of daemon CPU per sample and reports zeros once a container has died. dockerd samples
+// every container it is asked about once a second, on one collector tick for all, and a
+// request waits for the next tick: one request after another costs about a second per running
+// container, so the meter keeps one stream open per container instead.
 
 #include <cstdint>
 #include <expected>
@@ -54,8 +57,11 @@ struct ContainerEvent {
 /// nullopt for non-container events and lines that are not JSON objects.
 [[nodiscard]] std::optional<ContainerEvent> parse_event(std::string_view line);
 
-/// A reading from one GET /containers/{id}/stats?stream=false&one-shot=true answer (cgroup v1
-/// or v2 field names): CPU, working set (usage minus inactive file), network and block I/O.
+/// A reading from one frame of GET /containers/{id}/stats (cgroup v1 or v2 field names): CPU,
+/// working set (usage minus inactive file), network and block I/O. nullopt for a frame that is
+/// not one, and for dockerd's empty frame (`read` at Go's zero time, every counter 0), which
+/// it sends while the container is not running or could not be read: billing it would look
+/// like a counter reset.
 [[nodiscard]] std::optional<Reading> reading_from_stats(std::string_view body);
 
 /// The few dockerd calls the meter makes.
@@ -65,7 +71,8 @@ class DockerClient {
 
   [[nodiscard]] std::expected<std::vector<ContainerInfo>, std::string> list() const;
   [[nodiscard]] std::expected<ContainerInfo, std::string> inspect(std::string_view id) const;
-  [[nodiscard]] std::expected<Reading, std::string> stats(std::string_view id) const;
+  /// GET /containers/{id}/stats (streamed): one JSON frame per line, about once a second.
+  [[nodiscard]] std::expected<HttpLineStream, std::string> stats_stream(std::string_view id) const;
   /// The container event stream from `since_unix` on.
   [[nodiscard]] std::expected<HttpLineStream, std::string> events(std::int64_t since_unix) const;
   [[nodiscard]] const HttpEndpoint& endpoint() const noexcept { return endpoint_; }

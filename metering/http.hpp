@@ -1,7 +1,7 @@
 #pragma once
 // A small blocking HTTP/1.1 client for the meter's two peers: dockerd on its unix socket (list,
-// inspect, the events stream) and the Prometheus HTTP API over TCP (`berthctl usage`). One
-// request per connection ("Connection: close"), bounded by a deadline on every wait. Refuses
+// inspect, the events and stats streams) and the Prometheus HTTP API over TCP (`berthctl usage`).
+// One request per connection ("Connection: close"), bounded by a deadline on every wait. Refuses
 // responses it cannot frame (bad status line, bad chunk sizes) instead of guessing.
 
 #include <chrono>
@@ -71,6 +71,9 @@ class HttpLineStream {
   /// `timeout`; an error at end of stream or on a framing error.
   [[nodiscard]] std::expected<std::optional<std::string>, std::string> next_line(
       std::chrono::milliseconds timeout);
+
+  /// The connection, for poll() over many streams; next_line(0ms) then takes what arrived.
+  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
  private:
   Fd fd_;

@@ -340,6 +340,9 @@ std::expected<int, std::string> Meter::start() {
   scanner_ = std::thread([this] { run_scanner(); });
   if (docker_) {
     docker_thread_ = std::thread([this] { run_docker(); });
+    if (!layout_) {
+      stats_thread_ = std::thread([this] { run_stats_api(); });
+    }
   }
   if (inotify_fd_ >= 0) {
     watcher_ = std::thread([this] { run_watcher(); });
@@ -354,7 +357,7 @@ void Meter::stop() {
     return;
   }
   stop_cv_.notify_all();
-  for (std::thread* t : {&scanner_, &docker_thread_, &watcher_}) {
+  for (std::thread* t : {&scanner_, &docker_thread_, &watcher_, &stats_thread_}) {
     if (t->joinable()) {
       t->join();
     }
@@ -643,38 +646,133 @@ void Meter::scan_stats_api(std::int64_t now_ns, std::int64_t now_unix_ms) {
   if (!docker_) {
     return;
   }
-  std::vector<ContainerInfo> running;
-  {
-    const std::lock_guard lock(mu_);
-    for (const auto& [id, info] : containers_) {
-      if (info.running) {
-        running.push_back(info);
-      }
-    }
-  }
+  // Only what run_stats_api() has already received: asking dockerd here would make every scan
+  // wait about a second per running container (see docker.hpp), and a container that started
+  // after a scan began would wait for the whole next one.
   std::vector<Observation> observations;
   std::map<std::string, ContainerSeries> series;
-  for (const ContainerInfo& info : running) {
-    auto reading = docker_->stats(info.id);
-    if (!reading) {
-      errors_->Add({{"kind", "stats_api"}}).Increment();
+  std::size_t read = 0;
+  const std::lock_guard lock(mu_);
+  for (const auto& [id, info] : containers_) {
+    if (!info.running) {
       continue;
     }
     Observation o;
-    o.key = "c/" + info.id;
+    o.key = "c/" + id;
     // A restart is a new cgroup, counting from 0 again.
-    o.generation = std::hash<std::string>{}(info.id + "@" + info.started_at);
+    o.generation = std::hash<std::string>{}(id + "@" + info.started_at);
     o.tenant = info.tenant;
     o.bills = Bills{true, true};
-    o.reading = *reading;
-    series[info.id] = ContainerSeries{info.tenant, info.name, *reading};
+    const auto frame = stats_latest_.find(id);
+    if (frame == stats_latest_.end() || frame->second.started_at != info.started_at) {
+      // No frame of this run yet (its stream is opening or reconnecting): a source the ledger
+      // already follows stays open and bills nothing, instead of being closed now and billed
+      // its whole counter again at the next frame.
+      o.stale = true;
+      if (const auto s = series_.find(id); s != series_.end()) {
+        series.insert(*s);
+      }
+    } else {
+      o.reading = frame->second.reading;
+      series[id] = ContainerSeries{info.tenant, info.name, o.reading};
+      ++read;
+    }
     observations.push_back(std::move(o));
   }
-  const std::lock_guard lock(mu_);
   ledger_.apply_scan(now_ns, now_unix_ms, observations);
   series_ = std::move(series);
   std::erase_if(series_slots_, [this](const std::string& id) { return !series_.contains(id); });
-  containers_followed_->Set(static_cast<double>(observations.size()));
+  containers_followed_->Set(static_cast<double>(read));
+}
+
+void Meter::run_stats_api() {
+  struct Followed {
+    std::string started_at;
+    HttpLineStream stream;
+  };
+
+  std::map<std::string, Followed> streams;  // by container id
+  std::map<std::string, SteadyClock::time_point> retry_at;
+  std::vector<pollfd> polled;
+  std::vector<std::string> polled_ids;
+  while (!stopping_) {
+    std::map<std::string, std::string> wanted;  // id -> StartedAt of the run to follow
+    {
+      const std::lock_guard lock(mu_);
+      for (const auto& [id, info] : containers_) {
+        if (info.running && !info.started_at.empty()) {
+          wanted.emplace(id, info.started_at);
+        }
+      }
+      std::erase_if(stats_latest_, [&wanted](const auto& entry) {
+        const auto w = wanted.find(entry.first);
+        return w == wanted.end() || w->second != entry.second.started_at;
+      });
+    }
+    std::erase_if(streams, [&wanted](const auto& entry) {
+      const auto w = wanted.find(entry.first);
+      return w == wanted.end() || w->second != entry.second.started_at;
+    });
+    std::erase_if(retry_at, [&wanted](const auto& entry) { return !wanted.contains(entry.first); });
+    for (const auto& [id, started_at] : wanted) {
+      if (const auto r = retry_at.find(id);
+          streams.contains(id) || (r != retry_at.end() && SteadyClock::now() < r->second)) {
+        continue;
+      }
+      auto stream = docker_->stats_stream(id);
+      if (!stream) {
+        errors_->Add({{"kind", "stats_api"}}).Increment();
+        retry_at[id] = SteadyClock::now() + std::chrono::seconds(1);
+        continue;
+      }
+      streams.emplace(id, Followed{started_at, std::move(*stream)});
+    }
+
+    polled.clear();
+    polled_ids.clear();
+    for (const auto& [id, followed] : streams) {
+      polled.push_back(pollfd{followed.stream.fd(), POLLIN, 0});
+      polled_ids.push_back(id);
+    }
+    if (polled.empty()) {
+      std::unique_lock lk(stop_mu_);
+      stop_cv_.wait_for(lk, std::chrono::milliseconds(200), [this] { return stopping_.load(); });
+      continue;
+    }
+    // 200 ms: new containers get their stream, and stop() is answered, within that.
+    if (::poll(polled.data(), polled.size(), 200) <= 0) {
+      continue;
+    }
+    for (std::size_t i = 0; i < polled.size(); ++i) {
+      if (polled[i].revents == 0) {
+        continue;
+      }
+      Followed& followed = streams.at(polled_ids[i]);
+      std::optional<Reading> newest;
+      bool ended = false;
+      for (;;) {
+        auto line = followed.stream.next_line(std::chrono::milliseconds(0));
+        if (!line) {
+          ended = true;  // dockerd ends it when the container is removed
+          break;
+        }
+        if (!*line) {
+          break;
+        }
+        if (auto reading = reading_from_stats(**line)) {
+          newest = *reading;
+        }
+      }
+      if (newest) {
+        const std::lock_guard lock(mu_);
+        stats_latest_[polled_ids[i]] = StatsFrame{followed.started_at, *newest};
+      }
+      if (ended) {
+        streams.erase(polled_ids[i]);
+        retry_at[polled_ids[i]] = SteadyClock::now() + std::chrono::seconds(1);
+      }
+    }
+  }
 }
 
 void Meter::watch_populated_locked(Source& src) {
@@ -987,6 +1085,11 @@ void Meter::on_event(const ContainerEvent& ev) {
     info.name = ev.name;
   }
   info.tenant = tenant_for_label(ev.tenant_label);
+  if (ev.action == "start") {
+    // A new run, with counters from 0: until the inspect that follows tells its StartedAt, the
+    // stats fallback must not take frames of this run for the previous one's.
+    info.started_at.clear();
+  }
   if (ev.action == "start" || ev.action == "restart") {
     info.running = true;
   } else if (ev.action == "die") {

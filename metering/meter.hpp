@@ -150,12 +150,21 @@ class Meter {
     std::uint64_t scans = 0;  ///< reads so far (for detail_every)
   };
 
+  /// The latest frame of one container's stats stream (the stats API fallback).
+  struct StatsFrame {
+    std::string started_at;  ///< the run it belongs to (ContainerInfo::started_at)
+    Reading reading;
+  };
+
   /// Reads `source` into `o`. False when its cgroup is gone; a read error gives a stale `o`.
   [[nodiscard]] bool observe(Source& source, const std::string& tenant, Bills bills,
                              Observation& o);
   void read_net(Source& source, Reading& reading);
   void drop_source(const std::string& key);
   void scan_stats_api(std::int64_t now_ns, std::int64_t now_unix_ms);
+  /// The stats API fallback's reader: one stats stream per running container dockerd has
+  /// shown (inspected, so its StartedAt is known), polled together; keeps stats_latest_.
+  void run_stats_api();
   /// What an inotify watch descriptor stands for.
   struct Watch {
     enum class Kind {
@@ -207,6 +216,8 @@ class Meter {
   std::map<std::string, ContainerInfo> containers_;  ///< dockerd's view, by full id
   std::map<std::string, ContainerSeries> series_;    ///< by full id
   std::set<std::string> series_slots_;               ///< ids with per-container series
+  /// The stats API fallback: each running container's latest frame, by full id.
+  std::map<std::string, StatsFrame> stats_latest_;
   std::map<std::uint64_t, std::string> netns_owner_;
   std::map<int, Watch> watches_;
   int tenants_root_watch_ = -1;
@@ -226,6 +237,7 @@ class Meter {
   std::thread scanner_;
   std::thread docker_thread_;
   std::thread watcher_;
+  std::thread stats_thread_;
   std::thread writer_;
   std::mutex write_mu_;
   std::condition_variable write_cv_;

@@ -1,102 +1,108 @@
 #include "policy/build_context.hpp"
-#include "policy/rewrite.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <set>
-#include <vector>
+#include <utility>
 
+#include "policy/egress.hpp"
 #include "policy/names.hpp"
+#include "policy/rewrite.hpp"
+#include "policy/vocabulary.hpp"
 
 namespace berth::policy {
 
 namespace {
 
-constexpr std::size_t block = 512;
-constexpr std::uint64_t dockerfile_limit = 1024 * 1024;
-constexpr std::size_t meta_limit = 64 * 1024;
+using dockerfile::Node;
+
+// Symbolic links remembered to refuse entries written through them; beyond these a context is
+// refused rather than held in memory.
+constexpr std::size_t max_symlinks = 65536;
+constexpr std::size_t max_symlink_bytes = 4 * 1024 * 1024;
 
 Decision refuse_build(std::string message, std::string rule) {
   return Decision::deny(403, "berth: " + std::move(message), std::move(rule));
 }
 
-std::string lower(std::string_view s) {
+std::string lower_ascii(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(std::tolower(c));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Characters of an image reference. dockerd expands FROM names with its shell-word lexer
+// (quotes, the escape token, $VAR, a leading BOM); none of these characters means anything to
+// it, so a word made only of them reaches the image store as written.
+bool image_ref_word(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '/' || c == ':' || c == '@' || c == '-';
   });
-  return out;
 }
 
-std::string trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) {
-    return {};
+// strconv.ParseInt(s, 10, 0) succeeds: dockerd takes COPY --from as a stage index then.
+bool parses_as_index(std::string_view s) {
+  if (s.starts_with('-') || s.starts_with('+')) {
+    s.remove_prefix(1);
   }
-  const auto e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  while (s.size() > 1 && s.front() == '0') {
+    s.remove_prefix(1);
+  }
+  return s.size() < 19 || (s.size() == 19 && s <= "9223372036854775807");
 }
 
-std::vector<std::string> words(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) {
-      ++i;
-    }
-    const std::size_t start = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t' && s[i] != '\r') {
-      ++i;
-    }
-    if (i > start) {
-      out.emplace_back(s.substr(start, i - start));
-    }
+// Stage names as instructions.parseBuildStageName accepts them (^[a-z][a-z0-9-_\.]*$ after
+// lowercasing), ASCII only (Go lowercases U+212A to 'k').
+bool stage_name(std::string_view s) {
+  if (s.empty() || !is_ascii(s)) {
+    return false;
   }
-  return out;
+  const std::string l = lower_ascii(s);
+  if (l[0] < 'a' || l[0] > 'z') {
+    return false;
+  }
+  return std::all_of(l.begin(), l.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+  });
 }
 
-// Lexical path clean, as Go's filepath.Clean on a relative path.
-std::string clean_path(std::string_view p) {
-  std::vector<std::string> parts;
-  std::size_t i = 0;
-  while (i <= p.size()) {
-    const auto slash = std::min(p.find('/', i), p.size());
-    const std::string_view part = p.substr(i, slash - i);
-    if (part == "..") {
-      if (!parts.empty()) {
-        parts.pop_back();
-      }
-    } else if (!part.empty() && part != ".") {
-      parts.emplace_back(part);
-    }
-    i = slash + 1;
-  }
-  std::string out;
-  for (const auto& part : parts) {
-    out += out.empty() ? "" : "/";
-    out += part;
-  }
-  return out;
+Decision unwritable_reference(std::string_view word, std::string_view what) {
+  const bool variable = word.find('$') != std::string_view::npos;
+  return refuse_build(std::string(what) + " '" + std::string(word) + "' " +
+                          (variable ? "uses a build variable" : "is not a plain image name") +
+                          "; berth judges image references before the build, so write the "
+                          "image name out (letters, digits and . _ / : @ -)",
+                      variable ? "build.variable" : "build.reference");
 }
 
 // An image reference in a Dockerfile, as the tenant means it.
 std::expected<std::string, Decision> resolve_image(const Tenant& rules, const std::string& ref,
                                                    const OwnershipIndex& index) {
   const std::string_view tenant = rules.id;
-  if (ref.find('$') != std::string::npos) {
-    return std::unexpected(refuse_build(
-        "image reference '" + ref + "' uses a build variable; berth judges image references "
-        "before the build, so write the image name out",
-        "build.variable"));
+  if (!image_ref_word(ref)) {
+    return std::unexpected(unwritable_reference(ref, "image reference"));
   }
-  if (lower(ref) == "scratch") {
+  if (lower_ascii(ref) == "scratch") {
     return ref;
   }
   auto parsed = names::parse_image_ref(ref);
   auto found = index.find_image(tenant, ref);
   if (found.result == Lookup::found && !image_allowed(rules, found.value)) {
-    return std::unexpected(refuse_build("image '" + ref + "' is not among the shared images "
-                                        "tenant " + std::string(tenant) + " may use",
+    return std::unexpected(refuse_build("image '" + ref +
+                                            "' is not among the shared images "
+                                            "tenant " +
+                                            std::string(tenant) + " may use",
                                         "image.not_allowed"));
   }
   if (found.result == Lookup::found) {
@@ -113,471 +119,649 @@ std::expected<std::string, Decision> resolve_image(const Tenant& rules, const st
     return found.value.id;
   }
   if (!parsed) {
-    return std::unexpected(Decision::deny(400, "invalid reference format: " + ref,
-                                          "build.reference"));
+    return std::unexpected(
+        Decision::deny(400, "invalid reference format: " + ref, "build.reference"));
   }
   // Neither the tenant's nor shared: dockerd would try to pull it, which tenants cannot.
-  return std::unexpected(Decision::deny(
-      404, "berth: image " + ref + " not found; build FROM your own images or the operator's "
-           "shared ones (pulling images is not available to tenants)",
-      "build.image_missing"));
+  return std::unexpected(
+      Decision::deny(404,
+                     "berth: image " + ref +
+                         " not found; build FROM your own images or the operator's "
+                         "shared ones (pulling images is not available to tenants)",
+                     "build.image_missing"));
 }
 
-// COPY/ADD --from=<stage|index|image>: rewrites an image reference, keeps stage names.
-std::expected<std::string, Decision> rewrite_copy(const Tenant& tenant,
-                                                  const std::vector<std::string>& w,
-                                                  const std::set<std::string>& stages,
-                                                  const OwnershipIndex& index, bool& changed) {
-  std::string out = w.front();
-  for (std::size_t i = 1; i < w.size(); ++i) {
-    std::string token = w[i];
-    if (lower(token).starts_with("--from=")) {
-      const std::string value = token.substr(7);
-      const bool number = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
-        return c >= '0' && c <= '9';
-      });
-      if (!number && !stages.contains(lower(value))) {
-        auto image = resolve_image(tenant, value, index);
-        if (!image) {
-          return std::unexpected(image.error());
-        }
-        if (*image != value) {
-          token = "--from=" + *image;
-          changed = true;
-        }
-      }
+bool same_instruction(const Node& a, const Node& b) {
+  return a.cmd == b.cmd && a.flags == b.flags && a.args == b.args && a.json == b.json;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) {
+      out += ' ';
     }
-    out += ' ';
-    out += token;
+    out += w;
   }
   return out;
 }
 
-void put_octal(char* field, std::size_t width, std::uint64_t value) {
-  // width-1 octal digits and a NUL, as Go's archive/tar writes them.
-  std::string digits(width - 1, '0');
-  for (std::size_t i = width - 1; i-- > 0;) {
-    digits[i] = static_cast<char>('0' + (value & 7));
-    value >>= 3;
-  }
-  std::copy(digits.begin(), digits.end(), field);
-  field[width - 1] = '\0';
-}
+// Judges one Dockerfile, instruction by instruction, in dockerd's order.
+class Judge {
+ public:
+  Judge(const Tenant& tenant, const OwnershipIndex& index, char escape)
+      : tenant_(tenant), index_(index), escape_(escape) {}
 
-std::uint64_t parse_size(const char* field) {
-  const auto first = static_cast<unsigned char>(field[0]);
-  std::uint64_t v = 0;
-  if (first & 0x80) {  // base-256 (GNU) for large sizes
-    v = first & 0x7f;
-    for (int i = 1; i < 12; ++i) {
-      v = (v << 8) | static_cast<unsigned char>(field[i]);
-    }
-    return v;
-  }
-  for (int i = 0; i < 12; ++i) {
-    const char c = field[i];
-    if (c >= '0' && c <= '7') {
-      v = (v << 3) | static_cast<std::uint64_t>(c - '0');
-    } else if (c == ' ' && v == 0) {
-      continue;
-    } else {
-      break;
-    }
-  }
-  return v;
-}
+  // The judged (possibly rewritten) instruction and its canonical line.
+  struct Judged {
+    Node node;
+    std::string line;
+    std::string trigger;  // ONBUILD: the trigger text dockerd stores
+  };
 
-std::string field_string(const char* f, std::size_t n) {
-  std::size_t len = 0;
-  while (len < n && f[len] != '\0') {
-    ++len;
+  std::expected<Judged, Decision> instruction(const Node& node) {
+    if (!dockerfile::known_instruction(node.cmd)) {
+      return std::unexpected(
+          refuse_build("unknown Dockerfile instruction '" + node.original.substr(0, 40) + "'",
+                       "build.instruction"));
+    }
+    if (!in_stage_ && node.cmd != "from" && node.cmd != "arg") {
+      return std::unexpected(
+          refuse_build("the Dockerfile must start with FROM (only ARG may "
+                       "come before it)",
+                       "build.instruction"));
+    }
+    Judged j{node, {}, {}};
+    std::expected<void, Decision> checked;
+    if (node.cmd == "from") {
+      checked = from(j.node);
+    } else if (node.cmd == "copy") {
+      checked = copy(j.node, committed_);
+    } else if (node.cmd == "add") {
+      checked = add(j.node, std::string_view(&escape_, 1));
+    } else if (node.cmd == "label") {
+      checked = label(j.node, std::string_view(&escape_, 1));
+    } else if (node.cmd == "onbuild") {
+      checked = onbuild(j);
+    }
+    if (!checked) {
+      return std::unexpected(std::move(checked.error()));
+    }
+    auto line = dockerfile::instruction_line(j.node.cmd, j.node.flags, j.node.rest, escape_);
+    if (!line) {
+      return std::unexpected(unwritable(line.error()));
+    }
+    j.line = std::move(*line);
+    return j;
   }
-  return std::string(f, len);
-}
+
+ private:
+  static Decision unwritable(const std::string& why) {
+    return refuse_build(
+        "berth cannot forward this Dockerfile in a form dockerd reads back "
+        "unchanged: " +
+            why,
+        "build.dockerfile");
+  }
+
+  // FROM [--platform=...] image [AS name]
+  std::expected<void, Decision> from(Node& node) {
+    for (const auto& flag : node.flags) {
+      if (!flag.starts_with("--platform=")) {
+        return std::unexpected(refuse_build("FROM accepts only --platform=", "build.instruction"));
+      }
+    }
+    const auto& a = node.args;
+    const bool named = a.size() == 3 && lower_ascii(a[1]) == "as";
+    if (!(a.size() == 1 || named) || (named && !stage_name(a[2]))) {
+      return std::unexpected(
+          refuse_build("FROM takes an image and optionally AS <stage name>", "build.instruction"));
+    }
+    // dockerd commits a stage's name when the stage ends: until the next FROM, the name of the
+    // current stage still means an image (COPY --from=<it> inside it reaches the image store).
+    // Test: "COPY --from naming the stage it is in reaches the image store and is judged as an
+    // image".
+    if (in_stage_ && !current_.empty()) {
+      committed_.insert(current_);
+    }
+    in_stage_ = true;
+    current_ = named ? lower_ascii(a[2]) : std::string();
+    const std::string image = a[0];
+    if (!image_ref_word(image)) {
+      return std::unexpected(unwritable_reference(image, "image reference"));
+    }
+    if (committed_.contains(lower_ascii(image)) || image == "scratch") {
+      return {};
+    }
+    auto resolved = resolve_image(tenant_, image, index_);
+    if (!resolved) {
+      return std::unexpected(std::move(resolved.error()));
+    }
+    node.args[0] = std::move(*resolved);
+    node.rest = join(node.args);
+    return {};
+  }
+
+  // COPY [--from=stage|index|image] [--chown=...] [--chmod=...] src... dest
+  std::expected<void, Decision> copy(Node& node, const std::set<std::string>& stages) {
+    bool seen_from = false;
+    for (auto& flag : node.flags) {
+      const std::string_view body = std::string_view(flag).substr(2);
+      const std::string_view name = body.substr(0, body.find('='));
+      if (name == "chown" || name == "chmod") {
+        continue;
+      }
+      if (name != "from" || body.size() == name.size()) {
+        return std::unexpected(
+            refuse_build("COPY accepts only --from=, --chown= and --chmod=", "build.instruction"));
+      }
+      if (seen_from) {
+        return std::unexpected(refuse_build("COPY has --from twice", "build.instruction"));
+      }
+      seen_from = true;
+      const std::string value(body.substr(5));
+      if (value.empty()) {
+        continue;  // the build context
+      }
+      if (!image_ref_word(value)) {
+        return std::unexpected(unwritable_reference(value, "COPY --from value"));
+      }
+      // dockerd: a committed stage's name first, then a stage index, then an image.
+      if (stages.contains(lower_ascii(value)) || parses_as_index(value)) {
+        continue;
+      }
+      auto resolved = resolve_image(tenant_, value, index_);
+      if (!resolved) {
+        return std::unexpected(std::move(resolved.error()));
+      }
+      flag = "--from=" + *resolved;
+    }
+    return {};
+  }
+
+  // ADD [--chown=...] src... dest: dockerd fetches a source that is an http(s) URL after its
+  // shell-word expansion (builder/dockerfile/copy.go, urlutil.IsURL), from the host's network.
+  // Tests: "ADD of a URL is fetched only where the tenant's egress rules allow it", "an ADD
+  // source that dockerd's word expansion could turn into a URL is refused".
+  std::expected<void, Decision> add(const Node& node, std::string_view escapes) {
+    for (const auto& flag : node.flags) {
+      if (!flag.starts_with("--chown=") && !flag.starts_with("--chmod=")) {
+        return std::unexpected(
+            refuse_build("ADD accepts only --chown= and --chmod=", "build.instruction"));
+      }
+    }
+    if (node.args.size() < 2) {
+      return std::unexpected(
+          refuse_build("ADD needs a source and a destination", "build.instruction"));
+    }
+    for (std::size_t i = 0; i + 1 < node.args.size(); ++i) {
+      if (auto refused = add_source(node.args[i], escapes); !refused) {
+        return refused;
+      }
+    }
+    return {};
+  }
+
+  std::expected<void, Decision> add_source(std::string_view source, std::string_view escapes) {
+    // The literal prefix: up to the first character the lexer treats specially ($, quotes,
+    // the escape token) or that is not printable ASCII (a leading BOM is dropped by it).
+    std::size_t plain = 0;
+    while (plain < source.size()) {
+      const auto c = static_cast<unsigned char>(source[plain]);
+      if (c < 0x20 || c > 0x7e || c == '$' || c == '\'' || c == '"' ||
+          escapes.find(static_cast<char>(c)) != std::string_view::npos) {
+        break;
+      }
+      ++plain;
+    }
+    const std::string_view prefix = source.substr(0, plain);
+    const bool literal = plain == source.size();
+    if (prefix.starts_with("http://") || prefix.starts_with("https://")) {
+      if (!literal) {
+        return std::unexpected(
+            refuse_build("ADD source '" + std::string(source) +
+                             "' is a URL with variables, quotes or "
+                             "escapes; berth judges URLs before the build, so write it out",
+                         "build.url"));
+      }
+      if (auto refused = judge_fetch_url(tenant_, source)) {
+        return std::unexpected(std::move(*refused));
+      }
+      return {};
+    }
+    if (!literal && (std::string_view("http://").starts_with(prefix) ||
+                     std::string_view("https://").starts_with(prefix))) {
+      return std::unexpected(refuse_build(
+          "ADD source '" + std::string(source) +
+              "' could become a URL when dockerd expands "
+              "it; write local sources and URLs out without variables, quotes or escapes",
+          "build.url"));
+    }
+    return {};
+  }
+
+  // LABEL key=value...: the berth. prefix is the operator's (the ownership label). The build's
+  // own labels (berth.tenant) land on the final stage only, so a LABEL berth.tenant=<other> in
+  // an earlier stage would give another tenant an image. dockerd expands keys (quotes, the
+  // escape token, $VAR): a key is refused when, with quotes and escapes dropped, it starts
+  // with "berth." or its literal part before a '$' could still become that.
+  std::expected<void, Decision> label(const Node& node, std::string_view escapes) {
+    static constexpr std::string_view reserved = vocabulary::reserved_label_prefix;
+    for (std::size_t i = 0; i < node.args.size(); i += 2) {
+      std::string literal;
+      bool variable = false;
+      for (char c : node.args[i]) {
+        if (c == '$') {
+          variable = true;
+          break;
+        }
+        if (c == '\'' || c == '"' || escapes.find(c) != std::string_view::npos) {
+          continue;
+        }
+        literal += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      }
+      const bool may_be_reserved =
+          literal.starts_with(reserved) || (variable && reserved.starts_with(literal));
+      if (may_be_reserved) {
+        return std::unexpected(refuse_build("the label '" + node.args[i] +
+                                                "' is reserved (or "
+                                                "could expand to one): the berth. prefix belongs "
+                                                "to the operator",
+                                            "label.reserved"));
+      }
+    }
+    return {};
+  }
+
+  // ONBUILD <instruction>: dockerd stores the text after ONBUILD and parses it again, with the
+  // default escape token, when an image is built FROM this one; its COPY --from is then
+  // resolved against the whole image store. So the stored text is what is judged (tests:
+  // "ONBUILD ADD of a URL is judged as the later build will run it", and ONBUILD\vCOPY in "no
+  // spelling of FROM that dockerd accepts hides the image reference from berth").
+  std::expected<void, Decision> onbuild(Judged& j) {
+    const Node& node = j.node;
+    if (!node.flags.empty() || node.child.empty()) {
+      return std::unexpected(refuse_build("ONBUILD takes one instruction", "build.instruction"));
+    }
+    const std::string& inner = node.child[0].cmd;
+    if (inner == "onbuild" || inner == "from" || inner == "maintainer") {
+      return std::unexpected(
+          refuse_build("ONBUILD " + lower_ascii(inner) + " is not allowed", "build.instruction"));
+    }
+    const std::string expression = dockerfile::onbuild_expression(node.original);
+    auto trigger = dockerfile::parse(expression);
+    if (!trigger || trigger->instructions.size() != 1) {
+      return std::unexpected(
+          refuse_build("an ONBUILD trigger berth cannot read as dockerd "
+                       "will store it",
+                       "build.instruction"));
+    }
+    Node t = std::move(trigger->instructions[0]);
+    if (!dockerfile::known_instruction(t.cmd) || t.cmd == "onbuild" || t.cmd == "from" ||
+        t.cmd == "maintainer") {
+      return std::unexpected(
+          refuse_build("an ONBUILD trigger that is not an ordinary "
+                       "instruction",
+                       "build.instruction"));
+    }
+    std::expected<void, Decision> checked;
+    if (t.cmd == "copy") {
+      checked = copy(t, {});  // the later build's stages are unknown: names are images
+    } else if (t.cmd == "add") {
+      checked = add(t, "\\`");  // expanded with the later Dockerfile's escape token
+    } else if (t.cmd == "label") {
+      checked = label(t, "\\`");
+    }
+    if (!checked) {
+      return std::unexpected(std::move(checked.error()));
+    }
+    auto line = dockerfile::instruction_line(t.cmd, t.flags, t.rest, '\\');
+    if (!line) {
+      return std::unexpected(unwritable(line.error()));
+    }
+    j.trigger = *line;
+    j.node.child.assign(1, std::move(t));
+    j.node.rest = std::move(*line);
+    return {};
+  }
+
+  const Tenant& tenant_;
+  const OwnershipIndex& index_;
+  char escape_;
+  bool in_stage_ = false;
+  std::string current_;
+  std::set<std::string> committed_;
+};
 
 }  // namespace
+
+std::expected<JudgedDockerfile, Decision> judge_dockerfile(const Tenant& tenant,
+                                                           std::string_view text,
+                                                           const OwnershipIndex& index) {
+  if (text.size() > dockerfile_limit) {
+    return std::unexpected(
+        refuse_build("the Dockerfile is larger than berth judges (1 MiB)", "build.dockerfile"));
+  }
+  auto parsed = dockerfile::parse(text);
+  if (!parsed) {
+    return std::unexpected(Decision::deny(400,
+                                          "berth: the Dockerfile does not parse (line " +
+                                              std::to_string(parsed.error().line) +
+                                              "): " + parsed.error().message,
+                                          "build.dockerfile"));
+  }
+  Judge judge(tenant, index, parsed->escape);
+  JudgedDockerfile out;
+  out.text = std::string("# escape=") + parsed->escape + "\n";
+  std::vector<Judge::Judged> judged;
+  judged.reserve(parsed->instructions.size());
+  for (const auto& node : parsed->instructions) {
+    auto j = judge.instruction(node);
+    if (!j) {
+      return std::unexpected(std::move(j.error()));
+    }
+    out.text += j->line;
+    out.text += '\n';
+    judged.push_back(std::move(*j));
+  }
+  // What dockerd will read is what berth judged: parse the text back and compare. (The
+  // differential test checks the same against dockerd's own parser.)
+  auto reread = dockerfile::parse(out.text);
+  bool same =
+      reread && reread->escape == parsed->escape && reread->instructions.size() == judged.size();
+  for (std::size_t i = 0; same && i < judged.size(); ++i) {
+    const Node& got = reread->instructions[i];
+    const Node& want = judged[i].node;
+    if (want.cmd != "onbuild") {
+      same = same_instruction(got, want);
+      continue;
+    }
+    const auto trigger = dockerfile::parse(dockerfile::onbuild_expression(got.original));
+    same = got.cmd == "onbuild" && got.flags.empty() && got.child.size() == 1 &&
+           got.child[0].cmd == want.child[0].cmd &&
+           dockerfile::onbuild_expression(got.original) == judged[i].trigger && trigger &&
+           trigger->instructions.size() == 1 &&
+           same_instruction(trigger->instructions[0], want.child[0]);
+  }
+  if (!same) {
+    return std::unexpected(
+        refuse_build("berth cannot forward this Dockerfile in a form dockerd "
+                     "reads back unchanged",
+                     "build.dockerfile"));
+  }
+  out.instructions = std::move(reread->instructions);
+  return out;
+}
 
 std::expected<std::string, Decision> rewrite_dockerfile(const Tenant& tenant,
                                                         std::string_view dockerfile,
                                                         const OwnershipIndex& index) {
-  // Physical lines.
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < dockerfile.size()) {
-    const auto nl = dockerfile.find('\n', start);
-    const auto end = nl == std::string_view::npos ? dockerfile.size() : nl;
-    lines.emplace_back(dockerfile.substr(start, end - start));
-    start = end + 1;
+  auto judged = judge_dockerfile(tenant, dockerfile, index);
+  if (!judged) {
+    return std::unexpected(std::move(judged.error()));
   }
-  // Parser directives: "# key=value" lines at the very top; only escape matters here.
-  char escape = '\\';
-  for (const auto& line : lines) {
-    const std::string t = trim(line);
-    if (!t.starts_with("#")) {
-      break;
-    }
-    const std::string body = lower(trim(std::string_view(t).substr(1)));
-    const auto eq = body.find('=');
-    if (eq == std::string::npos) {
-      break;
-    }
-    if (trim(std::string_view(body).substr(0, eq)) == "escape") {
-      const std::string value = trim(std::string_view(body).substr(eq + 1));
-      if (value == "`") {
-        escape = '`';
-      }
-    }
-  }
-  std::string out;
-  std::set<std::string> stages;
-  std::size_t i = 0;
-  while (i < lines.size()) {
-    // One logical line: physical lines joined while they end with the escape character;
-    // comment lines inside a continuation are dropped, as the builder does.
-    const std::size_t first = i;
-    std::string logical;
-    for (; i < lines.size(); ++i) {
-      std::string t = lines[i];
-      while (!t.empty() && (t.back() == '\r' || t.back() == ' ' || t.back() == '\t')) {
-        t.pop_back();
-      }
-      if (i > first && trim(t).starts_with("#")) {
-        continue;
-      }
-      if (!t.empty() && t.back() == escape) {
-        t.pop_back();
-        logical += t;
-        continue;
-      }
-      logical += t;
-      ++i;
-      break;
-    }
-    const std::string stripped = trim(logical);
-    const auto w = words(stripped);
-    auto original = [&] {
-      for (std::size_t k = first; k < i; ++k) {
-        out += lines[k];
-        out += '\n';
-      }
-    };
-    if (w.empty() || stripped.starts_with("#")) {
-      original();
-      continue;
-    }
-    const std::string keyword = lower(w.front());
-    if (keyword == "from") {
-      std::vector<std::string> flags;
-      std::size_t k = 1;
-      while (k < w.size() && w[k].starts_with("--")) {
-        flags.push_back(w[k++]);
-      }
-      if (k >= w.size()) {
-        original();
-        continue;  // the builder reports the syntax error itself
-      }
-      const std::string image = w[k];
-      std::string rewritten = image;
-      if (!stages.contains(lower(image))) {
-        auto resolved = resolve_image(tenant, image, index);
-        if (!resolved) {
-          return std::unexpected(resolved.error());
-        }
-        rewritten = *resolved;
-      }
-      if (k + 2 < w.size() && lower(w[k + 1]) == "as") {
-        stages.insert(lower(w[k + 2]));
-      }
-      if (rewritten == image) {
-        original();
-        continue;
-      }
-      std::string line = w.front();
-      for (const auto& f : flags) {
-        line += ' ' + f;
-      }
-      line += ' ' + rewritten;
-      for (std::size_t r = k + 1; r < w.size(); ++r) {
-        line += ' ' + w[r];
-      }
-      out += line + '\n';
-      continue;
-    }
-    if (keyword == "copy" || keyword == "add") {
-      bool changed = false;
-      auto line = rewrite_copy(tenant, w, stages, index, changed);
-      if (!line) {
-        return std::unexpected(line.error());
-      }
-      if (changed) {
-        out += *line + '\n';
-      } else {
-        original();
-      }
-      continue;
-    }
-    if (keyword == "onbuild" && w.size() > 1) {
-      const std::string inner = lower(w[1]);
-      if (inner == "copy" || inner == "add") {
-        bool changed = false;
-        std::vector<std::string> rest(w.begin() + 1, w.end());
-        auto line = rewrite_copy(tenant, rest, {}, index, changed);
-        if (!line) {
-          return std::unexpected(line.error());
-        }
-        if (changed) {
-          out += w.front() + " " + *line + '\n';
-          continue;
-        }
-      }
-    }
-    original();
-  }
-  if (!dockerfile.empty() && dockerfile.back() != '\n' && !out.empty()) {
-    out.pop_back();
-  }
-  return out;
+  return std::move(judged->text);
 }
+
+// ---- the build context --------------------------------------------------------------------
 
 BuildContextFilter::BuildContextFilter(Tenant rules, std::string dockerfile_param)
-    : tenant_(std::move(rules)),
-      wanted_(clean_path(dockerfile_param.empty() ? "Dockerfile" : dockerfile_param)) {
-  // dockerd falls back to "dockerfile" when the default "Dockerfile" is missing.
-  if (dockerfile_param.empty() || dockerfile_param == "Dockerfile") {
-    wanted_lower_ = "dockerfile";
+    : tenant_(std::move(rules)) {
+  // dockerd opens filepath.Join(context, param), following symbolic links inside the context,
+  // and falls back to "dockerfile" when the parameter is the default "Dockerfile" and no such
+  // file exists.
+  const bool fallback = dockerfile_param.empty() || dockerfile_param == "Dockerfile";
+  std::string_view param = dockerfile_param;
+  if (param.empty()) {
+    param = "Dockerfile";
   }
+  while (param.starts_with('/')) {
+    param.remove_prefix(1);
+  }
+  std::string path = tar::clean_path(param);
+  if (path == "." || path == ".." || path.starts_with("../")) {
+    refused_ = refuse_build("the dockerfile parameter must name a file inside the build context",
+                            "build.dockerfile");
+    return;
+  }
+  candidates_.push_back(path);
+  if (fallback) {
+    candidates_.emplace_back("dockerfile");
+  }
+  for (const auto& c : candidates_) {
+    for (auto slash = c.find('/'); slash != std::string::npos; slash = c.find('/', slash + 1)) {
+      candidate_parents_.push_back(c.substr(0, slash));
+    }
+  }
+  seen_.assign(candidates_.size(), false);
 }
 
-std::expected<void, Decision> BuildContextFilter::on_header(const OwnershipIndex& index,
-                                                            std::string& out) {
-  (void)index;
-  const char* h = held_.data();
-  const char type = h[156];
-  const std::uint64_t size = parse_size(h + 124);
-  std::string name = field_string(h, 100);
-  if (std::string_view(h + 257, 6) == std::string_view("ustar\0", 6)) {
-    const std::string prefix = field_string(h + 345, 155);
-    if (!prefix.empty()) {
-      name = prefix + "/" + name;
+std::unexpected<Decision> BuildContextFilter::refuse(Decision decision) {
+  refused_ = decision;
+  return std::unexpected(std::move(decision));
+}
+
+bool BuildContextFilter::is_candidate(std::string_view path) const {
+  return std::find(candidates_.begin(), candidates_.end(), path) != candidates_.end();
+}
+
+bool BuildContextFilter::below_symlink(std::string_view path) const {
+  if (symlinks_.empty()) {
+    return false;
+  }
+  for (auto slash = path.find('/'); slash != std::string_view::npos;
+       slash = path.find('/', slash + 1)) {
+    if (symlinks_.contains(path.substr(0, slash))) {
+      return true;
     }
   }
-  if (type == 'x' || type == 'L') {
-    meta_type_ = type;
-    meta_.clear();
-    if (size > meta_limit) {
-      return std::unexpected(refuse_build("the build context has an oversized tar extension "
-                                          "header", "build.context"));
-    }
-    out += held_;
-    remaining_ = size;
-    padding_ = (block - size % block) % block;
-    state_ = State::data;
+  return false;
+}
+
+std::expected<void, Decision> BuildContextFilter::check_magic(bool final) {
+  if (magic_checked_ || (!final && magic_.size() < 6)) {
     return {};
   }
-  if (!next_name_.empty()) {
-    name = next_name_;
+  magic_checked_ = true;
+  auto starts = [&](std::string_view m) { return std::string_view(magic_).starts_with(m); };
+  using namespace std::string_view_literals;
+  if (starts("\x1f\x8b"sv) || starts("BZh"sv) ||
+      starts("\xfd"
+             "7zXZ\0"sv) ||
+      starts("\x28\xb5\x2f\xfd"sv)) {
+    return refuse(
+        refuse_build("compressed build contexts are not judged; send the context "
+                     "uncompressed (docker build without --compress)",
+                     "build.compressed"));
   }
-  const std::string cleaned = clean_path(name);
-  const bool is_dockerfile = cleaned == wanted_ || (!wanted_lower_.empty() && cleaned == wanted_lower_);
-  const bool regular = type == '0' || type == '\0' || type == '7';
-  meta_type_ = 0;
-  // A link on the way to the Dockerfile would make dockerd read a file berth did not judge.
-  if ((type == '1' || type == '2') && wanted_.starts_with(cleaned + "/")) {
-    return std::unexpected(refuse_build("the build context has a link on the Dockerfile's path",
-                                        "build.dockerfile"));
+  return {};
+}
+
+std::expected<void, Decision> BuildContextFilter::emit_header(const tar::Entry& entry,
+                                                              std::string& out) {
+  const std::size_t at = out.size();
+  tar::append_header(out, entry);
+  if (!wrote_header_) {
+    wrote_header_ = true;
+    // dockerd sniffs the first bytes it reads for gzip, bzip2 and xz; berth's first header
+    // starts with the first entry's name (test: "a first entry whose name dockerd would take
+    // for compressed data is refused").
+    using namespace std::string_view_literals;
+    const std::string_view head = std::string_view(out).substr(at, 6);
+    if (head.starts_with("\x1f\x8b\x08"sv) || head.starts_with("BZh"sv) ||
+        head.starts_with("\xfd"
+                         "7zXZ\0"sv)) {
+      return refuse(
+          refuse_build("the build context's first entry has a name dockerd would "
+                       "take for compressed data; put another entry first",
+                       "build.context"));
+    }
   }
-  if (is_dockerfile && type != 'g') {
-    if (!regular) {
-      return std::unexpected(refuse_build("the Dockerfile in the build context must be a regular "
-                                          "file, not a link",
-                                          "build.dockerfile"));
+  return {};
+}
+
+std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, std::string& out) {
+  // Untar writes each entry at its path as the kernel resolves it: a symbolic link earlier in
+  // the context redirects later entries (a link "x" -> "." and an entry "x/Dockerfile" write
+  // the Dockerfile dockerd reads). Test: "a symbolic link cannot redirect a later entry onto the
+  // Dockerfile".
+  if (below_symlink(e.path)) {
+    return refuse(refuse_build("the build context writes '" + e.path +
+                                   "' through a symbolic "
+                                   "link it created earlier",
+                               "build.context"));
+  }
+  if (e.type == tar::Type::hardlink) {
+    if (symlinks_.contains(e.link) || below_symlink(e.link)) {
+      // A hard link to a symbolic link is another symbolic link (test: "a hard link to a
+      // symbolic link is refused: it is another symbolic link").
+      return refuse(
+          refuse_build("the build context has a hard link to a symbolic link", "build.context"));
     }
-    if (pax_size_ || size > dockerfile_limit) {
-      return std::unexpected(refuse_build("the Dockerfile is larger than berth judges (1 MiB)",
-                                          "build.dockerfile"));
+    if (is_candidate(e.link)) {
+      return refuse(
+          refuse_build("the build context has a hard link to the Dockerfile", "build.dockerfile"));
     }
-    held_header_ = held_;
-    remaining_ = size;
-    padding_ = (block - size % block) % block;
-    state_ = State::dockerfile;
+  }
+  for (const auto& c : candidates_) {
+    if (e.path.size() > c.size() && e.path.starts_with(c) && e.path[c.size()] == '/') {
+      return refuse(refuse_build("the build context has an entry below the Dockerfile's path",
+                                 "build.dockerfile"));
+    }
+  }
+  if (e.type != tar::Type::directory &&
+      std::find(candidate_parents_.begin(), candidate_parents_.end(), e.path) !=
+          candidate_parents_.end()) {
+    // Untar replaces what is there: a later link or file at a parent directory would make
+    // dockerd read another Dockerfile than the one judged (test: "a link or file where the
+    // Dockerfile's directory must be is refused, in any order").
+    return refuse(refuse_build("the build context has a link or file at '" + e.path +
+                                   "', where the Dockerfile's directory must be",
+                               "build.dockerfile"));
+  }
+  const auto candidate = std::find(candidates_.begin(), candidates_.end(), e.path);
+  if (candidate != candidates_.end()) {
+    if (e.type != tar::Type::regular) {
+      return refuse(refuse_build("the Dockerfile '" + e.path +
+                                     "' in the build context must be "
+                                     "a regular file, not a link or directory",
+                                 "build.dockerfile"));
+    }
+    const auto k = static_cast<std::size_t>(candidate - candidates_.begin());
+    if (seen_[k]) {
+      return refuse(refuse_build("the build context has two entries named '" + e.path + "'",
+                                 "build.dockerfile"));
+    }
+    if (e.size > dockerfile_limit) {
+      return refuse(
+          refuse_build("the Dockerfile is larger than berth judges (1 MiB)", "build.dockerfile"));
+    }
+    seen_[k] = true;
+    holding_ = true;
+    held_entry_ = e;
     held_.clear();
-    saw_dockerfile_ = true;
-    next_name_.clear();
-    pax_size_ = false;
+    held_.reserve(static_cast<std::size_t>(e.size));
     return {};
   }
-  out += held_;
-  remaining_ = size;
-  padding_ = (block - size % block) % block;
-  state_ = State::data;
-  if (type != 'g') {
-    next_name_.clear();
-    pax_size_ = false;
+  if (e.type == tar::Type::symlink) {
+    symlink_bytes_ += e.path.size();
+    if (symlinks_.size() >= max_symlinks || symlink_bytes_ > max_symlink_bytes) {
+      return refuse(
+          refuse_build("the build context has more symbolic links than berth follows "
+                       "(65536)",
+                       "build.context"));
+    }
+    symlinks_.insert(e.path);
   }
+  passing_size_ = e.size;
+  return emit_header(e, out);
+}
+
+std::expected<void, Decision> BuildContextFilter::on_entry_end(const OwnershipIndex& index,
+                                                               std::string& out) {
+  if (!holding_) {
+    tar::append_padding(out, passing_size_);
+    return {};
+  }
+  holding_ = false;
+  auto judged = judge_dockerfile(tenant_, held_, index);
+  if (!judged) {
+    return refuse(std::move(judged.error()));
+  }
+  held_entry_.size = judged->text.size();
+  if (auto r = emit_header(held_entry_, out); !r) {
+    return r;
+  }
+  out += judged->text;
+  tar::append_padding(out, judged->text.size());
+  held_.clear();
+  held_.shrink_to_fit();
   return {};
 }
 
 std::expected<std::string, Decision> BuildContextFilter::feed(std::string_view bytes,
                                                               const OwnershipIndex& index) {
+  if (refused_) {
+    return std::unexpected(*refused_);
+  }
+  if (!magic_checked_) {
+    magic_.append(bytes.substr(0, 6 - magic_.size()));
+    if (auto r = check_magic(false); !r) {
+      return std::unexpected(std::move(r.error()));
+    }
+  }
   std::string out;
-  if (first_block_ && !bytes.empty()) {
-    const auto b0 = static_cast<unsigned char>(bytes[0]);
-    if (b0 == 0x1f || b0 == 0xfd || b0 == 0x28 || bytes.starts_with("BZh")) {
-      return std::unexpected(refuse_build(
-          "compressed build contexts are not judged; send the context uncompressed "
-          "(docker build without --compress)",
-          "build.compressed"));
+  out.reserve(bytes.size() + 2048);
+  std::string_view rest = bytes;
+  for (;;) {
+    auto step = reader_.next(rest);
+    if (!step) {
+      return refuse(refuse_build(step.error(), "build.context"));
     }
-    first_block_ = false;
-  }
-  std::size_t pos = 0;
-  while (pos < bytes.size()) {
-    const std::string_view rest = bytes.substr(pos);
-    switch (state_) {
-      case State::end:
-        out += rest;
-        pos = bytes.size();
-        break;
-      case State::header: {
-        const std::size_t take = std::min(block - held_.size(), rest.size());
-        held_.append(rest.substr(0, take));
-        pos += take;
-        if (held_.size() < block) {
-          break;
-        }
-        if (std::all_of(held_.begin(), held_.end(), [](char c) { return c == '\0'; })) {
-          out += held_;
-          held_.clear();
-          if (++zero_blocks_ >= 2) {
-            state_ = State::end;
-          }
-          break;
-        }
-        zero_blocks_ = 0;
-        auto r = on_header(index, out);
-        if (!r) {
-          return std::unexpected(r.error());
-        }
-        if (state_ != State::dockerfile) {
-          held_.clear();
-        }
-        if (state_ == State::data && remaining_ == 0) {
-          state_ = padding_ ? State::padding : State::header;
+    switch (step->event) {
+      case tar::Reader::Event::need_more:
+        return out;
+      case tar::Reader::Event::entry:
+        if (auto r = on_entry(reader_.entry(), out); !r) {
+          return std::unexpected(std::move(r.error()));
         }
         break;
-      }
-      case State::data: {
-        const std::size_t take =
-            static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, rest.size()));
-        if (meta_type_ != 0) {
-          meta_.append(rest.substr(0, take));
-        }
-        out += rest.substr(0, take);
-        pos += take;
-        remaining_ -= take;
-        if (remaining_ == 0) {
-          if (meta_type_ == 'L') {
-            next_name_ = field_string(meta_.data(), meta_.size());
-          } else if (meta_type_ == 'x') {
-            // PAX records: "<len> <key>=<value>\n"
-            std::size_t p = 0;
-            while (p < meta_.size()) {
-              const auto sp = meta_.find(' ', p);
-              if (sp == std::string::npos) {
-                break;
-              }
-              const std::size_t len = std::strtoul(meta_.c_str() + p, nullptr, 10);
-              if (len == 0 || p + len > meta_.size()) {
-                break;
-              }
-              const std::string record = meta_.substr(sp + 1, p + len - sp - 2);
-              const auto eq = record.find('=');
-              if (eq != std::string::npos) {
-                const std::string key = record.substr(0, eq);
-                if (key == "path") {
-                  next_name_ = record.substr(eq + 1);
-                } else if (key == "size") {
-                  pax_size_ = true;
-                }
-              }
-              p += len;
-            }
-          }
-          meta_type_ = 0;
-          state_ = padding_ ? State::padding : State::header;
+      case tar::Reader::Event::data:
+        if (holding_) {
+          held_.append(step->data);
+        } else {
+          out.append(step->data);
         }
         break;
-      }
-      case State::dockerfile: {
-        const std::size_t take =
-            static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, rest.size()));
-        held_.append(rest.substr(0, take));
-        pos += take;
-        remaining_ -= take;
-        if (remaining_ != 0) {
-          break;
-        }
-        auto rewritten = rewrite_dockerfile(tenant_, held_, index);
-        if (!rewritten) {
-          return std::unexpected(rewritten.error());
-        }
-        std::string header = held_header_;
-        put_octal(header.data() + 124, 12, rewritten->size());
-        std::fill(header.begin() + 148, header.begin() + 156, ' ');
-        unsigned sum = 0;
-        for (char c : header) {
-          sum += static_cast<unsigned char>(c);
-        }
-        char chk[8];
-        std::snprintf(chk, sizeof chk, "%06o", sum & 0777777u);
-        std::copy(chk, chk + 6, header.begin() + 148);
-        header[154] = '\0';
-        header[155] = ' ';
-        out += header;
-        out += *rewritten;
-        out.append((block - rewritten->size() % block) % block, '\0');
-        held_.clear();
-        held_header_.clear();
-        // The original padding is dropped: the rewritten entry brought its own.
-        state_ = padding_ ? State::padding : State::header;
-        skip_padding_ = true;
-        break;
-      }
-      case State::padding: {
-        const std::size_t take =
-            static_cast<std::size_t>(std::min<std::uint64_t>(padding_, rest.size()));
-        if (!skip_padding_) {
-          out += rest.substr(0, take);
-        }
-        pos += take;
-        padding_ -= take;
-        if (padding_ == 0) {
-          state_ = State::header;
-          skip_padding_ = false;
+      case tar::Reader::Event::entry_end:
+        if (auto r = on_entry_end(index, out); !r) {
+          return std::unexpected(std::move(r.error()));
         }
         break;
-      }
+      case tar::Reader::Event::end:
+        break;
     }
   }
-  return out;
 }
 
 std::expected<std::string, Decision> BuildContextFilter::finish() {
-  if (state_ == State::dockerfile || state_ == State::data ||
-      (state_ == State::header && !held_.empty())) {
-    return std::unexpected(refuse_build("the build context ended in the middle of an entry",
-                                        "build.context"));
+  if (refused_) {
+    return std::unexpected(*refused_);
   }
-  if (!saw_dockerfile_) {
+  if (auto r = check_magic(true); !r) {
+    return std::unexpected(std::move(r.error()));
+  }
+  if (auto r = reader_.finish(); !r) {
+    return refuse(refuse_build(r.error(), "build.context"));
+  }
+  if (std::find(seen_.begin(), seen_.end(), true) == seen_.end()) {
     // Nothing judged: whatever dockerd would build from, berth has not seen it.
-    return std::unexpected(refuse_build("the build context has no Dockerfile named '" + wanted_ +
-                                            "' (a regular file at that path)",
-                                        "build.dockerfile"));
+    return refuse(refuse_build("the build context has no Dockerfile named '" + candidates_[0] +
+                                   "' (a regular file at that path)",
+                               "build.dockerfile"));
   }
   std::string out;
-  if (state_ == State::header) {
-    out = std::move(held_);
-  }
+  tar::append_end(out);
   return out;
 }
 

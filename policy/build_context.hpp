@@ -1,59 +1,97 @@
 #pragma once
 // The build context a tenant sends to the classic builder (POST /build) is a tar stream with
 // the Dockerfile inside. The builder resolves FROM and COPY --from images from the daemon's
-// whole image store, so a Dockerfile could build on another tenant's image by its stored name.
-// BuildContextFilter passes the tar through unchanged except the Dockerfile, whose image
-// references are resolved in the tenant's namespace (its own tags, shared images, images it
-// may see by id) and rewritten to what dockerd must use. Contexts berth cannot judge
-// (compressed, a Dockerfile that is a link, a variable in an image reference) are refused.
+// whole image store, so a Dockerfile could build on another tenant's image by its stored name,
+// and it fetches `ADD <url>` sources from the host's network.
+//
+// Forward only what was judged, in canonical form (DESIGN.md): BuildContextFilter reads the
+// context with a strict reader (policy/tar_stream.hpp), re-emits every entry with a header
+// berth writes, and replaces each file dockerd may take as the Dockerfile with the canonical
+// text berth judged (policy/dockerfile.hpp parses it as dockerd's parser does). Image
+// references are resolved in the tenant's namespace (its own tags, shared images, images it may
+// see by id) and written as dockerd must use them; ADD URLs are judged by the tenant's egress
+// rules. Refused: compressed contexts, anything the tar reader refuses, a Dockerfile that is a
+// link or a directory or appears twice, a link or file where the Dockerfile's directory must
+// be, an entry written through a symbolic link, image references that dockerd's word expansion
+// could change, ADD sources that could become URLs after expansion, and unknown instructions.
 
+#include <cstddef>
 #include <expected>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/decision.hpp"
+#include "policy/dockerfile.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/policy.hpp"
+#include "policy/tar_stream.hpp"
 
 namespace berth::policy {
 
-/// Rewrites image references in a Dockerfile for the tenant `rules` describes (its id and the
-/// shared images it may use). Refuses references it cannot judge or the tenant may not use.
-[[nodiscard]] std::expected<std::string, Decision> rewrite_dockerfile(
+/// What berth forwards for a Dockerfile: the canonical text, and the instructions dockerd's
+/// parser reads from it (berth parses its own text back and refuses when that differs from
+/// what it judged).
+struct JudgedDockerfile {
+  std::string text;
+  std::vector<dockerfile::Node> instructions;
+};
+
+/// Judges a Dockerfile for the tenant `rules` describes: image references resolved and
+/// rewritten, ADD URLs judged, everything else carried over in canonical form (the escape
+/// directive written out, one physical line per instruction, comments dropped).
+[[nodiscard]] std::expected<JudgedDockerfile, Decision> judge_dockerfile(
     const Tenant& rules, std::string_view dockerfile, const OwnershipIndex& index);
+
+/// The canonical text of judge_dockerfile.
+[[nodiscard]] std::expected<std::string, Decision> rewrite_dockerfile(const Tenant& rules,
+                                                                      std::string_view dockerfile,
+                                                                      const OwnershipIndex& index);
+
+/// The largest Dockerfile berth judges.
+inline constexpr std::size_t dockerfile_limit = 1024 * 1024;
 
 class BuildContextFilter {
  public:
-  /// `dockerfile_param` is the build's "dockerfile" query value (empty: "Dockerfile").
+  /// `dockerfile_param` is the build's "dockerfile" query value (empty: "Dockerfile", with
+  /// dockerd's fallback to "dockerfile").
   BuildContextFilter(Tenant rules, std::string dockerfile_param);
 
-  /// Consumes body bytes; returns the bytes to forward now (possibly fewer: a header or the
-  /// Dockerfile is held back until complete). `index` resolves image references.
+  /// Consumes body bytes; returns the bytes to forward now (headers berth wrote, the data of
+  /// entries passed through; a Dockerfile is held back until judged). `index` resolves image
+  /// references. After a refusal every call refuses.
   [[nodiscard]] std::expected<std::string, Decision> feed(std::string_view bytes,
                                                           const OwnershipIndex& index);
-  /// The body ended: refuses a context that stopped mid-entry or had no Dockerfile.
+  /// The body ended: refuses a context that stopped mid-entry or had no Dockerfile; otherwise
+  /// the end-of-archive marker, which berth writes only here, after everything was judged.
   [[nodiscard]] std::expected<std::string, Decision> finish();
 
  private:
-  enum class State { header, data, dockerfile, padding, end };
-  std::expected<void, Decision> on_header(const OwnershipIndex& index, std::string& out);
+  std::expected<void, Decision> on_entry(const tar::Entry& entry, std::string& out);
+  std::expected<void, Decision> on_entry_end(const OwnershipIndex& index, std::string& out);
+  std::expected<void, Decision> emit_header(const tar::Entry& entry, std::string& out);
+  std::expected<void, Decision> check_magic(bool final);
+  bool below_symlink(std::string_view path) const;
+  bool is_candidate(std::string_view path) const;
+  std::unexpected<Decision> refuse(Decision decision);
 
   Tenant tenant_;
-  std::string wanted_;        // cleaned dockerfile path
-  std::string wanted_lower_;  // dockerd also accepts a lowercase "dockerfile"
-  State state_ = State::header;
-  std::string held_;          // a partial header block, or the Dockerfile being collected
-  std::string held_header_;   // the Dockerfile's header block
-  std::uint64_t remaining_ = 0;  // data bytes left in the current entry
-  std::uint64_t padding_ = 0;
-  std::string next_name_;     // from a PAX or GNU long-name record
-  bool pax_size_ = false;
-  std::string meta_;          // content of a PAX/long-name entry being read
-  char meta_type_ = 0;
-  bool first_block_ = true;
-  bool saw_dockerfile_ = false;
-  bool skip_padding_ = false;
-  int zero_blocks_ = 0;
+  std::vector<std::string> candidates_;         // paths dockerd may read as the Dockerfile
+  std::vector<std::string> candidate_parents_;  // their proper parent directories
+  std::vector<bool> seen_;                      // per candidate
+  std::optional<Decision> refused_;             // sticky
+  tar::Reader reader_;
+  std::string magic_;  // the first bytes, to recognise compressed contexts
+  bool magic_checked_ = false;
+  bool wrote_header_ = false;
+  bool holding_ = false;  // the current entry is a Dockerfile being collected
+  tar::Entry held_entry_;
+  std::string held_;
+  std::uint64_t passing_size_ = 0;  // data size of the entry passed through
+  std::set<std::string, std::less<>> symlinks_;
+  std::size_t symlink_bytes_ = 0;
 };
 
 }  // namespace berth::policy

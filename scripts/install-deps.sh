@@ -9,6 +9,7 @@ packages=(
   build-essential cmake g++ libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
   prometheus-cpp-dev libmimalloc-dev docker.io busybox-static python3-docker docker-compose nginx openssl curl
   util-linux iproute2 iptables procps clang-16 libclang-rt-16-dev prometheus
+  golang-go golang-github-pkg-errors-dev
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -37,6 +38,10 @@ if ((${#missing[@]} > 0)); then
 else
   log "all packages present"
 fi
+
+# The differential test (tests/differential) builds against dockerd's own Dockerfile parser,
+# from the Debian source of docker.io; fetched once into a cache.
+"$(dirname "${BASH_SOURCE[0]}")/../tests/differential/fetch_moby_source.sh" >/dev/null
 
 # dockerd: talk to the socket directly so neither DOCKER_HOST nor a docker context in the
 # caller's environment can point the check somewhere else.

@@ -233,6 +233,14 @@ TEST_CASE("where no cgroup can be read, the meter falls back on dockerd's stats 
           "[metering][integration]") {
   TempDir dir;
   TestTenant tenant('s');
+  // A host seldom runs one container alone (in CI, other tests' containers run beside this
+  // one). dockerd answers a stats request at its collector's next tick, once a second: a meter
+  // that asked container after container took seconds per scan, and billed nothing here
+  // within the 4 s below.
+  TestTenant neighbours('o');
+  for (int i = 0; i < 4; ++i) {
+    (void)run_container({{"sleep", "60"}, neighbours.id()});
+  }
   const auto empty_root = dir.path() / "no-cgroups";
   std::filesystem::create_directories(empty_root);
   MeterProcess meter({"--listen", "127.0.0.1:0", "--resolution-ms", "500", "--cgroup-root",
@@ -244,8 +252,10 @@ TEST_CASE("where no cgroup can be read, the meter falls back on dockerd's stats 
   const std::string text = scrape(meter.port());
   const auto kernel_cpu = KernelReference::cpu_seconds(tenant.id());
   remove_container(id);
-  INFO(meter.log_tail() << text.substr(0, 2000));
+  const double followed = sample(text, "berth_meter_containers_followed").value_or(0);
+  INFO(meter.log_tail() << text.substr(0, 2000) << "\ncontainers followed: " << followed);
   CHECK(sample(text, "berth_meter_info{source=\"stats_api\"}") == 1.0);
+  CHECK(followed >= 5);  // its own and the four neighbours, at least
   const double billed =
       sample(text, "berth_tenant_cpu_seconds_total{tenant=\"" + tenant.id() + "\"}").value_or(0);
   REQUIRE(kernel_cpu);

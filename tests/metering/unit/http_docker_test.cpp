@@ -131,3 +131,18 @@ TEST_CASE("a stats API answer gives CPU, working set, network and block I/O",
   CHECK(r->blk_write_bytes == 9);
   CHECK_FALSE(m::reading_from_stats(R"({"read":"0001-01-01T00:00:00Z"})"));
 }
+
+TEST_CASE("dockerd's empty stats frame for a container that is not running is no reading",
+          "[metering][docker]") {
+  // As dockerd 20.10 sends it: every counter present and 0. Taken as a reading, it would be a
+  // counter reset, and the container's next frame would bill its whole CPU time again.
+  CHECK_FALSE(m::reading_from_stats(
+      R"({"read":"0001-01-01T00:00:00Z","preread":"0001-01-01T00:00:00Z","pids_stats":{},
+          "cpu_stats":{"cpu_usage":{"total_usage":0,"usage_in_kernelmode":0,
+                                    "usage_in_usermode":0}},
+          "memory_stats":{},"name":"/web","id":"0123"})"));
+  const auto r = m::reading_from_stats(
+      R"({"read":"2026-12-05T21:19:40.346496928Z","cpu_stats":{"cpu_usage":{"total_usage":5}}})");
+  REQUIRE(r);
+  CHECK(r->cpu_ns == 5);
+}
