@@ -187,6 +187,35 @@ void OwnershipIndex::put_network(NetworkInfo n) {
   networks_[id] = std::move(n);
 }
 
+std::vector<Cidr> OwnershipIndex::subnets_in_use() const {
+  std::vector<Cidr> out;
+  for (const auto& [id, n] : networks_) {
+    out.insert(out.end(), n.subnets.begin(), n.subnets.end());
+  }
+  for (const auto& [id, subnets] : subnet_reservations_) {
+    out.insert(out.end(), subnets.begin(), subnets.end());
+  }
+  return out;
+}
+
+std::uint64_t OwnershipIndex::reserve_subnets(std::vector<Cidr> subnets) {
+  const auto in_use = subnets_in_use();
+  for (const auto& wanted : subnets) {
+    for (const auto& used : in_use) {
+      if (wanted.overlaps(used)) {
+        return 0;
+      }
+    }
+  }
+  const std::uint64_t id = next_reservation_++;
+  subnet_reservations_.emplace(id, std::move(subnets));
+  return id;
+}
+
+void OwnershipIndex::release_subnets(std::uint64_t reservation) {
+  subnet_reservations_.erase(reservation);
+}
+
 void OwnershipIndex::erase_network(std::string_view id) {
   if (auto it = networks_.find(id); it != networks_.end()) {
     networks_.erase(it);
@@ -364,6 +393,7 @@ std::vector<ImageInfo> OwnershipIndex::images() const {
 void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   auto execs = std::move(execs_);
   auto reservations = std::move(reservations_);
+  auto subnet_reservations = std::move(subnet_reservations_);
   auto removed = std::move(removed_);
   auto removed_order = std::move(removed_order_);
   const auto next = next_reservation_;
@@ -380,6 +410,7 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
     }
   }
   reservations_ = std::move(reservations);
+  subnet_reservations_ = std::move(subnet_reservations);
   removed_ = std::move(removed);
   removed_order_ = std::move(removed_order);
   next_reservation_ = next;

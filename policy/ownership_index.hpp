@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "policy/address.hpp"
+
 namespace berth::policy {
 
 /// What one container holds against its tenant's quota: its limits as dockerd stores them
@@ -49,6 +51,7 @@ struct NetworkInfo {
   std::string id;
   std::string tenant;
   std::string name;  ///< stored name
+  std::vector<Cidr> subnets = {};  ///< its IPAM subnets, as dockerd reports them
 };
 
 struct VolumeInfo {
@@ -99,6 +102,14 @@ class OwnershipIndex {
   [[nodiscard]] std::optional<NetworkInfo> network_by_id(std::string_view id) const;
   /// Every network that carries an ownership label.
   [[nodiscard]] std::vector<NetworkInfo> networks_of_tenants() const;
+  /// The subnets of every network dockerd holds (whoever owns it) and of the network creates
+  /// in flight: what a new tenant network must not overlap.
+  [[nodiscard]] std::vector<Cidr> subnets_in_use() const;
+  /// Reserves `subnets` for a network create in flight, so that concurrent creates do not take
+  /// the same range; 0 when one of them overlaps a subnet in use (judge again).
+  [[nodiscard]] std::uint64_t reserve_subnets(std::vector<Cidr> subnets);
+  /// The create finished (the network, if made, is in the index with its subnets) or failed.
+  void release_subnets(std::uint64_t reservation);
 
   // volumes (by name only, as dockerd)
   void put_volume(VolumeInfo v);
@@ -160,6 +171,7 @@ class OwnershipIndex {
     std::string name;       // a new container's stored name, once known
   };
   std::map<std::uint64_t, Reservation> reservations_;
+  std::map<std::uint64_t, std::vector<Cidr>> subnet_reservations_;
   std::uint64_t next_reservation_ = 1;
   // Containers removed lately, so a create committed after its container's removal (a race
   // with another request) does not bring it back.

@@ -10,6 +10,7 @@
 #include "policy/go_json.hpp"
 #include "policy/hex.hpp"
 #include "policy/names.hpp"
+#include "policy/network_pools.hpp"
 #include "policy/units.hpp"
 #include "policy/vocabulary.hpp"
 
@@ -995,6 +996,15 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
     return refused(*d);
   }
   hc["CgroupParent"] = tenant_cgroup_parent(c.tenant(), c.facts);
+  // The effective configuration, whatever the API version: dockerd fills an empty
+  // CgroupnsMode with "host" below API 1.41 on a cgroup v1 host (and at 1.41 from the daemon's
+  // default, host on v1), and an empty IpcMode with "shareable" below 1.40. Written out, they
+  // mean the same at every version (tests/unit/rewrite_test.cpp, "version defaults").
+  for (const char* field : {"CgroupnsMode", "IpcMode"}) {
+    if (hc.value(field, std::string()).empty()) {
+      hc[field] = "private";
+    }
+  }
 
   // Networking: never the shared bridge or the host network.
   const std::string mode = hc.value("NetworkMode", std::string());
@@ -1176,6 +1186,11 @@ Rewritten network_create(const Ctx& c, std::string_view body) {
   if (auto d = own_labels(doc, "Labels", c.tenant(), "network")) {
     return refused(*d);
   }
+  auto subnets = plan_network_addresses(c.rules, doc, c.index, c.facts);
+  if (!subnets) {
+    return refused(subnets.error());
+  }
+  c.out.claimed_subnets = std::move(*subnets);
   doc["Name"] = names::stored(c.tenant(), name);
   doc["CheckDuplicate"] = true;
   c.out.created_name = doc["Name"].get<std::string>();

@@ -34,6 +34,9 @@ namespace berth::policy {
 struct DaemonFacts {
   std::string cgroup_driver = "cgroupfs";  ///< "cgroupfs" or "systemd"
   std::string log_driver = "json-file";    ///< the daemon's default log driver
+  /// The host's routes other than default routes (the proxy reads them): a tenant network
+  /// must not claim a range the host reaches elsewhere.
+  std::vector<Cidr> host_routes = {};
 };
 
 /// The cgroup parent every container of `tenant` is placed under (absolute for cgroupfs, a
@@ -92,6 +95,9 @@ struct Rewritten {
   /// (after defaults and limits). The proxy judges it with judge_quota and reserves it.
   std::optional<Resources> claim;
   std::string claim_container;  ///< update: the container whose holding the claim replaces
+  /// A network create: the subnets it takes (written explicitly in its IPAM), reserved by the
+  /// proxy under the index's lock until dockerd has answered.
+  std::vector<Cidr> claimed_subnets;
 };
 
 /// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.

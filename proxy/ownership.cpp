@@ -11,6 +11,7 @@
 #include "policy/quota.hpp"
 #include "policy/vocabulary.hpp"
 #include "proxy/docker_client.hpp"
+#include "proxy/host_routes.hpp"
 #include "proxy/log.hpp"
 
 namespace berth::proxy {
@@ -60,6 +61,24 @@ policy::ImageInfo image_from(const json& img) {
   return info;
 }
 
+// A network as dockerd's list and inspect show it, with the subnets of its IPAM.
+policy::NetworkInfo network_from(const json& n) {
+  policy::NetworkInfo info{n.value("Id", std::string()), label_tenant(n.value("Labels", json())),
+                           n.value("Name", std::string()), {}};
+  if (n.contains("IPAM") && n["IPAM"].is_object() && n["IPAM"].contains("Config") &&
+      n["IPAM"]["Config"].is_array()) {
+    for (const auto& config : n["IPAM"]["Config"]) {
+      if (!config.is_object()) {
+        continue;
+      }
+      if (const auto subnet = policy::parse_cidr(config.value("Subnet", std::string()), false)) {
+        info.subnets.push_back(*subnet);
+      }
+    }
+  }
+  return info;
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -98,8 +117,7 @@ void index_network(SharedIndex& index, std::string_view inspect_json) {
   if (n.is_discarded() || !n.is_object() || !n.contains("Id")) {
     return;
   }
-  policy::NetworkInfo info{n.value("Id", std::string()), label_tenant(n.value("Labels", json())),
-                           n.value("Name", std::string())};
+  policy::NetworkInfo info = network_from(n);
   index.write([&](policy::OwnershipIndex& idx) { idx.put_network(info); });
 }
 
@@ -340,8 +358,9 @@ net::awaitable<bool> IndexWatcher::resync() {
   }
   if (const auto list = json::parse(networks->body, nullptr, false); list.is_array()) {
     for (const auto& n : list) {
-      fresh.put_network({n.value("Id", std::string()), label_tenant(n.value("Labels", json())),
-                         n.value("Name", std::string())});
+      if (n.is_object()) {
+        fresh.put_network(network_from(n));
+      }
     }
   }
   if (const auto doc = json::parse(volumes->body, nullptr, false);
@@ -385,7 +404,8 @@ net::awaitable<bool> IndexWatcher::resync() {
     }
     idx.replace_all(std::move(fresh));
   });
-  index_.set_facts(facts);
+  facts.host_routes = read_host_routes();
+  index_.set_facts(std::move(facts));
   sync_isolation();
   co_return true;
 }
@@ -439,6 +459,12 @@ net::awaitable<void> IndexWatcher::follow_events(std::int64_t since) {
   if (!stopping_) {
     log_warn("ownership index: dockerd's event stream ended; resynchronising");
   }
+}
+
+void IndexWatcher::refresh_host_routes() {
+  policy::DaemonFacts facts = *index_.facts();
+  facts.host_routes = read_host_routes();
+  index_.set_facts(std::move(facts));
 }
 
 net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
@@ -499,9 +525,11 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
         index_network(index_, reply->body);
       }
       sync_isolation();
+      refresh_host_routes();
     } else if (action == "destroy") {
       index_.write([&](policy::OwnershipIndex& idx) { idx.erase_network(id); });
       sync_isolation();
+      refresh_host_routes();
     }
   } else if (type == "volume") {
     if (action == "create") {

@@ -31,13 +31,15 @@ class SharedIndex {
     std::unique_lock lock(mutex_);
     return f(index_);
   }
-  policy::DaemonFacts facts() const {
+  /// An immutable snapshot: a request holds it without copying the host's routes.
+  std::shared_ptr<const policy::DaemonFacts> facts() const {
     std::shared_lock lock(mutex_);
     return facts_;
   }
   void set_facts(policy::DaemonFacts f) {
+    auto next = std::make_shared<const policy::DaemonFacts>(std::move(f));
     std::unique_lock lock(mutex_);
-    facts_ = std::move(f);
+    facts_ = std::move(next);
   }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   void mark_ready() noexcept { ready_.store(true); }
@@ -45,7 +47,7 @@ class SharedIndex {
  private:
   mutable std::shared_mutex mutex_;
   policy::OwnershipIndex index_;
-  policy::DaemonFacts facts_;
+  std::shared_ptr<const policy::DaemonFacts> facts_ = std::make_shared<policy::DaemonFacts>();
   std::atomic<bool> ready_{false};
 };
 
@@ -81,6 +83,8 @@ class IndexWatcher {
   net::awaitable<void> follow_events(std::int64_t since);
   net::awaitable<void> apply_event(std::string_view line);
   void sync_isolation();
+  // Re-reads the host's routes into the daemon facts (at a resync and when networks change).
+  void refresh_host_routes();
 
   SharedIndex& index_;
   RuntimeHolder& runtime_;

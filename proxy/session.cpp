@@ -17,6 +17,7 @@
 #include "policy/endpoint_table.hpp"
 #include "policy/filter.hpp"
 #include "policy/names.hpp"
+#include "policy/network_pools.hpp"
 #include "policy/quota.hpp"
 #include "policy/vocabulary.hpp"
 #include "proxy/chunked.hpp"
@@ -294,6 +295,8 @@ struct Session::Exchange {
   const policy::Principal* principal = nullptr;  // for line filters during a relay
   std::string created_name;  // stored name of the object the request creates
   std::uint64_t reservation = 0;  // the request's quota reservation, if any
+  std::uint64_t subnet_reservation = 0;  // a network create's reserved subnets, if any
+  std::vector<policy::Cidr> created_subnets;  // ... and the subnets themselves
   std::vector<std::string> ensured_volumes;  // volumes berth created for the request
   std::optional<policy::Decision> build_refusal;  // a build context refused mid-stream
 };
@@ -710,16 +713,47 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   }
   const std::string_view body = judged ? std::string_view(judged->get().body())
                                        : std::string_view();
-  const policy::DaemonFacts facts = index.facts();
+  const auto facts = index.facts();
   const policy::Tenant* rules = rt->policy->find_tenant(who->tenant);
   if (rules == nullptr) {
     const policy::Decision refusal = policy::Decision::deny(
         403, "berth: tenant " + who->tenant + " is not in the policy", "identity.unknown");
     co_return co_await refuse(refusal, false, ex);
   }
-  policy::Rewritten rw = index.read([&](const policy::OwnershipIndex& idx) {
-    return policy::rewrite_for_tenant(*who, *resolved, body, idx, facts, *rules);
-  });
+  // A network create's subnets are reserved under the index's write lock, so two creates at
+  // once never take the same range; when another took one meanwhile, the request is judged
+  // again (a few times) against the index that has it.
+  struct SubnetGuard {
+    SharedIndex& index;
+    std::uint64_t& reservation;
+    ~SubnetGuard() {
+      if (reservation != 0) {
+        index.write([this](policy::OwnershipIndex& idx) { idx.release_subnets(reservation); });
+        reservation = 0;
+      }
+    }
+  } subnet_guard{index, ex.subnet_reservation};
+  policy::Rewritten rw;
+  for (int attempt = 0;; ++attempt) {
+    rw = index.read([&](const policy::OwnershipIndex& idx) {
+      return policy::rewrite_for_tenant(*who, *resolved, body, idx, *facts, *rules);
+    });
+    if (!rw.decision.allowed() || rw.claimed_subnets.empty()) {
+      break;
+    }
+    ex.subnet_reservation = index.write([&](policy::OwnershipIndex& idx) {
+      return idx.reserve_subnets(rw.claimed_subnets);
+    });
+    if (ex.subnet_reservation != 0) {
+      ex.created_subnets = rw.claimed_subnets;
+      break;
+    }
+    if (attempt == 2) {
+      rw.decision = policy::Decision::deny(
+          409, "berth: other networks took the address ranges meanwhile; retry", "network.busy");
+      break;
+    }
+  }
   if (!rw.decision.allowed()) {
     co_return co_await refuse(rw.decision, judged ? req_keep_alive(*judged) : keep_alive, ex);
   }
@@ -868,19 +902,51 @@ net::awaitable<bool> Session::ensure_objects(std::shared_ptr<const Runtime> rt,
       return idx.find_network(who.tenant, policy::names::default_network_view).result ==
              policy::Lookup::found;
     });
-    if (!known) {
-      nlohmann::json create = {{"Name", name},
-                               {"Driver", "bridge"},
-                               {"CheckDuplicate", true},
-                               {"Labels", {{std::string(vocabulary::tenant_label), who.tenant}}}};
+    const policy::Tenant* rules = rt->policy->find_tenant(who.tenant);
+    if (!known && rules != nullptr) {
+      // Its subnet comes from the tenant's pools, like any network it creates.
+      const auto facts = index.facts();
+      std::uint64_t reserved = 0;
+      std::string create;
+      for (int attempt = 0; attempt < 3 && create.empty(); ++attempt) {
+        auto planned = index.read([&](const policy::OwnershipIndex& idx) {
+          return policy::default_network_create(*rules, idx, *facts);
+        });
+        if (!planned) {
+          log_error("cannot create default network " + name + ": " +
+                    planned.error().tenant_message);
+          co_return false;
+        }
+        reserved = planned->second.empty()
+                       ? 0
+                       : index.write([&](policy::OwnershipIndex& idx) {
+                           return idx.reserve_subnets(planned->second);
+                         });
+        if (planned->second.empty() || reserved != 0) {
+          create = planned->first.dump();
+        }
+      }
+      if (create.empty()) {
+        co_return false;
+      }
       auto reply = co_await docker_request(worker_.pool(), rt, http::verb::post,
-                                           "/networks/create", create.dump());
+                                           "/networks/create", create);
+      if (reply && reply->status == 201) {
+        co_await refresh_reference(index, worker_.pool(), rt, policy::RefKind::network, "",
+                                   name);
+      }
+      if (reserved != 0) {
+        index.write([&](policy::OwnershipIndex& idx) { idx.release_subnets(reserved); });
+      }
       if (!reply || (reply->status != 201 && reply->status != 409)) {
         log_error("cannot create default network " + name + ": " +
                   (reply ? reply->body : reply.error().message()));
         co_return false;
       }
-      co_await refresh_reference(index, worker_.pool(), rt, policy::RefKind::network, "", name);
+      if (reply->status == 409) {
+        co_await refresh_reference(index, worker_.pool(), rt, policy::RefKind::network, "",
+                                   name);
+      }
     }
   }
   for (const auto& volume : rw.ensure_volumes) {
@@ -1764,7 +1830,7 @@ std::optional<std::string> Session::transform_body(const policy::Principal& who,
       } else if (endpoint == "exec.create") {
         idx.put_exec(id, request.params.front());
       } else {
-        idx.put_network({id, who.tenant, ex.created_name});
+        idx.put_network({id, who.tenant, ex.created_name, ex.created_subnets});
       }
     });
     return body;
