@@ -220,6 +220,17 @@ const go::Type& exec_create() {
   return *t;
 }
 
+const go::Type& auth_config() {
+  static const TypePtr t = struct_of({{"username", string()},
+                                      {"password", string()},
+                                      {"auth", string()},
+                                      {"email", string()},
+                                      {"serveraddress", string()},
+                                      {"identitytoken", string()},
+                                      {"registrytoken", string()}});
+  return *t;
+}
+
 const go::Type& exec_start() {
   static const TypePtr t = struct_of({{"Detach", boolean()}, {"Tty", boolean()}});
   return *t;

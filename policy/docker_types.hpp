@@ -22,5 +22,7 @@ const go::Type& network_create();
 const go::Type& network_connect();
 /// volume.VolumeCreateBody
 const go::Type& volume_create();
+/// types.AuthConfig (POST /auth; its json tags are the keys)
+const go::Type& auth_config();
 
 }  // namespace berth::policy::docker_types

@@ -1052,6 +1052,32 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
   return dump(ev);
 }
 
+std::string filter_stats_line(const Principal& who, std::string_view line) {
+  if (who.is_operator()) {
+    return std::string(line);
+  }
+  auto doc = nlohmann::json::parse(line, nullptr, false);
+  if (!doc.is_object()) {
+    return std::string(line);  // dockerd's stats are objects; nothing else names anything
+  }
+  if (auto it = doc.find("name"); it != doc.end()) {
+    std::optional<std::string> view;
+    if (it->is_string()) {
+      std::string_view stored = it->get_ref<const std::string&>();
+      if (stored.starts_with('/')) {
+        stored.remove_prefix(1);
+      }
+      view = names::tenant_view(who.tenant, stored);
+    }
+    if (view) {
+      *it = "/" + *view;
+    } else {
+      doc.erase(it);
+    }
+  }
+  return doc.dump();
+}
+
 std::string filter_build_message(const Principal& who, std::string_view line) {
   if (who.is_operator()) {
     return std::string(line);

@@ -34,6 +34,11 @@ namespace berth::policy {
                                                       std::string_view event_json,
                                                       const OwnershipIndex& index);
 
+/// One sample of a container's stats stream with the container's name as the tenant gave it
+/// (dockerd writes the stored "/<tenant>_<name>"). A line that is not a JSON object with a
+/// name of the tenant's is passed on without its name.
+[[nodiscard]] std::string filter_stats_line(const Principal& who, std::string_view line);
+
 /// One message of a build's JSON progress stream with image names in the tenant's namespace.
 [[nodiscard]] std::string filter_build_message(const Principal& who, std::string_view line);
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "policy/docker_types.hpp"
+#include "policy/egress.hpp"
 #include "policy/go_json.hpp"
 #include "policy/hex.hpp"
 #include "policy/names.hpp"
@@ -1341,6 +1342,22 @@ std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_vi
         }
       }
     }
+    if (kind == RefKind::image) {
+      // dockerd answers an unknown image here with 404 and a known one with its list: on the
+      // whole store, that told a tenant which of another tenant's images exist. Resolved among
+      // the images the tenant may see, as dockerd resolves them on its own store.
+      for (const char* rel : {"before", "since"}) {
+        if (f->contains(rel)) {
+          for (auto& ref : (*f)[rel]) {
+            auto found = c.index.find_image(c.tenant(), ref);
+            if (found.result != Lookup::found) {
+              return std::unexpected(not_found(RefKind::image, ref));
+            }
+            ref = found.value.id;
+          }
+        }
+      }
+    }
     if (add_label) {
       (*f)["label"].push_back(std::string(vocabulary::tenant_label) + "=" + c.tenant());
     }
@@ -1494,6 +1511,17 @@ Rewritten image_tag(const Ctx& c, const Classified& request) {
   auto q = parse_query(request.query);
   if (!q) {
     return refused(bad("berth: malformed query string", "query.invalid"));
+  }
+  // A tag in the tenant's namespace makes an image the tenant's to use: a shared image the
+  // policy does not let it use stays unusable under any name.
+  if (const auto image = c.index.image_by_id(request.params.front());
+      image && !image_allowed(c.rules, *image)) {
+    return refused(refuse("image '" +
+                              (request.refs.empty() ? request.params.front()
+                                                    : request.refs.front()) +
+                              "' is not among the shared images tenant " + c.tenant() +
+                              " may use",
+                          "image.not_allowed"));
   }
   const std::string repo = param(*q, "repo").value_or("");
   const std::string tag = param(*q, "tag").value_or("");
@@ -1797,6 +1825,22 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
   if (e == "exec.create") {
     return exec_create(c, body);
   }
+  if (e == "system.auth") {
+    // dockerd logs in to the server the body names, from the host's network (a tenant could
+    // scan the host's loopback this way): only registries the operator lists for the tenant.
+    auto decoded = go::decode(body, docker_types::auth_config());
+    if (!decoded || !decoded->is_object()) {
+      return refused(bad("berth: invalid login: " + (decoded ? std::string("empty body")
+                                                               : decoded.error()),
+                         "body.invalid"));
+    }
+    const std::string server = decoded->value("serveraddress", std::string());
+    if (auto d = judge_registry(rules, server)) {
+      return refused(*d);
+    }
+    out.body = decoded->dump();
+    return out;
+  }
   if (e == "exec.start") {
     auto decoded = go::decode(body, docker_types::exec_start());
     if (!decoded) {
@@ -1845,7 +1889,8 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
   }
   if (e == "volume.list" || e == "image.list") {
     // Anonymous volumes and shared images carry no label: filtered by the index instead.
-    auto q = tenant_filters(c, request.query, false, RefKind::none);
+    auto q = tenant_filters(c, request.query, false,
+                            e == "image.list" ? RefKind::image : RefKind::none);
     if (!q) {
       return refused(q.error());
     }
@@ -1872,6 +1917,8 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
     out.view = ResponseView::image_history;
   } else if (e == "exec.inspect") {
     out.view = ResponseView::exec_inspect;
+  } else if (e == "container.stats") {
+    out.view = ResponseView::stats_stream;
   } else if (e == "system.info") {
     out.view = ResponseView::info;
   } else if (e == "system.df") {

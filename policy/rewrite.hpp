@@ -70,6 +70,7 @@ enum class ResponseView {
   system_df,
   exec_inspect,
   build_stream,  ///< build output with image names shown in the tenant's namespace
+  stats_stream,  ///< container stats, one JSON sample per line, with the tenant's names
   prune_report,  ///< {Containers,Volumes,Networks,Images}Deleted with the tenant's names
 };
 

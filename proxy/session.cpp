@@ -1492,13 +1492,15 @@ net::awaitable<bool> Session::forward(std::shared_ptr<const Runtime> rt,
   const bool whole = res.result_int() >= 400 || created ||
                      (res.result() == http::status::ok && view != policy::ResponseView::pass &&
                       view != policy::ResponseView::events &&
-                      view != policy::ResponseView::build_stream);
+                      view != policy::ResponseView::build_stream &&
+                      view != policy::ResponseView::stats_stream);
   if (whole) {
     co_return co_await respond_whole(std::move(upstream), upstream_buffer, rp, client_keep_alive,
                                      ex, rt, who, request, view);
   }
   const LineMode lines = view == policy::ResponseView::events         ? LineMode::events
                          : view == policy::ResponseView::build_stream ? LineMode::build
+                         : view == policy::ResponseView::stats_stream ? LineMode::stats
                                                                       : LineMode::none;
   ex.principal = &who;
   co_return co_await relay_response(std::move(upstream), upstream_buffer, rp, client_keep_alive,
@@ -1871,7 +1873,10 @@ std::string Session::transform_lines(LineMode mode, std::string_view lines,
     if (line.empty()) {
       continue;
     }
-    if (mode == LineMode::events) {
+    if (mode == LineMode::stats) {
+      out += policy::filter_stats_line(who, line);
+      out += '\n';
+    } else if (mode == LineMode::events) {
       auto filtered = worker_.index().read([&](const policy::OwnershipIndex& idx) {
         return policy::filter_event(who, line, idx);
       });

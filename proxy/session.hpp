@@ -80,7 +80,7 @@ class Session : public std::enable_shared_from_this<Session> {
   using RequestParser = http::request_parser<http::buffer_body>;
   using ResponseParser = http::response_parser<http::buffer_body>;
 
-  enum class LineMode { none, events, build };
+  enum class LineMode { none, events, build, stats };
 
   net::awaitable<bool> handshake();
   // Serves requests while the next one is (partly) there; between requests the session is
