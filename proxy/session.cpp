@@ -375,9 +375,7 @@ void Session::close_if_idle() noexcept {
 void Session::sweep(Clock::time_point now) noexcept {
   if (!closed_ && now >= deadline_) {
     worker_.metrics().client_timed_out(phase_);
-    if (phase_ != Phase::idle) {
-      log_info("connection from " + peer_ + " timed out (" + phase_name(phase_) + "); closing");
-    }
+    log_info("connection from " + peer_ + " timed out (" + phase_name(phase_) + "); closing");
     close();
   }
 }

@@ -51,6 +51,8 @@ tenant_defaults:
   defaults: {memory: 512MiB, cpus: 1, pids_limit: 512, log_max_size: 10MiB, log_max_file: 3}
   limits: {memory: 4GiB, cpus: 2}
   quota: {containers: 50, memory: 8GiB, cpus: 4, pids_per_container: 4096, published_ports: 10}
+  # Tenant networks take their subnets from here (and never overlap each other or the host's).
+  networks: {pools: ["10.210.0.0/16"]}
 tenants:
   acme:
     grants:

@@ -1,6 +1,9 @@
 #!/bin/bash
 # Sets up and runs every berth test: installs dependencies (scripts/install-deps.sh), configures
-# and builds with warnings as errors, then runs CTest. Its exit status is CTest's.
+# and builds with warnings as errors, builds berth-proxy twice more under sanitizers
+# (BUILD-asan: ASan+UBSan, BUILD-tsan: TSan) for the hostile-client suite, then runs CTest once
+# in BUILD: unit, differential, integration, metering, hostile (also against the sanitizer
+# builds) and fuzz tests. Its exit status, and the summary it ends with, are CTest's.
 #
 #   scripts/test.sh                # everything
 #   scripts/test.sh -L unit        # extra arguments go to ctest
@@ -13,14 +16,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [[ ${CI:-} == true ]]; then
   export BERTH_REQUIRE_DOCKER=1
+  export BERTH_REQUIRE_SANITIZERS=1
 fi
 
 build_dir=${BERTH_BUILD_DIR:-build}
 jobs=${BERTH_JOBS:-2}
 
 scripts/install-deps.sh
-cmake -S . -B "$build_dir" -DBERTH_WERROR=ON
+build_abs=$(realpath -m "$build_dir")
+sanitizer_builds="$build_abs-asan;$build_abs-tsan"
+cmake -S . -B "$build_dir" -DBERTH_WERROR=ON "-DBERTH_SANITIZER_BUILDS=$sanitizer_builds"
 cmake --build "$build_dir" -j"$jobs"
+# Only what the hostile suite runs; mimalloc would stand in front of the sanitizers' allocators.
+for sanitizer in asan:address,undefined tsan:thread; do
+  tree="$build_abs-${sanitizer%%:*}"
+  cmake -S . -B "$tree" -DBERTH_WERROR=ON "-DBERTH_SANITIZE=${sanitizer#*:}" -DBERTH_MIMALLOC=OFF
+  cmake --build "$tree" -j"$jobs" --target berth-proxy berthctl berth_hostile_tests
+done
 
 status=0
 ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" "$@" || status=$?

@@ -95,5 +95,5 @@ TEST_CASE("berth closes a keep-alive connection that stays idle past --idle-time
   CHECK(contains_nocase(idle.out, "HTTP/1.1 200 OK"));
   CHECK(waited >= std::chrono::milliseconds(1500));
   CHECK(waited < std::chrono::seconds(10));
-  CHECK(contains_nocase(p.log_tail(20), "timed out; closing"));
+  CHECK(contains_nocase(p.log_tail(20), "timed out (idle); closing"));
 }

@@ -146,3 +146,28 @@ TEST_CASE("the docker CLI's classic build parameters pass, neutral values includ
   CHECK(q->find("cgroupparent") == std::string::npos);
   CHECK(q->find("ulimits") == std::string::npos);
 }
+
+TEST_CASE("a tenant's request fields reach dockerd by list, and its body's type is berth's",
+          "[policy][query][fields]") {
+  // Host, the client's name and the copy's compression pass; everything else dockerd reads
+  // would let the tenant steer it: a form-encoded Content-Type makes Go read the body as
+  // parameters (remote=, t= on a build), X-Meta-* reach registries, X-Registry-* carry
+  // credentials.
+  for (const char* name : {"Host", "user-agent", "Accept-Encoding"}) {
+    CAPTURE(name);
+    CHECK(tenant_field_forwarded(name));
+  }
+  for (const char* name : {"Content-Type", "X-Meta-Foo", "X-Registry-Auth", "X-Registry-Config",
+                           "Expect", "Cookie", "X-Forwarded-For", "Authorization"}) {
+    CAPTURE(name);
+    CHECK_FALSE(tenant_field_forwarded(name));
+  }
+  const auto route = [](std::string_view method, std::string_view target) {
+    return classify(method, target)->route;
+  };
+  CHECK(tenant_body_content_type(*route("POST", "/v1.41/build")) == "application/x-tar");
+  CHECK(tenant_body_content_type(*route("PUT", "/v1.41/containers/x/archive")) ==
+        "application/x-tar");
+  CHECK(tenant_body_content_type(*route("POST", "/v1.41/containers/create")) ==
+        "application/json");
+}
