@@ -149,30 +149,7 @@ std::expected<CgroupLayout, std::string> detect_layout(const fs::path& root) {
 }
 
 std::optional<std::string> tenant_from_slice(std::string_view name) {
-  constexpr std::string_view prefix = "berth-";
-  constexpr std::string_view suffix = ".slice";
-  if (!name.starts_with(prefix) || !name.ends_with(suffix)) {
-    return std::nullopt;
-  }
-  name.remove_prefix(prefix.size());
-  name.remove_suffix(suffix.size());
-  std::string tenant;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    if (name.substr(i).starts_with("\\x2d")) {
-      tenant += '-';
-      i += 3;
-    } else if (name[i] == '-') {
-      // An unescaped '-' is a nesting level for systemd: berth-a-b.slice lives inside
-      // berth-a.slice, whose counters would then include tenant a-b. Not a tenant slice.
-      return std::nullopt;
-    } else {
-      tenant += name[i];
-    }
-  }
-  if (!vocabulary::is_valid_tenant_id(tenant)) {
-    return std::nullopt;
-  }
-  return tenant;
+  return vocabulary::tenant_of_slice(name);
 }
 
 std::optional<std::string> container_from_dir(std::string_view name) {
@@ -189,17 +166,17 @@ std::optional<std::string> container_from_dir(std::string_view name) {
 TreeScan scan_tree(const CgroupLayout& layout, std::span<const std::string> extra_parents) {
   TreeScan scan;
   const fs::path& h = layout.cpu;
-  for (const std::string& name : subdirs(h / "berth")) {
+  for (const std::string& name : subdirs(h / std::string(vocabulary::cgroupfs_root))) {
     if (!vocabulary::is_valid_tenant_id(name)) {
       continue;
     }
-    const std::string rel = "berth/" + name;
+    const std::string rel = std::string(vocabulary::cgroupfs_root) + "/" + name;
     scan.tenants.push_back({name, rel});
     add_containers(h, rel, name, scan.containers);
   }
-  for (const std::string& name : subdirs(h / "berth.slice")) {
+  for (const std::string& name : subdirs(h / std::string(vocabulary::slice_root))) {
     if (auto tenant = tenant_from_slice(name)) {
-      const std::string rel = "berth.slice/" + name;
+      const std::string rel = std::string(vocabulary::slice_root) + "/" + name;
       scan.tenants.push_back({*tenant, rel});
       add_containers(h, rel, *tenant, scan.containers);
     }
@@ -208,7 +185,8 @@ TreeScan scan_tree(const CgroupLayout& layout, std::span<const std::string> extr
   add_containers(h, "system.slice", "", scan.containers);
   for (const std::string& parent : extra_parents) {
     if (parent.empty() || parent == "docker" || parent == "system.slice" ||
-        parent.starts_with("berth/") || parent.starts_with("berth.slice/")) {
+        parent.starts_with(std::string(vocabulary::cgroupfs_root) + "/") ||
+        parent.starts_with(std::string(vocabulary::slice_root) + "/")) {
       continue;
     }
     add_containers(h, parent, "", scan.containers);

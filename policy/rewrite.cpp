@@ -1578,16 +1578,7 @@ int api_minor(const Classified& request) {
 }
 
 std::string tenant_cgroup_parent(std::string_view tenant, const DaemonFacts& facts) {
-  if (facts.cgroup_driver == "systemd") {
-    // systemd reads '-' in a slice name as nesting ("berth-a-b.slice" would sit inside
-    // "berth-a.slice", billing tenant a for a-b): escape it as systemd-escape does.
-    std::string escaped;
-    for (char ch : tenant) {
-      escaped += ch == '-' ? std::string("\\x2d") : std::string(1, ch);
-    }
-    return "berth-" + escaped + ".slice";
-  }
-  return "/berth/" + std::string(tenant);
+  return vocabulary::cgroup_parent(tenant, facts.cgroup_driver == "systemd");
 }
 
 RefKind ref_kind(const Route& route) noexcept {

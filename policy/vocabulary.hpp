@@ -2,6 +2,8 @@
 // Names shared by every berth module: the ownership label and tenant-id rules.
 // This is the only header of policy/ that metering/ may include.
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace berth::vocabulary {
@@ -26,6 +28,53 @@ constexpr bool is_valid_tenant_id(std::string_view id) noexcept {
     }
   }
   return true;
+}
+
+/// Where the kernel accounts a tenant: the cgroup parent the proxy gives every container of
+/// the tenant and the meter reads. Under the cgroupfs driver an absolute path; under systemd a
+/// slice, whose name systemd reads '-' in as nesting ("berth-a-b.slice" would sit inside
+/// "berth-a.slice" and bill tenant a for a-b), so '-' is escaped as systemd-escape does. The
+/// two functions below are each other's inverse; metering/cgroup.cpp and policy/rewrite.cpp
+/// both use them.
+inline constexpr std::string_view cgroupfs_root = "berth";  ///< /berth/<tenant>
+inline constexpr std::string_view slice_root = "berth.slice";
+
+inline std::string cgroup_parent(std::string_view tenant, bool systemd) {
+  if (!systemd) {
+    return "/" + std::string(cgroupfs_root) + "/" + std::string(tenant);
+  }
+  std::string escaped;
+  for (char ch : tenant) {
+    escaped += ch == '-' ? std::string("\\x2d") : std::string(1, ch);
+  }
+  return "berth-" + escaped + ".slice";
+}
+
+/// The tenant whose slice (as cgroup_parent makes it under systemd) `slice` is; nullopt for any
+/// other name, an unescaped '-' (a nested slice) or an invalid tenant id.
+inline std::optional<std::string> tenant_of_slice(std::string_view slice) {
+  constexpr std::string_view prefix = "berth-";
+  constexpr std::string_view suffix = ".slice";
+  if (!slice.starts_with(prefix) || !slice.ends_with(suffix)) {
+    return std::nullopt;
+  }
+  slice.remove_prefix(prefix.size());
+  slice.remove_suffix(suffix.size());
+  std::string tenant;
+  for (std::size_t i = 0; i < slice.size(); ++i) {
+    if (slice.substr(i).starts_with("\\x2d")) {
+      tenant += '-';
+      i += 3;
+    } else if (slice[i] == '-') {
+      return std::nullopt;
+    } else {
+      tenant += slice[i];
+    }
+  }
+  if (!is_valid_tenant_id(tenant)) {
+    return std::nullopt;
+  }
+  return tenant;
 }
 
 }  // namespace berth::vocabulary

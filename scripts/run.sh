@@ -17,7 +17,7 @@ build=${BERTH_BUILD_DIR:-build}
 scripts/install-deps.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"${BERTH_JOBS:-2}"
-berthctl=$repo/$build/proxy/berthctl
+berthctl=$repo/$build/ctl/berthctl
 
 port=${listen##*:}
 mkdir -p "$home"

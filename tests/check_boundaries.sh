@@ -1,18 +1,29 @@
 #!/bin/sh
-# policy/ is pure: no sockets, no TLS, no Asio. metering/ shares only the vocabulary with it.
+# The modules' include boundaries (STYLE.md 1; issue #14), which linking cannot enforce since
+# /usr/include is always on the path:
+#   policy/   pure: no Asio, Beast or OpenSSL, and nothing of proxy/, metering/ or ctl/;
+#   proxy/    the request path: policy/ only (never billing code, never the operator's tool);
+#   metering/ billing: policy/vocabulary.hpp only (names shared with the proxy), never proxy/
+#             or ctl/;
+#   ctl/      the operator's tool: policy/ and metering/, never proxy/.
 root="$1"
 status=0
-if grep -rnE '#include *[<"](boost/asio|boost/beast|openssl/)' "$root/policy"; then
-  echo "policy/ must not include Asio, Beast or OpenSSL" >&2
+fail() {
+  echo "$1" >&2
   status=1
+}
+includes() {  # DIR PATTERN: the #include lines of DIR's sources that match PATTERN
+  grep -rnE "#include *[<\"]($2)" "$root/$1" 2>/dev/null
+}
+includes policy 'boost/asio|boost/beast|openssl/' && fail "policy/ must not include Asio, Beast or OpenSSL"
+includes policy '(proxy|metering|ctl)/' && fail "policy/ must not depend on proxy/, metering/ or ctl/"
+includes proxy '(metering|ctl)/' && fail "proxy/ must not depend on metering/ or ctl/"
+if [ -d "$root/metering" ]; then
+  includes metering 'policy/' | grep -v 'policy/vocabulary.hpp' &&
+    fail "metering/ may include only policy/vocabulary.hpp from policy/"
+  includes metering '(proxy|ctl)/' && fail "metering/ must not depend on proxy/ or ctl/"
 fi
-if [ -d "$root/metering" ] &&
-   grep -rnE '#include *"policy/' "$root/metering" | grep -v 'policy/vocabulary.hpp'; then
-  echo "metering/ may include only policy/vocabulary.hpp from policy/" >&2
-  status=1
-fi
-if grep -rnE '#include *"(proxy|metering)/' "$root/policy"; then
-  echo "policy/ must not depend on proxy/ or metering/" >&2
-  status=1
+if [ -d "$root/ctl" ]; then
+  includes ctl 'proxy/' && fail "ctl/ must not depend on proxy/"
 fi
 exit $status

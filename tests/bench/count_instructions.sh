@@ -23,7 +23,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/bench_lib.sh"
 BENCH=$BUILD/tests/bench/berth-bench
 PROXY=$BUILD/proxy/berth-proxy
-CTL=$BUILD/proxy/berthctl
+CTL=$BUILD/ctl/berthctl
 DOCKER_SOCK=/var/run/docker.sock
 
 log() { printf '[count_instructions] %s\n' "$*" >&2; }

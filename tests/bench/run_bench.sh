@@ -3,7 +3,7 @@
 # berth, a tenant's filtered view against the operator's pass-through of the same requests.
 #
 # usage: tests/bench/run_bench.sh BUILD_DIR
-#   BUILD_DIR holds tests/bench/berth-bench, proxy/berth-proxy and proxy/berthctl.
+#   BUILD_DIR holds tests/bench/berth-bench, proxy/berth-proxy and ctl/berthctl.
 # Needs: dockerd on /var/run/docker.sock, /usr/sbin/nginx, root (nginx workers open the socket).
 # Knobs (environment): BENCH_DURATION (5 s per measurement), BENCH_CONNECTIONS (32),
 #   BENCH_IDLE (1000), BENCH_CONTAINERS (300), BENCH_EXEC_BYTES (314572800, with a TTY),
@@ -32,7 +32,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/bench_lib.sh"
 BENCH=$BUILD/tests/bench/berth-bench
 PROXY=$BUILD/proxy/berth-proxy
-CTL=$BUILD/proxy/berthctl
+CTL=$BUILD/ctl/berthctl
 NGINX=/usr/sbin/nginx
 DOCKER_SOCK=/var/run/docker.sock
 IMAGE=berth-test/busybox:latest

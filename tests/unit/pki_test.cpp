@@ -2,7 +2,7 @@
 // X509_verify_cert, CRL entries are looked up with X509_CRL_get0_by_serial, and nothing is
 // ever overwritten or left half-written.
 
-#include "proxy/pki.hpp"
+#include "ctl/pki.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -27,7 +27,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-namespace pki = berth::proxy::pki;
+namespace pki = berth::ctl::pki;
 
 template <auto Free>
 struct Freer {

@@ -1,3 +1,5 @@
+#include "ctl/commands.hpp"
+
 // berthctl: the operator's tool. Parses the command line and calls the pki and policy
 // libraries; every decision lives there. Errors go to stderr as "berthctl: <message>" with exit
 // status 1; a malformed command line prints the usage and exits 2.
@@ -14,7 +16,7 @@
 
 #include "policy/diagnostic.hpp"
 #include "policy/policy.hpp"
-#include "proxy/pki.hpp"
+#include "ctl/pki.hpp"
 
 #ifdef BERTH_HAVE_METERING
 #include "metering/usage_report.hpp"
@@ -22,7 +24,7 @@
 
 namespace {
 
-namespace pki = berth::proxy::pki;
+namespace pki = berth::ctl::pki;
 
 constexpr int exit_error = 1;
 constexpr int exit_usage = 2;
@@ -300,8 +302,9 @@ int policy_check(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const std::vector<std::string> all(argv + (argc > 0 ? 1 : 0), argv + argc);
+namespace berth::ctl {
+
+int run(const std::vector<std::string>& all) {
   for (const std::string& arg : all) {
     if (arg == "--") {
       break;
@@ -336,3 +339,5 @@ int main(int argc, char** argv) {
   }
   return usage("unknown command '" + command + "'");
 }
+
+}  // namespace berth::ctl

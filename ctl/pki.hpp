@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-namespace berth::proxy::pki {
+namespace berth::ctl::pki {
 
 /// The organization of every operator certificate.
 inline constexpr std::string_view operator_organization = "berth-operators";
@@ -117,4 +117,4 @@ struct CertIdentity {
 /// the equivalent environment, all for the daemon at `host_port` ("localhost:2376").
 [[nodiscard]] std::string describe_bundle(const IssuedBundle& bundle, std::string_view host_port);
 
-}  // namespace berth::proxy::pki
+}  // namespace berth::ctl::pki

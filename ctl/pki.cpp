@@ -1,4 +1,4 @@
-#include "proxy/pki.hpp"
+#include "ctl/pki.hpp"
 
 #include <algorithm>
 #include <array>
@@ -27,7 +27,7 @@
 
 #include "policy/vocabulary.hpp"
 
-namespace berth::proxy::pki {
+namespace berth::ctl::pki {
 namespace {
 
 namespace fs = std::filesystem;
@@ -1116,4 +1116,4 @@ std::string describe_bundle(const IssuedBundle& bundle, std::string_view host_po
   return out;
 }
 
-}  // namespace berth::proxy::pki
+}  // namespace berth::ctl::pki
