@@ -88,6 +88,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                  "log)")
                            .Register(reg)
                            .Add({});
+  audit_dropped_ = &prometheus::BuildCounter()
+                        .Name("berth_proxy_audit_lines_dropped_total")
+                        .Help("Audit lines dropped because the writer's queue was full")
+                        .Register(reg)
+                        .Add({});
 }
 
 Metrics::~Metrics() = default;
@@ -163,5 +168,6 @@ void Metrics::worker_stalled(bool now_stalled) {
   }
 }
 void Metrics::session_failed() { session_failures_->Increment(); }
+void Metrics::audit_dropped() { audit_dropped_->Increment(); }
 
 }  // namespace berth::proxy

@@ -15,6 +15,7 @@
 //   berth_proxy_worker_stalls_total                        a worker that stopped making progress
 //   berth_proxy_workers_stalled                            workers stalled now
 //   berth_proxy_session_failures_total                     a session ended by an exception (a bug)
+//   berth_proxy_audit_lines_dropped_total                  audit lines dropped (queue full)
 // Counters are found once per label set and cached per thread, so a request costs a few
 // atomic increments and one histogram observation.
 
@@ -60,6 +61,7 @@ class Metrics {
   void client_timed_out(Phase phase);
   void worker_stalled(bool now_stalled);
   void session_failed();
+  void audit_dropped();
 
   /// The registry, for tests that read the values back.
   [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const noexcept {
@@ -81,6 +83,7 @@ class Metrics {
   prometheus::Counter* stalls_;
   prometheus::Gauge* stalled_;
   prometheus::Counter* session_failures_;
+  prometheus::Counter* audit_dropped_;
 };
 
 /// Scoped connection/stream gauges.

@@ -454,9 +454,10 @@ int Server::run() {
     // few seconds after the grace period.
     exit_timer.expires_after(std::chrono::seconds(options_.shutdown_grace_seconds) +
                              exit_margin);
-    exit_timer.async_wait([](error_code timer_ec) {
+    exit_timer.async_wait([this](error_code timer_ec) {
       if (!timer_ec) {
         log_error("workers did not stop within the grace period; exiting now");
+        audit_.close();  // what was accounted so far reaches the file
         std::fflush(nullptr);
         std::_Exit(1);
       }
@@ -484,6 +485,7 @@ int Server::run() {
   signals_context.stop();
   signal_thread.join();
   watcher.stop();
+  audit_.close();
   log_info("stopped");
   return 0;
 }

@@ -214,11 +214,6 @@ bool is_raw_stream(std::string_view content_type) {
          content_type.starts_with("application/vnd.docker.multiplexed-stream");
 }
 
-std::string json_escape(std::string_view s) {
-  return nlohmann::json(std::string(s)).dump(-1, ' ', false,
-                                              nlohmann::json::error_handler_t::replace);
-}
-
 // Writes "start line CRLF, fields, CRLF" into [out, out + cap) as Beast's serializer would, and
 // returns its length, or 0 when it does not fit. The small-message fast paths use it: one
 // contiguous buffer, one write(2) (one TLS record), none of the serializer's buffer views.
@@ -2048,21 +2043,46 @@ void Session::account(const Exchange& ex) const {
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   // Bodies never appear here: they carry environment values and registry credentials.
-  std::string line = "{\"time_ms\":" + std::to_string(now) + ",\"client\":" +
-                     json_escape(peer_) + ",\"tenant\":" + json_escape(ex.tenant) +
-                     ",\"operator\":" + (ex.operator_ ? "true" : "false") + ",\"user\":" +
-                     json_escape(identity_.common_name) + ",\"serial\":" +
-                     json_escape(identity_.serial) + ",\"method\":" + json_escape(ex.method) +
-                     ",\"path\":" + json_escape(ex.target) + ",\"endpoint\":" +
-                     json_escape(ex.endpoint) + ",\"class\":\"" + std::string(ex.endpoint_class) +
-                     "\"" + ",\"decision\":\"" +
-                     (ex.allowed ? "allow" : "deny") + "\",\"rule\":" + json_escape(ex.rule) +
-                     ",\"status\":" + std::to_string(ex.status) + ",\"bytes_in\":" +
-                     std::to_string(ex.bytes_in) + ",\"bytes_out\":" +
-                     std::to_string(ex.bytes_out) + ",\"hijacked\":" +
-                     (ex.hijacked ? "true" : "false") + ",\"duration_us\":" +
-                     std::to_string(us) + "}";
-  worker_.audit().write(line);
+  std::string line;
+  line.reserve(384 + ex.target.size());
+  const auto field = [&line](std::string_view name) {
+    line += line.empty() ? "{\"" : ",\"";
+    line += name;
+    line += "\":";
+  };
+  const auto text = [&](std::string_view name, std::string_view value) {
+    field(name);
+    append_json_string(line, value);
+  };
+  const auto number = [&](std::string_view name, auto value) {
+    field(name);
+    line += std::to_string(value);
+  };
+  const auto flag = [&](std::string_view name, bool value) {
+    field(name);
+    line += value ? "true" : "false";
+  };
+  number("time_ms", now);
+  text("client", peer_);
+  text("tenant", ex.tenant);
+  flag("operator", ex.operator_);
+  text("user", identity_.common_name);
+  text("serial", identity_.serial);
+  text("method", ex.method);
+  text("path", ex.target);
+  text("endpoint", ex.endpoint);
+  text("class", ex.endpoint_class);
+  text("decision", ex.allowed ? "allow" : "deny");
+  text("rule", ex.rule);
+  number("status", ex.status);
+  number("bytes_in", ex.bytes_in);
+  number("bytes_out", ex.bytes_out);
+  flag("hijacked", ex.hijacked);
+  number("duration_us", us);
+  line += '}';
+  if (!worker_.audit().write(line)) {
+    worker_.metrics().audit_dropped();
+  }
   if (!ex.allowed) {
     log_info(line);  // refusals are always logged, audit file or not
   }
