@@ -5,6 +5,7 @@
 // path written in a form dockerd would not route the same way (encoded slashes, dot segments,
 // empty segments, NUL), is refused: default deny.
 
+#include <chrono>
 #include <expected>
 #include <span>
 #include <string>
@@ -41,7 +42,9 @@ enum class BodyMode {
   none,    ///< no request body expected; a body is forwarded only for operators
   judge,   ///< JSON body read whole (up to a cap), judged and re-serialized
   stream,  ///< body relayed in a bounded window (tar archives, image loads)
-  hijack,  ///< the connection may be hijacked after the response header (attach, exec start)
+  hijack,  ///< no body; the connection may be hijacked after the response header (attach)
+  judge_hijack,  ///< a JSON body judged as for `judge`, then the connection may be hijacked
+                 ///< (exec start)
 };
 
 /// How long the request may take end to end, which picks the proxy's deadlines.
@@ -49,6 +52,44 @@ enum class TimeoutClass {
   quick,   ///< plain request/response
   slow,    ///< may block for a long time before answering (wait, stop, pull, build)
   endless,  ///< long-lived response stream (logs -f, events, stats) or hijack
+};
+
+/// How long berth waits for dockerd's answer head on a route of a class. dockerd is trusted,
+/// but a request waiting without end on a wedged daemon holds a connection and its client.
+/// Zero: no limit (streams, hijacks, waits).
+constexpr std::chrono::seconds answer_deadline(TimeoutClass t) noexcept {
+  switch (t) {
+    case TimeoutClass::quick:
+      return std::chrono::minutes(10);  // a list with sizes on a large host takes minutes
+    case TimeoutClass::slow:
+      return std::chrono::hours(2);  // a stop waits up to the 3600 s a tenant may ask
+    case TimeoutClass::endless:
+      break;
+  }
+  return std::chrono::seconds(0);
+}
+
+/// What dockerd's answer to a route tells the ownership index, which learns from it before the
+/// event stream confirms (so the next request resolves the object without a round trip).
+/// A route with an effect has its answer read whole.
+enum class IndexEffect {
+  none,
+  container_created,
+  container_updated,  ///< the quota reservation becomes the container's holding
+  container_removed,  ///< its quota is free at once
+  exec_created,
+  network_created,
+  volume_created,
+};
+
+/// Which daemon of a fleet serves a route (issue #15 builds on this column; with one daemon
+/// every scope is that daemon).
+enum class Scope {
+  any,        ///< no object: any daemon answers (/_ping, /version, /auth)
+  holder,     ///< one object's: the daemon that holds it (the first path parameter; the
+              ///< container a commit names)
+  fanout,     ///< every daemon's, merged (lists, events, /info, system df, prunes)
+  placement,  ///< creates: the daemon placement chooses
 };
 
 struct Route {
@@ -61,6 +102,8 @@ struct Route {
   /// The query parameters a tenant may send, and how dockerd reads each (policy/query.hpp).
   /// Anything else is refused. Operators' queries pass as they are.
   std::span<const QueryParam> query = {};
+  IndexEffect index = IndexEffect::none;
+  Scope scope = Scope::any;
 };
 
 /// The whole table, in the order it is matched.
@@ -96,6 +139,15 @@ struct Classified {
 /// The Content-Type berth writes on a tenant's request body for `route` (the one dockerd
 /// expects there), whatever the client sent.
 [[nodiscard]] std::string_view tenant_body_content_type(const Route& route) noexcept;
+
+/// The body is read whole and judged before anything reaches dockerd.
+constexpr bool judged_body(BodyMode b) noexcept {
+  return b == BodyMode::judge || b == BodyMode::judge_hijack;
+}
+/// dockerd may take the connection over after its answer head (attach, exec start).
+constexpr bool may_hijack(BodyMode b) noexcept {
+  return b == BodyMode::hijack || b == BodyMode::judge_hijack;
+}
 
 /// Percent-encodes everything but RFC 3986 unreserved characters and those in `also_keep`.
 std::string percent_encode(std::string_view s, std::string_view also_keep);

@@ -68,7 +68,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Help("Client connections closed at a deadline, by the phase they were in")
                        .Register(reg);
   std::size_t i = 0;
-  for (const char* phase : {"handshake", "header", "idle", "body", "write", "linger"}) {
+  for (const char* phase :
+       {"handshake", "header", "idle", "body", "write", "linger", "upstream"}) {
     timeouts_[i++] = &timeouts.Add({{"phase", phase}});
   }
   stalls_ = &prometheus::BuildCounter()

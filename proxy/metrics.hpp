@@ -11,7 +11,8 @@
 //   berth_proxy_handshake_failures_total
 //   berth_proxy_connections_refused_total{reason}        per_address, handshakes_per_address,
 //                                                          per_certificate
-//   berth_proxy_client_timeouts_total{phase}              handshake, header, idle, body, write
+//   berth_proxy_client_timeouts_total{phase}              handshake, header, idle, body, write,
+//                                                          linger, upstream (dockerd's answer)
 //   berth_proxy_worker_stalls_total                        a worker that stopped making progress
 //   berth_proxy_workers_stalled                            workers stalled now
 //   berth_proxy_session_failures_total                     a session ended by an exception (a bug)
@@ -57,7 +58,7 @@ class Metrics {
   void handshake_failed();
   enum class Refusal { per_address, handshakes_per_address, per_certificate };
   void connection_refused(Refusal why);
-  enum class Phase { handshake, header, idle, body, write, linger };
+  enum class Phase { handshake, header, idle, body, write, linger, upstream };
   void client_timed_out(Phase phase);
   void worker_stalled(bool now_stalled);
   void session_failed();
@@ -79,7 +80,7 @@ class Metrics {
   prometheus::Counter* reloads_refused_;
   prometheus::Counter* handshake_failures_;
   prometheus::Counter* refused_[3];
-  prometheus::Counter* timeouts_[6];
+  prometheus::Counter* timeouts_[7];
   prometheus::Counter* stalls_;
   prometheus::Gauge* stalled_;
   prometheus::Counter* session_failures_;

@@ -1,27 +1,38 @@
 #pragma once
-// One client connection: TLS handshake, then the request pipeline for each request on it
-// (identify -> classify -> resolve -> authorize -> forward -> filter -> account), and, when
-// dockerd hijacks the connection for attach or exec, a two-way splice with half-close.
+// One client connection: the TLS handshake, then each request through the pipeline, whose
+// stages each live in a file of their own:
 //
-// Deadlines belong to the client side only (dockerd is trusted): the handshake, an idle
-// keep-alive wait, each read of a request header or body, each write to a slow reader.
-// Streams and hijacked connections have no deadline and rely on TCP keepalive. A deadline is
-// a time, not a timer: the worker's sweep closes connections past theirs once a second.
+//   session.cpp   the connection: handshake, the keep-alive loop, deadlines, close, refusals
+//   pipeline.cpp  identify -> classify -> resolve -> authorize and rewrite, top to bottom
+//   prepare.cpp   what a request needs before dockerd sees it: quota and subnet reservations,
+//                 the tenant's default network and volumes, a generated name
+//   forward.cpp   to dockerd (the target resolve chose) and its answer's head
+//   deliver.cpp   the answer to the client as choose_delivery says (proxy/delivery.hpp):
+//                 passed, rewritten (filter, and what the index learns), or line-filtered
+//   splice.cpp    hijacked attach and exec streams, both ways, half-close preserved
+//   account.cpp   the audit line and metrics, once per request
+//
+// Each stage gives the next its input or a Refusal; the pipeline answers a refusal at one
+// place and serve() accounts every request once.
+//
+// Deadlines belong to the client side (dockerd is trusted, but a request may wait for its
+// answer only as long as its route's timeout class allows): the handshake, a request head, a
+// judged body, an idle keep-alive wait, each write to a slow reader. Streams and hijacked
+// connections rely on TCP keepalive. A deadline is a time, not a timer: the worker's sweep
+// closes connections past theirs once a second.
 
 #include <openssl/x509.h>
 
 #include <chrono>
-#include <random>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
-#include "policy/build_context.hpp"
-#include "policy/endpoint_table.hpp"
-#include "policy/identity.hpp"
-#include "policy/rewrite.hpp"
 #include "proxy/client_limits.hpp"
 #include "proxy/config.hpp"
+#include "proxy/delivery.hpp"
+#include "proxy/exchange.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
 #include "proxy/response_head.hpp"
@@ -50,6 +61,7 @@ struct RecyclingAllocator {
   }
 };
 using UpstreamBuffer = beast::basic_flat_buffer<RecyclingAllocator<char>>;
+using ResponseParser = http::response_parser<http::buffer_body>;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -66,22 +78,29 @@ class Session : public std::enable_shared_from_this<Session> {
 
   /// Shutdown: closes the connection now if it is between requests.
   void close_if_idle() noexcept;
-  /// The worker's sweep: closes the connection if its deadline (handshake, idle wait, a read
-  /// of a request, a write to a slow reader, a stream's linger) is past `now`.
+  /// The worker's sweep: closes the connection if its deadline (handshake, a request head or
+  /// body, an idle wait, a write to a slow reader, dockerd's answer, a stream's linger) is past.
   void sweep(Clock::time_point now) noexcept;
-  /// Closes the connection whatever it is doing.
+  /// Closes the connection whatever it is doing, and what it waits for on dockerd.
   void close() noexcept;
   /// Closes the connection if its client certificate no longer verifies under `rt`.
   void revalidate(const Runtime& rt) noexcept;
 
-  struct Exchange;  // one request's facts, for account()
-
  private:
-  using RequestParser = http::request_parser<http::buffer_body>;
-  using ResponseParser = http::response_parser<http::buffer_body>;
-
   enum class LineMode { none, events, build, stats };
 
+  // dockerd's answer as forward() leaves it for deliver().
+  struct Answer {
+    std::shared_ptr<TlsStream> upstream;
+    UpstreamBuffer buffer;
+    ResponseParser parser;
+    ResponseHead head;  // complete: a plain head scanned without Beast (not yet parsed)
+    bool upgrade = false;  // berth asked dockerd for an upgrade (attach, exec)
+    bool is_head = false;  // a HEAD request: no body follows the head
+    Answer();
+  };
+
+  // session.cpp: the connection.
   net::awaitable<bool> handshake();
   // Serves requests while the next one is (partly) there; between requests the session is
   // parked: a readiness wait with a plain handler, so an idle connection holds no coroutine
@@ -89,96 +108,95 @@ class Session : public std::enable_shared_from_this<Session> {
   static net::awaitable<void> serve_requests(std::shared_ptr<Session> self, bool readable);
   static void park(std::shared_ptr<Session> self);
   void finish() noexcept;  // the end of a connection that was not closed by force
-  // The end of a connection whose client may still be sending (see session.cpp).
+  // The end of a connection whose client may still be sending.
   net::awaitable<void> linger_close(bool tls_up);
   net::awaitable<bool> read_and_serve();
   // One request: the pipeline, then its one account().
   net::awaitable<bool> serve(RequestParser& parser);
-  net::awaitable<bool> pipeline(RequestParser& parser, Exchange& ex);
-  static bool req_keep_alive(const http::request_parser<http::string_body>& p);
-  // Writes "100 Continue" when the client sent Expect: 100-continue and its body is still to
-  // come; false when that write failed.
-  net::awaitable<bool> continue_if_expected(RequestParser& parser);
-  net::awaitable<bool> ensure_objects(std::shared_ptr<const Runtime> rt,
-                                      const policy::Principal& who, const policy::Rewritten& rw,
-                                      Exchange& ex);
-  /// Removes the volumes ensure_objects made for a request dockerd then refused.
-  net::awaitable<void> drop_ensured_volumes(std::shared_ptr<const Runtime> rt, Exchange& ex);
-  net::awaitable<bool> forward(std::shared_ptr<const Runtime> rt, const policy::Principal& who,
-                               const policy::Classified& request, http::request_header<>& header,
-                               RequestParser* stream_body, std::optional<std::string> replacement,
-                               std::string target, policy::ResponseView view, Exchange& ex,
-                               policy::BuildContextFilter* tar = nullptr);
-  // The client's header made into dockerd's: the judged target, no hop-by-hop fields.
-  // `tenant_route`: the tenant's route, whose fields are allowed by list (null for an
-  // operator); `body`: a body follows, whose Content-Type berth writes for a tenant.
-  static void upstream_header(http::request_header<>& header, const std::string& target,
-                              bool upgrade, const policy::Route* tenant_route, bool body);
-  // When dockerd's whole answer is already in `upstream_buffer` (no body, a Content-Length
-  // body, or a chunked body through its last chunk): writes header and body, the body coded as
-  // dockerd coded it, into `out` and returns their length; 0 when the answer must be relayed.
-  static std::size_t pack_whole_response(ResponseParser& rp, UpstreamBuffer& upstream_buffer,
-                                         bool keep_alive, char* out, std::size_t cap);
-  // Passes on dockerd's answer as it wrote it, head bytes and coded body, in one write, when
-  // `head` (scanned, complete) is in `upstream_buffer` and the whole answer is small (reading
-  // the rest of its body first). nullopt: not so, the caller parses and relays it as usual
-  // (the buffer then holds the head and whatever of the body was read).
-  net::awaitable<std::optional<bool>> pass_raw(std::shared_ptr<TlsStream>& upstream,
-                                               UpstreamBuffer& upstream_buffer,
-                                               const ResponseHead& head, bool is_head,
-                                               bool client_keep_alive, Exchange& ex,
-                                               const Runtime& rt);
-  // For an answer the tenant sees rewritten (respond_whole's): when `head` (scanned,
-  // complete) and the whole body fit in `upstream_buffer`, reads the body, has
-  // transform_body rewrite it and answers with dockerd's fields and the new length, without
-  // Beast. nullopt: not so, the caller goes on with Beast (the buffer then holds the head and
-  // whatever of the body was read).
-  net::awaitable<std::optional<bool>> respond_raw(
-      std::shared_ptr<TlsStream>& upstream, UpstreamBuffer& upstream_buffer,
-      const ResponseHead& head, bool client_keep_alive, Exchange& ex, const Runtime& rt,
-      const policy::Principal& who, const policy::Classified& request,
-      policy::ResponseView view);
-  net::awaitable<bool> send_request(TlsStream& upstream, http::request_header<>& header,
-                                    RequestParser* stream_body,
-                                    std::optional<std::string> replacement,
-                                    const std::string& target, bool upgrade, bool tenant,
-                                    Exchange& ex, policy::BuildContextFilter* tar);
-  net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
-                                          Exchange& ex, policy::BuildContextFilter* tar);
-  net::awaitable<bool> relay_response(std::shared_ptr<TlsStream> upstream,
-                                      UpstreamBuffer& upstream_buffer, ResponseParser& rp,
-                                      bool keep_alive, bool endless, LineMode lines, Exchange& ex,
-                                      std::shared_ptr<const Runtime> rt);
-  net::awaitable<bool> respond_whole(std::shared_ptr<TlsStream> upstream,
-                                     UpstreamBuffer& upstream_buffer, ResponseParser& rp,
-                                     bool keep_alive, Exchange& ex,
-                                     std::shared_ptr<const Runtime> rt,
-                                     const policy::Principal& who,
-                                     const policy::Classified& request,
-                                     policy::ResponseView view);
-  std::optional<std::string> transform_body(const policy::Principal& who,
-                                            const policy::Classified& request,
-                                            policy::ResponseView view, unsigned status,
-                                            const std::string& body, Exchange& ex);
-  std::string transform_lines(LineMode mode, std::string_view lines,
-                              const policy::Principal& who);
-  net::awaitable<void> splice(std::shared_ptr<TlsStream> upstream,
-                              UpstreamBuffer& upstream_buffer, ResponseParser& rp,
-                              Exchange& ex);
   // Answers `decision` as dockerd would shape it; the request is accounted by serve().
   net::awaitable<bool> refuse(const policy::Decision& decision, bool keep_alive, Exchange& ex);
   net::awaitable<bool> write_response(http::response<http::string_body>& res);
-  void account(const Exchange& ex) const;
+
+  // pipeline.cpp: the stages up to forward.
+  net::awaitable<bool> pipeline(RequestParser& parser, Exchange& ex);
+  net::awaitable<std::optional<Refusal>> admit(Admission& a, Exchange& ex);
+  std::optional<Refusal> check_head(Admission& a, Exchange& ex);
+  std::optional<Refusal> identify(Admission& a, Exchange& ex);
+  std::optional<Refusal> classify(Admission& a, Exchange& ex);
+  net::awaitable<std::optional<Refusal>> resolve(Admission& a, Exchange& ex);
+  net::awaitable<std::optional<Refusal>> read_judged_body(Admission& a, Exchange& ex);
+  std::optional<Refusal> authorize_and_rewrite(Admission& a, Exchange& ex);
+  // Writes "100 Continue" when the client sent Expect: 100-continue and its body is still to
+  // come; false when that write failed.
+  net::awaitable<bool> continue_if_expected(RequestParser& parser);
+  net::awaitable<bool> answer_locally(Admission& a, Exchange& ex);
+
+  // prepare.cpp: what a tenant's request needs before dockerd sees it.
+  net::awaitable<std::optional<Refusal>> prepare(Admission& a, Exchange& ex);
+  std::optional<Refusal> reserve_quota(Admission& a);
+  net::awaitable<bool> ensure_default_network(Admission& a);
+  net::awaitable<bool> ensure_volumes(Admission& a, Exchange& ex);
+  void generate_name(Admission& a);
+  // Removes the volumes prepare() made for a request that dockerd or berth then refused.
+  net::awaitable<void> drop_ensured_volumes(Admission& a, Exchange& ex);
+
+  // forward.cpp: to dockerd, and its answer's head.
+  net::awaitable<std::optional<Refusal>> forward(Admission& a, Answer& answer, Exchange& ex);
+  net::awaitable<bool> send_request(Admission& a, TlsStream& upstream, bool upgrade,
+                                    std::optional<std::string> body, Exchange& ex,
+                                    std::optional<policy::Decision>& refusal);
+  net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
+                                          Exchange& ex, policy::BuildContextFilter* tar,
+                                          std::optional<policy::Decision>& refusal);
+  // The client's header made into dockerd's: the judged target, no hop-by-hop fields, a
+  // tenant's fields by list (`tenant_route`: null for an operator), and the Content-Type berth
+  // writes on a tenant's body (`body`).
+  static void upstream_header(http::request_header<>& header, const std::string& target,
+                              bool upgrade, const policy::Route* tenant_route, bool body);
+  net::awaitable<error_code> read_answer_head(Answer& answer, bool scan_plain);
+
+  // deliver.cpp: the answer to the client.
+  net::awaitable<bool> deliver(Admission& a, Answer& answer, Exchange& ex);
+  net::awaitable<bool> deliver_parsed(Admission& a, Answer& answer, Exchange& ex);
+  // Passes on dockerd's answer as it wrote it, head bytes and coded body, in one write, when
+  // the whole answer is small. nullopt: not so, deliver goes on through Beast.
+  net::awaitable<std::optional<bool>> pass_raw(Answer& answer, bool keep_alive, Exchange& ex,
+                                               const Runtime& rt);
+  // For an answer read whole and rewritten: when the head and the whole body fit the buffer,
+  // answers with dockerd's fields and the new length, without Beast. nullopt: not so.
+  net::awaitable<std::optional<bool>> respond_raw(Admission& a, Answer& answer, Exchange& ex);
+  net::awaitable<std::optional<bool>> pass_whole(Answer& answer, bool keep_alive, Exchange& ex,
+                                                 const Runtime& rt);
+  net::awaitable<bool> relay_response(Answer& answer, bool keep_alive, bool endless,
+                                      LineMode lines, const policy::Principal* who, Exchange& ex,
+                                      const Runtime& rt);
+  net::awaitable<bool> relay_body(Answer& answer, http::response_serializer<http::buffer_body>& sr,
+                                  bool until_eof, LineMode lines, const policy::Principal* who,
+                                  Exchange& ex);
+  net::awaitable<bool> respond_whole(Admission& a, Answer& answer, Exchange& ex);
+  // What the ownership index learns from dockerd's answer to a create, update or removal
+  // (the route's IndexEffect), before the event stream confirms it.
+  void learn_from_answer(Admission& a, unsigned status, const std::string& body);
+  // The tenant's view of a whole answer; nullopt when it is not what the view expects.
+  std::optional<std::string> filter_answer(Admission& a, unsigned status,
+                                           const std::string& body);
+  std::string transform_lines(LineMode mode, std::string_view lines,
+                              const policy::Principal& who);
+  static net::awaitable<void> watch_client(std::shared_ptr<Session> self,
+                                           std::shared_ptr<TlsStream> upstream);
   // Returns a connection to the pool, which this request no longer uses.
   void release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt);
 
+  // splice.cpp: hijacked streams.
+  net::awaitable<void> splice(Answer& answer, Exchange& ex);
   static net::awaitable<void> pump(std::shared_ptr<Session> self,
                                    std::shared_ptr<TlsStream> upstream, bool client_to_upstream,
                                    std::uint64_t* counter);
-  static net::awaitable<void> watch_client(std::shared_ptr<Session> self,
-                                           std::shared_ptr<TlsStream> upstream);
   net::awaitable<void> join(bool& done);
   void signal_join() noexcept;
+
+  // account.cpp
+  void account(const Exchange& ex) const;
 
   // A deadline is a time the worker's sweep compares against (once a second), not a timer:
   // setting one costs a clock read, and no connection holds a timer wait.
@@ -189,8 +207,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void disarm() noexcept { deadline_ = Clock::time_point::max(); }
   static const char* phase_name(Phase p) noexcept {
-    static constexpr const char* names[] = {"handshake", "request head", "idle",
-                                            "request body", "client not reading", "linger"};
+    static constexpr const char* names[] = {"handshake",          "request head",
+                                            "idle",               "request body",
+                                            "client not reading", "linger",
+                                            "dockerd's answer"};
     return names[static_cast<int>(p)];
   }
 

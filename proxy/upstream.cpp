@@ -17,17 +17,22 @@ bool still_open(TlsStream& s) {
 
 }  // namespace
 
+Target resolve_target(const Runtime& rt, const policy::Route& route) noexcept {
+  (void)route;  // one daemon: every scope is served by it
+  return Target{&rt.upstream};
+}
+
 bool closed_before_answer(const error_code& ec) noexcept {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe;
 }
 
 net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPool::acquire(
-    std::shared_ptr<const Runtime> rt) {
-  if (auto idle = take_idle(*rt)) {
+    std::shared_ptr<const Runtime> rt, Target target) {
+  if (auto idle = take_idle(*rt, target)) {
     co_return idle;
   }
-  const UpstreamAddress& up = rt->upstream;
+  const UpstreamAddress& up = *target.address;
   TlsStream::socket_type socket(executor_);
   error_code ec;
   if (up.kind == UpstreamAddress::Kind::unix_socket) {
@@ -72,17 +77,25 @@ net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPo
   co_return stream;
 }
 
-std::shared_ptr<TlsStream> UpstreamPool::take_idle(const Runtime& rt) {
-  if (idle_key_ != rt.upstream.text) {
-    return nullptr;
+UpstreamPool::Pool* UpstreamPool::pool_of(const std::string& key) noexcept {
+  for (Pool& p : idle_) {
+    if (p.key == key) {
+      return &p;
+    }
   }
-  if (idle_.empty()) {
+  return nullptr;
+}
+
+std::shared_ptr<TlsStream> UpstreamPool::take_idle(const Runtime& rt, Target target) {
+  (void)rt;
+  Pool* pool = pool_of(target.key());
+  if (pool == nullptr) {
     return nullptr;
   }
   const auto now = std::chrono::steady_clock::now();
-  while (!idle_.empty()) {
-    Idle c = std::move(idle_.back());
-    idle_.pop_back();
+  while (!pool->idle.empty()) {
+    Idle c = std::move(pool->idle.back());
+    pool->idle.pop_back();
     if (now - c.since < probe_after || still_open(*c.connection)) {
       return std::move(c.connection);
     }
@@ -90,13 +103,26 @@ std::shared_ptr<TlsStream> UpstreamPool::take_idle(const Runtime& rt) {
   return nullptr;
 }
 
-void UpstreamPool::release(std::shared_ptr<TlsStream> connection, const Runtime& rt) {
-  if (idle_key_ != rt.upstream.text) {
-    idle_.clear();
-    idle_key_ = rt.upstream.text;
+void UpstreamPool::release(std::shared_ptr<TlsStream> connection, const Runtime& rt,
+                           Target target) {
+  if (rt.generation > generation_) {
+    // A reload: connections to a daemon the policy no longer names are closed.
+    std::erase_if(idle_, [&rt](const Pool& p) { return p.key != rt.upstream.text; });
+    generation_ = rt.generation;
   }
-  if (idle_.size() < max_idle) {
-    idle_.push_back(Idle{std::move(connection), std::chrono::steady_clock::now()});
+  Pool* pool = pool_of(target.key());
+  if (pool == nullptr) {
+    pool = &idle_.emplace_back(Pool{target.key(), {}});
+  }
+  if (pool->idle.size() < max_idle) {
+    pool->idle.push_back(Idle{std::move(connection), std::chrono::steady_clock::now()});
+  }
+}
+
+void UpstreamPool::found_dead(TlsStream& connection, Target target) noexcept {
+  connection.close();
+  if (Pool* pool = pool_of(target.key())) {
+    pool->idle.clear();
   }
 }
 

@@ -12,10 +12,22 @@
 #include <memory>
 #include <vector>
 
+#include "policy/endpoint_table.hpp"
 #include "proxy/config.hpp"
 #include "proxy/tls_stream.hpp"
 
 namespace berth::proxy {
+
+/// Which dockerd a request goes to, named by its address as the policy writes it. resolve
+/// chooses it (resolve_target): today always the policy's one upstream, whatever the route's
+/// scope; a fleet (issue #15) chooses an object's holder, fans out, or places.
+struct Target {
+  const UpstreamAddress* address = nullptr;
+  [[nodiscard]] const std::string& key() const noexcept { return address->text; }
+};
+
+/// The target of a request on `route` under runtime `rt`.
+[[nodiscard]] Target resolve_target(const Runtime& rt, const policy::Route& route) noexcept;
 
 /// A read from a reused connection failed this way with nothing received: dockerd had closed
 /// the connection before the request reached it, or without answering.
@@ -25,38 +37,56 @@ class UpstreamPool {
  public:
   explicit UpstreamPool(net::any_io_executor executor) : executor_(std::move(executor)) {}
 
-  /// take_idle()'s connection, or a new one.
+  /// take_idle()'s connection, or a new one to `target`.
   net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> acquire(
-      std::shared_ptr<const Runtime> rt);
+      std::shared_ptr<const Runtime> rt, Target target);
+  /// The same to rt's upstream (berth's own requests: the index, default networks).
+  net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> acquire(
+      std::shared_ptr<const Runtime> rt) {
+    return acquire(rt, Target{&rt->upstream});
+  }
 
-  /// An idle pooled connection to rt's upstream (probed if it waited probe_after or longer),
-  /// or null: acquire()'s usual answer without a coroutine (and its frame) per request.
-  std::shared_ptr<TlsStream> take_idle(const Runtime& rt);
+  /// An idle pooled connection to `target` (probed if it waited probe_after or longer), or
+  /// null: acquire()'s usual answer without a coroutine (and its frame) per request.
+  std::shared_ptr<TlsStream> take_idle(const Runtime& rt, Target target);
+  std::shared_ptr<TlsStream> take_idle(const Runtime& rt) {
+    return take_idle(rt, Target{&rt.upstream});
+  }
 
-  /// Returns a connection whose last response was read completely and whose upstream did not
-  /// ask to close it.
-  void release(std::shared_ptr<TlsStream> connection, const Runtime& rt);
+  /// Returns a connection to `target` whose last response was read completely and whose
+  /// upstream did not ask to close it. Connections to targets the runtime no longer has (a
+  /// reload changed the upstream) are dropped.
+  void release(std::shared_ptr<TlsStream> connection, const Runtime& rt, Target target);
+  void release(std::shared_ptr<TlsStream> connection, const Runtime& rt) {
+    release(std::move(connection), rt, Target{&rt.upstream});
+  }
 
   /// Drops every idle connection (shutdown).
   void clear() noexcept { idle_.clear(); }
 
   /// `connection`, reused from the pool, turned out closed by dockerd (a restart): closes it
-  /// and drops the idle ones, which went with it.
+  /// and drops the idle ones to the same target, which went with it.
+  void found_dead(TlsStream& connection, Target target) noexcept;
   void found_dead(TlsStream& connection) noexcept {
     connection.close();
     clear();
   }
 
  private:
-  static constexpr std::size_t max_idle = 64;
+  static constexpr std::size_t max_idle = 64;  // per target
   static constexpr std::chrono::seconds probe_after{2};
   struct Idle {
     std::shared_ptr<TlsStream> connection;
     std::chrono::steady_clock::time_point since;
   };
+  struct Pool {
+    std::string key;
+    std::vector<Idle> idle;
+  };
+  Pool* pool_of(const std::string& key) noexcept;
   net::any_io_executor executor_;
-  std::string idle_key_;
-  std::vector<Idle> idle_;
+  std::uint64_t generation_ = 0;  // of the runtime whose targets the pools hold
+  std::vector<Pool> idle_;  // one per target: a handful, looked up by a string compare
 };
 
 }  // namespace berth::proxy

@@ -130,8 +130,39 @@ TEST_CASE("hijacking routes are marked so the proxy splices them", "[policy][cla
     CAPTURE(target);
     auto c = classify(method, target);
     REQUIRE(c.has_value());
-    CHECK(c->route->body == BodyMode::hijack);
+    CHECK(may_hijack(c->route->body));
     CHECK(c->route->timeout == TimeoutClass::endless);
+  }
+  // exec start's body ({Detach, Tty}) is judged like any JSON body before the hijack.
+  CHECK(classify("POST", "/exec/e/start")->route->body == BodyMode::judge_hijack);
+  CHECK(judged_body(classify("POST", "/exec/e/start")->route->body));
+}
+
+TEST_CASE("what an answer tells the ownership index, and which daemon serves a route, are "
+          "columns of the table",
+          "[policy][classify]") {
+  const auto route = [](std::string_view method, std::string_view target) {
+    return classify(method, target)->route;
+  };
+  CHECK(route("POST", "/containers/create")->index == IndexEffect::container_created);
+  CHECK(route("DELETE", "/containers/c")->index == IndexEffect::container_removed);
+  CHECK(route("POST", "/containers/c/exec")->index == IndexEffect::exec_created);
+  CHECK(route("GET", "/containers/c/json")->index == IndexEffect::none);
+  for (const Route& r : endpoint_table()) {
+    CAPTURE(r.method, r.pattern);
+    // A route that names an object in its path is served by the daemon that holds it; one
+    // that creates is placed; one that lists or watches everything fans out.
+    if (r.scope == Scope::fanout) {
+      CHECK(r.pattern.find('{') == std::string_view::npos);
+    }
+    if (r.index == IndexEffect::container_created || r.index == IndexEffect::network_created ||
+        r.index == IndexEffect::volume_created) {
+      CHECK(r.scope == Scope::placement);
+    }
+    if (r.scope == Scope::holder && r.endpoint != "container.commit") {
+      CHECK(r.pattern.find('{') != std::string_view::npos);
+    }
+    CHECK((r.timeout == TimeoutClass::endless) == (answer_deadline(r.timeout).count() == 0));
   }
 }
 

@@ -1,0 +1,359 @@
+// 6. forward: the request as judged, to the dockerd resolve chose (today the policy's one
+//    upstream), and the head of its answer. A pooled connection dockerd has closed since (a
+//    restart) gets a bodyless request once more on a new one when dockerd cannot have acted
+//    on it. Interim answers (1xx but a requested 101) are dropped on the way: the answer is
+//    the final one, and a connection returns to the pool only once that has been read to its
+//    framed end (deliver.cpp).
+
+#include <string>
+
+#include "policy/endpoint_table.hpp"
+#include "proxy/log.hpp"
+#include "proxy/ownership.hpp"
+#include "proxy/server.hpp"
+#include "proxy/session.hpp"
+#include "proxy/wire.hpp"
+
+namespace berth::proxy {
+
+using namespace wire;
+
+Session::Answer::Answer() : buffer(header_limit * 2) {
+  parser.header_limit(header_limit);
+  parser.body_limit(unlimited_body);
+}
+
+void Session::upstream_header(http::request_header<>& header, const std::string& target,
+                              bool upgrade, const policy::Route* tenant_route, bool body) {
+  header.target(target);
+  header.version(11);
+  for (auto it = header.begin(); it != header.end();) {
+    const auto field = it->name();
+    const bool framing = field == http::field::content_length ||
+                         field == http::field::transfer_encoding ||
+                         field == http::field::upgrade || field == http::field::connection;
+    if (is_hop_by_hop(it->name_string()) ||
+        (tenant_route != nullptr && !framing &&
+         !policy::tenant_field_forwarded(it->name_string()))) {
+      it = header.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (tenant_route != nullptr && body) {
+    header.set(http::field::content_type, policy::tenant_body_content_type(*tenant_route));
+  }
+  if (upgrade) {
+    header.set(http::field::connection, "Upgrade");
+  } else {
+    header.erase(http::field::upgrade);
+    header.erase(http::field::connection);
+  }
+}
+
+// Sends one request whose body is relayed (a stream, an operator's) or replaced by the judged
+// document. A build context refused mid-stream leaves its refusal in `refusal`.
+net::awaitable<bool> Session::send_request(Admission& a, TlsStream& upstream, bool upgrade,
+                                           std::optional<std::string> body, Exchange& ex,
+                                           std::optional<policy::Decision>& refusal) {
+  if (!body) {
+    // The header is already dockerd's (forward called upstream_header).
+    co_return co_await relay_request_body(upstream, a.parser, ex,
+                                          a.build_context ? &*a.build_context : nullptr, refusal);
+  }
+  // A judged body: the re-serialized document dockerd will decode, never the client's bytes.
+  const http::request_header<>& header = a.header();
+  http::request<http::string_body> out{header.method(), a.rewritten.target, 11};
+  for (const auto& field : header) {
+    const auto name = field.name();
+    if (is_hop_by_hop(field.name_string()) || name == http::field::content_length ||
+        name == http::field::transfer_encoding || name == http::field::connection ||
+        name == http::field::upgrade || name == http::field::content_type ||
+        (a.tenant() && !policy::tenant_field_forwarded(field.name_string()))) {
+      continue;
+    }
+    out.insert(field.name_string(), field.value());
+  }
+  if (upgrade) {
+    out.set(http::field::connection, "Upgrade");
+    out.set(http::field::upgrade, header[http::field::upgrade]);
+  }
+  out.body() = std::move(*body);
+  if (!out.body().empty()) {
+    out.set(http::field::content_type, "application/json");
+  }
+  out.prepare_payload();
+  ex.bytes_in += out.body().size();
+  error_code ec;
+  co_await http::async_write(upstream, out, with_ec(ec));
+  co_return !ec;
+}
+
+net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& answer,
+                                                        Exchange& ex) {
+  http::request_header<>& header = a.header();
+  const policy::Route& route = *a.request->route;
+  answer.is_head = header.method() == http::verb::head;
+  answer.upgrade = policy::may_hijack(route.body) &&
+                   header_has_token(header[http::field::connection], "upgrade");
+  // The body dockerd receives: the judged document, or the client's relayed (a stream,
+  // an operator's), or none.
+  std::optional<std::string> body = a.rewritten.body;
+  if (!body && a.judged) {
+    body = a.judged->get().body();
+  }
+  const bool relayed = !body;
+  const bool body_pending = relayed && !a.parser.is_done();
+  if (relayed) {
+    // Before its head is made dockerd's (which drops the client's Expect).
+    if (!co_await continue_if_expected(a.parser)) {
+      co_return Refusal::gone();
+    }
+    upstream_header(header, a.rewritten.target, answer.upgrade,
+                    a.tenant() ? &route : nullptr, body_pending);
+  }
+  // A connection from the pool may have been closed by dockerd since (a restart) without
+  // berth having looked (see UpstreamPool). A bodyless request on one then goes once more on
+  // a new connection, when that is safe: its head could not be written (so dockerd saw none of
+  // it), or, for a GET or HEAD, dockerd ended the connection before answering anything.
+  const bool bodyless = relayed && !body_pending && !a.build_context;
+  const bool replayable = bodyless && (header.method() == http::verb::get || answer.is_head);
+  // An answer that is not a stream: its head is scanned without Beast first, so that a small
+  // one may be passed on as dockerd wrote it or answered anew (deliver).
+  const bool scan_plain = !policy::may_hijack(route.body) &&
+                          route.timeout != policy::TimeoutClass::endless &&
+                          !line_view(a.rewritten.view);
+  if (answer.is_head) {
+    answer.parser.skip(true);
+  }
+  const Target target = resolve_target(*a.rt, route);
+  std::shared_ptr<TlsStream>& upstream = answer.upstream;
+  upstream = worker_.pool().take_idle(*a.rt, target);
+  bool reused = upstream != nullptr;
+  upstream_in_use_ = upstream.get();  // close() cancels what this request waits for there
+  for (;;) {
+    if (!upstream) {
+      auto acquired = co_await worker_.pool().acquire(a.rt, target);
+      if (!acquired) {
+        log_error("cannot reach dockerd at " + a.rt->upstream.text + ": " +
+                  acquired.error().message());
+        ex.allowed = false;
+        co_return Refusal{policy::Decision::deny(502, "berth: cannot reach the Docker daemon",
+                                                 "upstream.down"),
+                          a.client_keep_alive() && !body_pending};
+      }
+      upstream = std::move(*acquired);
+      upstream_in_use_ = upstream.get();
+    }
+    error_code ec;
+    if (bodyless) {
+      // No body (a GET, a bodiless POST): the header alone, in one write.
+      Window out;
+      const std::size_t n = put_head(out.get(), relay_window, header.method_string(),
+                                     header.target(), "HTTP/1.1", header);
+      if (n != 0) {
+        co_await net::async_write(*upstream, net::buffer(out.get(), n), with_ec(ec));
+      } else {
+        std::optional<policy::Decision> unused;
+        const bool sent =
+            co_await send_request(a, *upstream, answer.upgrade, std::nullopt, ex, unused);
+        if (!sent) {
+          ec = net::error::broken_pipe;
+        }
+      }
+      if (ec) {
+        // dockerd saw none of it: on a reused connection (any method) it goes again.
+        if (reused && !closed_) {
+          log_info("a pooled connection to dockerd was closed (" + ec.message() +
+                   "); sending " + ex.method + " " + ex.target + " again on a new one");
+          worker_.pool().found_dead(*upstream, target);
+          upstream_in_use_ = nullptr;
+          upstream.reset();
+          reused = false;
+          continue;
+        }
+        upstream->close();
+        co_return Refusal::gone();
+      }
+    } else {
+      std::optional<policy::Decision> refusal;
+      const bool sent =
+          co_await send_request(a, *upstream, answer.upgrade, std::move(body), ex, refusal);
+      body.reset();
+      if (!sent) {
+        upstream->close();
+        if (refusal) {
+          co_return Refusal{*refusal, false};
+        }
+        co_return Refusal::gone();
+      }
+    }
+    // How long the route's timeout class lets a request wait for dockerd's answer.
+    if (const auto deadline = policy::answer_deadline(route.timeout); deadline.count() > 0) {
+      arm(deadline, Phase::upstream);
+    }
+    ec = co_await read_answer_head(answer, scan_plain);
+    disarm();
+    if (ec && reused && replayable && !closed_ && !answer.parser.got_some() &&
+        answer.buffer.size() == 0 && closed_before_answer(ec)) {
+      log_info("a pooled connection to dockerd was closed (" + ec.message() + "); sending " +
+               ex.method + " " + ex.target + " again on a new one");
+      worker_.pool().found_dead(*upstream, target);
+      upstream_in_use_ = nullptr;
+      upstream.reset();
+      reused = false;
+      continue;
+    }
+    if (ec) {
+      log_error("dockerd closed or garbled the response to " + ex.method + " " + ex.target +
+                ": " + ec.message());
+      upstream->close();
+      co_return Refusal{policy::Decision::deny(502, "berth: the Docker daemon did not answer",
+                                               "upstream.no_response"),
+                        a.client_keep_alive()};
+    }
+    co_return std::nullopt;
+  }
+}
+
+// Reads dockerd's answer head into answer.buffer: scanned without Beast when `scan_plain`
+// (answer.head complete: a plain head, left for deliver to pass or parse), parsed by Beast
+// otherwise. Interim answers are consumed on the way.
+net::awaitable<error_code> Session::read_answer_head(Answer& answer, bool scan_plain) {
+  UpstreamBuffer& buffer = answer.buffer;
+  // Beast reads max(512, free capacity) bytes at a time: without room, a 4 KiB body would
+  // arrive, and be relayed, as eight 512-byte chunks.
+  buffer.reserve(16 * 1024);
+  error_code ec;
+  for (;;) {
+    const std::string_view seen = buffer_view(buffer);
+    bool partial_interim = false;
+    if (const std::size_t interim = interim_head_size(seen, partial_interim)) {
+      buffer.consume(interim);
+      continue;
+    }
+    answer.head = scan_response_head(seen);
+    if ((answer.head.state != HeadScan::incomplete && !partial_interim) ||
+        buffer.size() >= header_limit) {
+      break;
+    }
+    const std::size_t room = std::max<std::size_t>(buffer.capacity() - buffer.size(), 512);
+    const std::size_t got =
+        co_await answer.upstream->async_read_some(buffer.prepare(room), with_ec(ec));
+    if (ec) {
+      // What Beast's read would have said.
+      if (buffer.size() != 0) {
+        ec = http::error::partial_message;
+      } else if (ec == net::error::eof) {
+        ec = http::error::end_of_stream;
+      }
+      co_return ec;
+    }
+    buffer.commit(got);
+  }
+  if (!scan_plain) {
+    answer.head.state = HeadScan::unsupported;  // streams and hijacks are parsed by Beast
+  }
+  if (answer.head.state != HeadScan::complete) {
+    co_await http::async_read_header(*answer.upstream, buffer, answer.parser, with_ec(ec));
+  }
+  co_return ec;
+}
+
+// A stream's body (a build context, a copy into a container, an operator's upload), relayed
+// through one window; a build context through the filter that judges it as it comes.
+net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestParser& parser,
+                                                 Exchange& ex, policy::BuildContextFilter* tar,
+                                                 std::optional<policy::Decision>& refusal) {
+  auto& req = parser.get();
+  if (tar && !parser.is_done()) {
+    // The judged context may change length: frame it in chunks toward dockerd.
+    req.erase(http::field::content_length);
+    req.chunked(true);
+  }
+  http::request_serializer<http::buffer_body> sr{req};
+  error_code ec;
+  req.body().data = nullptr;
+  req.body().size = 0;
+  req.body().more = !parser.is_done();
+  if (parser.is_done()) {
+    co_await http::async_write(upstream, sr, with_ec(ec));
+    co_return !ec;
+  }
+  co_await http::async_write_header(upstream, sr, with_ec(ec));
+  if (ec) {
+    co_return false;
+  }
+  // Beast's buffer_body relay: the window is the only memory a large body ever uses.
+  Window window;
+  buffer_.reserve(16 * 1024);
+  while (!parser.is_done()) {
+    req.body().data = window.get();
+    req.body().size = relay_window;
+    arm(request_read_timeout, Phase::body);
+    co_await http::async_read_some(client_, buffer_, parser, with_ec(ec));
+    disarm();
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      log_info("request body from " + peer_ + " ended early: " + ec.message());
+      upstream.close();  // dockerd must not act on a partial body
+      co_return false;
+    }
+    std::size_t n = relay_window - req.body().size;
+    ex.bytes_in += n;
+    std::string judged;
+    if (tar) {
+      auto out = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+        return tar->feed(std::string_view(window.get(), n), idx);
+      });
+      if (out && parser.is_done()) {
+        auto tail = tar->finish();
+        if (tail) {
+          *out += *tail;
+        } else {
+          out = std::unexpected(tail.error());
+        }
+      }
+      if (!out) {
+        // Refused mid-stream: cut dockerd's side before the context is complete, so no build
+        // runs, and tell the client why.
+        upstream.close();
+        log_info("build context refused for " + peer_ + ": " + out.error().tenant_message);
+        refusal = out.error();
+        co_return false;
+      }
+      judged = std::move(*out);
+      n = judged.size();
+      req.body().data = n == 0 ? nullptr : judged.data();
+    } else {
+      // An empty buffer with data set would be serialized as one more chunk: data must be null.
+      req.body().data = n == 0 ? nullptr : window.get();
+    }
+    req.body().size = n;
+    req.body().more = !parser.is_done();
+    if (n == 0 && req.body().more) {
+      continue;
+    }
+    co_await http::async_write(upstream, sr, with_ec(ec));
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      co_return false;
+    }
+  }
+  if (!sr.is_done()) {
+    req.body().data = nullptr;
+    req.body().size = 0;
+    req.body().more = false;
+    co_await http::async_write(upstream, sr, with_ec(ec));
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+  }
+  co_return !ec;
+}
+
+}  // namespace berth::proxy

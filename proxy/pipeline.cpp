@@ -1,0 +1,286 @@
+// The request pipeline, top to bottom: identify -> classify -> resolve -> authorize and
+// rewrite -> prepare -> forward -> deliver (the filter) -> account. Each stage gives the next
+// its input or a Refusal; pipeline() answers a refusal at one place, and serve() accounts.
+
+#include <string>
+
+#include "policy/authorize.hpp"
+#include "policy/decision.hpp"
+#include "policy/endpoint_table.hpp"
+#include "policy/rewrite.hpp"
+#include "proxy/log.hpp"
+#include "proxy/ownership.hpp"
+#include "proxy/server.hpp"
+#include "proxy/session.hpp"
+#include "proxy/wire.hpp"
+
+namespace berth::proxy {
+
+using namespace wire;
+
+net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
+  Admission a(parser, worker_.index());
+  // 1-5: identify, classify, resolve, authorize and rewrite, prepare.
+  if (std::optional<Refusal> refusal = co_await admit(a, ex)) {
+    if (refusal->silent) {
+      ex.rule = refusal->decision.rule_id;
+      co_return false;
+    }
+    co_return co_await refuse(refusal->decision, refusal->keep_alive, ex);
+  }
+  ex.allowed = true;
+  if (a.rewritten.local_reply) {
+    co_return co_await answer_locally(a, ex);
+  }
+  // 6. forward to dockerd; its answer's head.
+  Answer answer;
+  if (std::optional<Refusal> refusal = co_await forward(a, answer, ex)) {
+    co_await drop_ensured_volumes(a, ex);
+    if (refusal->silent) {
+      ex.rule = refusal->decision.rule_id;
+      co_return false;
+    }
+    co_return co_await refuse(refusal->decision, refusal->keep_alive, ex);
+  }
+  // 7. deliver the answer: passed, rewritten for the tenant, or spliced.
+  const bool keep = co_await deliver(a, answer, ex);
+  // A refused create leaves nothing behind (dockerd makes a container's volumes only once the
+  // create succeeds).
+  if (ex.status >= 400 || ex.status == 0) {
+    co_await drop_ensured_volumes(a, ex);
+  }
+  co_return keep;
+}
+
+net::awaitable<std::optional<Refusal>> Session::admit(Admission& a, Exchange& ex) {
+  if (auto refusal = check_head(a, ex)) {
+    co_return refusal;
+  }
+  if (auto refusal = identify(a, ex)) {
+    co_return refusal;
+  }
+  if (auto refusal = classify(a, ex)) {
+    co_return refusal;
+  }
+  if (auto refusal = co_await resolve(a, ex)) {
+    co_return refusal;
+  }
+  if (auto refusal = co_await read_judged_body(a, ex)) {
+    co_return refusal;
+  }
+  if (auto refusal = authorize_and_rewrite(a, ex)) {
+    co_return refusal;
+  }
+  co_return co_await prepare(a, ex);
+}
+
+std::optional<Refusal> Session::check_head(Admission& a, Exchange& ex) {
+  const auto& req = a.parser.get();
+  ex.method = std::string(req.method_string());
+  ex.target = std::string(req.target());
+  a.keep_alive = req.keep_alive() && a.parser.is_done();
+  a.rt = worker_.runtime().get();
+  if (!certificate_slot_.held()) {
+    return Refusal{policy::Decision::deny(429,
+                                          "berth: this client certificate already holds " +
+                                              std::to_string(worker_.limits().per_certificate) +
+                                              " connections to berth; close some and retry",
+                                          "limit.connections"),
+                   false};
+  }
+  // RFC 9110 10.1.1: berth answers Expect itself and never forwards it; an expectation other
+  // than 100-continue fails, as Go's server fails it.
+  if (const auto expect = req[http::field::expect];
+      !expect.empty() && !beast::iequals(expect, "100-continue")) {
+    return Refusal{policy::Decision::deny(417, "berth: unsupported Expect: " + std::string(expect),
+                                          "http.expect"),
+                   false};
+  }
+  return std::nullopt;
+}
+
+// 1. The verified client certificate as a tenant or an operator.
+std::optional<Refusal> Session::identify(Admission& a, Exchange& ex) {
+  auto who = policy::identify(*a.rt->policy, identity_);
+  if (!who) {
+    return Refusal{who.error(), false};
+  }
+  a.who = std::move(*who);
+  ex.tenant = a.who->tenant;
+  ex.user = a.who->user;
+  ex.operator_ = a.who->is_operator();
+  if (a.tenant()) {
+    a.rules = a.rt->policy->find_tenant(a.who->tenant);
+    if (a.rules == nullptr) {
+      return Refusal{policy::Decision::deny(
+                         403, "berth: tenant " + a.who->tenant + " is not in the policy",
+                         "identity.unknown"),
+                     false};
+    }
+  }
+  return std::nullopt;
+}
+
+// 2. Method, path and API version against the endpoint table.
+std::optional<Refusal> Session::classify(Admission& a, Exchange& ex) {
+  auto request = policy::classify(ex.method, ex.target);
+  if (!request) {
+    return Refusal{request.error(), a.keep_alive};
+  }
+  a.request = std::move(*request);
+  ex.endpoint = std::string(a.request->route->endpoint);
+  ex.endpoint_class = policy::access_name(a.request->route->access);
+  return std::nullopt;
+}
+
+// 3. References in the path, within the tenant's own objects. The index answers without a
+//    round trip; only a miss is checked with dockerd before "no such object".
+net::awaitable<std::optional<Refusal>> Session::resolve(Admission& a, Exchange& ex) {
+  SharedIndex& index = worker_.index();
+  const auto resolve_in_index = [&] {
+    return index.read([&](const policy::OwnershipIndex& idx) {
+      return policy::resolve(*a.who, *a.request, idx);
+    });
+  };
+  auto resolved = resolve_in_index();
+  const policy::RefKind kind = policy::ref_kind(*a.request->route);
+  if (!resolved && resolved.error().http_status == 404 && kind != policy::RefKind::none) {
+    co_await refresh_reference(index, worker_.pool(), a.rt, kind, a.who->tenant,
+                               a.request->params.front());
+    resolved = resolve_in_index();
+  }
+  if (!resolved) {
+    co_return Refusal{resolved.error(), a.keep_alive};
+  }
+  a.request = std::move(*resolved);
+  const policy::Decision decision = policy::authorize_route(*a.who, *a.request);
+  if (!decision.allowed()) {
+    co_return Refusal{decision, a.keep_alive};
+  }
+  ex.rule = decision.rule_id;
+  co_return std::nullopt;
+}
+
+// A judged body is read whole before anything reaches dockerd: dockerd acts on a complete
+// JSON document even when the connection is cut right after it. A body where dockerd reads
+// none, or on an attach (Go's ParseForm would read a form-encoded one as parameters), is
+// refused. An operator's body is relayed as it comes.
+net::awaitable<std::optional<Refusal>> Session::read_judged_body(Admission& a, Exchange& ex) {
+  RequestParser& parser = a.parser;
+  const policy::BodyMode mode = a.request->route->body;
+  if (!a.tenant() || parser.is_done()) {
+    co_return std::nullopt;
+  }
+  if (mode == policy::BodyMode::none || mode == policy::BodyMode::hijack) {
+    co_return Refusal{policy::Decision::deny(400, "berth: " + ex.endpoint +
+                                                      " takes no request body",
+                                             "body.unexpected"),
+                      false};
+  }
+  if (!policy::judged_body(mode)) {
+    co_return std::nullopt;  // a stream: judged as it is relayed (build contexts)
+  }
+  // Beast compares a Content-Length with the body limit only while it parses the head, and
+  // the head was parsed with no limit (a stream body may be large): a declared length is
+  // checked here, before a byte of it is read; a chunked body meets the limit as it comes.
+  if (const auto declared = parser.content_length(); declared && *declared > judged_body_limit) {
+    co_return Refusal{policy::Decision::deny(413,
+                                             "berth: request body too large (" +
+                                                 std::to_string(*declared) +
+                                                 " bytes; at most " +
+                                                 std::to_string(judged_body_limit) + " for " +
+                                                 ex.endpoint + ")",
+                                             "body.too_large"),
+                      false};
+  }
+  if (!co_await continue_if_expected(parser)) {
+    co_return Refusal::gone();  // the client went away
+  }
+  a.judged.emplace(std::move(parser));
+  a.judged->body_limit(judged_body_limit);
+  arm(request_read_timeout, Phase::body);
+  error_code ec;
+  co_await http::async_read(client_, buffer_, *a.judged, with_ec(ec));
+  disarm();
+  if (ec == http::error::body_limit) {
+    co_return Refusal{policy::Decision::deny(413, "berth: request body too large",
+                                             "body.too_large"),
+                      false};
+  }
+  if (ec) {
+    co_return Refusal{policy::Decision::deny(
+                          400, "berth: request body could not be read: " + ec.message(),
+                          "body.unreadable"),
+                      false};
+  }
+  co_return std::nullopt;
+}
+
+// 4. The tenant's request judged and rewritten by policy (an operator's goes as it is). A
+//    network create's subnets are reserved under the index's write lock, so two creates at
+//    once never take the same range; when another took one meanwhile, the request is judged
+//    again (a few times) against the index that has it.
+std::optional<Refusal> Session::authorize_and_rewrite(Admission& a, Exchange& ex) {
+  (void)ex;
+  if (!a.tenant()) {
+    a.rewritten.target = policy::canonical_target(*a.request);
+    return std::nullopt;
+  }
+  SharedIndex& index = worker_.index();
+  const auto facts = index.facts();
+  const std::string_view body =
+      a.judged ? std::string_view(a.judged->get().body()) : std::string_view();
+  for (int attempt = 0;; ++attempt) {
+    a.rewritten = index.read([&](const policy::OwnershipIndex& idx) {
+      return policy::rewrite_for_tenant(*a.who, *a.request, body, idx, *facts, *a.rules);
+    });
+    if (!a.rewritten.decision.allowed()) {
+      return Refusal{a.rewritten.decision, a.client_keep_alive()};
+    }
+    if (a.rewritten.claimed_subnets.empty()) {
+      return std::nullopt;
+    }
+    a.reservations.subnets = index.write([&](policy::OwnershipIndex& idx) {
+      return idx.reserve_subnets(a.rewritten.claimed_subnets);
+    });
+    if (a.reservations.subnets != 0) {
+      return std::nullopt;
+    }
+    if (attempt == 2) {
+      return Refusal{policy::Decision::deny(
+                         409, "berth: other networks took the address ranges meanwhile; retry",
+                         "network.busy"),
+                     a.client_keep_alive()};
+    }
+  }
+}
+
+net::awaitable<bool> Session::continue_if_expected(RequestParser& parser) {
+  // A client that asked to wait (Expect: 100-continue) sends its body once berth has judged
+  // the head and is about to read it; one that did not ask, or whose body is already here,
+  // gets nothing.
+  if (parser.is_done() || parser.get()[http::field::expect].empty()) {
+    co_return true;
+  }
+  static constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";
+  arm(client_write_timeout, Phase::write);
+  error_code ec;
+  co_await net::async_write(client_, net::buffer(continue_head), with_ec(ec));
+  disarm();
+  co_return !ec;
+}
+
+// What a private host with nothing of this kind would say (a tenant has no plugins).
+net::awaitable<bool> Session::answer_locally(Admission& a, Exchange& ex) {
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "berth");
+  res.body() = *a.rewritten.local_reply;
+  res.keep_alive(a.client_keep_alive() && !worker_.draining());
+  res.prepare_payload();
+  ex.status = 200;
+  const bool written = co_await write_response(res);
+  co_return written && res.keep_alive();
+}
+
+}  // namespace berth::proxy
