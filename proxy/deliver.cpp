@@ -114,8 +114,8 @@ std::size_t pack_whole_response(ResponseParser& rp, UpstreamBuffer& buffer, bool
 }  // namespace
 
 void Session::release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt) {
-  if (upstream_in_use_ == connection.get()) {
-    upstream_in_use_ = nullptr;  // another request may take it from the pool now
+  if (upstream_in_use_.lock() == connection) {
+    upstream_in_use_.reset();  // another request may take it from the pool now
   }
   worker_.pool().release(std::move(connection), rt);
 }

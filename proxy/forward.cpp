@@ -89,86 +89,84 @@ net::awaitable<bool> Session::send_request(Admission& a, TlsStream& upstream, bo
   co_return !ec;
 }
 
-net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& answer,
-                                                        Exchange& ex) {
+// What forward sends: the judged document, or nothing (the client's body is relayed, or
+// there is none), with the facts the resend and the head scan depend on.
+struct Session::Outgoing {
+  std::optional<std::string> body;
+  bool body_pending = false;  // the client's body is still to be relayed
+  bool bodyless = false;      // the head alone: resent on a new connection when safe
+  bool replayable = false;    // a GET or HEAD, also resent when dockerd answered nothing
+  bool scan_plain = false;    // not a stream: the answer's head is scanned without Beast
+};
+
+net::awaitable<std::optional<Session::Outgoing>> Session::outgoing(Admission& a, Answer& answer) {
   http::request_header<>& header = a.header();
   const policy::Route& route = *a.request->route;
   answer.is_head = header.method() == http::verb::head;
   answer.upgrade = policy::may_hijack(route.body) &&
                    header_has_token(header[http::field::connection], "upgrade");
-  // The body dockerd receives: the judged document, or the client's relayed (a stream,
-  // an operator's), or none.
-  std::optional<std::string> body = a.rewritten.body;
-  if (!body && a.judged) {
-    body = a.judged->get().body();
+  if (answer.is_head) {
+    answer.parser.skip(true);
   }
-  const bool relayed = !body;
-  const bool body_pending = relayed && !a.parser.is_done();
-  if (relayed) {
+  Outgoing out;
+  out.body = a.rewritten.body;
+  if (!out.body && a.judged) {
+    out.body = a.judged->get().body();
+  }
+  if (!out.body) {
+    out.body_pending = !a.parser.is_done();
     // Before its head is made dockerd's (which drops the client's Expect).
     if (!co_await continue_if_expected(a.parser)) {
-      co_return Refusal::gone();
+      co_return std::nullopt;
     }
-    upstream_header(header, a.rewritten.target, answer.upgrade,
-                    a.tenant() ? &route : nullptr, body_pending);
+    upstream_header(header, a.rewritten.target, answer.upgrade, a.tenant() ? &route : nullptr,
+                    out.body_pending);
   }
   // A connection from the pool may have been closed by dockerd since (a restart) without
   // berth having looked (see UpstreamPool). A bodyless request on one then goes once more on
   // a new connection, when that is safe: its head could not be written (so dockerd saw none of
   // it), or, for a GET or HEAD, dockerd ended the connection before answering anything.
-  const bool bodyless = relayed && !body_pending && !a.build_context;
-  const bool replayable = bodyless && (header.method() == http::verb::get || answer.is_head);
+  out.bodyless = !out.body && !out.body_pending && !a.build_context;
+  out.replayable = out.bodyless && (header.method() == http::verb::get || answer.is_head);
   // An answer that is not a stream: its head is scanned without Beast first, so that a small
   // one may be passed on as dockerd wrote it or answered anew (deliver).
-  const bool scan_plain = !policy::may_hijack(route.body) &&
-                          route.timeout != policy::TimeoutClass::endless &&
-                          !line_view(a.rewritten.view);
-  if (answer.is_head) {
-    answer.parser.skip(true);
+  out.scan_plain = !policy::may_hijack(route.body) &&
+                   route.timeout != policy::TimeoutClass::endless &&
+                   !line_view(a.rewritten.view);
+  co_return out;
+}
+
+net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& answer,
+                                                        Exchange& ex) {
+  std::optional<Outgoing> out = co_await outgoing(a, answer);
+  if (!out) {
+    co_return Refusal::gone();
   }
+  const policy::Route& route = *a.request->route;
   const Target target = resolve_target(*a.rt, route);
   std::shared_ptr<TlsStream>& upstream = answer.upstream;
   upstream = worker_.pool().take_idle(*a.rt, target);
   bool reused = upstream != nullptr;
-  upstream_in_use_ = upstream.get();  // close() cancels what this request waits for there
+  upstream_in_use_ = upstream;  // close() cancels what this request waits for there
   for (;;) {
     if (!upstream) {
       auto acquired = co_await worker_.pool().acquire(a.rt, target);
       if (!acquired) {
         log_error("cannot reach dockerd at " + a.rt->upstream.text + ": " +
                   acquired.error().message());
-        ex.allowed = false;
         co_return Refusal{policy::Decision::deny(502, "berth: cannot reach the Docker daemon",
                                                  "upstream.down"),
-                          a.client_keep_alive() && !body_pending};
+                          a.client_keep_alive() && !out->body_pending};
       }
       upstream = std::move(*acquired);
-      upstream_in_use_ = upstream.get();
+      upstream_in_use_ = upstream;
     }
-    error_code ec;
-    if (bodyless) {
-      // No body (a GET, a bodiless POST): the header alone, in one write.
-      Window out;
-      const std::size_t n = put_head(out.get(), relay_window, header.method_string(),
-                                     header.target(), "HTTP/1.1", header);
-      if (n != 0) {
-        co_await net::async_write(*upstream, net::buffer(out.get(), n), with_ec(ec));
-      } else {
-        std::optional<policy::Decision> unused;
-        const bool sent =
-            co_await send_request(a, *upstream, answer.upgrade, std::nullopt, ex, unused);
-        if (!sent) {
-          ec = net::error::broken_pipe;
-        }
-      }
-      if (ec) {
-        // dockerd saw none of it: on a reused connection (any method) it goes again.
+    if (out->bodyless) {
+      // dockerd saw none of a head that could not be written: on a reused connection (any
+      // method) it goes again.
+      if (const error_code ec = co_await write_bodyless(a, answer, ex)) {
         if (reused && !closed_) {
-          log_info("a pooled connection to dockerd was closed (" + ec.message() +
-                   "); sending " + ex.method + " " + ex.target + " again on a new one");
-          worker_.pool().found_dead(*upstream, target);
-          upstream_in_use_ = nullptr;
-          upstream.reset();
+          drop_dead(answer, target, ec, ex);
           reused = false;
           continue;
         }
@@ -178,8 +176,8 @@ net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& an
     } else {
       std::optional<policy::Decision> refusal;
       const bool sent =
-          co_await send_request(a, *upstream, answer.upgrade, std::move(body), ex, refusal);
-      body.reset();
+          co_await send_request(a, *upstream, answer.upgrade, std::move(out->body), ex, refusal);
+      out->body.reset();
       if (!sent) {
         upstream->close();
         if (refusal) {
@@ -192,15 +190,11 @@ net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& an
     if (const auto deadline = policy::answer_deadline(route.timeout); deadline.count() > 0) {
       arm(deadline, Phase::upstream);
     }
-    ec = co_await read_answer_head(answer, scan_plain);
+    const error_code ec = co_await read_answer_head(answer, out->scan_plain);
     disarm();
-    if (ec && reused && replayable && !closed_ && !answer.parser.got_some() &&
+    if (ec && reused && out->replayable && !closed_ && !answer.parser.got_some() &&
         answer.buffer.size() == 0 && closed_before_answer(ec)) {
-      log_info("a pooled connection to dockerd was closed (" + ec.message() + "); sending " +
-               ex.method + " " + ex.target + " again on a new one");
-      worker_.pool().found_dead(*upstream, target);
-      upstream_in_use_ = nullptr;
-      upstream.reset();
+      drop_dead(answer, target, ec, ex);
       reused = false;
       continue;
     }
@@ -214,6 +208,36 @@ net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& an
     }
     co_return std::nullopt;
   }
+}
+
+// A request without a body (a GET, a bodiless POST): its head alone, in one write.
+net::awaitable<error_code> Session::write_bodyless(Admission& a, Answer& answer, Exchange& ex) {
+  const http::request_header<>& header = a.header();
+  Window out;
+  const std::size_t n = put_head(out.get(), relay_window, header.method_string(), header.target(),
+                                 "HTTP/1.1", header);
+  error_code ec;
+  if (n != 0) {
+    co_await net::async_write(*answer.upstream, net::buffer(out.get(), n), with_ec(ec));
+    co_return ec;
+  }
+  // A head larger than a window: through Beast's serializer.
+  std::optional<policy::Decision> unused;
+  const bool sent =
+      co_await send_request(a, *answer.upstream, answer.upgrade, std::nullopt, ex, unused);
+  if (!sent) {
+    ec = net::error::broken_pipe;
+  }
+  co_return ec;
+}
+
+// A pooled connection turned out closed by dockerd (a restart) before it saw the request.
+void Session::drop_dead(Answer& answer, Target target, const error_code& why, Exchange& ex) {
+  log_info("a pooled connection to dockerd was closed (" + why.message() + "); sending " +
+           ex.method + " " + ex.target + " again on a new one");
+  worker_.pool().found_dead(*answer.upstream, target);
+  upstream_in_use_.reset();
+  answer.upstream.reset();
 }
 
 // Reads dockerd's answer head into answer.buffer: scanned without Beast when `scan_plain`
@@ -258,6 +282,22 @@ net::awaitable<error_code> Session::read_answer_head(Answer& answer, bool scan_p
     co_await http::async_read_header(*answer.upstream, buffer, answer.parser, with_ec(ec));
   }
   co_return ec;
+}
+
+// One piece of a build context through the filter that judges it (the end of the context
+// with the last piece): the bytes to forward, or the refusal.
+std::expected<std::string, policy::Decision> Session::judge_context(
+    policy::BuildContextFilter& tar, std::string_view piece, bool last) {
+  auto out = worker_.index().read(
+      [&](const policy::OwnershipIndex& idx) { return tar.feed(piece, idx); });
+  if (out && last) {
+    auto tail = tar.finish();
+    if (!tail) {
+      return std::unexpected(tail.error());
+    }
+    *out += *tail;
+  }
+  return out;
 }
 
 // A stream's body (a build context, a copy into a container, an operator's upload), relayed
@@ -305,17 +345,7 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
     ex.bytes_in += n;
     std::string judged;
     if (tar) {
-      auto out = worker_.index().read([&](const policy::OwnershipIndex& idx) {
-        return tar->feed(std::string_view(window.get(), n), idx);
-      });
-      if (out && parser.is_done()) {
-        auto tail = tar->finish();
-        if (tail) {
-          *out += *tail;
-        } else {
-          out = std::unexpected(tail.error());
-        }
-      }
+      auto out = judge_context(*tar, std::string_view(window.get(), n), parser.is_done());
       if (!out) {
         // Refused mid-stream: cut dockerd's side before the context is complete, so no build
         // runs, and tell the client why.
@@ -344,16 +374,22 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
       co_return false;
     }
   }
-  if (!sr.is_done()) {
-    req.body().data = nullptr;
-    req.body().size = 0;
-    req.body().more = false;
-    co_await http::async_write(upstream, sr, with_ec(ec));
-    if (ec == http::error::need_buffer) {
-      ec = {};
-    }
+  co_return co_await finish_request_body(upstream, sr, req);
+}
+
+// The last chunk of a relayed body, when the serializer has not written it yet.
+net::awaitable<bool> Session::finish_request_body(
+    TlsStream& upstream, http::request_serializer<http::buffer_body>& sr,
+    http::request<http::buffer_body>& req) {
+  if (sr.is_done()) {
+    co_return true;
   }
-  co_return !ec;
+  req.body().data = nullptr;
+  req.body().size = 0;
+  req.body().more = false;
+  error_code ec;
+  co_await http::async_write(upstream, sr, with_ec(ec));
+  co_return !ec || ec == http::error::need_buffer;
 }
 
 }  // namespace berth::proxy

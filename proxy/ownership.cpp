@@ -79,6 +79,66 @@ policy::NetworkInfo network_from(const json& n) {
   return info;
 }
 
+// A fresh index from dockerd's lists (containers, networks, volumes, images). Anonymous
+// volumes have no label: their owner is the tenant whose container mounts them.
+void fill_from_lists(policy::OwnershipIndex& fresh, const std::string& containers,
+                     const std::string& networks, const std::string& volumes,
+                     const std::string& images) {
+  std::map<std::string, std::string> anonymous_owner;
+  if (const auto list = json::parse(containers, nullptr, false); list.is_array()) {
+    for (const auto& c : list) {
+      policy::ContainerInfo info_c;
+      info_c.id = c.value("Id", std::string());
+      if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty()) {
+        // The first name is the container's own; the others are link aliases.
+        for (const auto& n : c["Names"]) {
+          const std::string s = n.get<std::string>();
+          if (s.find('/', 1) == std::string::npos) {
+            info_c.name = s;
+            break;
+          }
+        }
+      }
+      info_c.tenant = label_tenant(c.value("Labels", json()));
+      info_c.state = c.value("State", std::string());
+      if (!info_c.tenant.empty() && c.contains("Mounts") && c["Mounts"].is_array()) {
+        for (const auto& m : c["Mounts"]) {
+          const auto name = m.value("Name", std::string());
+          if (m.value("Type", std::string()) == "volume" && is_anonymous_volume(name)) {
+            anonymous_owner[name] = info_c.tenant;
+          }
+        }
+      }
+      fresh.put_container(std::move(info_c));
+    }
+  }
+  if (const auto list = json::parse(networks, nullptr, false); list.is_array()) {
+    for (const auto& n : list) {
+      if (n.is_object()) {
+        fresh.put_network(network_from(n));
+      }
+    }
+  }
+  if (const auto doc = json::parse(volumes, nullptr, false);
+      doc.is_object() && doc.contains("Volumes") && doc["Volumes"].is_array()) {
+    for (const auto& v : doc["Volumes"]) {
+      policy::VolumeInfo info_v{v.value("Name", std::string()),
+                                label_tenant(v.value("Labels", json()))};
+      if (info_v.tenant.empty()) {
+        if (auto it = anonymous_owner.find(info_v.name); it != anonymous_owner.end()) {
+          info_v.tenant = it->second;
+        }
+      }
+      fresh.put_volume(std::move(info_v));
+    }
+  }
+  if (const auto list = json::parse(images, nullptr, false); list.is_array()) {
+    for (const auto& img : list) {
+      fresh.put_image(image_from(img));
+    }
+  }
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -328,59 +388,7 @@ net::awaitable<bool> IndexWatcher::resync() {
     facts.cgroup_driver = doc.value("CgroupDriver", std::string("cgroupfs"));
     facts.log_driver = doc.value("LoggingDriver", std::string("json-file"));
   }
-  std::map<std::string, std::string> anonymous_owner;
-  if (const auto list = json::parse(containers->body, nullptr, false); list.is_array()) {
-    for (const auto& c : list) {
-      policy::ContainerInfo info_c;
-      info_c.id = c.value("Id", std::string());
-      if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty()) {
-        // The first name is the container's own; the others are link aliases.
-        for (const auto& n : c["Names"]) {
-          const std::string s = n.get<std::string>();
-          if (s.find('/', 1) == std::string::npos) {
-            info_c.name = s;
-            break;
-          }
-        }
-      }
-      info_c.tenant = label_tenant(c.value("Labels", json()));
-      info_c.state = c.value("State", std::string());
-      if (!info_c.tenant.empty() && c.contains("Mounts") && c["Mounts"].is_array()) {
-        for (const auto& m : c["Mounts"]) {
-          const auto name = m.value("Name", std::string());
-          if (m.value("Type", std::string()) == "volume" && is_anonymous_volume(name)) {
-            anonymous_owner[name] = info_c.tenant;
-          }
-        }
-      }
-      fresh.put_container(std::move(info_c));
-    }
-  }
-  if (const auto list = json::parse(networks->body, nullptr, false); list.is_array()) {
-    for (const auto& n : list) {
-      if (n.is_object()) {
-        fresh.put_network(network_from(n));
-      }
-    }
-  }
-  if (const auto doc = json::parse(volumes->body, nullptr, false);
-      doc.is_object() && doc.contains("Volumes") && doc["Volumes"].is_array()) {
-    for (const auto& v : doc["Volumes"]) {
-      policy::VolumeInfo info_v{v.value("Name", std::string()),
-                                label_tenant(v.value("Labels", json()))};
-      if (info_v.tenant.empty()) {
-        if (auto it = anonymous_owner.find(info_v.name); it != anonymous_owner.end()) {
-          info_v.tenant = it->second;
-        }
-      }
-      fresh.put_volume(std::move(info_v));
-    }
-  }
-  if (const auto list = json::parse(images->body, nullptr, false); list.is_array()) {
-    for (const auto& img : list) {
-      fresh.put_image(image_from(img));
-    }
-  }
+  fill_from_lists(fresh, containers->body, networks->body, volumes->body, images->body);
   // What each tenant container holds against its quota is in its HostConfig, which only
   // inspect shows: one request per tenant container, here and not on any request's path.
   for (const auto& c : fresh.containers_of_tenants()) {
@@ -480,84 +488,105 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
   const json& actor = ev["Actor"];
   const std::string id = actor.value("ID", std::string());
   const json attrs = actor.value("Attributes", json::object());
-  const auto rt = runtime_.get();
   if (type == "container") {
-    if (action == "create") {
-      policy::ContainerInfo c{id, label_tenant(attrs), attrs.value("name", std::string()),
-                              "created"};
-      index_.write([&](policy::OwnershipIndex& idx) { idx.put_container(c); });
-      if (!c.tenant.empty()) {
-        // A tenant container created behind berth's back (by the operator on the socket)
-        // holds quota too; one created through berth is already recorded with its holding.
-        const bool known = index_.read([&](const policy::OwnershipIndex& idx) {
-          return idx.resources_of(id).has_value();
-        });
-        if (!known) {
-          auto reply = co_await docker_request(pool_, rt, http::verb::get,
-                                               "/containers/" + id + "/json");
-          if (reply && reply->status == 200) {
-            index_container(index_, reply->body);
-          }
-        }
-      }
-    } else if (action == "update") {
-      auto reply =
-          co_await docker_request(pool_, rt, http::verb::get, "/containers/" + id + "/json");
-      if (reply && reply->status == 200) {
-        index_container(index_, reply->body);
-      }
-    } else if (action == "destroy") {
-      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_container(id); });
-    } else if (action == "rename") {
-      const auto name = attrs.value("name", std::string());
-      index_.write([&](policy::OwnershipIndex& idx) { idx.rename_container(id, name); });
-    } else if (action == "start" || action == "unpause" || action == "restart") {
-      index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "running"); });
-    } else if (action == "die") {
-      index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "exited"); });
-    } else if (action == "pause") {
-      index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "paused"); });
-    }
+    co_await apply_container_event(action, id, attrs);
   } else if (type == "network") {
-    if (action == "create") {
-      auto reply = co_await docker_request(pool_, rt, http::verb::get, "/networks/" + id);
-      if (reply && reply->status == 200) {
-        index_network(index_, reply->body);
-      }
-      sync_isolation();
-      refresh_host_routes();
-    } else if (action == "destroy") {
-      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_network(id); });
-      sync_isolation();
-      refresh_host_routes();
-    }
+    co_await apply_network_event(action, id);
   } else if (type == "volume") {
-    if (action == "create") {
-      auto reply =
-          co_await docker_request(pool_, rt, http::verb::get, "/volumes/" + policy::escape_path(id));
-      if (reply && reply->status == 200) {
-        index_volume(index_, reply->body);
-      }
-    } else if (action == "destroy") {
-      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_volume(id); });
-    } else if (action == "mount" && is_anonymous_volume(id)) {
-      const auto container = attrs.value("container", std::string());
-      index_.write([&](policy::OwnershipIndex& idx) {
-        auto c = idx.container_by_id(container);
-        auto v = idx.volume(id);
-        if (c && !c->tenant.empty() && (!v || v->tenant.empty())) {
-          idx.put_volume({id, c->tenant});
-        }
-      });
-    }
+    co_await apply_volume_event(action, id, attrs);
   } else if (type == "image") {
-    auto reply = co_await docker_request(pool_, rt, http::verb::get,
-                                         "/images/" + policy::escape_path(id) + "/json");
-    if (reply && reply->status == 200) {
-      index_image(index_, reply->body);
-    } else if (reply && reply->status == 404 && id.starts_with("sha256:")) {
-      index_.write([&](policy::OwnershipIndex& idx) { idx.erase_image(id); });
+    co_await apply_image_event(id);
+  }
+}
+
+net::awaitable<void> IndexWatcher::apply_container_event(std::string action, std::string id,
+                                                         json attrs) {
+  const auto rt = runtime_.get();
+  if (action == "create") {
+    policy::ContainerInfo c{id, label_tenant(attrs), attrs.value("name", std::string()),
+                            "created"};
+    index_.write([&](policy::OwnershipIndex& idx) { idx.put_container(c); });
+    if (!c.tenant.empty()) {
+      // A tenant container created behind berth's back (by the operator on the socket)
+      // holds quota too; one created through berth is already recorded with its holding.
+      const bool known = index_.read([&](const policy::OwnershipIndex& idx) {
+        return idx.resources_of(id).has_value();
+      });
+      if (!known) {
+        auto reply = co_await docker_request(pool_, rt, http::verb::get,
+                                             "/containers/" + id + "/json");
+        if (reply && reply->status == 200) {
+          index_container(index_, reply->body);
+        }
+      }
     }
+  } else if (action == "update") {
+    auto reply =
+        co_await docker_request(pool_, rt, http::verb::get, "/containers/" + id + "/json");
+    if (reply && reply->status == 200) {
+      index_container(index_, reply->body);
+    }
+  } else if (action == "destroy") {
+    index_.write([&](policy::OwnershipIndex& idx) { idx.erase_container(id); });
+  } else if (action == "rename") {
+    const auto name = attrs.value("name", std::string());
+    index_.write([&](policy::OwnershipIndex& idx) { idx.rename_container(id, name); });
+  } else if (action == "start" || action == "unpause" || action == "restart") {
+    index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "running"); });
+  } else if (action == "die") {
+    index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "exited"); });
+  } else if (action == "pause") {
+    index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "paused"); });
+  }
+}
+
+net::awaitable<void> IndexWatcher::apply_network_event(std::string action, std::string id) {
+  const auto rt = runtime_.get();
+  if (action == "create") {
+    auto reply = co_await docker_request(pool_, rt, http::verb::get, "/networks/" + id);
+    if (reply && reply->status == 200) {
+      index_network(index_, reply->body);
+    }
+    sync_isolation();
+    refresh_host_routes();
+  } else if (action == "destroy") {
+    index_.write([&](policy::OwnershipIndex& idx) { idx.erase_network(id); });
+    sync_isolation();
+    refresh_host_routes();
+  }
+}
+
+net::awaitable<void> IndexWatcher::apply_volume_event(std::string action, std::string id,
+                                                      json attrs) {
+  const auto rt = runtime_.get();
+  if (action == "create") {
+    auto reply =
+        co_await docker_request(pool_, rt, http::verb::get, "/volumes/" + policy::escape_path(id));
+    if (reply && reply->status == 200) {
+      index_volume(index_, reply->body);
+    }
+  } else if (action == "destroy") {
+    index_.write([&](policy::OwnershipIndex& idx) { idx.erase_volume(id); });
+  } else if (action == "mount" && is_anonymous_volume(id)) {
+    const auto container = attrs.value("container", std::string());
+    index_.write([&](policy::OwnershipIndex& idx) {
+      auto c = idx.container_by_id(container);
+      auto v = idx.volume(id);
+      if (c && !c->tenant.empty() && (!v || v->tenant.empty())) {
+        idx.put_volume({id, c->tenant});
+      }
+    });
+  }
+}
+
+net::awaitable<void> IndexWatcher::apply_image_event(std::string id) {
+  const auto rt = runtime_.get();
+  auto reply = co_await docker_request(pool_, rt, http::verb::get,
+                                       "/images/" + policy::escape_path(id) + "/json");
+  if (reply && reply->status == 200) {
+    index_image(index_, reply->body);
+  } else if (reply && reply->status == 404 && id.starts_with("sha256:")) {
+    index_.write([&](policy::OwnershipIndex& idx) { idx.erase_image(id); });
   }
 }
 

@@ -10,6 +10,8 @@
 #include <shared_mutex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "policy/ownership_index.hpp"
 #include "policy/rewrite.hpp"
 #include "proxy/bridge_isolation.hpp"
@@ -82,6 +84,12 @@ class IndexWatcher {
   net::awaitable<bool> resync();
   net::awaitable<void> follow_events(std::int64_t since);
   net::awaitable<void> apply_event(std::string_view line);
+  net::awaitable<void> apply_container_event(std::string action, std::string id,
+                                             nlohmann::json attrs);
+  net::awaitable<void> apply_network_event(std::string action, std::string id);
+  net::awaitable<void> apply_volume_event(std::string action, std::string id,
+                                          nlohmann::json attrs);
+  net::awaitable<void> apply_image_event(std::string id);
   void sync_isolation();
   // Re-reads the host's routes into the daemon facts (at a resync and when networks change).
   void refresh_host_routes();

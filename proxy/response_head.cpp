@@ -110,6 +110,9 @@ bool needs_full_parser(std::string_view name) noexcept {
 
 }  // namespace
 
+// One pass over the head's bytes, on the path of every answer: the status line, then each field
+// line checked and classified as it is met. Split into helpers it would walk the lines twice;
+// its length (over 80 lines) is that one loop's cases.
 ResponseHead scan_response_head(std::string_view data) noexcept {
   ResponseHead head;
   const auto unsupported = [&head] {

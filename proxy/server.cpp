@@ -380,26 +380,25 @@ void Server::watch_files(net::steady_timer& timer) {
   });
 }
 
-int Server::run() {
+// The audit log, the metrics listener and every worker's listener, or the reason berth
+// cannot start; the listening endpoint (its port picked by the first worker for port 0).
+std::expected<net::ip::tcp::endpoint, std::string> Server::open_listeners() {
   const auto rt = runtime_.get();
   if (!options_.audit_log.empty()) {
     if (auto err = audit_.open(options_.audit_log); !err.empty()) {
-      std::cerr << "berth-proxy: cannot open the audit log " << err << "\n";
-      return 1;
+      return std::unexpected("cannot open the audit log " + err);
     }
   }
   auto endpoint = parse_listen(rt->listen);
   if (!endpoint) {
-    std::cerr << "berth-proxy: " << endpoint.error() << "\n";
-    return 1;
+    return std::unexpected(endpoint.error());
   }
   const std::string metrics_address = options_.metrics_listen_override.empty()
                                           ? rt->policy->metrics_listen
                                           : options_.metrics_listen_override;
   if (!metrics_address.empty()) {
     if (auto err = metrics_.listen(metrics_address); !err.empty()) {
-      std::cerr << "berth-proxy: " << err << "\n";
-      return 1;
+      return std::unexpected(err);
     }
     std::printf("berth-proxy: metrics on port %u\n", static_cast<unsigned>(metrics_.port()));
     log_info("metrics on " + metrics_address + " (port " + std::to_string(metrics_.port()) + ")");
@@ -411,13 +410,54 @@ int Server::run() {
     workers_.push_back(std::make_unique<Worker>(runtime_, index_, audit_, metrics_,
                                                 options_.client, counters_));
     if (const auto ec = workers_.back()->listen(*endpoint)) {
-      std::cerr << "berth-proxy: cannot listen on " << rt->listen << ": " << ec.message()
-                << "\n";
-      return 1;
+      return std::unexpected("cannot listen on " + rt->listen + ": " + ec.message());
     }
     if (i == 0) {
       endpoint->port(workers_[0]->port());  // port 0: every worker shares the one picked
     }
+  }
+  return *endpoint;
+}
+
+// SIGHUP reloads; SIGTERM and SIGINT begin the shutdown, and whatever the workers do (a
+// stalled one never runs its shutdown) the process ends a few seconds after the grace period.
+void Server::on_signal(int sig, Signals& s) {
+  if (sig == SIGHUP) {
+    reload();
+    wait_for_signal(s);
+    return;
+  }
+  s.file_timer.cancel();
+  s.watchdog_timer.cancel();
+  log_info("shutting down: no new connections; running requests have " +
+           std::to_string(options_.shutdown_grace_seconds) + " s to finish");
+  for (auto& w : workers_) {
+    w->begin_shutdown(std::chrono::seconds(options_.shutdown_grace_seconds));
+  }
+  s.exit_timer.expires_after(std::chrono::seconds(options_.shutdown_grace_seconds) + exit_margin);
+  s.exit_timer.async_wait([this](error_code timer_ec) {
+    if (!timer_ec) {
+      log_error("workers did not stop within the grace period; exiting now");
+      audit_.close();  // what was accounted so far reaches the file
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+  });
+}
+
+void Server::wait_for_signal(Signals& s) {
+  s.set.async_wait([this, &s](error_code ec, int sig) {
+    if (!ec) {
+      on_signal(sig, s);
+    }
+  });
+}
+
+int Server::run() {
+  const auto endpoint = open_listeners();
+  if (!endpoint) {
+    std::cerr << "berth-proxy: " << endpoint.error() << "\n";
+    return 1;
   }
   // The ownership index first: tenants' requests are authorized against it.
   IndexWatcher watcher(index_, runtime_, options_.bridge_isolation);
@@ -429,45 +469,13 @@ int Server::run() {
   for (auto& w : workers_) {
     w->start();
   }
-  net::io_context signals_context{1};
-  net::signal_set signals(signals_context, SIGTERM, SIGINT, SIGHUP);
-  net::steady_timer file_timer(signals_context);
-  net::steady_timer watchdog_timer(signals_context);
-  net::steady_timer exit_timer(signals_context);
-  std::function<void(error_code, int)> on_signal = [&](error_code ec, int sig) {
-    if (ec) {
-      return;
-    }
-    if (sig == SIGHUP) {
-      reload();
-      signals.async_wait(on_signal);
-      return;
-    }
-    file_timer.cancel();
-    watchdog_timer.cancel();
-    log_info("shutting down: no new connections; running requests have " +
-             std::to_string(options_.shutdown_grace_seconds) + " s to finish");
-    for (auto& w : workers_) {
-      w->begin_shutdown(std::chrono::seconds(options_.shutdown_grace_seconds));
-    }
-    // Whatever the workers do (a stalled one never runs its shutdown), the process ends a
-    // few seconds after the grace period.
-    exit_timer.expires_after(std::chrono::seconds(options_.shutdown_grace_seconds) +
-                             exit_margin);
-    exit_timer.async_wait([this](error_code timer_ec) {
-      if (!timer_ec) {
-        log_error("workers did not stop within the grace period; exiting now");
-        audit_.close();  // what was accounted so far reaches the file
-        std::fflush(nullptr);
-        std::_Exit(1);
-      }
-    });
-  };
-  signals.async_wait(on_signal);
+  // Signals, the policy files and the workers are watched on a thread of their own.
+  Signals signals;
+  wait_for_signal(signals);
   stamp_ = file_stamp();
-  watch_files(file_timer);
-  watch_workers(watchdog_timer);
-  std::thread signal_thread([&] { signals_context.run(); });
+  watch_files(signals.file_timer);
+  watch_workers(signals.watchdog_timer);
+  std::thread signal_thread([&signals] { signals.context.run(); });
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers_.size(); ++i) {
@@ -477,12 +485,12 @@ int Server::run() {
   std::fflush(stdout);
   log_info("listening on " + endpoint->address().to_string() + ":" +
            std::to_string(endpoint->port()) + " with " + std::to_string(workers_.size()) +
-           " workers; upstream " + rt->upstream.text);
+           " workers; upstream " + runtime_.get()->upstream.text);
   workers_[0]->run();
   for (auto& t : threads) {
     t.join();
   }
-  signals_context.stop();
+  signals.context.stop();
   signal_thread.join();
   watcher.stop();
   audit_.close();

@@ -5,8 +5,12 @@
 // on error) and SIGTERM/SIGINT (stop accepting, close idle connections, let running requests
 // and streams finish until the grace deadline, then close the rest).
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
+#include <expected>
+#include <string>
 #include <list>
 #include <memory>
 #include <thread>
@@ -105,6 +109,19 @@ class Server {
   int run();
 
  private:
+  // The signal thread's context: SIGTERM, SIGINT and SIGHUP, the policy files' watcher, the
+  // workers' watchdog and the forced exit past the grace period.
+  struct Signals {
+    net::io_context context{1};
+    net::signal_set set{context, SIGTERM, SIGINT, SIGHUP};
+    net::steady_timer file_timer{context};
+    net::steady_timer watchdog_timer{context};
+    net::steady_timer exit_timer{context};
+  };
+
+  std::expected<net::ip::tcp::endpoint, std::string> open_listeners();
+  void on_signal(int sig, Signals& s);
+  void wait_for_signal(Signals& s);
   void reload();
   void watch_files(net::steady_timer& timer);
   void watch_workers(net::steady_timer& timer);

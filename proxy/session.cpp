@@ -86,9 +86,9 @@ void Session::close() noexcept {
   client_.close();
   // A request waiting on dockerd (logs -f of a quiet container, events, a wait) must end too:
   // its reads are cancelled, and a connection whose read was cancelled is never pooled.
-  if (upstream_in_use_ != nullptr) {
+  if (const auto upstream = upstream_in_use_.lock()) {
     error_code ignored;
-    upstream_in_use_->socket().cancel(ignored);
+    upstream->socket().cancel(ignored);
   }
   if (join_timer_) {
     join_timer_->cancel();

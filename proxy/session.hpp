@@ -37,6 +37,7 @@
 #include "proxy/net.hpp"
 #include "proxy/response_head.hpp"
 #include "proxy/tls_stream.hpp"
+#include "proxy/upstream.hpp"
 
 namespace berth::proxy {
 
@@ -141,7 +142,12 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<void> drop_ensured_volumes(Admission& a, Exchange& ex);
 
   // forward.cpp: to dockerd, and its answer's head.
+  struct Outgoing;
+  net::awaitable<std::optional<Outgoing>> outgoing(Admission& a, Answer& answer);
   net::awaitable<std::optional<Refusal>> forward(Admission& a, Answer& answer, Exchange& ex);
+  net::awaitable<bool> finish_request_body(TlsStream& upstream,
+                                           http::request_serializer<http::buffer_body>& sr,
+                                           http::request<http::buffer_body>& req);
   net::awaitable<bool> send_request(Admission& a, TlsStream& upstream, bool upgrade,
                                     std::optional<std::string> body, Exchange& ex,
                                     std::optional<policy::Decision>& refusal);
@@ -154,6 +160,10 @@ class Session : public std::enable_shared_from_this<Session> {
   static void upstream_header(http::request_header<>& header, const std::string& target,
                               bool upgrade, const policy::Route* tenant_route, bool body);
   net::awaitable<error_code> read_answer_head(Answer& answer, bool scan_plain);
+  net::awaitable<error_code> write_bodyless(Admission& a, Answer& answer, Exchange& ex);
+  std::expected<std::string, policy::Decision> judge_context(policy::BuildContextFilter& tar,
+                                                             std::string_view piece, bool last);
+  void drop_dead(Answer& answer, Target target, const error_code& why, Exchange& ex);
 
   // deliver.cpp: the answer to the client.
   net::awaitable<bool> deliver(Admission& a, Answer& answer, Exchange& ex);
@@ -230,8 +240,10 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::unique_ptr<X509, X509Deleter> peer_cert_;
   // The connection to dockerd the current request uses until it goes back to the pool, so
-  // that close() can end what the request waits for there.
-  TlsStream* upstream_in_use_ = nullptr;
+  // that close() can end what the request waits for there. Weak: a connection dropped on an
+  // error path (closed, never pooled) is freed with its request's Answer, and a raw pointer
+  // left behind would be cancelled after it was freed.
+  std::weak_ptr<TlsStream> upstream_in_use_;
   // Counted connections (proxy/client_limits.hpp): by source address for the session's life,
   // by address while the handshake runs, by client certificate after it.
   ConnectionCounter::Slot address_slot_;
