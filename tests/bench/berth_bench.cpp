@@ -735,6 +735,7 @@ int run_idle(const SetupPtr& setup) {
   std::vector<Held> held(runner.size());
   const auto pids = sampled_pids(opt);
   const std::uint64_t before = rss_kib(pids.server);
+  const std::uint64_t pss_before = pss_kib(pids.server);
   const std::uint64_t dockerd_before = rss_kib(pids.dockerd);
   const int workers = std::max(1, std::min(opt.connections, opt.idle));
   for (int w = 0; w < workers; ++w) {
@@ -750,6 +751,7 @@ int run_idle(const SetupPtr& setup) {
   const double open_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   std::this_thread::sleep_for(std::chrono::duration<double>(opt.settle));
   const std::uint64_t after = rss_kib(pids.server);
+  const std::uint64_t pss_after = pss_kib(pids.server);
   const std::uint64_t dockerd_after = rss_kib(pids.dockerd);
   const Stats opening = merged(stats);
 
@@ -767,6 +769,12 @@ int run_idle(const SetupPtr& setup) {
   const auto opened = opening.requests;
   const double delta = static_cast<double>(after) - static_cast<double>(before);
   const double per_conn = opened > 0 ? delta / static_cast<double>(opened) : 0;
+  // The same growth by proportional set size (nginx's workers share pages with its master).
+  const double pss_per_conn =
+      opened > 0
+          ? (static_cast<double>(pss_after) - static_cast<double>(pss_before)) /
+                static_cast<double>(opened)
+          : 0;
   const double dockerd_delta =
       static_cast<double>(dockerd_after) - static_cast<double>(dockerd_before);
   const std::string dockerd_per_conn = pids.dockerd.empty() || opened == 0
@@ -775,7 +783,9 @@ int run_idle(const SetupPtr& setup) {
   std::cout << "idle " << opt.label << ": " << opened << " of " << opt.idle << " connections open ("
             << fixed(open_seconds, 2) << " s), " << alive.requests
             << " still answering; server RSS " << before << " -> " << after
-            << " KiB = " << fixed(per_conn, 2) << " KiB/conn over " << pids.server.size()
+            << " KiB = " << fixed(per_conn, 2) << " KiB/conn; PSS " << pss_before << " -> "
+            << pss_after << " KiB = " << fixed(pss_per_conn, 2) << " KiB/conn; over "
+            << pids.server.size()
             << " processes; dockerd " << dockerd_per_conn << " KiB/conn" << std::endl;
   if (!opening.first_error.empty()) {
     std::cerr << "berth-bench: first error: " << opening.first_error << '\n';
@@ -790,6 +800,9 @@ int run_idle(const SetupPtr& setup) {
       .add("open_seconds", fixed(open_seconds, 2))
       .add("rss_before_kib", before)
       .add("rss_after_kib", after)
+      .add("pss_before_kib", pss_before)
+      .add("pss_after_kib", pss_after)
+      .add("pss_kib_per_conn", fixed(pss_per_conn, 2))
       .add("rate", fixed(per_conn, 2))
       .add("unit", "KiB/conn")
       .add("p50_ms", "-")

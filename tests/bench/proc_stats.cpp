@@ -91,14 +91,17 @@ std::uint64_t cpu_time_us(const std::vector<int>& pids) {
   return ticks * 1'000'000 / static_cast<std::uint64_t>(ticks_per_second);
 }
 
-std::uint64_t rss_kib(const std::vector<int>& pids) {
+namespace {
+
+// The KiB figure of the first line of /proc/PID/<file> that starts with `key`, summed over pids.
+std::uint64_t sum_kib(const std::vector<int>& pids, const char* file, std::string_view key) {
   std::uint64_t total = 0;
   for (const int pid : pids) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
     std::string line;
     while (std::getline(in, line)) {
-      if (line.starts_with("VmRSS:")) {
-        std::istringstream fields(line.substr(6));
+      if (line.starts_with(key)) {
+        std::istringstream fields(line.substr(key.size()));
         std::uint64_t kib = 0;
         fields >> kib;
         total += kib;
@@ -107,6 +110,14 @@ std::uint64_t rss_kib(const std::vector<int>& pids) {
     }
   }
   return total;
+}
+
+}  // namespace
+
+std::uint64_t rss_kib(const std::vector<int>& pids) { return sum_kib(pids, "status", "VmRSS:"); }
+
+std::uint64_t pss_kib(const std::vector<int>& pids) {
+  return sum_kib(pids, "smaps_rollup", "Pss:");
 }
 
 }  // namespace berth::bench

@@ -1,6 +1,6 @@
 // Server-side cost as the kernel accounts it: CPU time (utime+stime from /proc/PID/stat,
 // which includes threads that already exited) and resident memory (VmRSS from
-// /proc/PID/status), summed over a set of processes.
+// /proc/PID/status, Pss from /proc/PID/smaps_rollup), summed over a set of processes.
 #pragma once
 
 #include <cstdint>
@@ -20,5 +20,9 @@ std::uint64_t cpu_time_us(const std::vector<int>& pids);
 
 /// Sum of VmRSS over `pids`, in KiB.
 std::uint64_t rss_kib(const std::vector<int>& pids);
+
+/// Sum of the proportional set size (Pss in /proc/PID/smaps_rollup) over `pids`, in KiB: pages
+/// shared between the processes (nginx's master and workers) count once in the sum.
+std::uint64_t pss_kib(const std::vector<int>& pids);
 
 }  // namespace berth::bench

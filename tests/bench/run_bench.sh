@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# berth-proxy vs dockerd's own socket vs a plain TLS-terminating nginx, in one run; and, through
-# berth, a tenant's filtered view against the operator's pass-through of the same requests.
+# berth-proxy vs dockerd's own socket vs a plain TLS-terminating nginx, in one run; through
+# berth, a tenant's filtered view against the operator's pass-through of the same requests; and
+# a second berth-proxy writing its audit log (target "audit") against the first, which writes
+# none. The idle row reports each server's growth by RSS and by PSS (smaps_rollup).
 #
 # usage: tests/bench/run_bench.sh BUILD_DIR
 #   BUILD_DIR holds tests/bench/berth-bench, proxy/berth-proxy and ctl/berthctl.
@@ -63,6 +65,8 @@ RUN_ID=$(basename "$T" | tr -dc 'a-zA-Z0-9')
 # Container names carry the run's suffix: a run killed before its cleanup cannot block the next.
 NAME_SUFFIX=$(tr -dc 'a-zA-Z0-9' <<<"${T##*.}")
 BERTH_PID=
+AUDIT_PID=
+AUDIT_PORT=
 NGINX_PID=
 
 stop_pid() {  # pid name: SIGTERM, bounded wait, then SIGKILL
@@ -82,6 +86,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_pid "$BERTH_PID" berth-proxy
+  stop_pid "$AUDIT_PID" "berth-proxy (audit)"
   stop_pid "$NGINX_PID" nginx
   local ids
   ids=$(docker ps -aq --filter "label=berth.bench.run=$RUN_ID" 2>/dev/null || true)
@@ -168,25 +173,45 @@ identities:
 EOF
   worker_args=()
   [[ -n $BERTH_WORKERS ]] && worker_args=(--workers "$BERTH_WORKERS")
-  # Created first: the readiness loop may read it before the background job has opened it,
-  # and a failing sed would end this script (set -e, pipefail).
-  : >"$T/berth.out"
-  "$PROXY" --policy "$T/policy.yaml" --listen 127.0.0.1:0 "${worker_args[@]}" \
-    >>"$T/berth.out" 2>"$T/berth.err" &
-  BERTH_PID=$!
-  for ((i = 0; i < 150; i++)); do  # bounded: 15 s
-    BERTH_PORT=$(sed -n 's/^berth-proxy: ready on port \([0-9][0-9]*\).*/\1/p' "$T/berth.out" | head -n1)
-    [[ -n $BERTH_PORT ]] && break
-    kill -0 "$BERTH_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ -z $BERTH_PORT ]]; then
-    log "berth-proxy did not get ready; its stderr:"
-    tail -n 30 "$T/berth.err" >&2 || true
-    stop_pid "$BERTH_PID" berth-proxy
-    BERTH_PID=
-  else
-    log "berth-proxy $BERTH_PID ready on port $BERTH_PORT"
+  # One client certificate and one address hold all of the idle scenario's connections: the
+  # caps (256 per certificate, 512 per address by default) are raised past them, as nginx has
+  # none.
+  worker_args+=(--max-connections-per-certificate $((IDLE + 64))
+    --max-connections-per-address $((IDLE + 128)))
+  # start_berth NAME ARGS...: one berth-proxy on the policy above; sets STARTED_PID and
+  # STARTED_PORT (empty when it did not get ready).
+  start_berth() {
+    local name=$1 i
+    shift
+    STARTED_PORT=
+    # Created first: the readiness loop may read it before the background job has opened it,
+    # and a failing sed would end this script (set -e, pipefail).
+    : >"$T/$name.out"
+    "$PROXY" --policy "$T/policy.yaml" --listen 127.0.0.1:0 "${worker_args[@]}" "$@" \
+      >>"$T/$name.out" 2>"$T/$name.err" &
+    STARTED_PID=$!
+    for ((i = 0; i < 150; i++)); do  # bounded: 15 s
+      STARTED_PORT=$(sed -n 's/^berth-proxy: ready on port \([0-9][0-9]*\).*/\1/p' "$T/$name.out" | head -n1)
+      [[ -n $STARTED_PORT ]] && break
+      kill -0 "$STARTED_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [[ -z $STARTED_PORT ]]; then
+      log "$name: berth-proxy did not get ready; its stderr:"
+      tail -n 30 "$T/$name.err" >&2 || true
+      stop_pid "$STARTED_PID" "$name"
+      STARTED_PID=
+    else
+      log "$name: berth-proxy $STARTED_PID ready on port $STARTED_PORT"
+    fi
+  }
+  start_berth berth
+  BERTH_PID=$STARTED_PID BERTH_PORT=$STARTED_PORT
+  # The same proxy writing its audit log (target "audit"), for what the log costs on /_ping
+  # and inspect.
+  if wanted ping || wanted inspect; then
+    start_berth audit --audit-log "$T/audit.log"
+    AUDIT_PID=$STARTED_PID AUDIT_PORT=$STARTED_PORT
   fi
 else
   log "no $PROXY: berth target skipped"
@@ -266,6 +291,7 @@ target_args() {  # name -> berth-bench arguments
   direct) echo "--target unix:$DOCKER_SOCK --server-pid $DOCKERD_PID" ;;
   nginx) echo "--target https://127.0.0.1:$NGINX_PORT ${TLS_ARGS[*]} --server-pid $NGINX_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
   berth) echo "--target https://127.0.0.1:$BERTH_PORT ${TLS_ARGS[*]} --server-pid $BERTH_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
+  audit) echo "--target https://127.0.0.1:$AUDIT_PORT ${TLS_ARGS[*]} --server-pid $AUDIT_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
   tenant) echo "--target https://127.0.0.1:$BERTH_PORT ${TENANT_TLS_ARGS[*]} --server-pid $BERTH_PID --with-children --dockerd-pid $DOCKERD_PID" ;;
   esac
 }
@@ -311,6 +337,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for t in "${targets[@]}"; do
       keepalive "$t" "$path"
     done
+    if [[ -n $AUDIT_PORT && $path != *containers/json* ]]; then
+      keepalive audit "$path"
+    fi
     if [[ -n $BERTH_PORT && $path != /_ping ]]; then
       keepalive tenant "$path"
     fi
@@ -421,6 +450,12 @@ function flush_group(   t, i, note) {
       pair("total CPU", total_cpu("berth"), total_cpu("direct"), total_cpu("nginx"))
     if (line != "") printf "%-34s %-7s%s\n", "", "berth", line
   }
+  if (("audit" in rate) && ("berth" in rate)) {
+    # What the audit log costs: the same berth with --audit-log against without.
+    printf "%-34s %-7s  with/without --audit-log: %s %s; p50 %s; proxy CPU %s%s\n", "", "audit", \
+      unit["audit"], ratio(rate["audit"], rate["berth"]), ratio(p50["audit"], p50["berth"]), \
+      ratio(cpu["audit"], cpu["berth"]), (bad["audit"] ? " (errors or non-2xx)" : "")
+  }
   if (("tenant" in rate) && ("berth" in rate)) {
     # The requirement: tenant-filtered requests within 10% of the operator pass-through.
     rr = ratio(rate["tenant"], rate["berth"]); rl = ratio(p50["tenant"], p50["berth"])
@@ -468,7 +503,7 @@ function flush_group(   t, i, note) {
   }
   if (s == "idle") {
     dcpu[t] = "-"
-    n = n field($0, "opened") " opened, " field($0, "alive") " alive, dockerd " field($0, "dockerd_kib_per_conn") " KiB/conn "
+    n = n field($0, "opened") " opened, " field($0, "alive") " alive, PSS " field($0, "pss_kib_per_conn") " KiB/conn, dockerd " field($0, "dockerd_kib_per_conn") " KiB/conn "
   }
   if (field($0, "client_cpu_us") != "-") n = n "client CPU " field($0, "client_cpu_us") " "
   if (field($0, "runs") + 0 > 1) {
@@ -487,7 +522,10 @@ echo "each row is a target's median of $ROUNDS runs by rate ($EXEC_ROUNDS for ex
 echo "CPU columns: server CPU time (utime+stime) per request, in us (exec: per MB). proxy = berth-proxy or nginx"
 echo "(master+workers); dockerd = dockerd's own share; direct = dockerd alone. Idle row: rate is server RSS KiB per connection."
 if [[ -n $BERTH_PORT ]]; then
-  echo "berth = the operator's pass-through; tenant = tenant $TENANT's filtered view, through the same berth-proxy."
+  if [[ -n $AUDIT_PORT ]]; then
+  echo "audit = a second berth-proxy like berth's, writing --audit-log ($(wc -l <"$T/audit.log") lines written in this run)."
+fi
+echo "berth = the operator's pass-through; tenant = tenant $TENANT's filtered view, through the same berth-proxy."
   echo "Tenant $TENANT owns $NCONTAINERS containers (berth showed it $TENANT_SEES); the operator sees all $NALL on dockerd."
   echo "{name}: the tenant says $TENANT_NAME, the operator the stored name $STORED_NAME."
 fi
