@@ -121,7 +121,7 @@ bool AuditLog::write(std::string_view line) noexcept {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    wake = pending_.empty();
+    const std::size_t before = pending_.size();
     try {
       pending_.append(line);
       pending_ += '\n';
@@ -129,6 +129,9 @@ bool AuditLog::write(std::string_view line) noexcept {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
+    // Only the first line of a batch (the writer may be waiting for work) and the line that
+    // fills one (the writer may be gathering) wake the writer: one wakeup per batch, not per line.
+    wake = before == 0 || (before < flush_bytes && pending_.size() >= flush_bytes);
   }
   if (wake) {
     wake_.notify_one();
@@ -143,10 +146,16 @@ void AuditLog::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    // Gather: the lines of the next gather_time (or flush_bytes of them) leave in one write.
+    wake_.wait_for(lock, gather_time,
+                   [this] { return stopping_ || pending_.size() >= flush_bytes; });
     batch.swap(pending_);
     const bool stop = stopping_ && batch.empty();
     lock.unlock();
-    write_all(batch);
+    if (!batch.empty()) {
+      write_all(batch);
+      batches_.fetch_add(1, std::memory_order_relaxed);
+    }
     batch.clear();
     const std::uint64_t dropped = dropped_.load(std::memory_order_relaxed);
     const auto now = std::chrono::steady_clock::now();

@@ -403,7 +403,12 @@ TEST_CASE("the audit log has one JSON line per request, refusals included, and n
   CHECK_THAT(refused(p, kNewCli, t, {"run", "--rm", "--privileged", test_image, "true"}),
              Contains("HostConfig.Privileged is not allowed for tenant " + p.id()));
 
-  const std::string text = berth::test::read_file(audit);
+  // The writer gathers lines for a moment before it writes them: wait (bounded) for the refusal.
+  std::string text = berth::test::read_file(audit);
+  for (int i = 0; i < 50 && text.find("escape.privileged") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = berth::test::read_file(audit);
+  }
   CHECK_THAT(text, !Contains("hunter2"));
   bool saw_create = false;
   bool saw_refusal = false;

@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -59,6 +60,30 @@ TEST_CASE("every line queued by concurrent workers is in the file once close ret
     CHECK(nlohmann::json::accept(line));
   }
   CHECK(log.dropped() == 0);
+  std::filesystem::remove(file);
+}
+
+TEST_CASE("lines queued one at a time at a steady rate reach the file in batches, each soon",
+          "[proxy][audit]") {
+  const auto file = temp_file("steady");
+  berth::proxy::AuditLog log;
+  REQUIRE(log.open(file.string()).empty());
+  // 200 lines over about 200 ms: a writer woken by each line that found the queue empty would
+  // write about once per line.
+  for (int i = 0; i < 200; ++i) {
+    CHECK(log.write("{\"i\":" + std::to_string(i) + "}"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Without close: the last line is in the file within a bounded time.
+  std::size_t seen = 0;
+  for (int i = 0; i < 100 && seen < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    seen = lines_of(file).size();
+  }
+  CHECK(seen == 200);
+  INFO("batches: " << log.batches());
+  CHECK(log.batches() < 40);
+  log.close();
   std::filesystem::remove(file);
 }
 
