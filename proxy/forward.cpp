@@ -116,8 +116,10 @@ net::awaitable<std::optional<Session::Outgoing>> Session::outgoing(Admission& a,
   if (!out.body) {
     out.body_pending = !a.parser.is_done();
     // Before its head is made dockerd's (which drops the client's Expect).
-    if (!co_await continue_if_expected(a.parser)) {
-      co_return std::nullopt;
+    if (expects_continue(a.parser)) {
+      if (!co_await continue_if_expected(a.parser)) {
+        co_return std::nullopt;
+      }
     }
     upstream_header(header, a.rewritten.target, answer.upgrade, a.tenant() ? &route : nullptr,
                     out.body_pending);

@@ -52,6 +52,9 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   co_return keep;
 }
 
+// The stages that may wait (a reference missing from the index, a judged body, a tenant's
+// preparations) are entered only when they have something to wait for: each coroutine frame
+// costs an allocation and the executor's bookkeeping, a tenth of a /_ping's instructions in all.
 net::awaitable<std::optional<Refusal>> Session::admit(Admission& a, Exchange& ex) {
   if (auto refusal = check_head(a, ex)) {
     co_return refusal;
@@ -62,14 +65,26 @@ net::awaitable<std::optional<Refusal>> Session::admit(Admission& a, Exchange& ex
   if (auto refusal = classify(a, ex)) {
     co_return refusal;
   }
-  if (auto refusal = co_await resolve(a, ex)) {
+  Resolved resolved = look_up(a);
+  if (worth_asking_dockerd(a, resolved)) {
+    co_await refresh_reference(worker_.index(), worker_.pool(), a.rt,
+                               policy::ref_kind(*a.request->route), a.who->tenant,
+                               a.request->params.front());
+    resolved = look_up(a);
+  }
+  if (auto refusal = resolve(a, std::move(resolved), ex)) {
     co_return refusal;
   }
-  if (auto refusal = co_await read_judged_body(a, ex)) {
-    co_return refusal;
+  if (a.tenant() && !a.parser.is_done()) {
+    if (auto refusal = co_await read_judged_body(a, ex)) {
+      co_return refusal;
+    }
   }
   if (auto refusal = authorize_and_rewrite(a, ex)) {
     co_return refusal;
+  }
+  if (!a.tenant() || a.rewritten.local_reply) {
+    co_return std::nullopt;  // nothing to prepare
   }
   co_return co_await prepare(a, ex);
 }
@@ -134,31 +149,29 @@ std::optional<Refusal> Session::classify(Admission& a, Exchange& ex) {
 }
 
 // 3. References in the path, within the tenant's own objects. The index answers without a
-//    round trip; only a miss is checked with dockerd before "no such object".
-net::awaitable<std::optional<Refusal>> Session::resolve(Admission& a, Exchange& ex) {
-  SharedIndex& index = worker_.index();
-  const auto resolve_in_index = [&] {
-    return index.read([&](const policy::OwnershipIndex& idx) {
-      return policy::resolve(*a.who, *a.request, idx);
-    });
-  };
-  auto resolved = resolve_in_index();
-  const policy::RefKind kind = policy::ref_kind(*a.request->route);
-  if (!resolved && resolved.error().http_status == 404 && kind != policy::RefKind::none) {
-    co_await refresh_reference(index, worker_.pool(), a.rt, kind, a.who->tenant,
-                               a.request->params.front());
-    resolved = resolve_in_index();
-  }
+//    round trip; only a miss is checked with dockerd (admit) before "no such object".
+Session::Resolved Session::look_up(Admission& a) {
+  return worker_.index().read([&](const policy::OwnershipIndex& idx) {
+    return policy::resolve(*a.who, *a.request, idx);
+  });
+}
+
+bool Session::worth_asking_dockerd(const Admission& a, const Resolved& resolved) {
+  return !resolved && resolved.error().http_status == 404 &&
+         policy::ref_kind(*a.request->route) != policy::RefKind::none;
+}
+
+std::optional<Refusal> Session::resolve(Admission& a, Resolved resolved, Exchange& ex) {
   if (!resolved) {
-    co_return Refusal{resolved.error(), a.keep_alive};
+    return Refusal{resolved.error(), a.keep_alive};
   }
   a.request = std::move(*resolved);
   const policy::Decision decision = policy::authorize_route(*a.who, *a.request);
   if (!decision.allowed()) {
-    co_return Refusal{decision, a.keep_alive};
+    return Refusal{decision, a.keep_alive};
   }
   ex.rule = decision.rule_id;
-  co_return std::nullopt;
+  return std::nullopt;
 }
 
 // A judged body is read whole before anything reaches dockerd: dockerd acts on a complete
@@ -255,11 +268,15 @@ std::optional<Refusal> Session::authorize_and_rewrite(Admission& a, Exchange& ex
   }
 }
 
+bool Session::expects_continue(RequestParser& parser) {
+  return !parser.is_done() && !parser.get()[http::field::expect].empty();
+}
+
 net::awaitable<bool> Session::continue_if_expected(RequestParser& parser) {
   // A client that asked to wait (Expect: 100-continue) sends its body once berth has judged
   // the head and is about to read it; one that did not ask, or whose body is already here,
   // gets nothing.
-  if (parser.is_done() || parser.get()[http::field::expect].empty()) {
+  if (!expects_continue(parser)) {
     co_return true;
   }
   static constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -124,11 +124,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<Refusal> check_head(Admission& a, Exchange& ex);
   std::optional<Refusal> identify(Admission& a, Exchange& ex);
   std::optional<Refusal> classify(Admission& a, Exchange& ex);
-  net::awaitable<std::optional<Refusal>> resolve(Admission& a, Exchange& ex);
+  using Resolved = std::expected<policy::Classified, policy::Decision>;
+  Resolved look_up(Admission& a);  // the request's references, in the ownership index
+  static bool worth_asking_dockerd(const Admission& a, const Resolved& resolved);
+  std::optional<Refusal> resolve(Admission& a, Resolved resolved, Exchange& ex);
   net::awaitable<std::optional<Refusal>> read_judged_body(Admission& a, Exchange& ex);
   std::optional<Refusal> authorize_and_rewrite(Admission& a, Exchange& ex);
   // Writes "100 Continue" when the client sent Expect: 100-continue and its body is still to
-  // come; false when that write failed.
+  // come (expects_continue); false when that write failed.
+  static bool expects_continue(RequestParser& parser);
   net::awaitable<bool> continue_if_expected(RequestParser& parser);
   net::awaitable<bool> answer_locally(Admission& a, Exchange& ex);
 
