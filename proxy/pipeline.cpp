@@ -177,13 +177,11 @@ std::optional<Refusal> Session::resolve(Admission& a, Resolved resolved, Exchang
 // A judged body is read whole before anything reaches dockerd: dockerd acts on a complete
 // JSON document even when the connection is cut right after it. A body where dockerd reads
 // none, or on an attach (Go's ParseForm would read a form-encoded one as parameters), is
-// refused. An operator's body is relayed as it comes.
+// refused. admit() calls this only for a tenant's request whose body is still to come; an
+// operator's body is relayed as it comes.
 net::awaitable<std::optional<Refusal>> Session::read_judged_body(Admission& a, Exchange& ex) {
   RequestParser& parser = a.parser;
   const policy::BodyMode mode = a.request->route->body;
-  if (!a.tenant() || parser.is_done()) {
-    co_return std::nullopt;
-  }
   if (mode == policy::BodyMode::none || mode == policy::BodyMode::hijack) {
     co_return Refusal{policy::Decision::deny(400, "berth: " + ex.endpoint +
                                                       " takes no request body",

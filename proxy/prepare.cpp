@@ -37,9 +37,6 @@ Reservations::~Reservations() {
 }
 
 net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& ex) {
-  if (!a.tenant() || a.rewritten.local_reply) {
-    co_return std::nullopt;
-  }
   if (auto refusal = reserve_quota(a)) {
     co_return refusal;
   }

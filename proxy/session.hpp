@@ -136,7 +136,8 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> continue_if_expected(RequestParser& parser);
   net::awaitable<bool> answer_locally(Admission& a, Exchange& ex);
 
-  // prepare.cpp: what a tenant's request needs before dockerd sees it.
+  // prepare.cpp: what a tenant's request needs before dockerd sees it (admit() calls it for
+  // a tenant's request that dockerd will see, not for one berth answers itself).
   net::awaitable<std::optional<Refusal>> prepare(Admission& a, Exchange& ex);
   std::optional<Refusal> reserve_quota(Admission& a);
   net::awaitable<bool> ensure_default_network(Admission& a);

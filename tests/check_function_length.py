@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """No function in proxy/ runs over 80 lines unless the comment right above it says why its
 length is right (it speaks of its "length" or "lines"; issue #14: the request path reads as its
-stages). Counts from the first line of a function's
-header to its closing brace; braces in comments, strings and character literals are ignored.
+stages). Counts from the first line of a function's header to its closing brace; braces in
+comments, strings and character literals are ignored.
 
   check_function_length.py SOURCE_DIR
 """

@@ -523,9 +523,9 @@ echo "CPU columns: server CPU time (utime+stime) per request, in us (exec: per M
 echo "(master+workers); dockerd = dockerd's own share; direct = dockerd alone. Idle row: rate is server RSS KiB per connection."
 if [[ -n $BERTH_PORT ]]; then
   if [[ -n $AUDIT_PORT ]]; then
-  echo "audit = a second berth-proxy like berth's, writing --audit-log ($(wc -l <"$T/audit.log") lines written in this run)."
-fi
-echo "berth = the operator's pass-through; tenant = tenant $TENANT's filtered view, through the same berth-proxy."
+    echo "audit = a second berth-proxy like berth's, writing --audit-log ($(wc -l <"$T/audit.log") lines written in this run)."
+  fi
+  echo "berth = the operator's pass-through; tenant = tenant $TENANT's filtered view, through the same berth-proxy."
   echo "Tenant $TENANT owns $NCONTAINERS containers (berth showed it $TENANT_SEES); the operator sees all $NALL on dockerd."
   echo "{name}: the tenant says $TENANT_NAME, the operator the stored name $STORED_NAME."
 fi

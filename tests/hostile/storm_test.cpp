@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/process.hpp"
-#include "tests/support/temp_dir.hpp"
 #include "tests/support/proxy_under_test.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/tls_client.hpp"
 #include "tests/hostile/hostile.hpp"
 
