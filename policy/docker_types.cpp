@@ -189,6 +189,11 @@ TypePtr endpoint_settings() {
 
 }  // namespace
 
+const go::Type& container_config() {
+  static const TypePtr t = config();
+  return *t;
+}
+
 const go::Type& container_create() {
   static const TypePtr t = struct_with(
       {config()},

@@ -10,6 +10,8 @@ namespace berth::policy::docker_types {
 
 /// configWrapper{*container.Config (embedded), HostConfig, NetworkingConfig}
 const go::Type& container_create();
+/// container.Config (a commit's body)
+const go::Type& container_config();
 /// container.UpdateConfig{Resources (embedded), RestartPolicy}
 const go::Type& container_update();
 /// types.ExecConfig

@@ -147,6 +147,12 @@ constexpr QueryParam kImageCreateQuery[] = {
     text("fromImage", name_max), text("tag", name_max),      text("fromSrc", path_max),
     text("repo", name_max),      text("message", path_max), many_text("changes", path_max),
     since_version(text("platform", 64), 32)};
+// POST /commit (api/server/router/image/image_routes.go postCommit); the body is a
+// container.Config the image's configuration starts from.
+constexpr QueryParam kCommitQuery[] = {
+    text("container", name_max), text("repo", name_max), text("tag", name_max),
+    text("comment", path_max),   text("author", name_max), flag("pause"),
+    many_text("changes", path_max)};
 constexpr QueryParam kImagePruneQuery[] = {filters(kImagePruneFilters)};
 constexpr QueryParam kImagePushQuery[] = {text("tag", name_max)};
 constexpr QueryParam kImageTagQuery[] = {text("repo", name_max), text("tag", name_max)};
@@ -266,15 +272,18 @@ constexpr std::array kRoutes{
           unindexed, holder},
     Route{"POST", "/containers/{id}/update", "container.update", tenant, judge, quick, {},
           container_updated, holder},
-    Route{"DELETE", "/containers/{id}", "container.delete", tenant, none, slow,
-          kContainerDeleteQuery, container_removed, holder},
     Route{"GET", "/containers/{id}/checkpoints", "checkpoint.list", operator_only, none, quick, {},
           unindexed, holder},
     Route{"POST", "/containers/{id}/checkpoints", "checkpoint.create", operator_only, judge, slow,
           {}, unindexed, holder},
     Route{"DELETE", "/containers/{id}/checkpoints/{checkpoint}", "checkpoint.delete", operator_only,
           none, slow, {}, unindexed, holder},
-    Route{"POST", "/commit", "container.commit", operator_only, judge, slow, {}, unindexed,
+    // dockerd's route is "/containers/{name:.*}": with link=1 the name is "container/alias",
+    // a legacy link to remove. After the checkpoint route, which
+    // berth classifies first.
+    Route{"DELETE", "/containers/{id*}", "container.delete", tenant, none, slow,
+          kContainerDeleteQuery, container_removed, holder},
+    Route{"POST", "/commit", "container.commit", tenant, judge, slow, kCommitQuery, unindexed,
           holder},
     // exec
     Route{"GET", "/exec/{id}/json", "exec.inspect", tenant, none, quick, {}, unindexed, holder},
@@ -614,6 +623,25 @@ bool tenant_field_forwarded(std::string_view name) noexcept {
   // Host (Go answers 400 without one), the client's name (dockerd logs it and passes it on to
   // registries as UpstreamClient), and the compression a copy from a container may use.
   return is("host") || is("user-agent") || is("accept-encoding");
+}
+
+bool tenant_field_forwarded(const Route& route, std::string_view name) noexcept {
+  if (tenant_field_forwarded(name)) {
+    return true;
+  }
+  // The tenant's registry credentials, for the pulls and pushes berth judged (the registry is
+  // the reference's, judged against the tenant's egress); never logged, never another's.
+  constexpr std::string_view auth = "x-registry-auth";
+  if (name.size() != auth.size() || (route.endpoint != "image.create" && route.endpoint != "image.push")) {
+    return false;
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i] >= 'A' && name[i] <= 'Z' ? static_cast<char>(name[i] + 32) : name[i];
+    if (c != auth[i]) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string_view tenant_body_content_type(const Route& route) noexcept {

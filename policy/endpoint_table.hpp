@@ -135,6 +135,8 @@ struct Classified {
 /// X-Registry-Config carry credentials for registries tenants may not reach. Framing fields
 /// (Content-Length, Transfer-Encoding) and Upgrade/Connection are the proxy's to write.
 [[nodiscard]] bool tenant_field_forwarded(std::string_view name) noexcept;
+/// The same for a request to `route`: X-Registry-Auth also reaches dockerd on a pull or push.
+[[nodiscard]] bool tenant_field_forwarded(const Route& route, std::string_view name) noexcept;
 
 /// The Content-Type berth writes on a tenant's request body for `route` (the one dockerd
 /// expects there), whatever the client sent.

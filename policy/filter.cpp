@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -693,7 +694,7 @@ void view_volume(const std::string& tenant, json& v) {
   strip_labels(v["Labels"]);
 }
 
-bool image_visible(const std::string& tenant, const json& img) {
+bool image_visible(const std::string& tenant, const json& img, const OwnershipIndex& index) {
   ImageInfo info;
   info.id = img.value("Id", std::string());
   const json* labels = nullptr;
@@ -716,13 +717,60 @@ bool image_visible(const std::string& tenant, const json& img) {
       }
     }
   }
-  return OwnershipIndex().image_visible(tenant, info);
+  return index.image_visible(tenant, info);
 }
 
-void view_image(const std::string& tenant, json& img) {
+// A tenant sees an image's digest references only for repositories it sees a tag of: a digest
+// dockerd recorded for another tenant's pull or push names that tenant's registry.
+void view_digests(const std::string& tenant, json& img, const OwnershipIndex& index) {
+  if (!img.contains("RepoDigests") || !img["RepoDigests"].is_array()) {
+    return;
+  }
+  std::set<std::string> repositories;
+  for (const auto& t : img.value("RepoTags", json::array())) {
+    if (!t.is_string()) {
+      continue;
+    }
+    const std::string tag = t.get<std::string>();
+    if (names::tenant_image_view(tenant, tag) ||
+        (!names::is_tenant_image_repo(tag) && !index.is_transient(tag))) {
+      if (auto ref = names::parse_image_ref(tag)) {
+        repositories.insert(ref->name);
+      }
+    }
+  }
+  json kept = json::array();
+  for (const auto& d : img["RepoDigests"]) {
+    if (!d.is_string()) {
+      continue;
+    }
+    const std::string digest = d.get<std::string>();
+    if (digest == "<none>@<none>") {
+      kept.push_back(digest);
+      continue;
+    }
+    const auto ref = names::parse_image_ref(digest);
+    if (ref && repositories.contains(ref->name)) {
+      kept.push_back(digest);
+    }
+  }
+  img["RepoDigests"] = std::move(kept);
+}
+
+void view_image(const std::string& tenant, json& img, const OwnershipIndex& index) {
   if (img.contains("Containers") && img["Containers"].is_number() &&
       img["Containers"].get<long long>() > 0) {
     img["Containers"] = -1;  // dockerd's "not computed"; the real count spans tenants
+  }
+  view_digests(tenant, img, index);
+  if (img.contains("RepoTags") && img["RepoTags"].is_array()) {
+    json tags = json::array();
+    for (auto& t : img["RepoTags"]) {
+      if (!t.is_string() || !index.is_transient(t.get<std::string>())) {
+        tags.push_back(std::move(t));
+      }
+    }
+    img["RepoTags"] = std::move(tags);
   }
   view_tags(tenant, img, "RepoTags");
   view_tags(tenant, img, "RepoDigests");
@@ -741,11 +789,11 @@ void view_image(const std::string& tenant, json& img) {
   }
 }
 
-json filtered_images(const std::string& tenant, json list) {
+json filtered_images(const std::string& tenant, json list, const OwnershipIndex& index) {
   json out = json::array();
   for (auto& img : list) {
-    if (img.is_object() && image_visible(tenant, img)) {
-      view_image(tenant, img);
+    if (img.is_object() && image_visible(tenant, img, index)) {
+      view_image(tenant, img, index);
       out.push_back(std::move(img));
     }
   }
@@ -879,12 +927,12 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
       if (!doc.is_array()) {
         return std::nullopt;
       }
-      return dump(filtered_images(t, std::move(doc)));
+      return dump(filtered_images(t, std::move(doc), index));
     case ResponseView::image_inspect:
       if (!doc.is_object()) {
         return std::nullopt;
       }
-      view_image(t, doc);
+      view_image(t, doc, index);
       return dump(doc);
     case ResponseView::image_history:
       if (!doc.is_array()) {
@@ -910,7 +958,7 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
         }
       }
       doc["Containers"] = std::move(containers);
-      json images = filtered_images(t, doc.value("Images", json::array()));
+      json images = filtered_images(t, doc.value("Images", json::array()), index);
       long long layers = 0;
       for (auto& img : images) {
         layers += img.value("Size", 0LL);
@@ -1085,7 +1133,15 @@ std::string filter_build_message(const Principal& who, std::string_view line) {
   std::string out(line);
   const std::string prefix = names::image_prefix(who.tenant);
   for (auto pos = out.find(prefix); pos != std::string::npos; pos = out.find(prefix, pos)) {
-    out.erase(pos, prefix.size());
+    // The stored name up to the end of its repository path, shown as the tenant spells it.
+    std::size_t end = pos + prefix.size();
+    while (end < out.size() && (std::isalnum(static_cast<unsigned char>(out[end])) ||
+                                std::string_view("._-/:@").find(out[end]) != std::string_view::npos)) {
+      ++end;
+    }
+    const auto view = names::tenant_image_view(who.tenant, std::string_view(out).substr(pos, end - pos));
+    out.replace(pos, end - pos, view.value_or(""));
+    pos += view ? view->size() : 0;
   }
   return out;
 }

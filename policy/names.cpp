@@ -1,5 +1,7 @@
 #include "policy/names.hpp"
 
+#include <cctype>
+
 #include "policy/vocabulary.hpp"
 
 namespace berth::policy::names {
@@ -170,17 +172,54 @@ std::optional<ImageRef> parse_image_ref(std::string_view text) {
   return ref;
 }
 
+namespace {
+
+// A registry's port cannot stand in a repository path ("acme.berth.local/host:5000/app" is no
+// reference), so a stored name spells it "host__5000": a path component may hold "__", a host
+// name may not. Host names are stored in lower case (a path has no upper case).
+constexpr std::string_view port_mark = "__";
+
+bool is_domain(std::string_view first) {
+  return first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
+         first == "localhost" || first.starts_with("localhost:");
+}
+
+}  // namespace
+
 std::string stored_image(std::string_view tenant, const ImageRef& ref) {
-  return image_prefix(tenant) + ref.str();
+  std::string name = ref.name;
+  const auto slash = name.find('/');
+  if (slash != std::string::npos && is_domain(std::string_view(name).substr(0, slash))) {
+    for (std::size_t i = 0; i < slash; ++i) {
+      name[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+    }
+    if (const auto colon = name.find(':'); colon < slash) {
+      name.replace(colon, 1, port_mark);
+    }
+  }
+  ImageRef stored = ref;
+  stored.name = std::move(name);
+  return image_prefix(tenant) + stored.str();
 }
 
 std::optional<std::string> tenant_image_view(std::string_view tenant,
                                              std::string_view stored_ref) {
   const std::string prefix = image_prefix(tenant);
-  if (stored_ref.starts_with(prefix) && stored_ref.size() > prefix.size()) {
-    return std::string(stored_ref.substr(prefix.size()));
+  if (!stored_ref.starts_with(prefix) || stored_ref.size() <= prefix.size()) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  std::string view(stored_ref.substr(prefix.size()));
+  const auto slash = view.find('/');
+  const auto mark = view.find(port_mark);
+  if (slash != std::string::npos && mark < slash) {
+    const std::string_view host = std::string_view(view).substr(0, mark);
+    const std::string_view port = std::string_view(view).substr(mark + 2, slash - mark - 2);
+    const bool digits = !port.empty() && port.find_first_not_of("0123456789") == std::string_view::npos;
+    if (digits && (host.find('.') != std::string_view::npos || host == "localhost")) {
+      view.replace(mark, port_mark.size(), ":");
+    }
+  }
+  return view;
 }
 
 bool is_tenant_image_repo(std::string_view stored_ref) {

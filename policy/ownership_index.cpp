@@ -324,15 +324,51 @@ bool OwnershipIndex::image_visible(std::string_view tenant, const ImageInfo& ima
   if (tenant.empty()) {
     return true;
   }
-  if (!image.tenant.empty()) {
-    return image.tenant == tenant;
-  }
+  // A tag in the tenant's namespace makes the image its own, whatever labels the image carries
+  // (a pulled image's labels are whoever built it). The ownership label decides only for an
+  // image no tenant has tagged (an untagged build); a shared image has neither.
+  bool other_tenant_tag = false;
+  bool shared_tag = false;
   for (const auto& t : image.tags) {
-    if (names::tenant_image_view(tenant, t) || !names::is_tenant_image_repo(t)) {
+    if (names::tenant_image_view(tenant, t)) {
       return true;
     }
+    if (names::is_tenant_image_repo(t)) {
+      other_tenant_tag = true;
+    } else if (!transient_.contains(t)) {
+      shared_tag = true;
+    }
   }
-  return false;
+  if (!image.tenant.empty()) {
+    return image.tenant == tenant && !other_tenant_tag;
+  }
+  return shared_tag;
+}
+
+std::optional<ImageInfo> OwnershipIndex::image_by_tag(std::string_view stored_ref) const {
+  if (auto it = image_tags_.find(std::string(stored_ref)); it != image_tags_.end()) {
+    return images_.at(it->second);
+  }
+  return std::nullopt;
+}
+
+bool OwnershipIndex::hold_transient(const std::string& ref) { return transient_.insert(ref).second; }
+
+void OwnershipIndex::release_transient(const std::string& ref) { transient_.erase(ref); }
+
+bool OwnershipIndex::is_transient(std::string_view ref) const {
+  return transient_.contains(std::string(ref));
+}
+
+void OwnershipIndex::untag_image(std::string_view ref) {
+  const auto tag = image_tags_.find(std::string(ref));
+  if (tag == image_tags_.end()) {
+    return;
+  }
+  if (auto it = images_.find(tag->second); it != images_.end()) {
+    std::erase(it->second.tags, std::string(ref));
+  }
+  image_tags_.erase(tag);
 }
 
 Resolved<ImageInfo> OwnershipIndex::find_image(std::string_view tenant,
@@ -365,7 +401,8 @@ Resolved<ImageInfo> OwnershipIndex::find_image(std::string_view tenant,
     // A shared image, by the name the operator tagged it with.
     if (!names::is_tenant_image_repo(parsed->str())) {
       for (const std::string& candidate : {parsed->str(), "docker.io/library/" + parsed->str()}) {
-        if (auto it = image_tags_.find(candidate); it != image_tags_.end()) {
+        if (auto it = image_tags_.find(candidate);
+            it != image_tags_.end() && (tenant.empty() || !transient_.contains(candidate))) {
           const ImageInfo& img = images_.at(it->second);
           if (tenant.empty() || img.tenant.empty()) {
             return {Lookup::found, img};
@@ -396,6 +433,7 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   auto subnet_reservations = std::move(subnet_reservations_);
   auto removed = std::move(removed_);
   auto removed_order = std::move(removed_order_);
+  auto transient = std::move(transient_);
   const auto next = next_reservation_;
   auto old = std::move(resources_);
   *this = std::move(fresh);
@@ -411,6 +449,7 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   }
   reservations_ = std::move(reservations);
   subnet_reservations_ = std::move(subnet_reservations);
+  transient_ = std::move(transient);
   removed_ = std::move(removed);
   removed_order_ = std::move(removed_order);
   next_reservation_ = next;

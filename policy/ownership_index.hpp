@@ -129,6 +129,16 @@ class OwnershipIndex {
   /// or shared (no label, at least one tag outside every tenant namespace).
   [[nodiscard]] bool image_visible(std::string_view tenant, const ImageInfo& image) const;
   [[nodiscard]] std::vector<ImageInfo> images() const;
+  /// The image a stored "repo:tag" names, whoever may see it.
+  [[nodiscard]] std::optional<ImageInfo> image_by_tag(std::string_view stored_ref) const;
+  /// A reference berth gives an image for a moment on a tenant's behalf (the registry's name
+  /// during a push): no tenant sees it or resolves it while it is held. False when it is held
+  /// already (another push of that name is in flight).
+  bool hold_transient(const std::string& ref);
+  void release_transient(const std::string& ref);
+  [[nodiscard]] bool is_transient(std::string_view ref) const;
+  /// berth removed the tag itself: it leaves the index now, not when dockerd's event comes.
+  void untag_image(std::string_view ref);
 
   /// Replaces everything (a full resynchronisation from dockerd's lists). Exec sessions whose
   /// container still exists are kept.
@@ -163,6 +173,7 @@ class OwnershipIndex {
   std::map<std::string, VolumeInfo, std::less<>> volumes_;
   std::map<std::string, ImageInfo, std::less<>> images_;          // by "sha256:..." id
   std::unordered_map<std::string, std::string> image_tags_;       // stored tag -> id
+  std::set<std::string, std::less<>> transient_;                  // see hold_transient
 
   struct Reservation {
     std::string tenant;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "policy/docker_types.hpp"
+#include "policy/dockerfile.hpp"
 #include "policy/egress.hpp"
 #include "policy/go_json.hpp"
 #include "policy/hex.hpp"
@@ -1530,7 +1531,7 @@ Rewritten image_tag(const Ctx& c, const Classified& request) {
     return refused(bad("invalid reference format", "image.reference"));
   }
   std::vector<std::pair<std::string, std::string>> out;
-  out.emplace_back("repo", names::image_prefix(c.tenant()) + ref->name);
+  out.emplace_back("repo", names::stored_image(c.tenant(), names::ImageRef{ref->name, {}, {}}));
   out.emplace_back("tag", ref->tag);
   return with_query(c, request, build_query(out));
 }
@@ -1568,6 +1569,276 @@ Rewritten image_delete(const Ctx& c, const Classified& request, const std::strin
   return c.out;
 }
 
+// The registry a repository name is pulled from or pushed to: its first component when that
+// is a host (a '.', a port or "localhost", as the docker CLI tells them), else Docker Hub.
+std::string registry_of(const names::ImageRef& ref) {
+  const auto slash = ref.name.find('/');
+  if (slash != std::string::npos) {
+    const std::string_view first = std::string_view(ref.name).substr(0, slash);
+    if (first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
+        first == "localhost") {
+      return std::string(first);
+    }
+  }
+  return "docker.io";
+}
+
+Rewritten image_pull(const Ctx& c, const Classified& request,
+                     const std::vector<std::pair<std::string, std::string>>& q) {
+  const std::string from = param(q, "fromImage").value_or("");
+  const std::string tag = param(q, "tag").value_or("");
+  auto ref = names::parse_image_ref(from);
+  const auto colon = from.rfind(':');
+  const auto slash = from.rfind('/');
+  const bool named_tag = !tag.empty() || from.find('@') != std::string::npos ||
+                         (colon != std::string::npos && (slash == std::string::npos || colon > slash));
+  if (!ref) {
+    return refused(bad("invalid reference format", "image.reference"));
+  }
+  if (!tag.empty()) {
+    auto with_tag = names::parse_image_ref(ref->name + (tag.starts_with("sha256:") ? "@" : ":") + tag);
+    if (!with_tag) {
+      return refused(bad("invalid reference format", "image.reference"));
+    }
+    ref = std::move(with_tag);
+  }
+  if (!named_tag) {
+    return refused(refuse("pulling every tag of a repository is not available to tenants; "
+                          "name the tag to pull",
+                          "image.pull_all_tags"));
+  }
+  if (!ref->digest.empty() || ref->tag.empty()) {
+    return refused(refuse("pulling by digest is not available to tenants yet; pull " + ref->name +
+                              " by its tag",
+                          "image.pull_digest"));
+  }
+  if (names::is_tenant_image_repo(ref->name + "/")) {
+    return refused(not_found(RefKind::image, from));
+  }
+  if (auto d = judge_registry(c.rules, registry_of(*ref))) {
+    return refused(*d);
+  }
+  ImageTransfer t;
+  t.kind = ImageTransfer::Kind::pull;
+  t.remote = ref->name;
+  t.tag = ref->tag;
+  t.stored = names::stored_image(c.tenant(), *ref);
+  std::vector<std::pair<std::string, std::string>> out{{"fromImage", ref->name},
+                                                       {"tag", ref->tag}};
+  if (auto platform = param(q, "platform"); platform && !platform->empty()) {
+    out.emplace_back("platform", *platform);
+  }
+  c.out.transfer = std::move(t);
+  c.out.view = ResponseView::build_stream;
+  return with_query(c, request, build_query(out));
+}
+
+Rewritten image_push(const Ctx& c, const Classified& request) {
+  auto q = parse_query(request.query);
+  if (!q) {
+    return refused(bad("berth: malformed query string", "query.invalid"));
+  }
+  const std::string name = request.params.front();
+  const std::string tag = param(*q, "tag").value_or("");
+  if (tag.empty()) {
+    return refused(refuse("pushing every tag of a repository is not available to tenants; "
+                          "name the tag to push",
+                          "image.push_all_tags"));
+  }
+  auto ref = names::parse_image_ref(name + ":" + tag);
+  const auto colon = name.rfind(':');
+  if (!ref || (colon != std::string::npos && (name.rfind('/') == std::string::npos ||
+                                              colon > name.rfind('/')))) {
+    return refused(bad("invalid reference format", "image.reference"));
+  }
+  // Only the tenant's own tag is pushed: a shared image it has not tagged as its own stays the
+  // operator's.
+  const std::string stored = names::stored_image(c.tenant(), *ref);
+  const auto image = c.index.image_by_tag(stored);
+  if (!image) {
+    return refused(Decision::deny(404, "An image does not exist locally with the tag: " + ref->name,
+                                  "resolve.image"));
+  }
+  if (auto d = judge_registry(c.rules, registry_of(*ref))) {
+    return refused(*d);
+  }
+  ImageTransfer t;
+  t.kind = ImageTransfer::Kind::push;
+  t.remote = ref->name;
+  t.tag = ref->tag;
+  t.stored = stored;
+  t.image_id = image->id;
+  Classified forwarded = request;
+  forwarded.params = {ref->name};
+  forwarded.path = "/images/" + ref->name + "/push";
+  forwarded.query = build_query({{"tag", ref->tag}});
+  c.out.target = canonical_target(forwarded);
+  c.out.transfer = std::move(t);
+  c.out.view = ResponseView::build_stream;
+  return c.out;
+}
+
+// The Dockerfile instructions of an import's or a commit's `changes`, as dockerd reads them
+// (joined by newlines and parsed as one Dockerfile), judged and written back canonically, with
+// the ownership label last.
+std::expected<std::vector<std::string>, Decision> judge_changes(
+    const Ctx& c, const std::vector<std::pair<std::string, std::string>>& q) {
+  std::string joined;
+  for (const auto& [key, value] : q) {
+    if (key == "changes") {
+      joined += value;
+      joined += '\n';
+    }
+  }
+  std::vector<std::string> out;
+  if (!joined.empty()) {
+    auto parsed = dockerfile::parse(joined);
+    if (!parsed) {
+      return std::unexpected(bad("dockerfile parse error line " + std::to_string(parsed.error().line) +
+                                     ": " + parsed.error().message,
+                                 "image.changes"));
+    }
+    if (parsed->escape != '\\') {
+      out.push_back(std::string("# escape=") + parsed->escape);
+    }
+    static constexpr std::string_view allowed[] = {"cmd",  "entrypoint", "healthcheck", "env",
+                                                   "expose", "label",    "user",        "volume",
+                                                   "workdir"};
+    for (const auto& node : parsed->instructions) {
+      if (std::find(std::begin(allowed), std::end(allowed), node.cmd) == std::end(allowed)) {
+        return std::unexpected(
+            node.cmd == "onbuild"
+                ? refuse("ONBUILD triggers are not available to tenants", "image.onbuild")
+                : bad(node.cmd + " is not a valid change command", "image.changes"));
+      }
+      if (node.cmd == "label") {
+        // Keys as the builder reads them after quotes, escapes and variables: refuse what could
+        // become a reserved key.
+        for (std::size_t i = 0; i < node.args.size(); i += 2) {
+          const std::string& key = node.args[i];
+          if (key.find_first_of("\"'\\$`") != std::string::npos ||
+              key.starts_with(vocabulary::reserved_label_prefix)) {
+            return std::unexpected(refuse("image label '" + key +
+                                              "' is reserved or not plain: the berth. prefix "
+                                              "belongs to the operator",
+                                          "label.reserved"));
+          }
+        }
+      }
+      auto line = dockerfile::instruction_line(node.cmd, node.flags, node.rest, parsed->escape);
+      if (!line) {
+        return std::unexpected(bad("berth: a change berth cannot write back: " + line.error(),
+                                   "image.changes"));
+      }
+      out.push_back(std::move(*line));
+    }
+  }
+  out.push_back("LABEL " + std::string(vocabulary::tenant_label) + "=" + c.tenant());
+  return out;
+}
+
+// The repository and tag an import or commit names, in the tenant's namespace.
+std::expected<std::pair<std::string, std::string>, Decision> stored_repo_tag(
+    const Ctx& c, const std::string& repo, const std::string& tag) {
+  if (repo.empty()) {
+    if (!tag.empty()) {
+      return std::unexpected(bad("invalid reference format", "image.reference"));
+    }
+    return std::pair<std::string, std::string>{};
+  }
+  auto ref = names::parse_image_ref(tag.empty() ? repo : repo + ":" + tag);
+  if (!ref || !ref->digest.empty()) {
+    return std::unexpected(bad("invalid reference format", "image.reference"));
+  }
+  return std::pair{names::stored_image(c.tenant(), names::ImageRef{ref->name, {}, {}}), ref->tag};
+}
+
+Rewritten image_import(const Ctx& c, const Classified& request,
+                       const std::vector<std::pair<std::string, std::string>>& q) {
+  if (param(q, "fromSrc").value_or("") != "-") {
+    return refused(refuse("importing from a URL makes the daemon fetch it; send the archive in "
+                          "the request (docker import FILE or -)",
+                          "image.import_url"));
+  }
+  auto names = stored_repo_tag(c, param(q, "repo").value_or(""), param(q, "tag").value_or(""));
+  if (!names) {
+    return refused(names.error());
+  }
+  auto changes = judge_changes(c, q);
+  if (!changes) {
+    return refused(changes.error());
+  }
+  std::vector<std::pair<std::string, std::string>> out{{"fromSrc", "-"}};
+  if (!names->first.empty()) {
+    out.emplace_back("repo", names->first);
+    out.emplace_back("tag", names->second);
+  }
+  for (auto& change : *changes) {
+    out.emplace_back("changes", std::move(change));
+  }
+  for (const char* key : {"message", "platform"}) {
+    if (auto v = param(q, key); v && !v->empty()) {
+      out.emplace_back(key, *v);
+    }
+  }
+  c.out.view = ResponseView::build_stream;
+  return with_query(c, request, build_query(out));
+}
+
+Rewritten container_commit(const Ctx& c, const Classified& request, std::string_view body) {
+  auto q = parse_query(request.query);
+  if (!q) {
+    return refused(bad("berth: malformed query string", "query.invalid"));
+  }
+  const std::string container = param(*q, "container").value_or("");
+  auto found = c.index.find_container(c.tenant(), container);
+  if (found.result != Lookup::found) {
+    return refused(not_found(RefKind::container, container));
+  }
+  auto names = stored_repo_tag(c, param(*q, "repo").value_or(""), param(*q, "tag").value_or(""));
+  if (!names) {
+    return refused(names.error());
+  }
+  auto changes = judge_changes(c, *q);
+  if (!changes) {
+    return refused(changes.error());
+  }
+  // The configuration the image starts from: labels judged (and the ownership label), no
+  // ONBUILD triggers.
+  json doc = json::object();
+  const auto first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && body.substr(first) != "null") {
+    auto decoded = go::decode(body, docker_types::container_config());
+    if (!decoded || !decoded->is_object()) {
+      return refused(bad("berth: invalid commit configuration: " +
+                             (decoded ? std::string("not an object") : decoded.error()),
+                         "body.invalid"));
+    }
+    doc = std::move(*decoded);
+  }
+  if (doc.contains("OnBuild") && doc["OnBuild"].is_array() && !doc["OnBuild"].empty()) {
+    return refused(refuse("ONBUILD triggers are not available to tenants", "image.onbuild"));
+  }
+  if (auto d = own_labels(doc, "Labels", c.tenant(), "image")) {
+    return refused(*d);
+  }
+  std::vector<std::pair<std::string, std::string>> out{{"container", found.value.id}};
+  if (!names->first.empty()) {
+    out.emplace_back("repo", names->first);
+    out.emplace_back("tag", names->second);
+  }
+  for (const char* key : {"comment", "author", "pause"}) {
+    if (auto v = param(*q, key); v && !v->empty()) {
+      out.emplace_back(key, *v);
+    }
+  }
+  for (auto& change : *changes) {
+    out.emplace_back("changes", std::move(change));
+  }
+  c.out.body = doc.dump();
+  return with_query(c, request, build_query(out));
+}
+
 }  // namespace
 
 int api_minor(const Classified& request) {
@@ -1598,7 +1869,7 @@ RefKind ref_kind(const Route& route) noexcept {
   if (e.starts_with("volume.")) {
     return RefKind::volume;
   }
-  if (e.starts_with("image.")) {
+  if (e.starts_with("image.") && e != "image.push") {  // a push names a tag: image_push
     return RefKind::image;
   }
   return RefKind::none;
@@ -1927,14 +2198,13 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
       return refused(bad("berth: malformed query string", "query.invalid"));
     }
     if (auto from = param(*q, "fromImage"); from && !from->empty()) {
-      return refused(Decision::deny(
-          403, "berth: pulling images is not available to tenants; ask the operator to provide " +
-                   *from + " as a shared image",
-          "image.pull"));
+      return image_pull(c, request, *q);
     }
-    return refused(refuse("importing images is not available to tenants yet", "image.import"));
+    return image_import(c, request, *q);
   } else if (e == "image.push") {
-    return refused(refuse("pushing images is not available to tenants yet", "image.push"));
+    return image_push(c, request);
+  } else if (e == "container.commit") {
+    return container_commit(c, request, body);
   }
   return out;
 }

@@ -74,6 +74,25 @@ enum class ResponseView {
   prune_report,  ///< {Containers,Volumes,Networks,Images}Deleted with the tenant's names
 };
 
+/// A pull or push berth completes around dockerd's answer. dockerd names an image by the
+/// registry's reference it came from or goes to, and that name is global; a tenant's image
+/// lives under its own stored name only:
+///  - pull: berth asks dockerd for the tag's digest (GET /distribution, with the tenant's
+///    credentials), pulls by digest (dockerd then makes no tag), tags the image under the
+///    tenant's stored name and removes the digest reference, before the stream's end;
+///  - push: berth gives the tenant's image the registry's name for the push, held transient
+///    in the index (no tenant sees or resolves it), and removes it when the push ends, however
+///    it ends.
+struct ImageTransfer {
+  enum class Kind { pull, push };
+  Kind kind = Kind::pull;
+  std::string remote;    ///< the repository as dockerd names it: "127.0.0.1:5055/team/app"
+  std::string tag;       ///< the tag the tenant named
+  std::string stored;    ///< the tenant's own reference: "acme.berth.local/127.0.0.1__5055/team/app:v1"
+  std::string image_id;  ///< push: the image pushed
+  [[nodiscard]] std::string remote_ref() const { return remote + ":" + tag; }
+};
+
 /// A request after judgement, ready to forward.
 struct Rewritten {
   Decision decision = Decision::allow("rewrite");
@@ -99,6 +118,7 @@ struct Rewritten {
   /// A network create: the subnets it takes (written explicitly in its IPAM), reserved by the
   /// proxy under the index's lock until dockerd has answered.
   std::vector<Cidr> claimed_subnets;
+  std::optional<ImageTransfer> transfer;  ///< a pull or push (see ImageTransfer)
 };
 
 /// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.

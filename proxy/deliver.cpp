@@ -195,6 +195,10 @@ net::awaitable<bool> Session::deliver_parsed(Admission& a, Answer& answer, Excha
     lines = a.rewritten.view == policy::ResponseView::events         ? LineMode::events
             : a.rewritten.view == policy::ResponseView::build_stream ? LineMode::build
                                                                      : LineMode::stats;
+    if (a.rewritten.transfer && res.result_int() == 200) {
+      lines = LineMode::transfer;
+      ex.transfer = &a;
+    }
   }
   co_return co_await relay_response(answer, keep_alive, endless, lines, &*a.who, ex, *a.rt);
 }
@@ -423,6 +427,10 @@ net::awaitable<bool> Session::relay_body(Answer& answer,
   Window window;
   std::string pending_lines;
   error_code ec;
+  const auto transform = [&](LineMode mode, std::string_view text) {
+    return mode == LineMode::transfer ? transfer_lines(ex, text, *who)
+                                      : transform_lines(mode, text, *who);
+  };
   while (!rp.is_done()) {
     res.body().data = window.get();
     res.body().size = relay_window;
@@ -439,11 +447,17 @@ net::awaitable<bool> Session::relay_body(Answer& answer,
       pending_lines.append(window.get(), n);
       const auto last_nl = pending_lines.rfind('\n');
       if (rp.is_done()) {
-        filtered = transform_lines(lines, pending_lines, *who);
+        filtered = transform(lines, pending_lines);
         pending_lines.clear();
+        if (lines == LineMode::transfer) {
+          // berth's own steps end the stream, so that the image is the tenant's (or the push's
+          // name gone) when the client sees the end.
+          Admission& transfer = *ex.transfer;
+          const bool succeeded = !transfer.transfer_failed;
+          filtered += co_await end_transfer(transfer, succeeded);
+        }
       } else if (last_nl != std::string::npos) {
-        filtered =
-            transform_lines(lines, std::string_view(pending_lines).substr(0, last_nl + 1), *who);
+        filtered = transform(lines, std::string_view(pending_lines).substr(0, last_nl + 1));
         pending_lines.erase(0, last_nl + 1);
       }
       n = filtered.size();

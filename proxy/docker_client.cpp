@@ -6,9 +6,12 @@ namespace berth::proxy {
 
 net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     UpstreamPool& pool, std::shared_ptr<const Runtime> rt, http::verb method, std::string target,
-    std::string body) {
+    std::string body, std::string registry_auth) {
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "docker");
+  if (!registry_auth.empty()) {
+    req.set("X-Registry-Auth", registry_auth);
+  }
   req.keep_alive(true);
   if (!body.empty()) {
     req.set(http::field::content_type, "application/json");

@@ -17,9 +17,10 @@ struct DockerReply {
   std::string body;
 };
 
-/// One request/response exchange with dockerd. `body` is sent as application/json when set.
+/// One request/response exchange with dockerd. `body` is sent as application/json when set;
+/// `registry_auth`, when set, as X-Registry-Auth (a tenant's credentials for its own pull).
 net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     UpstreamPool& pool, std::shared_ptr<const Runtime> rt, http::verb method, std::string target,
-    std::string body = {});
+    std::string body = {}, std::string registry_auth = {});
 
 }  // namespace berth::proxy

@@ -23,6 +23,7 @@
 namespace berth::proxy {
 
 class SharedIndex;
+struct Admission;
 
 /// What account() reports of a request, and what its steps record on the way.
 struct Exchange {
@@ -46,6 +47,7 @@ struct Exchange {
   std::vector<policy::Cidr> created_subnets;  // the subnets a network create takes
   std::vector<std::string> ensured_volumes;  // volumes berth created for the request
   std::optional<policy::Decision> build_refusal;  // a build context refused mid-stream
+  Admission* transfer = nullptr;  // a pull or push whose stream ends with berth's own steps
 };
 
 /// A stage's refusal: the decision, and whether the connection may carry the next request
@@ -96,6 +98,11 @@ struct Admission {
   policy::Rewritten rewritten;  // what dockerd receives (an operator's: the request as it is)
   std::optional<policy::BuildContextFilter> build_context;
   Reservations reservations;
+  // A pull or push (proxy/transfer.cpp): its steps around dockerd's answer are still to finish
+  // (transfer_open), the digest a pull asks for, and whether dockerd's stream reported an error.
+  bool transfer_open = false;
+  std::string transfer_digest;
+  bool transfer_failed = false;
 
   [[nodiscard]] bool tenant() const noexcept { return who && !who->is_operator(); }
   /// The head forwarded to dockerd: the judged body's parser once it took the head over.

@@ -34,7 +34,7 @@ void Session::upstream_header(http::request_header<>& header, const std::string&
                          field == http::field::upgrade || field == http::field::connection;
     if (is_hop_by_hop(it->name_string()) ||
         (tenant_route != nullptr && !framing &&
-         !policy::tenant_field_forwarded(it->name_string()))) {
+         !policy::tenant_field_forwarded(*tenant_route, it->name_string()))) {
       it = header.erase(it);
     } else {
       ++it;
@@ -69,7 +69,7 @@ net::awaitable<bool> Session::send_request(Admission& a, TlsStream& upstream, bo
     if (is_hop_by_hop(field.name_string()) || name == http::field::content_length ||
         name == http::field::transfer_encoding || name == http::field::connection ||
         name == http::field::upgrade || name == http::field::content_type ||
-        (a.tenant() && !policy::tenant_field_forwarded(field.name_string()))) {
+        (a.tenant() && !policy::tenant_field_forwarded(*a.request->route, field.name_string()))) {
       continue;
     }
     out.insert(field.name_string(), field.value());

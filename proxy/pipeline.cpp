@@ -36,6 +36,9 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   Answer answer;
   if (std::optional<Refusal> refusal = co_await forward(a, answer, ex)) {
     co_await drop_ensured_volumes(a, ex);
+    if (a.transfer_open) {
+      (void)co_await end_transfer(a, false);
+    }
     if (refusal->silent) {
       ex.rule = refusal->decision.rule_id;
       co_return false;
@@ -44,6 +47,9 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   }
   // 7. deliver the answer: passed, rewritten for the tenant, or spliced.
   const bool keep = co_await deliver(a, answer, ex);
+  if (a.transfer_open) {  // the stream did not reach its end: a push's name goes all the same
+    (void)co_await end_transfer(a, false);
+  }
   // A refused create leaves nothing behind (dockerd makes a container's volumes only once the
   // create succeeds).
   if (ex.status >= 400 || ex.status == 0) {

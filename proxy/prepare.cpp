@@ -58,6 +58,9 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
   if (a.rewritten.filter_build_context) {
     a.build_context.emplace(*a.rules, a.rewritten.dockerfile);
   }
+  if (a.rewritten.transfer) {
+    co_return co_await begin_transfer(a);
+  }
   co_return std::nullopt;
 }
 

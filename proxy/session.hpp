@@ -88,7 +88,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void revalidate(const Runtime& rt) noexcept;
 
  private:
-  enum class LineMode { none, events, build, stats };
+  enum class LineMode { none, events, build, stats, transfer };
 
   // dockerd's answer as forward() leaves it for deliver().
   struct Answer {
@@ -145,6 +145,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void generate_name(Admission& a);
   // Removes the volumes prepare() made for a request that dockerd or berth then refused.
   net::awaitable<void> drop_ensured_volumes(Admission& a, Exchange& ex);
+
+  // transfer.cpp: a tenant's pull or push (policy::ImageTransfer). begin_transfer runs in
+  // prepare; end_transfer before the stream's end reaches the client (its text ends the
+  // stream), or after the request on any other way out (a push's name is always removed).
+  net::awaitable<std::optional<Refusal>> begin_transfer(Admission& a);
+  net::awaitable<std::optional<Refusal>> begin_pull(Admission& a);
+  net::awaitable<std::optional<Refusal>> begin_push(Admission& a);
+  net::awaitable<std::string> end_transfer(Admission& a, bool succeeded);
+  static std::string transfer_lines(const Exchange& ex, std::string_view lines,
+                                    const policy::Principal& who);
 
   // forward.cpp: to dockerd, and its answer's head.
   struct Outgoing;

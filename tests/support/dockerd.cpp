@@ -207,6 +207,31 @@ LabelledObjects remove_labelled(std::string_view label) noexcept {
   }
 }
 
+std::size_t remove_tenant_image_tags(std::string_view tenant) noexcept {
+  try {
+    const std::string prefix = std::string(tenant) + ".berth.local/";
+    const auto tags = [&] {
+      std::vector<std::string> out;
+      const auto list = nlohmann::json::parse(dockerd_request("GET", "/images/json").body,
+                                              nullptr, false);
+      for (const auto& img : list.is_array() ? list : nlohmann::json::array()) {
+        for (const auto& t : img.value("RepoTags", nlohmann::json::array())) {
+          if (t.is_string() && t.get<std::string>().starts_with(prefix)) {
+            out.push_back(t.get<std::string>());
+          }
+        }
+      }
+      return out;
+    };
+    for (const auto& tag : tags()) {
+      (void)dockerd_request("DELETE", "/images/" + url_encode(tag));
+    }
+    return tags().size();
+  } catch (...) {
+    return 0;
+  }
+}
+
 bool remove_container(std::string_view name_or_id) noexcept {
   try {
     return dockerd_request("DELETE", "/containers/" + url_encode(name_or_id) + "?force=1&v=1")

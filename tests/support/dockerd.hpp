@@ -54,6 +54,9 @@ struct LabelledObjects {
 /// Removes every container (forced, with anonymous volumes), image, network and volume carrying
 /// `label`. Best effort: never throws; returns what could not be removed.
 LabelledObjects remove_labelled(std::string_view label) noexcept;
+/// Removes every tag in `tenant`'s image namespace ("<tenant>.berth.local/..."): images a
+/// tenant pulled carry no ownership label. Returns how many tags were left.
+std::size_t remove_tenant_image_tags(std::string_view tenant) noexcept;
 
 /// Force-removes a container (and its anonymous volumes) by name or id; true if it existed.
 bool remove_container(std::string_view name_or_id) noexcept;

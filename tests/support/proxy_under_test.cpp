@@ -99,6 +99,9 @@ ProxyUnderTest::~ProxyUnderTest() {
   // once the containers are gone, and every meter on the host would scan them forever.
   for (const std::string& tenant : {id_, other_tenant()}) {
     remove_tenant_cgroups(tenant);
+    if (const std::size_t left = remove_tenant_image_tags(tenant); left != 0) {
+      std::cerr << "ProxyUnderTest: " << left << " image tags of " << tenant << " left\n";
+    }
   }
   if (failed) {
     std::cerr << "==== last 50 lines of " << log_file().string() << " ====\n"
@@ -167,7 +170,8 @@ void ProxyUnderTest::write_policy() const {
   yaml += options_.policy_extra;
   yaml += "tenants:\n";
   yaml += "  " + id_ + ":" + (options_.tenant_rules.empty() ? " {}\n" : "\n" + options_.tenant_rules);
-  yaml += "  " + other_id_ + ": {}\n";
+  yaml += "  " + other_id_ + ":" +
+          (options_.other_tenant_rules.empty() ? " {}\n" : "\n" + options_.other_tenant_rules);
   yaml +=
       "identities:\n"
       "  - organization: berth-operators\n"
@@ -181,6 +185,11 @@ void ProxyUnderTest::write_policy() const {
 void ProxyUnderTest::set_rules(std::string tenant_rules, std::string policy_extra) {
   options_.tenant_rules = std::move(tenant_rules);
   options_.policy_extra = std::move(policy_extra);
+  write_policy();
+}
+
+void ProxyUnderTest::set_other_rules(std::string rules) {
+  options_.other_tenant_rules = std::move(rules);
   write_policy();
 }
 
@@ -246,7 +255,10 @@ RunOptions ProxyUnderTest::docker_options(const std::filesystem::path& bundle,
   base.env.emplace_back("DOCKER_HOST", "tcp://" + address());
   base.env.emplace_back("DOCKER_TLS_VERIFY", "1");
   base.env.emplace_back("DOCKER_CERT_PATH", bundle.string());
-  base.env.emplace_back("DOCKER_CONFIG", (dir_ / "docker-config").string());
+  // One client configuration per bundle: a tenant's `docker login` is its own, as on its own
+  // machine.
+  base.env.emplace_back("DOCKER_CONFIG",
+                        (dir_ / ("docker-config-" + bundle.filename().string())).string());
   base.env.emplace_back("DOCKER_BUILDKIT", "0");
   base.env.emplace_back("DOCKER_CLI_HINTS", "false");
   return base;

@@ -48,6 +48,8 @@ struct ProxyOptions {
   /// YAML of the first tenant's section (quota, defaults, limits, images, grants), each line
   /// indented by four spaces; empty: `{}`.
   std::string tenant_rules;
+  /// The same for the second tenant (other_tenant()); empty: `{}`.
+  std::string other_tenant_rules;
   /// Top-level YAML added to the policy (tenant_defaults, metrics_listen...).
   std::string policy_extra;
   /// The policy's upstream (give upstream_tls in policy_extra for a tls:// one).
@@ -112,6 +114,8 @@ class ProxyUnderTest {
   /// Replaces the first tenant's section and the top-level extra of the policy file (see
   /// ProxyOptions) and writes it; a running proxy sees it on reload().
   void set_rules(std::string tenant_rules, std::string policy_extra = {});
+  /// Replaces the second tenant's section (ProxyOptions::other_tenant_rules) and writes it.
+  void set_other_rules(std::string rules);
   /// Writes `text` as the policy file, whatever it says.
   void write_policy_text(const std::string& text) const;
   /// SIGHUP, then waits (bounded) for the proxy's verdict on the file and returns that log
@@ -140,7 +144,7 @@ class ProxyUnderTest {
   [[nodiscard]] std::string url() const { return "https://" + address(); }
 
   /// Environment for a docker CLI talking to berth with `bundle`:
-  /// DOCKER_HOST, DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH, a private DOCKER_CONFIG,
+  /// DOCKER_HOST, DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH, a private DOCKER_CONFIG per bundle,
   /// DOCKER_BUILDKIT=0 (the classic builder; there is no buildx here).
   [[nodiscard]] RunOptions docker_options(const std::filesystem::path& bundle,
                                           RunOptions base = {}) const;

@@ -205,7 +205,7 @@ TEST_CASE("daemon-wide administration stays with the operator", "[policy][author
       "plugin.create", "plugin.enable", "plugin.disable", "plugin.push", "plugin.upgrade",
       "plugin.set", "plugin.delete", "build.prune", "build.grpc", "image.load", "image.save",
       "container.copy", "checkpoint.list", "checkpoint.create", "checkpoint.delete",
-      "distribution.inspect", "container.commit",
+      "distribution.inspect",
       // cancels any BuildKit build by its id, whoever started it
       "build.cancel"};
   for (const Route& r : endpoint_table()) {

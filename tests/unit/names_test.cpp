@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -244,4 +245,32 @@ TEST_CASE("a tenant's image repository is told apart from a shared image", "[pol
   }));
   CAPTURE(stored);
   CHECK(names::is_tenant_image_repo(stored) == tenant_repo);
+}
+
+TEST_CASE("a registry's port is stored as a path component dockerd accepts and shown back as a port",
+          "[policy][names]") {
+  auto [text, stored] = GENERATE(table<std::string, std::string>({
+      {"localhost:5000/app:v2", "acme.berth.local/localhost__5000/app:v2"},
+      {"127.0.0.1:5055/team/app:v1", "acme.berth.local/127.0.0.1__5055/team/app:v1"},
+      {"Registry.Example.com:443/app", "acme.berth.local/registry.example.com__443/app:latest"},
+      {"registry.example.com/app:v1", "acme.berth.local/registry.example.com/app:v1"},
+      {"team/app:v1", "acme.berth.local/team/app:v1"},
+  }));
+  CAPTURE(text);
+  const auto ref = names::parse_image_ref(text);
+  REQUIRE(ref.has_value());
+  CHECK(names::stored_image("acme", *ref) == stored);
+  auto view = names::tenant_image_view("acme", stored);
+  REQUIRE(view.has_value());
+  // Host names are stored in lower case, so the view of an upper-case host is its lower case.
+  std::string expected = ref->str();
+  std::transform(expected.begin(), expected.begin() + static_cast<long>(expected.find('/')),
+                 expected.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  CHECK(*view == (ref->name.find('/') == std::string::npos ? ref->str() : expected));
+}
+
+TEST_CASE("a Docker Hub namespace spelled with a double underscore is not read as a port",
+          "[policy][names]") {
+  CHECK(names::tenant_image_view("acme", "acme.berth.local/team__5000/app:v1") ==
+        "team__5000/app:v1");
 }

@@ -1578,14 +1578,14 @@ TEST_CASE("a container can be renamed to a name with a leading slash, as dockerd
   CHECK(values(query_of(r), "name") == std::vector<std::string>{"acme_api"});
 }
 
-TEST_CASE("pulls, imports, pushes, plugins and BuildKit sessions are closed to tenants",
+TEST_CASE("plugins and BuildKit sessions are closed to tenants, and registries it was not "
+          "granted",
           "[policy][rewrite]") {
   SECTION("refused") {
     auto [method, target, status, rule] =
         GENERATE(table<std::string, std::string, unsigned, std::string>({
-            {"POST", "/v1.41/images/create?fromImage=busybox&tag=latest", 403u, "image.pull"},
-            {"POST", "/v1.41/images/create?fromSrc=-", 403u, "image.import"},
-            {"POST", "/v1.41/images/app:v1/push", 403u, "image.push"},
+            {"POST", "/v1.41/images/create?fromImage=busybox&tag=latest", 403u, "egress.registry"},
+            {"POST", "/v1.41/images/app/push?tag=v1", 403u, "egress.registry"},
             {"GET", "/v1.41/plugins/vieux%2Fsshfs/json", 404u, "resolve.plugin"},
             {"POST", "/v1.41/session", 403u, "build.buildkit"},
         }));
