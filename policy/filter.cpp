@@ -846,8 +846,9 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
     doc["ContainersStopped"] = stopped;
     std::size_t images = 0;
     for (const auto& img : index.images()) {
-      // What `docker images` shows the tenant: its own and the shared tagged images.
-      if (!img.tags.empty() && index.image_visible(who.tenant, img)) {
+      // As dockerd counts (every image, as `docker images -a` lists them), over what the tenant
+      // sees: its own, tagged or not, and the shared tagged images.
+      if (index.image_visible(who.tenant, img)) {
         ++images;
       }
     }
