@@ -1145,10 +1145,14 @@ Rewritten network_create(const Ctx& c, std::string_view body) {
     return refused(Decision::deny(
         403, "operation is not permitted on predefined " + name + " network ", "network.name"));
   }
-  if (!names::is_valid_object_name(name) &&
-      !(name.size() == 1 && names::is_valid_object_name(name + "x"))) {
-    return refused(bad("berth: network name '" + name +
-                           "' must match [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+  // dockerd takes any network name ("my net", "a/b"); berth keeps out only what it could not
+  // show back or route: nothing empty, no control characters, nothing too long.
+  const bool control = std::any_of(name.begin(), name.end(), [](char ch) {
+    return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+  });
+  if (name.empty() || control || name.size() > 200) {
+    return refused(bad("berth: a network name must be 1 to 200 characters without control "
+                       "characters",
                        "network.name"));
   }
   const auto driver = doc.value("Driver", std::string());

@@ -1016,8 +1016,9 @@ TEST_CASE("network creation that would reach the host or other tenants is refuse
       {R"({"Name":"n","Scope":"swarm"})", 403u, "network.kind"},
       {R"({"Name":""})", 400u, "network.name"},
       {R"({})", 400u, "network.name"},
-      {R"({"Name":"a/b"})", 400u, "network.name"},
-      {R"({"Name":"x y"})", 400u, "network.name"},
+      {R"({"Name":"a\u0001b"})", 400u, "network.name"},
+      {R"({"Name":"a\nb"})", 400u, "network.name"},
+      {"{\"Name\":\"" + std::string(201, 'n') + "\"}", 400u, "network.name"},
   }));
   CAPTURE(body);
   const Rewritten r = judge("POST", "/v1.41/networks/create", body);
@@ -1025,6 +1026,17 @@ TEST_CASE("network creation that would reach the host or other tenants is refuse
   REQUIRE_FALSE(r.decision.allowed());
   CHECK(r.decision.http_status == status);
   CHECK(r.decision.rule_id == rule);
+}
+
+TEST_CASE("a network name dockerd accepts is the tenant's to use, spaces and all",
+          "[policy][rewrite][network]") {
+  for (const std::string name : {"my net", "a/b", "x", "-x", "caf\u00e9"}) {
+    CAPTURE(name);
+    const Rewritten r = judge("POST", "/v1.41/networks/create", json{{"Name", name}}.dump());
+    INFO(describe(r));
+    REQUIRE(r.decision.allowed());
+    CHECK(forwarded(r)["Name"] == "acme_" + name);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
