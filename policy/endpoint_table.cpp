@@ -133,11 +133,9 @@ constexpr QueryParam kStartQuery[] = {
     refused_param("checkpoint", "checkpoints are an operator's tool"),
     refused_param("checkpoint-dir", "checkpoints are an operator's tool"),
     text("detachKeys", 64)};
-// link=1 treats the name as a legacy link path, which berth never routes; docker-py sends
-// link=False with every removal.
-constexpr QueryParam kContainerDeleteQuery[] = {
-    flag("force"), flag("v"),
-    false_only("link", "legacy links are removed with the container")};
+// link=1 removes the legacy link "parent/alias" (resolved in the tenant's namespace); docker-py
+// sends link=False with every removal.
+constexpr QueryParam kContainerDeleteQuery[] = {flag("force"), flag("v"), flag("link")};
 constexpr QueryParam kImageListQuery[] = {flag("all"), filters(kImageFilters),
                                           until_version(text("filter", name_max), 40),
                                           ignored("only_ids")};
@@ -279,8 +277,7 @@ constexpr std::array kRoutes{
     Route{"DELETE", "/containers/{id}/checkpoints/{checkpoint}", "checkpoint.delete", operator_only,
           none, slow, {}, unindexed, holder},
     // dockerd's route is "/containers/{name:.*}": with link=1 the name is "container/alias",
-    // a legacy link to remove. After the checkpoint route, which
-    // berth classifies first.
+    // a legacy link to remove. After the checkpoint route, which berth classifies first.
     Route{"DELETE", "/containers/{id*}", "container.delete", tenant, none, slow,
           kContainerDeleteQuery, container_removed, holder},
     Route{"POST", "/commit", "container.commit", tenant, judge, slow, kCommitQuery, unindexed,

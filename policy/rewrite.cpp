@@ -1913,6 +1913,20 @@ std::expected<Classified, Decision> resolve(const Principal& who, const Classifi
   std::string resolved;
   switch (kind) {
     case RefKind::container: {
+      if (const auto slash = ref.find('/');
+          slash != std::string::npos && request.route->endpoint == "container.delete") {
+        // A legacy link, "parent/alias": dockerd names it "/<parent's stored name>/<alias>".
+        // Only removed as a link (link=1, checked by the rewrite); dockerd would take the path
+        // without it as the linked container's other name.
+        auto parent = index.find_container(who.tenant, ref.substr(0, slash));
+        if (parent.result != Lookup::found || ref.find('/', slash + 1) != std::string::npos) {
+          return std::unexpected(not_found(kind, ref));
+        }
+        const std::string_view parent_name = parent.value.name;
+        resolved = std::string(parent_name.substr(parent_name.starts_with('/') ? 1 : 0)) +
+                   ref.substr(slash);
+        break;
+      }
       auto found = index.find_container(who.tenant, ref);
       if (found.result == Lookup::ambiguous) {
         return std::unexpected(Decision::deny(
@@ -2209,6 +2223,13 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
     return image_push(c, request);
   } else if (e == "container.commit") {
     return container_commit(c, request, body);
+  } else if (e == "container.delete" && !request.refs.empty() &&
+             request.refs.front().find('/') != std::string::npos) {
+    auto q = parse_query(request.query);
+    const auto link = q ? param(*q, "link") : std::nullopt;
+    if (!link || *link != "1") {
+      return refused(not_found(RefKind::container, request.refs.front()));
+    }
   }
   return out;
 }

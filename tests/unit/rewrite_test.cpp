@@ -1028,6 +1028,25 @@ TEST_CASE("network creation that would reach the host or other tenants is refuse
   CHECK(r.decision.rule_id == rule);
 }
 
+TEST_CASE("a legacy link is removed by its name in the tenant's namespace, and only as a link",
+          "[policy][rewrite][links]") {
+  const Rewritten r = judge("DELETE", "/v1.41/containers/web/db?link=1");
+  INFO(describe(r));
+  REQUIRE(r.decision.allowed());
+  CHECK(path_of(r) == "/v1.41/containers/acme_web/db");
+  // Without link=1 dockerd would read "web/db" as the linked container's other name.
+  for (const char* target : {"/v1.41/containers/web/db", "/v1.41/containers/web/db?link=0",
+                             "/v1.41/containers/web/db/x?link=1"}) {
+    CAPTURE(target);
+    const Rewritten refused = judge("DELETE", target);
+    CHECK(refused.decision.http_status == 404);
+  }
+  // Another tenant's container is no parent of the tenant's links.
+  const Rewritten other =
+      judge_with(shared_index(), tenant("globex"), "DELETE", "/v1.41/containers/db/web?link=1");
+  CHECK(other.decision.http_status == 404);
+}
+
 TEST_CASE("a network name dockerd accepts is the tenant's to use, spaces and all",
           "[policy][rewrite][network]") {
   for (const std::string name : {"my net", "a/b", "x", "-x", "caf\u00e9"}) {
