@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
@@ -800,10 +801,62 @@ json filtered_images(const std::string& tenant, json list, const OwnershipIndex&
   return out;
 }
 
+// dockerd matches a container's name with and without its leading '/'.
+bool container_name_wanted(const json& c, const NameMatcher& wanted) {
+  for (const auto& n : c.value("Names", json::array())) {
+    if (!n.is_string()) {
+      continue;
+    }
+    const std::string name = n.get<std::string>();
+    if (wanted.matches(name) || (name.starts_with('/') && wanted.matches(name.substr(1)))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// An image list narrowed by `reference` patterns, as dockerd narrows it: an image keeps the
+// references that match, and goes when none does.
+json wanted_references(json images, const std::vector<std::string>& patterns) {
+  if (patterns.empty()) {
+    return images;
+  }
+  json out = json::array();
+  for (auto& img : images) {
+    bool any = false;
+    for (const char* field : {"RepoTags", "RepoDigests"}) {
+      json kept = json::array();
+      for (const auto& r : img.value(field, json::array())) {
+        if (!r.is_string()) {
+          continue;
+        }
+        const std::string ref = r.get<std::string>();
+        const bool match =
+            ref != "<none>:<none>" && ref != "<none>@<none>" &&
+            std::any_of(patterns.begin(), patterns.end(),
+                        [&](const std::string& p) { return reference_matches(p, ref); });
+        if (match) {
+          kept.push_back(ref);
+          any = true;
+        }
+      }
+      img[field] = std::move(kept);
+    }
+    if (any) {
+      out.push_back(std::move(img));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<std::string> filter_response(ResponseView view_kind, const Principal& who,
-                                           std::string_view body, const OwnershipIndex& index) {
+                                           std::string_view body, const OwnershipIndex& index,
+                                           const ListFilter& extra) {
+  if (!extra.empty() && !who.is_operator()) {
+    return filter_response_dom(view_kind, who, body, index, extra);
+  }
   if (!who.is_operator() && (view_kind == ResponseView::container_list ||
                              view_kind == ResponseView::container_inspect)) {
     ContainerRewriter rewriter(who.tenant, body);
@@ -817,7 +870,9 @@ std::optional<std::string> filter_response(ResponseView view_kind, const Princip
 
 std::optional<std::string> filter_response_dom(ResponseView view_kind, const Principal& who,
                                                std::string_view body,
-                                               const OwnershipIndex& index) {
+                                               const OwnershipIndex& index,
+                                               const ListFilter& extra) {
+  const NameMatcher names_wanted(extra.names);
   if (view_kind == ResponseView::pass || who.is_operator()) {
     return std::string(body);
   }
@@ -869,6 +924,9 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
       for (auto& c : doc) {
         if (c.is_object() && owned(c["Labels"], t)) {
           view_container(t, c, false);
+          if (!extra.names.empty() && !container_name_wanted(c, names_wanted)) {
+            continue;
+          }
           out.push_back(std::move(c));
         }
       }
@@ -888,7 +946,9 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
       for (auto& n : doc) {
         if (n.is_object() && owned(n["Labels"], t)) {
           view_network(t, n, index);
-          out.push_back(std::move(n));
+          if (names_wanted.matches(n.value("Name", std::string()))) {
+            out.push_back(std::move(n));
+          }
         }
       }
       return dump(out);
@@ -910,7 +970,9 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
           const auto known = index.volume(name);
           if ((known && known->tenant == t) || owned(v["Labels"], t)) {
             view_volume(t, v);
-            out.push_back(std::move(v));
+            if (names_wanted.matches(v.value("Name", std::string()))) {
+              out.push_back(std::move(v));
+            }
           }
         }
       }
@@ -928,7 +990,7 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
       if (!doc.is_array()) {
         return std::nullopt;
       }
-      return dump(filtered_images(t, std::move(doc), index));
+      return dump(wanted_references(filtered_images(t, std::move(doc), index), extra.references));
     case ResponseView::image_inspect:
       if (!doc.is_object()) {
         return std::nullopt;

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "policy/identity.hpp"
+#include "policy/list_filter.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/rewrite.hpp"
 
@@ -15,10 +16,12 @@ namespace berth::policy {
 
 /// Rewrites a whole JSON response body for the tenant. Returns nullopt when the body is not
 /// the JSON the view expects (the proxy then answers 502 rather than leak it).
+/// `extra`: the list filters berth applies itself (policy/list_filter.hpp).
 [[nodiscard]] std::optional<std::string> filter_response(ResponseView view,
                                                          const Principal& who,
                                                          std::string_view body,
-                                                         const OwnershipIndex& index);
+                                                         const OwnershipIndex& index,
+                                                         const ListFilter& extra = {});
 
 /// filter_response with the whole body parsed into a DOM, filtered and re-serialized: the
 /// reference the streaming container views must agree with (as JSON documents), and their
@@ -26,7 +29,8 @@ namespace berth::policy {
 [[nodiscard]] std::optional<std::string> filter_response_dom(ResponseView view,
                                                              const Principal& who,
                                                              std::string_view body,
-                                                             const OwnershipIndex& index);
+                                                             const OwnershipIndex& index,
+                                                             const ListFilter& extra = {});
 
 /// One event of the /events stream: the rewritten line, or nullopt when the tenant must not
 /// see it.

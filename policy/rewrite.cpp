@@ -1269,7 +1269,8 @@ Rewritten volume_create(const Ctx& c, std::string_view body) {
 
 // prune and list routes: the tenant's filters, without berth.* labels, plus its own label.
 std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_view query,
-                                                    bool add_label, RefKind kind) {
+                                                    bool add_label, RefKind kind,
+                                                    std::string_view route_of_filters = {}) {
   auto params = parse_query(query);
   if (!params) {
     return std::unexpected(bad("berth: malformed query string", "query.invalid"));
@@ -1305,16 +1306,19 @@ std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_vi
         }
       }
     }
+    // Names and references are matched by berth on the tenant's own spelling.
+    const std::string_view route_endpoint = route_of_filters;
+    if (f->contains("name") &&
+        (route_endpoint == "container.list" || route_endpoint == "network.list" ||
+         route_endpoint == "volume.list")) {
+      c.out.list_filter.names = (*f)["name"];
+      f->erase("name");
+    }
+    if (f->contains("reference") && route_endpoint == "image.list") {
+      c.out.list_filter.references = (*f)["reference"];
+      f->erase("reference");
+    }
     if (kind == RefKind::container) {
-      if (f->contains("name")) {
-        for (auto& n : (*f)["name"]) {
-          if (n.starts_with("^/")) {
-            n = "^/" + names::stored(c.tenant(), n.substr(2));
-          } else if (n.starts_with("/")) {
-            n = "/" + names::stored(c.tenant(), n.substr(1));
-          }
-        }
-      }
       if (f->contains("container")) {
         // dockerd matches an events "container" filter on the id or the stored name.
         for (auto& ref : (*f)["container"]) {
@@ -2154,7 +2158,7 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
   if (e == "container.list" || e == "container.prune" || e == "network.prune" ||
       e == "volume.prune" || e == "image.prune" || e == "network.list") {
     auto q = tenant_filters(c, request.query, true,
-                            e.starts_with("container.") ? RefKind::container : RefKind::none);
+                            e.starts_with("container.") ? RefKind::container : RefKind::none, e);
     if (!q) {
       return refused(q.error());
     }
@@ -2170,7 +2174,7 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
   if (e == "volume.list" || e == "image.list") {
     // Anonymous volumes and shared images carry no label: filtered by the index instead.
     auto q = tenant_filters(c, request.query, false,
-                            e == "image.list" ? RefKind::image : RefKind::none);
+                            e == "image.list" ? RefKind::image : RefKind::none, e);
     if (!q) {
       return refused(q.error());
     }

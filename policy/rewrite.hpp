@@ -24,6 +24,7 @@
 #include "policy/decision.hpp"
 #include "policy/endpoint_table.hpp"
 #include "policy/identity.hpp"
+#include "policy/list_filter.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/policy.hpp"
 #include "policy/query.hpp"
@@ -119,6 +120,9 @@ struct Rewritten {
   /// proxy under the index's lock until dockerd has answered.
   std::vector<Cidr> claimed_subnets;
   std::optional<ImageTransfer> transfer;  ///< a pull or push (see ImageTransfer)
+  /// A list's name or reference filters, applied by berth on what the tenant sees
+  /// (policy/list_filter.hpp) and not forwarded.
+  ListFilter list_filter;
 };
 
 /// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.

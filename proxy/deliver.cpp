@@ -625,7 +625,7 @@ std::optional<std::string> Session::filter_answer(Admission& a, unsigned status,
       return body;  // an id, or nothing: the tenant's own
   }
   return worker_.index().read([&](const policy::OwnershipIndex& idx) {
-    return policy::filter_response(view, who, body, idx);
+    return policy::filter_response(view, who, body, idx, a.rewritten.list_filter);
   });
 }
 

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake g++ libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
   prometheus-cpp-dev libmimalloc-dev docker.io busybox-static python3-docker docker-compose nginx openssl curl
   util-linux iproute2 iptables procps clang-16 libclang-rt-16-dev prometheus
-  golang-go golang-github-pkg-errors-dev
+  golang-go golang-github-pkg-errors-dev libre2-dev docker-registry
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -37,6 +37,12 @@ if ((${#missing[@]} > 0)); then
     "${missing[@]}"
 else
   log "all packages present"
+fi
+
+# The registry tests start docker-registry themselves on loopback; the package's own service
+# (listening on every address) is not wanted.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 # The differential test (tests/differential) builds against dockerd's own Dockerfile parser,
