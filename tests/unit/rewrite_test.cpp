@@ -1428,7 +1428,7 @@ TEST_CASE("container list filters that name objects are rewritten to the tenant'
     const Rewritten r = list(R"({"name":["^/web$","/db","web"]})");
     const auto f = forwarded_filters(r);
     CHECK_FALSE(f.contains("name"));
-    CHECK(r.list_filter.names == std::vector<std::string>{"^/web$", "/db", "web"});
+    CHECK(sorted(r.list_filter.names) == sorted({"^/web$", "/db", "web"}));
   }
   SECTION("before and since name containers of the tenant") {
     const auto f = forwarded_filters(list(R"({"before":["web"],"since":["a0d8"]})"));
