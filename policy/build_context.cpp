@@ -1,12 +1,15 @@
 #include "policy/build_context.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "policy/egress.hpp"
 #include "policy/names.hpp"
 #include "policy/rewrite.hpp"
 #include "policy/vocabulary.hpp"
+
+#include <zlib.h>
 
 namespace berth::policy {
 
@@ -565,13 +568,19 @@ std::expected<void, Decision> BuildContextFilter::check_magic(bool final) {
   magic_checked_ = true;
   auto starts = [&](std::string_view m) { return std::string_view(magic_).starts_with(m); };
   using namespace std::string_view_literals;
+  // dockerd's DetectCompression: gzip is "\x1f\x8b\x08" (deflate), which berth inflates and
+  // judges like any context (docker build --compress); the rest it does not read.
+  if (starts("\x1f\x8b\x08"sv)) {
+    gunzip_ = std::make_unique<Gunzip>();
+    return {};
+  }
   if (starts("\x1f\x8b"sv) || starts("BZh"sv) ||
       starts("\xfd"
              "7zXZ\0"sv) ||
       starts("\x28\xb5\x2f\xfd"sv)) {
     return refuse(
-        refuse_build("compressed build contexts are not judged; send the context "
-                     "uncompressed (docker build without --compress)",
+        refuse_build("only gzip-compressed build contexts are judged; send the context "
+                     "uncompressed or with gzip (docker build --compress)",
                      "build.compressed"));
   }
   return {};
@@ -699,17 +708,105 @@ std::expected<void, Decision> BuildContextFilter::on_entry_end(const OwnershipIn
   return {};
 }
 
+// gzip, as Go's compress/gzip reads it (several members one after the other), inflated a
+// bounded piece at a time: a small compressed context may stand for a huge one, and berth holds
+// no more of it than one piece.
+class BuildContextFilter::Gunzip {
+ public:
+  Gunzip() {
+    if (inflateInit2(&z_, 15 + 16) != Z_OK) {
+      failed_ = true;
+    }
+  }
+  ~Gunzip() { inflateEnd(&z_); }
+  Gunzip(const Gunzip&) = delete;
+  Gunzip& operator=(const Gunzip&) = delete;
+
+  void push(std::string_view bytes) {
+    input_.erase(0, consumed_);
+    consumed_ = 0;
+    input_.append(bytes);
+  }
+  [[nodiscard]] bool pending() const noexcept { return !failed_ && consumed_ < input_.size(); }
+  [[nodiscard]] bool ended() const noexcept { return ended_ && consumed_ == input_.size(); }
+
+  /// Up to `limit` bytes of inflated data; an error for data Go's reader refuses.
+  std::expected<std::string, std::string> inflate_some(std::size_t limit) {
+    std::string out(limit, '\0');
+    std::size_t produced = 0;
+    while (!failed_ && consumed_ < input_.size() && produced < limit) {
+      if (ended_) {
+        // Another member follows (Go's multistream reading).
+        inflateReset(&z_);
+        ended_ = false;
+      }
+      z_.next_in = reinterpret_cast<Bytef*>(input_.data() + consumed_);
+      z_.avail_in = static_cast<uInt>(input_.size() - consumed_);
+      z_.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+      z_.avail_out = static_cast<uInt>(limit - produced);
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      consumed_ = input_.size() - z_.avail_in;
+      produced = limit - z_.avail_out;
+      if (rc == Z_STREAM_END) {
+        ended_ = true;
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        failed_ = true;
+        return std::unexpected(std::string("gzip: ") + (z_.msg != nullptr ? z_.msg : "invalid data"));
+      } else if (rc == Z_BUF_ERROR && z_.avail_in == 0) {
+        break;
+      }
+    }
+    out.resize(produced);
+    return out;
+  }
+
+ private:
+  z_stream z_{};
+  std::string input_;
+  std::size_t consumed_ = 0;
+  bool ended_ = false;
+  bool failed_ = false;
+};
+
+BuildContextFilter::~BuildContextFilter() = default;
+BuildContextFilter::BuildContextFilter(BuildContextFilter&&) noexcept = default;
+BuildContextFilter& BuildContextFilter::operator=(BuildContextFilter&&) noexcept = default;
+
+bool BuildContextFilter::pending() const noexcept { return gunzip_ && gunzip_->pending(); }
+
 std::expected<std::string, Decision> BuildContextFilter::feed(std::string_view bytes,
                                                               const OwnershipIndex& index) {
   if (refused_) {
     return std::unexpected(*refused_);
   }
+  std::string first;
   if (!magic_checked_) {
-    magic_.append(bytes.substr(0, 6 - magic_.size()));
+    // Held until dockerd's sniffing of the first bytes can be repeated: compressed or not.
+    magic_.append(bytes);
+    if (magic_.size() < 6) {
+      return std::string();
+    }
     if (auto r = check_magic(false); !r) {
       return std::unexpected(std::move(r.error()));
     }
+    first = std::move(magic_);
+    magic_ = first.substr(0, 6);
+    bytes = first;
   }
+  if (!gunzip_) {
+    return feed_plain(bytes, index);
+  }
+  gunzip_->push(bytes);
+  auto plain = gunzip_->inflate_some(gunzip_piece);
+  if (!plain) {
+    return refuse(refuse_build("the compressed build context is not valid gzip: " + plain.error(),
+                               "build.context"));
+  }
+  return feed_plain(*plain, index);
+}
+
+std::expected<std::string, Decision> BuildContextFilter::feed_plain(std::string_view bytes,
+                                                                    const OwnershipIndex& index) {
   std::string out;
   out.reserve(bytes.size() + 2048);
   std::string_view rest = bytes;
@@ -748,8 +845,12 @@ std::expected<std::string, Decision> BuildContextFilter::finish() {
   if (refused_) {
     return std::unexpected(*refused_);
   }
-  if (auto r = check_magic(true); !r) {
-    return std::unexpected(std::move(r.error()));
+  if (!magic_checked_) {
+    // Fewer than six bytes in all: no tar archive (it ends with two zero blocks).
+    return refuse(refuse_build("the build context is not a tar archive", "build.context"));
+  }
+  if (gunzip_ && !gunzip_->ended()) {
+    return refuse(refuse_build("the compressed build context ends early", "build.context"));
   }
   if (auto r = reader_.finish(); !r) {
     return refuse(refuse_build(r.error(), "build.context"));

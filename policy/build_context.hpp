@@ -10,13 +10,15 @@
 // text berth judged (policy/dockerfile.hpp parses it as dockerd's parser does). Image
 // references are resolved in the tenant's namespace (its own tags, shared images, images it may
 // see by id) and written as dockerd must use them; ADD URLs are judged by the tenant's egress
-// rules. Refused: compressed contexts, anything the tar reader refuses, a Dockerfile that is a
+// rules. A gzip-compressed context is inflated and judged the same way (and forwarded plain).
+// Refused: other compressions, anything the tar reader refuses, a Dockerfile that is a
 // link or a directory or appears twice, a link or file where the Dockerfile's directory must
 // be, an entry written through a symbolic link, image references that dockerd's word expansion
 // could change, ADD sources that could become URLs after expansion, and unknown instructions.
 
 #include <cstddef>
 #include <expected>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -58,6 +60,9 @@ class BuildContextFilter {
   /// `dockerfile_param` is the build's "dockerfile" query value (empty: "Dockerfile", with
   /// dockerd's fallback to "dockerfile").
   BuildContextFilter(Tenant rules, std::string dockerfile_param);
+  ~BuildContextFilter();
+  BuildContextFilter(BuildContextFilter&&) noexcept;
+  BuildContextFilter& operator=(BuildContextFilter&&) noexcept;
 
   /// Consumes body bytes; returns the bytes to forward now (headers berth wrote, the data of
   /// entries passed through; a Dockerfile is held back until judged). `index` resolves image
@@ -67,8 +72,15 @@ class BuildContextFilter {
   /// The body ended: refuses a context that stopped mid-entry or had no Dockerfile; otherwise
   /// the end-of-archive marker, which berth writes only here, after everything was judged.
   [[nodiscard]] std::expected<std::string, Decision> finish();
+  /// A gzip-compressed context inflates a bounded piece per feed(): true while compressed
+  /// bytes are left, to be drained with feed({}) before finish().
+  [[nodiscard]] bool pending() const noexcept;
 
  private:
+  class Gunzip;
+  static constexpr std::size_t gunzip_piece = 256 * 1024;
+  std::expected<std::string, Decision> feed_plain(std::string_view bytes,
+                                                  const OwnershipIndex& index);
   std::expected<void, Decision> on_entry(const tar::Entry& entry, std::string& out);
   std::expected<void, Decision> on_entry_end(const OwnershipIndex& index, std::string& out);
   std::expected<void, Decision> emit_header(const tar::Entry& entry, std::string& out);
@@ -84,6 +96,7 @@ class BuildContextFilter {
   std::optional<Decision> refused_;             // sticky
   tar::Reader reader_;
   std::string magic_;  // the first bytes, to recognise compressed contexts
+  std::unique_ptr<Gunzip> gunzip_;  // a gzip-compressed context
   bool magic_checked_ = false;
   bool wrote_header_ = false;
   bool holding_ = false;  // the current entry is a Dockerfile being collected

@@ -292,7 +292,7 @@ std::expected<std::string, policy::Decision> Session::judge_context(
     policy::BuildContextFilter& tar, std::string_view piece, bool last) {
   auto out = worker_.index().read(
       [&](const policy::OwnershipIndex& idx) { return tar.feed(piece, idx); });
-  if (out && last) {
+  if (out && last && !tar.pending()) {
     auto tail = tar.finish();
     if (!tail) {
       return std::unexpected(tail.error());
@@ -345,36 +345,42 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
     }
     std::size_t n = relay_window - req.body().size;
     ex.bytes_in += n;
-    std::string judged;
-    if (tar) {
-      auto out = judge_context(*tar, std::string_view(window.get(), n), parser.is_done());
-      if (!out) {
-        // Refused mid-stream: cut dockerd's side before the context is complete, so no build
-        // runs, and tell the client why.
-        upstream.close();
-        log_info("build context refused for " + peer_ + ": " + out.error().tenant_message);
-        refusal = out.error();
+    std::string_view piece(window.get(), n);
+    // A compressed build context gives its judged bytes a bounded piece at a time: drained here
+    // before the next read.
+    do {
+      std::string judged;
+      if (tar) {
+        auto out = judge_context(*tar, piece, parser.is_done());
+        piece = {};
+        if (!out) {
+          // Refused mid-stream: cut dockerd's side before the context is complete, so no build
+          // runs, and tell the client why.
+          upstream.close();
+          log_info("build context refused for " + peer_ + ": " + out.error().tenant_message);
+          refusal = out.error();
+          co_return false;
+        }
+        judged = std::move(*out);
+        n = judged.size();
+        req.body().data = n == 0 ? nullptr : judged.data();
+      } else {
+        // An empty buffer with data set would be serialized as one more chunk: data must be null.
+        req.body().data = n == 0 ? nullptr : window.get();
+      }
+      req.body().size = n;
+      req.body().more = !parser.is_done() || (tar && tar->pending());
+      if (n == 0 && req.body().more) {
+        continue;
+      }
+      co_await http::async_write(upstream, sr, with_ec(ec));
+      if (ec == http::error::need_buffer) {
+        ec = {};
+      }
+      if (ec) {
         co_return false;
       }
-      judged = std::move(*out);
-      n = judged.size();
-      req.body().data = n == 0 ? nullptr : judged.data();
-    } else {
-      // An empty buffer with data set would be serialized as one more chunk: data must be null.
-      req.body().data = n == 0 ? nullptr : window.get();
-    }
-    req.body().size = n;
-    req.body().more = !parser.is_done();
-    if (n == 0 && req.body().more) {
-      continue;
-    }
-    co_await http::async_write(upstream, sr, with_ec(ec));
-    if (ec == http::error::need_buffer) {
-      ec = {};
-    }
-    if (ec) {
-      co_return false;
-    }
+    } while (tar && tar->pending());
   }
   co_return co_await finish_request_body(upstream, sr, req);
 }

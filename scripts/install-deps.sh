@@ -9,7 +9,7 @@ packages=(
   build-essential cmake g++ libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev catch2
   prometheus-cpp-dev libmimalloc-dev docker.io busybox-static python3-docker docker-compose nginx openssl curl
   util-linux iproute2 iptables procps clang-16 libclang-rt-16-dev prometheus
-  golang-go golang-github-pkg-errors-dev libre2-dev docker-registry
+  golang-go golang-github-pkg-errors-dev libre2-dev zlib1g-dev docker-registry
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
