@@ -1397,6 +1397,33 @@ Rewritten with_query(const Ctx& c, const Classified& request, std::string query)
   return c.out;
 }
 
+// --cache-from: each image the tenant names, resolved among those it may use, as an id.
+std::expected<std::vector<std::string>, Decision> judge_cache_from(const Ctx& c,
+                                                                  const std::string& value) {
+  std::vector<std::string> ids;
+  if (value.empty() || value == "null") {
+    return ids;
+  }
+  const auto refs = json::parse(value, nullptr, false);
+  if (!refs.is_array()) {
+    return std::unexpected(bad("berth: cachefrom must be a JSON list of images", "query.invalid"));
+  }
+  for (const auto& r : refs) {
+    if (!r.is_string()) {
+      return std::unexpected(bad("berth: cachefrom must be a JSON list of images", "query.invalid"));
+    }
+    const std::string ref = r.get<std::string>();
+    auto found = c.index.find_image(c.tenant(), ref);
+    if (found.result != Lookup::found || !image_allowed(c.rules, found.value)) {
+      return std::unexpected(refuse("cache source '" + ref + "' is not an image tenant " +
+                                        c.tenant() + " may use",
+                                    "build.cache_from"));
+    }
+    ids.push_back(found.value.id);
+  }
+  return ids;
+}
+
 Rewritten build(const Ctx& c, const Classified& request) {
   auto q = parse_query(request.query);
   if (!q) {
@@ -1486,7 +1513,7 @@ Rewritten build(const Ctx& c, const Classified& request) {
       }
       out.emplace_back("networkmode", *net);
     } else if (key == "cachefrom") {
-      continue;  // image names from other namespaces; the classic builder can do without
+      continue;  // judged below
     } else if (key == "isolation" && !value.empty() && value != "default") {
       return refused(refuse("build isolation '" + value + "' is not allowed", "escape.isolation"));
     } else if (key == "outputs" || key == "squash") {
@@ -1500,9 +1527,23 @@ Rewritten build(const Ctx& c, const Classified& request) {
     out.emplace_back("networkmode", *net);
   }
   // The classic builder's cache spans every image on the daemon: a tenant would get another
-  // tenant's layers (and their secrets) for an identical step, or plant its own. No cache.
-  std::erase_if(out, [](const auto& kv) { return kv.first == "nocache"; });
-  out.emplace_back("nocache", "1");
+  // tenant's layers (and their secrets) for an identical step, or plant its own. No cache,
+  // unless the build names its cache sources (--cache-from): then dockerd takes cache hits only
+  // from those images' histories, and berth lets through only images the tenant may use.
+  auto cache_from = judge_cache_from(c, param(*q, "cachefrom").value_or(""));
+  if (!cache_from) {
+    return refused(cache_from.error());
+  }
+  if (cache_from->empty()) {
+    std::erase_if(out, [](const auto& kv) { return kv.first == "nocache"; });
+    out.emplace_back("nocache", "1");
+  } else {
+    json ids = json::array();
+    for (const auto& id : *cache_from) {
+      ids.push_back(id);
+    }
+    out.emplace_back("cachefrom", ids.dump());
+  }
   out.emplace_back("labels", wrapper["Labels"].dump());
   out.emplace_back("cgroupparent", tenant_cgroup_parent(c.tenant(), c.facts));
   for (const auto& [param_name, field] : resource_params) {

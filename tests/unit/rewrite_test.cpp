@@ -1473,7 +1473,7 @@ TEST_CASE("a build is tagged, labelled, networked and accounted in the tenant's 
   const Rewritten r = judge(
       "POST", "/v1.41/build?t=app:v1&t=team/app&cgroupparent=&networkmode=none&labels=" +
                   enc(R"({"team":"web"})") +
-                  "&dockerfile=Dockerfile&cachefrom=" + enc(R"(["globex.berth.local/app:v1"])"));
+                  "&dockerfile=Dockerfile");
   INFO(describe(r));
   REQUIRE(r.decision.allowed());
   const Query q = query_of(r);
@@ -1483,10 +1483,30 @@ TEST_CASE("a build is tagged, labelled, networked and accounted in the tenant's 
   CHECK(values(q, "networkmode") == std::vector<std::string>{"none"});
   CHECK(values(q, "dockerfile") == std::vector<std::string>{"Dockerfile"});
   CHECK(values(q, "cachefrom").empty());
+  CHECK(values(q, "nocache") == std::vector<std::string>{"1"});  // no cache source named
   const auto labels = values(q, "labels");
   REQUIRE(labels.size() == 1);
   CHECK(json::parse(labels.front()) == json{{"team", "web"}, {"berth.tenant", "acme"}});
   CHECK(r.view == ResponseView::build_stream);
+}
+
+TEST_CASE("a build's cache sources are images the tenant may use, by id, and only they open "
+          "the cache",
+          "[policy][rewrite][build]") {
+  const Rewritten mine = judge("POST", "/v1.41/build?t=app:v2&cachefrom=" +
+                                           enc(R"(["app:v1","busybox"])"));
+  INFO(describe(mine));
+  REQUIRE(mine.decision.allowed());
+  const Query q = query_of(mine);
+  CHECK(json::parse(values(q, "cachefrom").at(0)) == json{kAcmeApp, kBusybox});
+  CHECK(values(q, "nocache").empty());
+  // Another tenant's image, by its stored name or its id, is no cache source.
+  for (const std::string& ref : {std::string("globex.berth.local/app:v1"), kGlobexApp}) {
+    CAPTURE(ref);
+    const Rewritten r =
+        judge("POST", "/v1.41/build?t=x&cachefrom=" + enc(json{ref}.dump()));
+    CHECK(r.decision.rule_id == "build.cache_from");
+  }
 }
 
 TEST_CASE("a build without a network uses the tenant's default network",
