@@ -312,21 +312,27 @@ std::string describe_ranges(const std::vector<PortRange>& ranges) {
 }
 
 // Published ports: host ports inside the tenant's granted ranges, on all addresses or
-// loopback only; no random ports (they come from the host's ephemeral range, which no tenant
-// owns). Counts the claim's host ports.
-std::optional<Decision> judge_ports(const Ctx& c, const json& hc) {
+// loopback only. A port published without a host port (-p PORT, -P) gets the tenant's first
+// granted range, from which dockerd takes a free port: never the host's ephemeral range, which no
+// tenant owns. Counts the claim's host ports.
+std::optional<Decision> judge_ports(const Ctx& c, json& hc) {
   const std::string& t = c.tenant();
   const auto& ranges = c.rules.grants.host_ports;
   if (hc.value("PublishAllPorts", false)) {
-    return refuse("HostConfig.PublishAllPorts (-P) publishes on random host ports, which is not "
-                  "allowed for tenant " + t + "; publish each port as HOSTPORT:PORT within " +
-                  describe_ranges(ranges),
+    // publish_all() turned it into bindings; anything else here is not berth's writing.
+    return refuse("HostConfig.PublishAllPorts (-P) needs host ports granted to tenant " + t,
                   "ports.random");
   }
   std::int64_t count = 0;
-  const json port_bindings = hc.value("PortBindings", json::object());
-  for (const auto& [port, bindings] : port_bindings.items()) {
-    for (const auto& b : bindings) {
+  if (!hc.contains("PortBindings") || !hc["PortBindings"].is_object()) {
+    c.ports = count;
+    return std::nullopt;
+  }
+  for (auto& [port, bindings] : hc["PortBindings"].items()) {
+    if (!bindings.is_array()) {
+      continue;
+    }
+    for (auto& b : bindings) {
       if (b.is_null()) {
         continue;
       }
@@ -335,17 +341,21 @@ std::optional<Decision> judge_ports(const Ctx& c, const json& hc) {
         return refuse("publishing on host address '" + ip + "' is not allowed for tenant " + t,
                       "ports.address");
       }
-      const auto host_port = b.value("HostPort", std::string());
+      auto host_port = b.value("HostPort", std::string());
       bool valid = true;
-      const auto range = host_port_range(host_port, valid);
+      auto range = host_port_range(host_port, valid);
       if (!valid) {
         return bad("Invalid hostPort: " + host_port, "ports.invalid");
       }
       if (!range) {
-        return refuse("publishing " + port + " on a random host port is not allowed for tenant " +
-                          t + "; choose a host port in its ranges (" + describe_ranges(ranges) +
-                          ")",
-                      "ports.random");
+        if (ranges.empty()) {
+          return refuse("publishing " + port + " needs host ports granted to tenant " + t,
+                        "ports.random");
+        }
+        host_port = std::to_string(ranges.front().first) + "-" +
+                    std::to_string(ranges.front().last);
+        b["HostPort"] = host_port;
+        range = std::pair<long, long>{ranges.front().first, ranges.front().last};
       }
       const bool inside = std::any_of(ranges.begin(), ranges.end(), [&](const PortRange& r) {
         return range->first >= r.first && range->second <= r.last;
@@ -360,6 +370,28 @@ std::optional<Decision> judge_ports(const Ctx& c, const json& hc) {
   }
   c.ports = count;
   return std::nullopt;
+}
+
+// -P: every exposed port published on a port of the tenant's ranges. The request's own exposed
+// ports become bindings here; the image's, which only dockerd knows, the proxy adds with
+// add_published_ports before the quota is reserved.
+void publish_all(const Ctx& c, json& doc, json& hc) {
+  if (!hc.value("PublishAllPorts", false) || c.rules.grants.host_ports.empty()) {
+    return;
+  }
+  hc["PublishAllPorts"] = false;
+  json& bindings = hc["PortBindings"];
+  if (!bindings.is_object()) {
+    bindings = json::object();
+  }
+  if (doc.contains("ExposedPorts") && doc["ExposedPorts"].is_object()) {
+    for (const auto& [port, unused] : doc["ExposedPorts"].items()) {
+      if (!bindings.contains(port)) {
+        bindings[port] = json::array({{{"HostIp", ""}, {"HostPort", ""}}});
+      }
+    }
+  }
+  c.out.publish_image_ports = true;
 }
 
 std::vector<std::string> bind_options(std::string_view rest) {
@@ -988,6 +1020,7 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
   if (hc.is_null()) {
     hc = json::object();
   }
+  publish_all(c, doc, hc);
   if (auto d = judge_host_config(c, hc)) {
     return refused(*d);
   }
@@ -1422,6 +1455,21 @@ std::expected<std::vector<std::string>, Decision> judge_cache_from(const Ctx& c,
     ids.push_back(found.value.id);
   }
   return ids;
+}
+
+// "80/tcp", "53/udp", "8080": a port dockerd's nat.ParsePortSpec takes.
+bool is_port_spec(std::string_view port) {
+  const auto slash = port.find('/');
+  const std::string_view number = port.substr(0, slash);
+  if (number.empty() || number.size() > 5 ||
+      number.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  if (slash == std::string_view::npos) {
+    return true;
+  }
+  const std::string_view proto = port.substr(slash + 1);
+  return proto == "tcp" || proto == "udp" || proto == "sctp";
 }
 
 Rewritten build(const Ctx& c, const Classified& request) {
@@ -1889,6 +1937,38 @@ Rewritten container_commit(const Ctx& c, const Classified& request, std::string_
 }
 
 }  // namespace
+
+std::expected<std::int64_t, Decision> add_published_ports(std::string& body,
+                                                          const std::string& image_inspect,
+                                                          const Tenant& rules) {
+  auto doc = json::parse(body, nullptr, false);
+  const auto image = json::parse(image_inspect, nullptr, false);
+  if (!doc.is_object() || rules.grants.host_ports.empty()) {
+    return std::unexpected(bad("berth: internal error publishing ports", "ports.random"));
+  }
+  if (!image.is_object() || !image.contains("Config") || !image["Config"].is_object()) {
+    return 0;  // no such image: dockerd answers the create itself
+  }
+  const json exposed = image["Config"].value("ExposedPorts", json::object());
+  if (!exposed.is_object()) {
+    return 0;
+  }
+  json& bindings = doc["HostConfig"]["PortBindings"];
+  if (!bindings.is_object()) {
+    bindings = json::object();
+  }
+  const auto& range = rules.grants.host_ports.front();
+  const std::string host_port = std::to_string(range.first) + "-" + std::to_string(range.last);
+  std::int64_t added = 0;
+  for (const auto& [port, unused] : exposed.items()) {
+    if (!bindings.contains(port) && is_port_spec(port)) {
+      bindings[port] = json::array({{{"HostIp", ""}, {"HostPort", host_port}}});
+      ++added;
+    }
+  }
+  body = doc.dump();
+  return added;
+}
 
 int api_minor(const Classified& request) {
   if (request.api_version.empty()) {

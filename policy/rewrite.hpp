@@ -15,6 +15,8 @@
 //     so); the resulting claim goes to the proxy's quota reservation.
 // A reference to another tenant's object is answered exactly as dockerd answers a missing one.
 
+#include <cstdint>
+#include <expected>
 #include <optional>
 #include <string>
 #include <vector>
@@ -123,6 +125,9 @@ struct Rewritten {
   /// A list's name or reference filters, applied by berth on what the tenant sees
   /// (policy/list_filter.hpp) and not forwarded.
   ListFilter list_filter;
+  /// A create with -P: the image's exposed ports are to be published too (the proxy asks
+  /// dockerd for them and calls add_published_ports before the quota is reserved).
+  bool publish_image_ports = false;
 };
 
 /// Stage 3 for tenants: resolves path parameters to dockerd ids within the tenant's objects.
@@ -138,6 +143,12 @@ struct Rewritten {
 [[nodiscard]] Rewritten rewrite_for_tenant(const Principal& who, const Classified& request,
                                            std::string_view body, const OwnershipIndex& index,
                                            const DaemonFacts& facts, const Tenant& rules);
+
+/// -P for a tenant: the image's exposed ports (from dockerd's inspect of it) that the create
+/// body does not bind yet are bound to the tenant's first granted port range in `body`.
+/// Returns how many host ports that adds to the claim.
+[[nodiscard]] std::expected<std::int64_t, Decision> add_published_ports(
+    std::string& body, const std::string& image_inspect, const Tenant& rules);
 
 /// True when the tenant may use `image`: its own, or a shared one its `images` patterns allow.
 [[nodiscard]] bool image_allowed(const Tenant& rules, const ImageInfo& image);

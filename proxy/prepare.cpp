@@ -37,6 +37,11 @@ Reservations::~Reservations() {
 }
 
 net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& ex) {
+  if (a.rewritten.publish_image_ports) {
+    if (auto refusal = co_await publish_image_ports(a)) {
+      co_return refusal;
+    }
+  }
   if (auto refusal = reserve_quota(a)) {
     co_return refusal;
   }
@@ -60,6 +65,34 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
   }
   if (a.rewritten.transfer) {
     co_return co_await begin_transfer(a);
+  }
+  co_return std::nullopt;
+}
+
+// -P: the image's exposed ports, which only dockerd knows, published on the tenant's ports too
+// (policy::add_published_ports), and counted in the claim before it is reserved.
+net::awaitable<std::optional<Refusal>> Session::publish_image_ports(Admission& a) {
+  const auto doc = nlohmann::json::parse(a.rewritten.body.value_or("{}"), nullptr, false);
+  const std::string image = doc.is_object() ? doc.value("Image", std::string()) : std::string();
+  if (image.empty()) {
+    co_return std::nullopt;
+  }
+  std::string target = "/images/" + policy::escape_path(image) + "/json";
+  auto reply = co_await docker_request(worker_.pool(), a.rt, http::verb::get, std::move(target));
+  if (!reply) {
+    co_return Refusal{policy::Decision::deny(502, "berth: the Docker daemon did not answer",
+                                             "upstream.failed"),
+                      false};
+  }
+  if (reply->status != 200) {
+    co_return std::nullopt;  // dockerd answers the create itself (no such image)
+  }
+  auto added = policy::add_published_ports(*a.rewritten.body, reply->body, *a.rules);
+  if (!added) {
+    co_return Refusal{added.error(), a.client_keep_alive()};
+  }
+  if (a.rewritten.claim) {
+    a.rewritten.claim->ports += *added;
   }
   co_return std::nullopt;
 }

@@ -139,6 +139,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // prepare.cpp: what a tenant's request needs before dockerd sees it (admit() calls it for
   // a tenant's request that dockerd will see, not for one berth answers itself).
   net::awaitable<std::optional<Refusal>> prepare(Admission& a, Exchange& ex);
+  net::awaitable<std::optional<Refusal>> publish_image_ports(Admission& a);
   std::optional<Refusal> reserve_quota(Admission& a);
   net::awaitable<bool> ensure_default_network(Admission& a);
   net::awaitable<bool> ensure_volumes(Admission& a, Exchange& ex);

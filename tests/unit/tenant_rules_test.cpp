@@ -538,13 +538,39 @@ TEST_CASE("published ports must lie in the tenant's host port ranges and are cou
     REQUIRE(r.claim.has_value());
     CHECK(r.claim->ports == 3);  // one host port per binding, a range included
   }
-  SECTION("outside, random or all") {
+  SECTION("a port published without a host port takes one of the tenant's, not the host's") {
+    const Rewritten r = create(rules, R"({"PortBindings":{"80/tcp":[{"HostPort":""}]}})");
+    INFO(describe(r));
+    REQUIRE(r.decision.allowed());
+    const auto body = nlohmann::json::parse(*r.body);
+    CHECK(body["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"] == "8000-8099");
+    CHECK(r.claim->ports == 1);
+  }
+  SECTION("-P publishes the exposed ports on the tenant's ports, the image's added by the proxy") {
+    const Rewritten r = create(
+        rules, R"({"PublishAllPorts":true,"PortBindings":{"53/udp":[{"HostPort":"8053"}]}})");
+    INFO(describe(r));
+    REQUIRE(r.decision.allowed());
+    CHECK(r.publish_image_ports);
+    auto body = *r.body;
+    CHECK(nlohmann::json::parse(body)["HostConfig"]["PublishAllPorts"] == false);
+    const auto added = add_published_ports(
+        body, R"({"Config":{"ExposedPorts":{"80/tcp":{},"53/udp":{},"bogus/x":{}}}})", rules);
+    REQUIRE(added.has_value());
+    CHECK(*added == 1);  // 53/udp was bound already; a spec dockerd would not take is skipped
+    const auto hc = nlohmann::json::parse(body)["HostConfig"];
+    CHECK(hc["PortBindings"]["80/tcp"][0]["HostPort"] == "8000-8099");
+    CHECK(hc["PortBindings"]["53/udp"][0]["HostPort"] == "8053");
+  }
+  SECTION("outside, or no range to take one from") {
+    Tenant none = base_rules();
+    CHECK(create(none, R"({"PublishAllPorts":true})").decision.rule_id == "ports.random");
+    CHECK(create(none, R"({"PortBindings":{"80/tcp":[{"HostPort":""}]}})").decision.rule_id ==
+          "ports.random");
     auto [hc, rule, text] = GENERATE(table<std::string, std::string, std::string>({
         {R"({"PortBindings":{"80/tcp":[{"HostPort":"80"}]}})", "ports.range",
          "host port 80 is outside the host ports of tenant acme (8000-8099)"},
         {R"({"PortBindings":{"80/tcp":[{"HostPort":"8090-8100"}]}})", "ports.range", "8090-8100"},
-        {R"({"PortBindings":{"80/tcp":[{"HostPort":""}]}})", "ports.random", "random host port"},
-        {R"({"PublishAllPorts":true})", "ports.random", "PublishAllPorts"},
     }));
     CAPTURE(hc);
     const Rewritten r = create(rules, hc);
