@@ -12,6 +12,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -282,13 +283,49 @@ TEST_CASE("grants: a granted host path mounts read-only, a granted capability an
                                  test_image, "sleep", "300"}),
              Contains("1 published port(s) do not fit tenant " + p.id() +
                       "'s quota: 1 of 1 are in use"));
-  CHECK_THAT(refused(p, cli, t, {"run", "-d", "-P", test_image, "sleep", "300"}),
-             Contains("PublishAllPorts"));
+  CHECK_THAT(refused(p, cli, t, {"run", "-d", "-P", "--expose", "80", test_image, "sleep", "300"}),
+             Contains("1 published port(s) do not fit tenant " + p.id()));
+  CHECK_THAT(refused(p, cli, p.other_tenant_bundle(),
+                     {"run", "-d", "-P", "--expose", "80", test_image, "sleep", "300"}),
+             Contains("needs host ports granted to tenant " + p.other_tenant()));
   // The other tenant has no grants at all.
   CHECK_THAT(refused(p, cli, p.other_tenant_bundle(),
                      {"run", "--rm", "-v", host + ":/data:ro", test_image, "true"}),
              Contains("mounts a host path"));
   CHECK(list_labelled(p.tenant_label()).containers.size() == 1);
+}
+
+TEST_CASE("a port published without a host port (-p PORT, -P) gets a free one from the "
+          "tenant's range, never the host's ephemeral ports",
+          "[policy][grants][ports]") {
+  const auto cli = GENERATE(as<std::string>{}, "/usr/bin/docker", "/usr/local/bin/docker");
+  CAPTURE(cli);
+  const int port = 20000 + static_cast<int>(::getpid() % 20000) / 5 * 5;
+  ProxyOptions options;
+  options.tenant_rules = "    grants:\n"
+                         "      host_ports: [\"" + std::to_string(port) + "-" +
+                         std::to_string(port + 4) + "\"]\n";
+  ProxyUnderTest p(options);
+  const Bundle& t = p.tenant_bundle();
+  must(p, cli, t, {"run", "-d", "--name", "one", "-p", "80", test_image, "sleep", "300"});
+  must(p, cli, t, {"run", "-d", "--name", "all", "-P", "--expose", "81", "--expose", "82/udp",
+                   test_image, "sleep", "300"});
+  std::set<std::string> taken;  // "<host port>/<protocol>"
+  for (const char* name : {"one", "all"}) {
+    const std::string out = must(p, cli, t, {"port", name});
+    CAPTURE(out);
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      // "82/udp -> 0.0.0.0:20001" (and the same on [::] for the newer CLI)
+      const int host_port = std::stoi(line.substr(line.rfind(':') + 1));
+      CHECK(host_port >= port);
+      CHECK(host_port <= port + 4);
+      const auto slash = line.find('/');
+      taken.insert(std::to_string(host_port) + line.substr(slash, line.find(' ') - slash));
+    }
+  }
+  // 80 of one; 81 and 82/udp of all: each binding its own host port of its protocol.
+  CHECK(taken.size() == 3);
 }
 
 TEST_CASE("a valid policy change takes effect on reload without dropping a running logs -f",
