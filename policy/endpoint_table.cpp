@@ -153,7 +153,9 @@ constexpr QueryParam kCommitQuery[] = {
     many_text("changes", path_max)};
 constexpr QueryParam kImagePruneQuery[] = {filters(kImagePruneFilters)};
 constexpr QueryParam kImagePushQuery[] = {text("tag", name_max)};
-constexpr QueryParam kImageTagQuery[] = {text("repo", name_max), text("tag", name_max)};
+// docker-py sends force=0 with every tag; dockerd has not read it since API 1.24.
+constexpr QueryParam kImageTagQuery[] = {text("repo", name_max), text("tag", name_max),
+                                         ignored("force")};
 constexpr QueryParam kImageDeleteQuery[] = {flag("force"), flag("noprune")};
 // The classic builder's parameters (api/server/router/build/build_routes.go). The docker CLI
 // sends cgroupparent= and ulimits=null with every build: neutral values pass (and berth
@@ -306,7 +308,8 @@ constexpr std::array kRoutes{
           unindexed, placement},
     Route{"POST", "/images/prune", "image.prune", tenant, none, slow, kImagePruneQuery, unindexed,
           fanout},
-    Route{"POST", "/images/{name*}/push", "image.push", tenant, none, endless, kImagePushQuery,
+    // docker-py sends "{}" with a push: read, and judged empty.
+    Route{"POST", "/images/{name*}/push", "image.push", tenant, judge, endless, kImagePushQuery,
           unindexed, holder},
     Route{"POST", "/images/{name*}/tag", "image.tag", tenant, none, quick, kImageTagQuery,
           unindexed, holder},

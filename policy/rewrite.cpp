@@ -1730,7 +1730,13 @@ Rewritten image_pull(const Ctx& c, const Classified& request,
   return with_query(c, request, build_query(out));
 }
 
-Rewritten image_push(const Ctx& c, const Classified& request) {
+Rewritten image_push(const Ctx& c, const Classified& request, std::string_view body) {
+  const auto first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && body.substr(first) != "{}" &&
+      body.substr(first) != "null") {
+    return refused(bad("berth: a push takes no request body", "body.unexpected"));
+  }
+  c.out.body = std::string();
   auto q = parse_query(request.query);
   if (!q) {
     return refused(bad("berth: malformed query string", "query.invalid"));
@@ -2345,7 +2351,7 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
     }
     return image_import(c, request, *q);
   } else if (e == "image.push") {
-    return image_push(c, request);
+    return image_push(c, request, body);
   } else if (e == "container.commit") {
     return container_commit(c, request, body);
   } else if (e == "container.delete" && !request.refs.empty() &&

@@ -7,6 +7,7 @@
 #include "policy/authorize.hpp"
 #include "policy/decision.hpp"
 #include "policy/endpoint_table.hpp"
+#include "policy/query.hpp"
 #include "policy/rewrite.hpp"
 #include "proxy/log.hpp"
 #include "proxy/ownership.hpp"
@@ -87,7 +88,26 @@ net::awaitable<std::optional<Refusal>> Session::admit(Admission& a, Exchange& ex
     }
   }
   if (auto refusal = authorize_and_rewrite(a, ex)) {
-    co_return refusal;
+    // A push names its image by tag: one the tenant made a moment ago may not have reached the
+    // index from dockerd's events yet. Asked once, then judged again.
+    if (refusal->decision.rule_id != "resolve.image" ||
+        a.request->route->endpoint != "image.push") {
+      co_return refusal;
+    }
+    std::string ref = a.request->params.front() + ":";
+    if (auto q = policy::parse_query(a.request->query)) {
+      for (const auto& [key, value] : *q) {
+        if (key == "tag") {
+          ref += value;
+          break;
+        }
+      }
+    }
+    co_await refresh_reference(worker_.index(), worker_.pool(), a.rt, policy::RefKind::image,
+                               a.who->tenant, std::move(ref));
+    if (auto again = authorize_and_rewrite(a, ex)) {
+      co_return again;
+    }
   }
   if (!a.tenant() || a.rewritten.local_reply) {
     co_return std::nullopt;  // nothing to prepare

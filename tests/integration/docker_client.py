@@ -7,6 +7,9 @@ Each mode prints one JSON object on stdout for the C++ test to check:
   sdk-exec        python3-docker: start a container, exec_run a command, report its exit code.
   sdk-list        python3-docker: what the client sees: container names (all, running or not),
                   network names, volume names and image tags, each sorted; creates nothing.
+  sdk-registry    python3-docker: log in to --registry, tag --image as --name (a reference in
+                  that registry), push it, remove it, pull it back and run it; reports the push
+                  and pull results and the tags the client sees.
   raw-exec-start  plain TLS socket: POST /exec/{id}/start *without* an Upgrade header (the old
                   hijack still used by some SDKs); dockerd answers 200 with Content-Type
                   application/vnd.docker.raw-stream and then the multiplexed output.
@@ -27,7 +30,8 @@ import urllib.parse
 
 def parse_args():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["sdk-run-logs", "sdk-exec", "sdk-list", "raw-exec-start", "raw-head"])
+    ap.add_argument("mode", choices=["sdk-run-logs", "sdk-exec", "sdk-list", "sdk-registry",
+                                     "raw-exec-start", "raw-head"])
     ap.add_argument("--url", required=True, help="https://127.0.0.1:PORT")
     ap.add_argument("--bundle", required=True, help="directory with cert.pem and key.pem")
     ap.add_argument("--ca", required=True, help="CA that signed berth's server certificate")
@@ -35,6 +39,9 @@ def parse_args():
     ap.add_argument("--label", required=True, help="key=value put on every object created")
     ap.add_argument("--name", default=None)
     ap.add_argument("--path", default=None, help="request target for raw-head")
+    ap.add_argument("--registry", default=None, help="host:port for sdk-registry")
+    ap.add_argument("--user", default=None)
+    ap.add_argument("--password", default=None)
     return ap.parse_args()
 
 
@@ -87,6 +94,27 @@ def sdk_list(args):
         "networks": sorted(n.name for n in client.networks.list()),
         "volumes": sorted(v.name for v in client.volumes.list()),
         "images": sorted(t for i in client.images.list() for t in i.tags),
+    }
+
+
+def sdk_registry(args):
+    client = sdk_client(args)
+    auth = {"username": args.user, "password": args.password}
+    login = client.login(username=args.user, password=args.password, registry=args.registry)
+    repo, _, tag = args.name.rpartition(":")
+    client.images.get(args.image).tag(repo, tag)
+    pushed = [json.loads(line) for line in
+              client.images.push(repo, tag, auth_config=auth).splitlines() if line.strip()]
+    client.images.remove(args.name)
+    pulled = client.images.pull(repo, tag, auth_config=auth)
+    out = client.containers.run(args.name, ["echo", "sdk-pulled"], remove=True)
+    return {
+        "login": login.get("Status", ""),
+        "push_errors": [m["error"] for m in pushed if "error" in m],
+        "push_digest": next((m["aux"]["Digest"] for m in pushed if "aux" in m), ""),
+        "pulled_tags": pulled.tags,
+        "run": out.decode(),
+        "tags": sorted(t for i in client.images.list() for t in i.tags),
     }
 
 
@@ -231,6 +259,7 @@ def main():
         "sdk-run-logs": sdk_run_logs,
         "sdk-exec": sdk_exec,
         "sdk-list": sdk_list,
+        "sdk-registry": sdk_registry,
         "raw-exec-start": raw_exec_start,
         "raw-head": raw_head,
     }

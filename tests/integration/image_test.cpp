@@ -2,6 +2,9 @@
 // loopback, TLS and basic auth), import and commit, each in the tenant's own namespace, with
 // both docker CLIs. What one tenant pulls with its credentials is nobody else's to see or use.
 
+#include <algorithm>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,7 @@
 #include "tests/support/process.hpp"
 #include "tests/support/proxy_under_test.hpp"
 #include "tests/support/registry.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/text.hpp"
 
 using berth::test::describe;
@@ -20,6 +24,7 @@ using berth::test::ProxyUnderTest;
 using berth::test::RunOptions;
 using berth::test::test_image;
 using berth::test::TestRegistry;
+using berth::test::trim;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -209,4 +214,132 @@ TEST_CASE("a pull or push to a registry the operator did not list is refused bef
   CHECK_FALSE(r.ok());
   CHECK_THAT(r.err, Contains("egress"));
   CHECK_FALSE(f.registry->has_tag("x/app", "v1"));
+}
+
+TEST_CASE("the Python Docker SDK logs in, pushes and pulls through berth, as a tenant and as "
+          "the operator",
+          "[proxy][image][registry][sdk]") {
+  Fleet f = start_with_registry();
+  start_both(f);
+  ProxyUnderTest& p = *f.proxy;
+  const std::string host = f.registry->host();
+  struct Who {
+    std::filesystem::path bundle;
+    std::string label;
+    std::string repo;
+  };
+  for (const Who& who : {Who{p.tenant_bundle(), p.tenant_label(), p.id() + "/sdk-tenant"},
+                         Who{p.operator_bundle(), p.test_label(), p.id() + "/sdk-operator"}}) {
+    CAPTURE(who.repo);
+    const std::string ref = host + "/" + who.repo + ":v1";
+    const auto r = p.python_client("sdk-registry", who.bundle,
+                                   {"--registry", host, "--user", "alice", "--password",
+                                    "alice-secret", "--name", ref});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    const auto doc = nlohmann::json::parse(r.out);
+    CHECK(doc["login"] == "Login Succeeded");
+    CHECK(doc["push_errors"].empty());
+    CHECK(doc["push_digest"].get<std::string>().starts_with("sha256:"));
+    // The image is the shared test image's content, so it carries that tag too.
+    const auto pulled = doc["pulled_tags"];
+    CHECK(std::find(pulled.begin(), pulled.end(), ref) != pulled.end());
+    CHECK(doc["run"] == "sdk-pulled\n");
+    CHECK(f.registry->has_tag(who.repo, "v1"));
+    // The operator's pull is dockerd's own: the registry's name, as it would be on the socket.
+    // A tenant's is in its namespace, shown under the name it pulled.
+    const auto tags = doc["tags"];
+    CHECK(std::find(tags.begin(), tags.end(), ref) != tags.end());
+  }
+  CHECK(dockerd_tags_of(host + "/" + p.id() + "/sdk-operator:v1").size() >= 1);
+  CHECK(dockerd_tags_of(host + "/" + p.id() + "/sdk-tenant:v1").empty());
+  (void)berth::test::dockerd_request(
+      "DELETE", "/images/" + host + "/" + p.id() + "/sdk-operator:v1");
+}
+
+TEST_CASE("a tenant imports a root filesystem and commits a container under its own names, "
+          "and what they write into the image is judged",
+          "[proxy][tenant][image]") {
+  ProxyUnderTest p;
+  const auto& t = p.tenant_bundle();
+  const auto rootfs = p.dir() / "rootfs.tar";
+  for (const std::string cli : {new_cli, debian_cli}) {
+    CAPTURE(cli);
+    const std::string tag = cli == new_cli ? "new" : "debian";
+    auto r = p.docker(cli, t, {"create", "--name", "src-" + tag, test_image, "true"});
+    REQUIRE(r.ok());
+    r = p.docker(cli, t, {"export", "-o", rootfs.string(), "src-" + tag});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    r = p.docker(cli, t, {"import", "--change", "CMD [\"echo\", \"imported\"]", "--change",
+                          "ENV WHO=" + tag, rootfs.string(), "base:" + tag});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    r = p.docker(cli, t, {"run", "--rm", "base:" + tag});
+    CHECK(trim(r.out) == "imported");
+    r = p.docker(cli, t, {"run", "--name", "maker-" + tag, "base:" + tag, "sh", "-c",
+                          "echo $WHO > /who"});
+    REQUIRE(r.ok());
+    r = p.docker(cli, t, {"commit", "--change", "CMD [\"cat\", \"/who\"]", "maker-" + tag,
+                          "snap:" + tag});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    r = p.docker(cli, t, {"run", "--rm", "snap:" + tag});
+    CHECK(trim(r.out) == tag);
+    // The images are the tenant's: listed under its names, owned by its label, and nobody
+    // else's to see.
+    r = p.docker(cli, t, {"images", "--format", "{{.Repository}}:{{.Tag}}"});
+    CHECK_THAT(r.out, Contains("base:" + tag) && Contains("snap:" + tag));
+    CHECK_THAT(r.out, !Contains("berth.local"));
+    r = p.docker(cli, p.other_tenant_bundle(), {"images", "--format", "{{.Repository}}"});
+    CHECK_THAT(r.out, !Contains("base") && !Contains("snap"));
+    CHECK(p.docker(cli, p.other_tenant_bundle(), {"run", "--rm", "snap:" + tag}).exit_code != 0);
+    for (const char* change : {"LABEL berth.tenant=" "someone", "ONBUILD RUN id", "RUN id"}) {
+      CAPTURE(change);
+      r = p.docker(cli, t, {"commit", "--change", change, "maker-" + tag, "bad:" + tag});
+      CHECK_FALSE(r.ok());
+      r = p.docker(cli, t, {"import", "--change", change, rootfs.string(), "bad:" + tag});
+      CHECK_FALSE(r.ok());
+    }
+    CHECK(p.docker(cli, t, {"image", "inspect", "bad:" + tag}).exit_code != 0);
+  }
+  const auto images = berth::test::list_labelled(p.tenant_label()).images;
+  CHECK(images.size() >= 4);  // base and snap of each CLI carry the ownership label
+}
+
+TEST_CASE("a compressed build context is judged like a plain one",
+          "[proxy][tenant][build]") {
+  ProxyUnderTest p;
+  const auto& t = p.tenant_bundle();
+  const auto dir = p.dir() / "ctx";
+  std::filesystem::create_directories(dir);
+  berth::test::write_file(dir / "Dockerfile", std::string("FROM ") + test_image +
+                                                  "\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n");
+  berth::test::write_file(dir / "msg", "compressed-build\n");
+  for (const std::string cli : {new_cli, debian_cli}) {
+    CAPTURE(cli);
+    auto r = p.docker(cli, t, {"build", "--compress", "-q", "-t", "zipped", dir.string()});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    r = p.docker(cli, t, {"run", "--rm", "zipped"});
+    CHECK(trim(r.out) == "compressed-build");
+  }
+  // Another tenant's image in FROM is refused, compressed or not.
+  berth::test::write_file(dir / "Dockerfile", "FROM " + p.other_tenant() + ".berth.local/x:1\n");
+  const auto r = p.docker(new_cli, t, {"build", "--compress", dir.string()});
+  CHECK_FALSE(r.ok());
+}
+
+TEST_CASE("a tenant's network may be named as dockerd allows, spaces included",
+          "[proxy][tenant][network]") {
+  ProxyUnderTest p;
+  const auto& t = p.tenant_bundle();
+  auto r = p.docker(new_cli, t, {"network", "create", "my net"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  r = p.docker(new_cli, t, {"run", "--rm", "--network", "my net", test_image, "true"});
+  CHECK(r.ok());
+  r = p.docker(new_cli, t, {"network", "ls", "--format", "{{.Name}}", "--filter", "name=^my net$"});
+  CHECK(trim(r.out) == "my net");
+  CHECK(p.docker(new_cli, t, {"network", "rm", "my net"}).ok());
 }
