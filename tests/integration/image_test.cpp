@@ -343,3 +343,38 @@ TEST_CASE("a tenant's network may be named as dockerd allows, spaces included",
   CHECK(trim(r.out) == "my net");
   CHECK(p.docker(new_cli, t, {"network", "rm", "my net"}).ok());
 }
+
+TEST_CASE("an image with ONBUILD triggers is not kept when a tenant pulls it",
+          "[proxy][tenant][image][registry][attack]") {
+  // Its triggers would run unjudged in the tenant's next build FROM it: a COPY --from naming
+  // another tenant's image, an ADD of an address the tenant may not reach.
+  Fleet f = start_with_registry();
+  start_both(f);
+  ProxyUnderTest& p = *f.proxy;
+  const std::string host = f.registry->host();
+  const std::string ref = host + "/" + p.id() + "/trap:v1";
+  const auto ctx = p.dir() / "trap";
+  std::filesystem::create_directories(ctx);
+  berth::test::write_file(ctx / "Dockerfile",
+                          std::string("FROM ") + test_image + "\nONBUILD RUN id\n");
+  RunOptions raw;
+  raw.env = {{"DOCKER_HOST", "unix:///var/run/docker.sock"},
+             {"DOCKER_CONFIG", (p.dir() / "raw-config").string()},
+             {"DOCKER_BUILDKIT", "0"}};
+  const auto on_socket = [&](std::vector<std::string> args, std::string input = {}) {
+    args.insert(args.begin(), debian_cli);
+    RunOptions o = raw;
+    o.input = std::move(input);
+    return berth::test::run(args, o);
+  };
+  REQUIRE(on_socket({"build", "-q", "-t", ref, ctx.string()}).ok());
+  REQUIRE(on_socket({"login", host, "-u", "alice", "--password-stdin"}, "alice-secret").ok());
+  REQUIRE(on_socket({"push", ref}).ok());
+  REQUIRE(on_socket({"rmi", ref}).ok());
+
+  REQUIRE(login(p, new_cli, p.tenant_bundle(), host, "alice", "alice-secret").ok());
+  const auto r = p.docker(new_cli, p.tenant_bundle(), {"pull", ref});
+  CHECK_FALSE(r.ok());
+  CHECK_THAT(r.out + r.err, Contains("ONBUILD triggers, which are not available to tenants"));
+  CHECK(p.docker(new_cli, p.tenant_bundle(), {"image", "inspect", ref}).exit_code != 0);
+}
