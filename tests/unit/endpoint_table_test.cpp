@@ -112,6 +112,18 @@ TEST_CASE("image names with slashes are captured whole, literal routes win",
   CHECK(save->route->endpoint == "image.save");
 }
 
+TEST_CASE("a container removal takes a legacy link path as dockerd's {name:.*} route does, "
+          "after the checkpoint route",
+          "[policy][classify]") {
+  auto link = classify("DELETE", "/v1.41/containers/web/db?link=1");
+  REQUIRE(link.has_value());
+  CHECK(link->route->endpoint == "container.delete");
+  CHECK(link->params.front() == "web/db");
+  auto checkpoint = classify("DELETE", "/v1.41/containers/web/checkpoints/c1");
+  REQUIRE(checkpoint.has_value());
+  CHECK(checkpoint->route->endpoint == "checkpoint.delete");
+}
+
 TEST_CASE("the method is part of the route", "[policy][classify]") {
   CHECK(classify("HEAD", "/_ping").has_value());
   CHECK(classify("GET", "/_ping").has_value());
