@@ -13,6 +13,67 @@
 
 namespace berth::policy {
 
+// gzip, as Go's compress/gzip reads it (several members one after the other), inflated a
+// bounded piece at a time: a small compressed context may stand for a huge one, and berth holds
+// no more of it than one piece.
+class BuildContextFilter::Gunzip {
+ public:
+  Gunzip() {
+    if (inflateInit2(&z_, 15 + 16) != Z_OK) {
+      failed_ = true;
+    }
+  }
+  ~Gunzip() { inflateEnd(&z_); }
+  Gunzip(const Gunzip&) = delete;
+  Gunzip& operator=(const Gunzip&) = delete;
+
+  void push(std::string_view bytes) {
+    input_.erase(0, consumed_);
+    consumed_ = 0;
+    input_.append(bytes);
+  }
+  [[nodiscard]] bool pending() const noexcept { return !failed_ && consumed_ < input_.size(); }
+  [[nodiscard]] bool ended() const noexcept { return ended_ && consumed_ == input_.size(); }
+
+  /// Up to `limit` bytes of inflated data; an error for data Go's reader refuses.
+  std::expected<std::string, std::string> inflate_some(std::size_t limit) {
+    std::string out(limit, '\0');
+    std::size_t produced = 0;
+    while (!failed_ && consumed_ < input_.size() && produced < limit) {
+      if (ended_) {
+        // Another member follows (Go's multistream reading).
+        inflateReset(&z_);
+        ended_ = false;
+      }
+      z_.next_in = reinterpret_cast<Bytef*>(input_.data() + consumed_);
+      z_.avail_in = static_cast<uInt>(input_.size() - consumed_);
+      z_.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+      z_.avail_out = static_cast<uInt>(limit - produced);
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      consumed_ = input_.size() - z_.avail_in;
+      produced = limit - z_.avail_out;
+      if (rc == Z_STREAM_END) {
+        ended_ = true;
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        failed_ = true;
+        return std::unexpected(std::string("gzip: ") + (z_.msg != nullptr ? z_.msg : "invalid data"));
+      } else if (rc == Z_BUF_ERROR && z_.avail_in == 0) {
+        break;
+      }
+    }
+    out.resize(produced);
+    return out;
+  }
+
+ private:
+  z_stream z_{};
+  std::string input_;
+  std::size_t consumed_ = 0;
+  bool ended_ = false;
+  bool failed_ = false;
+};
+
+
 namespace {
 
 using dockerfile::Node;
@@ -707,66 +768,6 @@ std::expected<void, Decision> BuildContextFilter::on_entry_end(const OwnershipIn
   held_.shrink_to_fit();
   return {};
 }
-
-// gzip, as Go's compress/gzip reads it (several members one after the other), inflated a
-// bounded piece at a time: a small compressed context may stand for a huge one, and berth holds
-// no more of it than one piece.
-class BuildContextFilter::Gunzip {
- public:
-  Gunzip() {
-    if (inflateInit2(&z_, 15 + 16) != Z_OK) {
-      failed_ = true;
-    }
-  }
-  ~Gunzip() { inflateEnd(&z_); }
-  Gunzip(const Gunzip&) = delete;
-  Gunzip& operator=(const Gunzip&) = delete;
-
-  void push(std::string_view bytes) {
-    input_.erase(0, consumed_);
-    consumed_ = 0;
-    input_.append(bytes);
-  }
-  [[nodiscard]] bool pending() const noexcept { return !failed_ && consumed_ < input_.size(); }
-  [[nodiscard]] bool ended() const noexcept { return ended_ && consumed_ == input_.size(); }
-
-  /// Up to `limit` bytes of inflated data; an error for data Go's reader refuses.
-  std::expected<std::string, std::string> inflate_some(std::size_t limit) {
-    std::string out(limit, '\0');
-    std::size_t produced = 0;
-    while (!failed_ && consumed_ < input_.size() && produced < limit) {
-      if (ended_) {
-        // Another member follows (Go's multistream reading).
-        inflateReset(&z_);
-        ended_ = false;
-      }
-      z_.next_in = reinterpret_cast<Bytef*>(input_.data() + consumed_);
-      z_.avail_in = static_cast<uInt>(input_.size() - consumed_);
-      z_.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-      z_.avail_out = static_cast<uInt>(limit - produced);
-      const int rc = inflate(&z_, Z_NO_FLUSH);
-      consumed_ = input_.size() - z_.avail_in;
-      produced = limit - z_.avail_out;
-      if (rc == Z_STREAM_END) {
-        ended_ = true;
-      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        failed_ = true;
-        return std::unexpected(std::string("gzip: ") + (z_.msg != nullptr ? z_.msg : "invalid data"));
-      } else if (rc == Z_BUF_ERROR && z_.avail_in == 0) {
-        break;
-      }
-    }
-    out.resize(produced);
-    return out;
-  }
-
- private:
-  z_stream z_{};
-  std::string input_;
-  std::size_t consumed_ = 0;
-  bool ended_ = false;
-  bool failed_ = false;
-};
 
 BuildContextFilter::~BuildContextFilter() = default;
 BuildContextFilter::BuildContextFilter(BuildContextFilter&&) noexcept = default;
