@@ -607,41 +607,36 @@ std::expected<Classified, Decision> classify(std::string_view method, std::strin
   return std::unexpected(Decision::deny(404, "page not found", "route.unknown"));
 }
 
-bool tenant_field_forwarded(std::string_view name) noexcept {
-  const auto is = [name](std::string_view lower) {
-    if (name.size() != lower.size()) {
-      return false;
-    }
-    for (std::size_t i = 0; i < name.size(); ++i) {
-      const char c = name[i] >= 'A' && name[i] <= 'Z' ? static_cast<char>(name[i] + 32) : name[i];
-      if (c != lower[i]) {
-        return false;
-      }
-    }
-    return true;
-  };
-  // Host (Go answers 400 without one), the client's name (dockerd logs it and passes it on to
-  // registries as UpstreamClient), and the compression a copy from a container may use.
-  return is("host") || is("user-agent") || is("accept-encoding");
-}
+namespace {
 
-bool tenant_field_forwarded(const Route& route, std::string_view name) noexcept {
-  if (tenant_field_forwarded(name)) {
-    return true;
-  }
-  // The tenant's registry credentials, for the pulls and pushes berth judged (the registry is
-  // the reference's, judged against the tenant's egress); never logged, never another's.
-  constexpr std::string_view auth = "x-registry-auth";
-  if (name.size() != auth.size() || (route.endpoint != "image.create" && route.endpoint != "image.push")) {
+// A field name compared with a lower-case one, case-insensitively (ASCII, as Go's textproto).
+bool field_is(std::string_view name, std::string_view lower) noexcept {
+  if (name.size() != lower.size()) {
     return false;
   }
   for (std::size_t i = 0; i < name.size(); ++i) {
     const char c = name[i] >= 'A' && name[i] <= 'Z' ? static_cast<char>(name[i] + 32) : name[i];
-    if (c != auth[i]) {
+    if (c != lower[i]) {
       return false;
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool tenant_field_forwarded(std::string_view name) noexcept {
+  // Host (Go answers 400 without one), the client's name (dockerd logs it and passes it on to
+  // registries as UpstreamClient), and the compression a copy from a container may use.
+  return field_is(name, "host") || field_is(name, "user-agent") ||
+         field_is(name, "accept-encoding");
+}
+
+bool tenant_field_forwarded(const Route& route, std::string_view name) noexcept {
+  // The tenant's registry credentials, for the pulls and pushes berth judged (the registry is
+  // the reference's, judged against the tenant's egress); never logged, never another's.
+  const bool transfer = route.endpoint == "image.create" || route.endpoint == "image.push";
+  return tenant_field_forwarded(name) || (transfer && field_is(name, "x-registry-auth"));
 }
 
 std::string_view tenant_body_content_type(const Route& route) noexcept {

@@ -164,6 +164,12 @@ TEST_CASE("a tenant's request fields reach dockerd by list, and its body's type 
   const auto route = [](std::string_view method, std::string_view target) {
     return classify(method, target)->route;
   };
+  // A tenant's registry credentials reach dockerd on its pulls and pushes only.
+  CHECK(tenant_field_forwarded(*route("POST", "/v1.41/images/create"), "X-Registry-Auth"));
+  CHECK(tenant_field_forwarded(*route("POST", "/v1.41/images/app/push"), "x-registry-auth"));
+  CHECK(tenant_field_forwarded(*route("POST", "/v1.41/images/app/push"), "Host"));
+  CHECK_FALSE(tenant_field_forwarded(*route("POST", "/v1.41/build"), "X-Registry-Auth"));
+  CHECK_FALSE(tenant_field_forwarded(*route("POST", "/v1.41/images/create"), "X-Registry-Config"));
   CHECK(tenant_body_content_type(*route("POST", "/v1.41/build")) == "application/x-tar");
   CHECK(tenant_body_content_type(*route("PUT", "/v1.41/containers/x/archive")) ==
         "application/x-tar");
