@@ -163,6 +163,12 @@ net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& an
       upstream = std::move(*acquired);
       upstream_in_use_ = upstream;
     }
+    if (closed_) {
+      // Closed while this request was on its way (SIGTERM's grace ran out, a deadline): close()
+      // has run and will not run again, so nothing may start on dockerd that it would have had
+      // to cancel (a stream left open kept a worker from stopping).
+      co_return Refusal::gone();
+    }
     if (out->bodyless) {
       // dockerd saw none of a head that could not be written: on a reused connection (any
       // method) it goes again.
