@@ -215,11 +215,19 @@ std::optional<std::string> tenant_image_view(std::string_view tenant,
     const std::string_view host = std::string_view(view).substr(0, mark);
     const std::string_view port = std::string_view(view).substr(mark + 2, slash - mark - 2);
     const bool digits = !port.empty() && port.find_first_not_of("0123456789") == std::string_view::npos;
-    if (digits && (host.find('.') != std::string_view::npos || host == "localhost")) {
+    if (digits && is_domain(host)) {
       view.replace(mark, port_mark.size(), ":");
     }
   }
   return view;
+}
+
+std::string registry_of(const ImageRef& ref) {
+  const auto slash = ref.name.find('/');
+  if (slash != std::string::npos && is_domain(std::string_view(ref.name).substr(0, slash))) {
+    return ref.name.substr(0, slash);
+  }
+  return "docker.io";
 }
 
 bool is_tenant_image_repo(std::string_view stored_ref) {

@@ -52,6 +52,9 @@ std::optional<ImageRef> parse_image_ref(std::string_view text);
 std::string stored_image(std::string_view tenant, const ImageRef& ref);
 /// The tenant's spelling of a stored "repo:tag"; nullopt when it is not the tenant's.
 std::optional<std::string> tenant_image_view(std::string_view tenant, std::string_view stored_ref);
+/// The registry a reference is pulled from or pushed to: its first component when the docker
+/// CLI reads that as a host (a '.', a port, "localhost"), else Docker Hub ("docker.io").
+std::string registry_of(const ImageRef& ref);
 /// True when a repository belongs to some tenant's namespace (not a shared image).
 bool is_tenant_image_repo(std::string_view stored_ref);
 

@@ -1340,14 +1340,13 @@ std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_vi
       }
     }
     // Names and references are matched by berth on the tenant's own spelling.
-    const std::string_view route_endpoint = route_of_filters;
     if (f->contains("name") &&
-        (route_endpoint == "container.list" || route_endpoint == "network.list" ||
-         route_endpoint == "volume.list")) {
+        (route_of_filters == "container.list" || route_of_filters == "network.list" ||
+         route_of_filters == "volume.list")) {
       c.out.list_filter.names = (*f)["name"];
       f->erase("name");
     }
-    if (f->contains("reference") && route_endpoint == "image.list") {
+    if (f->contains("reference") && route_of_filters == "image.list") {
       c.out.list_filter.references = (*f)["reference"];
       f->erase("reference");
     }
@@ -1666,18 +1665,11 @@ Rewritten image_delete(const Ctx& c, const Classified& request, const std::strin
   return c.out;
 }
 
-// The registry a repository name is pulled from or pushed to: its first component when that
-// is a host (a '.', a port or "localhost", as the docker CLI tells them), else Docker Hub.
-std::string registry_of(const names::ImageRef& ref) {
-  const auto slash = ref.name.find('/');
-  if (slash != std::string::npos) {
-    const std::string_view first = std::string_view(ref.name).substr(0, slash);
-    if (first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
-        first == "localhost") {
-      return std::string(first);
-    }
-  }
-  return "docker.io";
+// A body where dockerd reads none, as clients send it anyway: nothing, "{}" or "null".
+bool no_json_body(std::string_view body) {
+  const auto first = body.find_first_not_of(" \t\r\n");
+  return first == std::string_view::npos || body.substr(first) == "{}" ||
+         body.substr(first) == "null";
 }
 
 Rewritten image_pull(const Ctx& c, const Classified& request,
@@ -1712,28 +1704,22 @@ Rewritten image_pull(const Ctx& c, const Classified& request,
   if (names::is_tenant_image_repo(ref->name + "/")) {
     return refused(not_found(RefKind::image, from));
   }
-  if (auto d = judge_registry(c.rules, registry_of(*ref))) {
+  if (auto d = judge_registry(c.rules, names::registry_of(*ref))) {
     return refused(*d);
   }
-  ImageTransfer t;
-  t.kind = ImageTransfer::Kind::pull;
-  t.remote = ref->name;
-  t.tag = ref->tag;
-  t.stored = names::stored_image(c.tenant(), *ref);
   std::vector<std::pair<std::string, std::string>> out{{"fromImage", ref->name},
                                                        {"tag", ref->tag}};
   if (auto platform = param(q, "platform"); platform && !platform->empty()) {
     out.emplace_back("platform", *platform);
   }
-  c.out.transfer = std::move(t);
+  c.out.transfer = ImageTransfer{ImageTransfer::Kind::pull, ref->name, ref->tag,
+                                 names::stored_image(c.tenant(), *ref), {}};
   c.out.view = ResponseView::build_stream;
   return with_query(c, request, build_query(out));
 }
 
 Rewritten image_push(const Ctx& c, const Classified& request, std::string_view body) {
-  const auto first = body.find_first_not_of(" \t\r\n");
-  if (first != std::string_view::npos && body.substr(first) != "{}" &&
-      body.substr(first) != "null") {
+  if (!no_json_body(body)) {
     return refused(bad("berth: a push takes no request body", "body.unexpected"));
   }
   c.out.body = std::string();
@@ -1762,21 +1748,16 @@ Rewritten image_push(const Ctx& c, const Classified& request, std::string_view b
     return refused(Decision::deny(404, "An image does not exist locally with the tag: " + ref->name,
                                   "resolve.image"));
   }
-  if (auto d = judge_registry(c.rules, registry_of(*ref))) {
+  if (auto d = judge_registry(c.rules, names::registry_of(*ref))) {
     return refused(*d);
   }
-  ImageTransfer t;
-  t.kind = ImageTransfer::Kind::push;
-  t.remote = ref->name;
-  t.tag = ref->tag;
-  t.stored = stored;
-  t.image_id = image->id;
   Classified forwarded = request;
   forwarded.params = {ref->name};
   forwarded.path = "/images/" + ref->name + "/push";
   forwarded.query = build_query({{"tag", ref->tag}});
   c.out.target = canonical_target(forwarded);
-  c.out.transfer = std::move(t);
+  c.out.transfer =
+      ImageTransfer{ImageTransfer::Kind::push, ref->name, ref->tag, stored, image->id};
   c.out.view = ResponseView::build_stream;
   return c.out;
 }
@@ -2223,9 +2204,7 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
     return container_update(c, request, body);
   }
   if (e == "container.start") {
-    const auto first = body.find_first_not_of(" \t\r\n");
-    if (first != std::string_view::npos && body.substr(first) != "{}" &&
-        body.substr(first) != "null") {
+    if (!no_json_body(body)) {
       return refused(bad("berth: starting a container with a request body is not supported; "
                          "set the configuration at create",
                          "body.unexpected"));
