@@ -9,79 +9,11 @@
 #include "policy/rewrite.hpp"
 #include "policy/vocabulary.hpp"
 
-#include <zlib.h>
-
 namespace berth::policy {
-
-// gzip, as Go's compress/gzip reads it (several members one after the other), inflated a
-// bounded piece at a time: a small compressed context may stand for a huge one, and berth holds
-// no more of it than one piece.
-class BuildContextFilter::Gunzip {
- public:
-  Gunzip() {
-    if (inflateInit2(&z_, 15 + 16) != Z_OK) {
-      failed_ = true;
-    }
-  }
-  ~Gunzip() { inflateEnd(&z_); }
-  Gunzip(const Gunzip&) = delete;
-  Gunzip& operator=(const Gunzip&) = delete;
-
-  void push(std::string_view bytes) {
-    input_.erase(0, consumed_);
-    consumed_ = 0;
-    input_.append(bytes);
-  }
-  [[nodiscard]] bool pending() const noexcept { return !failed_ && consumed_ < input_.size(); }
-  [[nodiscard]] bool ended() const noexcept { return ended_ && consumed_ == input_.size(); }
-
-  /// Up to `limit` bytes of inflated data; an error for data Go's reader refuses.
-  std::expected<std::string, std::string> inflate_some(std::size_t limit) {
-    std::string out(limit, '\0');
-    std::size_t produced = 0;
-    while (!failed_ && consumed_ < input_.size() && produced < limit) {
-      if (ended_) {
-        // Another member follows (Go's multistream reading).
-        inflateReset(&z_);
-        ended_ = false;
-      }
-      z_.next_in = reinterpret_cast<Bytef*>(input_.data() + consumed_);
-      z_.avail_in = static_cast<uInt>(input_.size() - consumed_);
-      z_.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-      z_.avail_out = static_cast<uInt>(limit - produced);
-      const int rc = inflate(&z_, Z_NO_FLUSH);
-      consumed_ = input_.size() - z_.avail_in;
-      produced = limit - z_.avail_out;
-      if (rc == Z_STREAM_END) {
-        ended_ = true;
-      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        failed_ = true;
-        return std::unexpected(std::string("gzip: ") + (z_.msg != nullptr ? z_.msg : "invalid data"));
-      } else if (rc == Z_BUF_ERROR && z_.avail_in == 0) {
-        break;
-      }
-    }
-    out.resize(produced);
-    return out;
-  }
-
- private:
-  z_stream z_{};
-  std::string input_;
-  std::size_t consumed_ = 0;
-  bool ended_ = false;
-  bool failed_ = false;
-};
-
 
 namespace {
 
 using dockerfile::Node;
-
-// Symbolic links remembered to refuse entries written through them; beyond these a context is
-// refused rather than held in memory.
-constexpr std::size_t max_symlinks = 65536;
-constexpr std::size_t max_symlink_bytes = 4 * 1024 * 1024;
 
 Decision refuse_build(std::string message, std::string rule) {
   return Decision::deny(403, "berth: " + std::move(message), std::move(rule));
@@ -570,7 +502,8 @@ std::expected<std::string, Decision> rewrite_dockerfile(const Tenant& tenant,
 // ---- the build context --------------------------------------------------------------------
 
 BuildContextFilter::BuildContextFilter(Tenant rules, std::string dockerfile_param)
-    : tenant_(std::move(rules)) {
+    : TarBodyFilter("build context", "build.context", "build.compressed"),
+      tenant_(std::move(rules)) {
   // dockerd opens filepath.Join(context, param), following symbolic links inside the context,
   // and falls back to "dockerfile" when the parameter is the default "Dockerfile" and no such
   // file exists.
@@ -584,8 +517,8 @@ BuildContextFilter::BuildContextFilter(Tenant rules, std::string dockerfile_para
   }
   std::string path = tar::clean_path(param);
   if (path == "." || path == ".." || path.starts_with("../")) {
-    refused_ = refuse_build("the dockerfile parameter must name a file inside the build context",
-                            "build.dockerfile");
+    (void)refuse(refusal("the dockerfile parameter must name a file inside the build context",
+                         "build.dockerfile"));
     return;
   }
   candidates_.push_back(path);
@@ -600,103 +533,22 @@ BuildContextFilter::BuildContextFilter(Tenant rules, std::string dockerfile_para
   seen_.assign(candidates_.size(), false);
 }
 
-std::unexpected<Decision> BuildContextFilter::refuse(Decision decision) {
-  refused_ = decision;
-  return std::unexpected(std::move(decision));
-}
+BuildContextFilter::~BuildContextFilter() = default;
+BuildContextFilter::BuildContextFilter(BuildContextFilter&&) noexcept = default;
+BuildContextFilter& BuildContextFilter::operator=(BuildContextFilter&&) noexcept = default;
 
 bool BuildContextFilter::is_candidate(std::string_view path) const {
   return std::find(candidates_.begin(), candidates_.end(), path) != candidates_.end();
 }
 
-bool BuildContextFilter::below_symlink(std::string_view path) const {
-  if (symlinks_.empty()) {
-    return false;
-  }
-  for (auto slash = path.find('/'); slash != std::string_view::npos;
-       slash = path.find('/', slash + 1)) {
-    if (symlinks_.contains(path.substr(0, slash))) {
-      return true;
-    }
-  }
-  return false;
-}
-
-std::expected<void, Decision> BuildContextFilter::check_magic(bool final) {
-  if (magic_checked_ || (!final && magic_.size() < 6)) {
-    return {};
-  }
-  magic_checked_ = true;
-  auto starts = [&](std::string_view m) { return std::string_view(magic_).starts_with(m); };
-  using namespace std::string_view_literals;
-  // dockerd's DetectCompression: gzip is "\x1f\x8b\x08" (deflate), which berth inflates and
-  // judges like any context (docker build --compress); the rest it does not read.
-  if (starts("\x1f\x8b\x08"sv)) {
-    gunzip_ = std::make_unique<Gunzip>();
-    return {};
-  }
-  if (starts("\x1f\x8b"sv) || starts("BZh"sv) ||
-      starts("\xfd"
-             "7zXZ\0"sv) ||
-      starts("\x28\xb5\x2f\xfd"sv)) {
-    return refuse(
-        refuse_build("only gzip-compressed build contexts are judged; send the context "
-                     "uncompressed or with gzip (docker build --compress)",
-                     "build.compressed"));
-  }
-  return {};
-}
-
-std::expected<void, Decision> BuildContextFilter::emit_header(const tar::Entry& entry,
-                                                              std::string& out) {
-  const std::size_t at = out.size();
-  tar::append_header(out, entry);
-  if (!wrote_header_) {
-    wrote_header_ = true;
-    // dockerd sniffs the first bytes it reads for gzip, bzip2 and xz; berth's first header
-    // starts with the first entry's name (test: "a first entry whose name dockerd would take
-    // for compressed data is refused").
-    using namespace std::string_view_literals;
-    const std::string_view head = std::string_view(out).substr(at, 6);
-    if (head.starts_with("\x1f\x8b\x08"sv) || head.starts_with("BZh"sv) ||
-        head.starts_with("\xfd"
-                         "7zXZ\0"sv)) {
-      return refuse(
-          refuse_build("the build context's first entry has a name dockerd would "
-                       "take for compressed data; put another entry first",
-                       "build.context"));
-    }
-  }
-  return {};
-}
-
 std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, std::string& out) {
-  // Untar writes each entry at its path as the kernel resolves it: a symbolic link earlier in
-  // the context redirects later entries (a link "x" -> "." and an entry "x/Dockerfile" write
-  // the Dockerfile dockerd reads). Test: "a symbolic link cannot redirect a later entry onto the
-  // Dockerfile".
-  if (below_symlink(e.path)) {
-    return refuse(refuse_build("the build context writes '" + e.path +
-                                   "' through a symbolic "
-                                   "link it created earlier",
-                               "build.context"));
-  }
-  if (e.type == tar::Type::hardlink) {
-    if (symlinks_.contains(e.link) || below_symlink(e.link)) {
-      // A hard link to a symbolic link is another symbolic link (test: "a hard link to a
-      // symbolic link is refused: it is another symbolic link").
-      return refuse(
-          refuse_build("the build context has a hard link to a symbolic link", "build.context"));
-    }
-    if (is_candidate(e.link)) {
-      return refuse(
-          refuse_build("the build context has a hard link to the Dockerfile", "build.dockerfile"));
-    }
+  if (e.type == tar::Type::hardlink && is_candidate(e.link)) {
+    return refuse(refusal("the build context has a hard link to the Dockerfile", "build.dockerfile"));
   }
   for (const auto& c : candidates_) {
     if (e.path.size() > c.size() && e.path.starts_with(c) && e.path[c.size()] == '/') {
-      return refuse(refuse_build("the build context has an entry below the Dockerfile's path",
-                                 "build.dockerfile"));
+      return refuse(
+          refusal("the build context has an entry below the Dockerfile's path", "build.dockerfile"));
     }
   }
   if (e.type != tar::Type::directory &&
@@ -705,46 +557,43 @@ std::expected<void, Decision> BuildContextFilter::on_entry(const tar::Entry& e, 
     // Untar replaces what is there: a later link or file at a parent directory would make
     // dockerd read another Dockerfile than the one judged (test: "a link or file where the
     // Dockerfile's directory must be is refused, in any order").
-    return refuse(refuse_build("the build context has a link or file at '" + e.path +
-                                   "', where the Dockerfile's directory must be",
-                               "build.dockerfile"));
+    return refuse(refusal("the build context has a link or file at '" + e.path +
+                              "', where the Dockerfile's directory must be",
+                          "build.dockerfile"));
   }
   const auto candidate = std::find(candidates_.begin(), candidates_.end(), e.path);
-  if (candidate != candidates_.end()) {
-    if (e.type != tar::Type::regular) {
-      return refuse(refuse_build("the Dockerfile '" + e.path +
-                                     "' in the build context must be "
-                                     "a regular file, not a link or directory",
-                                 "build.dockerfile"));
-    }
-    const auto k = static_cast<std::size_t>(candidate - candidates_.begin());
-    if (seen_[k]) {
-      return refuse(refuse_build("the build context has two entries named '" + e.path + "'",
-                                 "build.dockerfile"));
-    }
-    if (e.size > dockerfile_limit) {
-      return refuse(
-          refuse_build("the Dockerfile is larger than berth judges (1 MiB)", "build.dockerfile"));
-    }
-    seen_[k] = true;
-    holding_ = true;
-    held_entry_ = e;
-    held_.clear();
-    held_.reserve(static_cast<std::size_t>(e.size));
-    return {};
+  if (candidate == candidates_.end()) {
+    passing_size_ = e.size;
+    return emit_header(e, out);
   }
-  if (e.type == tar::Type::symlink) {
-    symlink_bytes_ += e.path.size();
-    if (symlinks_.size() >= max_symlinks || symlink_bytes_ > max_symlink_bytes) {
-      return refuse(
-          refuse_build("the build context has more symbolic links than berth follows "
-                       "(65536)",
-                       "build.context"));
-    }
-    symlinks_.insert(e.path);
+  if (e.type != tar::Type::regular) {
+    return refuse(refusal("the Dockerfile '" + e.path +
+                              "' in the build context must be a regular file, not a link or "
+                              "directory",
+                          "build.dockerfile"));
   }
-  passing_size_ = e.size;
-  return emit_header(e, out);
+  const auto k = static_cast<std::size_t>(candidate - candidates_.begin());
+  if (seen_[k]) {
+    return refuse(
+        refusal("the build context has two entries named '" + e.path + "'", "build.dockerfile"));
+  }
+  if (e.size > dockerfile_limit) {
+    return refuse(refusal("the Dockerfile is larger than berth judges (1 MiB)", "build.dockerfile"));
+  }
+  seen_[k] = true;
+  holding_ = true;
+  held_entry_ = e;
+  held_.clear();
+  held_.reserve(static_cast<std::size_t>(e.size));
+  return {};
+}
+
+void BuildContextFilter::on_data(std::string_view data, std::string& out) {
+  if (holding_) {
+    held_.append(data);
+  } else {
+    out.append(data);
+  }
 }
 
 std::expected<void, Decision> BuildContextFilter::on_entry_end(const OwnershipIndex& index,
@@ -769,102 +618,14 @@ std::expected<void, Decision> BuildContextFilter::on_entry_end(const OwnershipIn
   return {};
 }
 
-BuildContextFilter::~BuildContextFilter() = default;
-BuildContextFilter::BuildContextFilter(BuildContextFilter&&) noexcept = default;
-BuildContextFilter& BuildContextFilter::operator=(BuildContextFilter&&) noexcept = default;
-
-bool BuildContextFilter::pending() const noexcept { return gunzip_ && gunzip_->pending(); }
-
-std::expected<std::string, Decision> BuildContextFilter::feed(std::string_view bytes,
-                                                              const OwnershipIndex& index) {
-  if (refused_) {
-    return std::unexpected(*refused_);
-  }
-  std::string first;
-  if (!magic_checked_) {
-    // Held until dockerd's sniffing of the first bytes can be repeated: compressed or not.
-    magic_.append(bytes);
-    if (magic_.size() < 6) {
-      return std::string();
-    }
-    if (auto r = check_magic(false); !r) {
-      return std::unexpected(std::move(r.error()));
-    }
-    first = std::move(magic_);
-    magic_ = first.substr(0, 6);
-    bytes = first;
-  }
-  if (!gunzip_) {
-    return feed_plain(bytes, index);
-  }
-  gunzip_->push(bytes);
-  auto plain = gunzip_->inflate_some(gunzip_piece);
-  if (!plain) {
-    return refuse(refuse_build("the compressed build context is not valid gzip: " + plain.error(),
-                               "build.context"));
-  }
-  return feed_plain(*plain, index);
-}
-
-std::expected<std::string, Decision> BuildContextFilter::feed_plain(std::string_view bytes,
-                                                                    const OwnershipIndex& index) {
-  std::string out;
-  out.reserve(bytes.size() + 2048);
-  std::string_view rest = bytes;
-  for (;;) {
-    auto step = reader_.next(rest);
-    if (!step) {
-      return refuse(refuse_build(step.error(), "build.context"));
-    }
-    switch (step->event) {
-      case tar::Reader::Event::need_more:
-        return out;
-      case tar::Reader::Event::entry:
-        if (auto r = on_entry(reader_.entry(), out); !r) {
-          return std::unexpected(std::move(r.error()));
-        }
-        break;
-      case tar::Reader::Event::data:
-        if (holding_) {
-          held_.append(step->data);
-        } else {
-          out.append(step->data);
-        }
-        break;
-      case tar::Reader::Event::entry_end:
-        if (auto r = on_entry_end(index, out); !r) {
-          return std::unexpected(std::move(r.error()));
-        }
-        break;
-      case tar::Reader::Event::end:
-        break;
-    }
-  }
-}
-
-std::expected<std::string, Decision> BuildContextFilter::finish() {
-  if (refused_) {
-    return std::unexpected(*refused_);
-  }
-  if (!magic_checked_) {
-    // Fewer than six bytes in all: no tar archive (it ends with two zero blocks).
-    return refuse(refuse_build("the build context is not a tar archive", "build.context"));
-  }
-  if (gunzip_ && !gunzip_->ended()) {
-    return refuse(refuse_build("the compressed build context ends early", "build.context"));
-  }
-  if (auto r = reader_.finish(); !r) {
-    return refuse(refuse_build(r.error(), "build.context"));
-  }
+std::expected<void, Decision> BuildContextFilter::on_finish(std::string&) {
   if (std::find(seen_.begin(), seen_.end(), true) == seen_.end()) {
     // Nothing judged: whatever dockerd would build from, berth has not seen it.
-    return refuse(refuse_build("the build context has no Dockerfile named '" + candidates_[0] +
-                                   "' (a regular file at that path)",
-                               "build.dockerfile"));
+    return std::unexpected(refusal("the build context has no Dockerfile named '" +
+                                   candidates_[0] + "' (a regular file at that path)",
+                                   "build.dockerfile"));
   }
-  std::string out;
-  tar::append_end(out);
-  return out;
+  return {};
 }
 
 }  // namespace berth::policy

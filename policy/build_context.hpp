@@ -18,9 +18,7 @@
 
 #include <cstddef>
 #include <expected>
-#include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +27,7 @@
 #include "policy/dockerfile.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/policy.hpp"
+#include "policy/tar_filter.hpp"
 #include "policy/tar_stream.hpp"
 
 namespace berth::policy {
@@ -55,56 +54,34 @@ struct JudgedDockerfile {
 /// The largest Dockerfile berth judges.
 inline constexpr std::size_t dockerfile_limit = 1024 * 1024;
 
-class BuildContextFilter {
+class BuildContextFilter final : public TarBodyFilter {
  public:
   /// `dockerfile_param` is the build's "dockerfile" query value (empty: "Dockerfile", with
   /// dockerd's fallback to "dockerfile").
   BuildContextFilter(Tenant rules, std::string dockerfile_param);
-  ~BuildContextFilter();
+  ~BuildContextFilter() override;
   BuildContextFilter(BuildContextFilter&&) noexcept;
   BuildContextFilter& operator=(BuildContextFilter&&) noexcept;
 
-  /// Consumes body bytes; returns the bytes to forward now (headers berth wrote, the data of
-  /// entries passed through; a Dockerfile is held back until judged). `index` resolves image
-  /// references. After a refusal every call refuses.
-  [[nodiscard]] std::expected<std::string, Decision> feed(std::string_view bytes,
-                                                          const OwnershipIndex& index);
-  /// The body ended: refuses a context that stopped mid-entry or had no Dockerfile; otherwise
-  /// the end-of-archive marker, which berth writes only here, after everything was judged.
-  [[nodiscard]] std::expected<std::string, Decision> finish();
-  /// A gzip-compressed context inflates a bounded piece per feed(): true while compressed
-  /// bytes are left, to be drained with feed({}) before finish().
-  [[nodiscard]] bool pending() const noexcept;
+  // feed() forwards headers berth wrote and the data of entries passed through; a Dockerfile
+  // is held back until judged. finish() refuses a context without a Dockerfile.
 
  private:
-  class Gunzip;
-  static constexpr std::size_t gunzip_piece = 256 * 1024;
-  std::expected<std::string, Decision> feed_plain(std::string_view bytes,
-                                                  const OwnershipIndex& index);
-  std::expected<void, Decision> on_entry(const tar::Entry& entry, std::string& out);
-  std::expected<void, Decision> on_entry_end(const OwnershipIndex& index, std::string& out);
-  std::expected<void, Decision> emit_header(const tar::Entry& entry, std::string& out);
-  std::expected<void, Decision> check_magic(bool final);
-  bool below_symlink(std::string_view path) const;
+  std::expected<void, Decision> on_entry(const tar::Entry& entry, std::string& out) override;
+  void on_data(std::string_view data, std::string& out) override;
+  std::expected<void, Decision> on_entry_end(const OwnershipIndex& index,
+                                             std::string& out) override;
+  std::expected<void, Decision> on_finish(std::string& out) override;
   bool is_candidate(std::string_view path) const;
-  std::unexpected<Decision> refuse(Decision decision);
 
   Tenant tenant_;
   std::vector<std::string> candidates_;         // paths dockerd may read as the Dockerfile
   std::vector<std::string> candidate_parents_;  // their proper parent directories
   std::vector<bool> seen_;                      // per candidate
-  std::optional<Decision> refused_;             // sticky
-  tar::Reader reader_;
-  std::string magic_;  // the first bytes, to recognise compressed contexts
-  std::unique_ptr<Gunzip> gunzip_;  // a gzip-compressed context
-  bool magic_checked_ = false;
-  bool wrote_header_ = false;
   bool holding_ = false;  // the current entry is a Dockerfile being collected
   tar::Entry held_entry_;
   std::string held_;
   std::uint64_t passing_size_ = 0;  // data size of the entry passed through
-  std::set<std::string, std::less<>> symlinks_;
-  std::size_t symlink_bytes_ = 0;
 };
 
 }  // namespace berth::policy

@@ -151,6 +151,9 @@ constexpr QueryParam kCommitQuery[] = {
     text("container", name_max), text("repo", name_max), text("tag", name_max),
     text("comment", path_max),   text("author", name_max), flag("pause"),
     many_text("changes", path_max)};
+// GET /images/get (api/server/router/image/image_routes.go getImagesGet): names, repeated.
+constexpr QueryParam kImageSaveQuery[] = {many_text("names", name_max)};
+constexpr QueryParam kImageLoadQuery[] = {flag("quiet")};
 constexpr QueryParam kImagePruneQuery[] = {filters(kImagePruneFilters)};
 constexpr QueryParam kImagePushQuery[] = {text("tag", name_max)};
 // docker-py sends force=0 with every tag; dockerd has not read it since API 1.24.
@@ -295,15 +298,16 @@ constexpr std::array kRoutes{
           fanout},
     Route{"GET", "/images/search", "image.search", tenant, none, slow, kImageSearchQuery, unindexed,
           any},
-    Route{"GET", "/images/get", "image.save", operator_only, none, endless, {}, unindexed, any},
+    Route{"GET", "/images/get", "image.save", tenant, none, endless, kImageSaveQuery, unindexed,
+          any},
     Route{"GET", "/images/{name*}/get", "image.save_one", tenant, none, endless, {}, unindexed,
           holder},
     Route{"GET", "/images/{name*}/history", "image.history", tenant, none, quick, {}, unindexed,
           holder},
     Route{"GET", "/images/{name*}/json", "image.inspect", tenant, none, quick, {}, unindexed,
           holder},
-    Route{"POST", "/images/load", "image.load", operator_only, stream, endless, {}, unindexed,
-          placement},
+    Route{"POST", "/images/load", "image.load", tenant, stream, endless, kImageLoadQuery,
+          unindexed, placement},
     Route{"POST", "/images/create", "image.create", tenant, stream, endless, kImageCreateQuery,
           unindexed, placement},
     Route{"POST", "/images/prune", "image.prune", tenant, none, slow, kImagePruneQuery, unindexed,

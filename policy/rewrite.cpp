@@ -1869,6 +1869,80 @@ Rewritten image_import(const Ctx& c, const Classified& request,
   return with_query(c, request, build_query(out));
 }
 
+// A name of `docker save`, as dockerd must be asked for it: the tenant's own tag (a repository
+// without a tag is every tag of it, as dockerd reads it), a shared image by the operator's name
+// (that tag only: the repository may hold tags the tenant may not use), else the image's id.
+std::expected<std::string, Decision> save_name(const Ctx& c, const std::string& name) {
+  auto parsed = names::parse_image_ref(name);
+  const auto last_slash = name.rfind('/');
+  const bool name_only =
+      parsed && name.find('@') == std::string::npos &&
+      name.find(':', last_slash == std::string::npos ? 0 : last_slash) == std::string::npos;
+  auto found = c.index.find_image(c.tenant(), name);
+  if (found.result != Lookup::found) {
+    if (name_only) {
+      // Perhaps a repository of the tenant's without "latest": dockerd answers from it alone.
+      return names::stored_image(c.tenant(), names::ImageRef{parsed->name, {}, {}});
+    }
+    return std::unexpected(not_found(RefKind::image, name));
+  }
+  if (!image_allowed(c.rules, found.value)) {
+    return std::unexpected(refuse("image '" + name + "' is not among the shared images tenant " +
+                                      c.tenant() + " may use",
+                                  "image.not_allowed"));
+  }
+  const auto& tags = found.value.tags;
+  if (parsed) {
+    const std::string stored = names::stored_image(c.tenant(), *parsed);
+    if (std::find(tags.begin(), tags.end(), stored) != tags.end()) {
+      return name_only ? names::stored_image(c.tenant(), names::ImageRef{parsed->name, {}, {}})
+                       : stored;
+    }
+    const std::string shared = parsed->str();
+    if (!names::is_tenant_image_repo(shared) &&
+        std::any_of(tags.begin(), tags.end(), [&](const std::string& t) {
+          return t == shared || t == "docker.io/library/" + shared;
+        })) {
+      return shared;
+    }
+  }
+  return found.value.id;
+}
+
+// docker save: the names resolved in the tenant's namespace; the archive's own name files are
+// rewritten on the way back (ResponseView::image_archive).
+Rewritten image_save(const Ctx& c, const Classified& request) {
+  c.out.view = ResponseView::image_archive;
+  if (request.route->endpoint == "image.save_one") {
+    auto forwarded = save_name(c, request.refs.empty() ? request.params.front()
+                                                       : request.refs.front());
+    if (!forwarded) {
+      return refused(std::move(forwarded.error()));
+    }
+    Classified one = request;
+    one.params = {*forwarded};
+    one.path = "/images/" + *forwarded + "/get";
+    c.out.target = canonical_target(one);
+    return c.out;
+  }
+  auto q = parse_query(request.query);
+  if (!q) {
+    return refused(bad("berth: malformed query string", "query.invalid"));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, value] : *q) {
+    if (key != "names") {
+      continue;
+    }
+    auto forwarded = save_name(c, value);
+    if (!forwarded) {
+      return refused(std::move(forwarded.error()));
+    }
+    out.emplace_back("names", std::move(*forwarded));
+  }
+  return with_query(c, request, build_query(out));
+}
+
 Rewritten container_commit(const Ctx& c, const Classified& request, std::string_view body) {
   auto q = parse_query(request.query);
   if (!q) {
@@ -2333,6 +2407,13 @@ Rewritten rewrite_for_tenant(const Principal& who, const Classified& original,
     return image_push(c, request, body);
   } else if (e == "container.commit") {
     return container_commit(c, request, body);
+  } else if (e == "image.save" || e == "image.save_one") {
+    return image_save(c, request);
+  } else if (e == "image.load") {
+    // The archive is judged as it streams (LoadArchiveFilter); dockerd's messages name the
+    // images it loaded, in the tenant's names.
+    out.filter_load_archive = true;
+    out.view = ResponseView::build_stream;
   } else if (e == "container.delete" && !request.refs.empty() &&
              request.refs.front().find('/') != std::string::npos) {
     auto q = parse_query(request.query);

@@ -75,6 +75,8 @@ enum class ResponseView {
   build_stream,  ///< build output with image names shown in the tenant's namespace
   stats_stream,  ///< container stats, one JSON sample per line, with the tenant's names
   prune_report,  ///< {Containers,Volumes,Networks,Images}Deleted with the tenant's names
+  image_archive,  ///< a saved image archive whose manifest.json and repositories name the
+                  ///< images as the tenant does (SaveArchiveFilter)
 };
 
 /// A pull or push berth completes around dockerd's answer. dockerd names an image by the
@@ -114,6 +116,8 @@ struct Rewritten {
   /// A build: the body is a tar context whose Dockerfile must be judged (BuildContextFilter).
   bool filter_build_context = false;
   std::string dockerfile;  ///< the build's "dockerfile" parameter
+  /// A load: the body is an image archive judged and renamed as it streams (LoadArchiveFilter).
+  bool filter_load_archive = false;
   /// Container create and update: what the container will hold against the tenant's quota
   /// (after defaults and limits). The proxy judges it with judge_quota and reserves it.
   std::optional<Resources> claim;

@@ -199,6 +199,8 @@ net::awaitable<bool> Session::deliver_parsed(Admission& a, Answer& answer, Excha
       lines = LineMode::transfer;
       ex.transfer = &a;
     }
+  } else if (d == Delivery::archive) {
+    lines = LineMode::archive;
   }
   co_return co_await relay_response(answer, keep_alive, endless, lines, &*a.who, ex, *a.rt);
 }
@@ -426,6 +428,10 @@ net::awaitable<bool> Session::relay_body(Answer& answer,
   auto& res = rp.get();
   Window window;
   std::string pending_lines;
+  std::optional<policy::SaveArchiveFilter> archive;
+  if (lines == LineMode::archive) {
+    archive.emplace(who->tenant);
+  }
   error_code ec;
   const auto transform = [&](LineMode mode, std::string_view text) {
     return mode == LineMode::transfer ? transfer_lines(ex, text, *who)
@@ -443,7 +449,15 @@ net::awaitable<bool> Session::relay_body(Answer& answer,
     }
     std::size_t n = relay_window - res.body().size;
     std::string filtered;
-    if (lines != LineMode::none) {
+    if (archive) {
+      auto piece = filter_archive(*archive, std::string_view(window.get(), n), rp.is_done());
+      if (!piece) {
+        co_return false;  // the client sees a cut archive, not a wrong one
+      }
+      filtered = std::move(*piece);
+      n = filtered.size();
+      res.body().data = n == 0 ? nullptr : filtered.data();
+    } else if (lines != LineMode::none) {
       pending_lines.append(window.get(), n);
       const auto last_nl = pending_lines.rfind('\n');
       if (rp.is_done()) {
@@ -488,6 +502,25 @@ net::awaitable<bool> Session::relay_body(Answer& answer,
     co_return !ec || ec == http::error::need_buffer;
   }
   co_return true;
+}
+
+// One window of a saved image archive through the filter that names its images as the tenant
+// does (with the end of the archive on the last).
+std::expected<std::string, std::string> Session::filter_archive(policy::SaveArchiveFilter& archive,
+                                                                std::string_view piece, bool last) {
+  auto out = archive.feed(piece);
+  if (out && last) {
+    auto tail = archive.finish();
+    if (!tail) {
+      out = std::unexpected(tail.error());
+    } else {
+      *out += *tail;
+    }
+  }
+  if (!out) {
+    log_error("image archive from dockerd could not be read for " + peer_ + ": " + out.error());
+  }
+  return out;
 }
 
 net::awaitable<void> Session::watch_client(std::shared_ptr<Session> self,

@@ -31,6 +31,9 @@ Delivery choose_delivery(const policy::Route& route, policy::ResponseView view, 
   if (line_view(view)) {
     return Delivery::lines;
   }
+  if (view == policy::ResponseView::image_archive) {
+    return head.status == 200 ? Delivery::archive : Delivery::pass;
+  }
   // A filtered view of a 200 document; another success (204, 304) has nothing to filter.
   return head.status == 200 ? Delivery::rewrite : Delivery::pass;
 }
@@ -45,6 +48,8 @@ std::string_view delivery_name(Delivery d) noexcept {
       return "rewrite";
     case Delivery::lines:
       return "lines";
+    case Delivery::archive:
+      return "archive";
     case Delivery::refuse:
       return "refuse";
   }

@@ -16,6 +16,7 @@ enum class Delivery {
   rewrite,  ///< read whole and answered anew: errors in the tenant's names, filtered views,
             ///< and what the ownership index learns from (creates, updates, removals)
   lines,    ///< a stream of JSON lines, each filtered for the tenant (events, build, stats)
+  archive,  ///< a saved image archive, its name files rewritten for the tenant as it streams
   refuse,   ///< not an answer berth passes on: an interim or switching status it did not ask
             ///< for (the connection is then closed, never pooled)
 };

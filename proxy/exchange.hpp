@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "policy/build_context.hpp"
+#include "policy/tar_filter.hpp"
 #include "policy/decision.hpp"
 #include "policy/endpoint_table.hpp"
 #include "policy/identity.hpp"
@@ -96,7 +96,7 @@ struct Admission {
   std::optional<JudgedParser> judged;  // a judged body, read whole before anything is sent
   const policy::Tenant* rules = nullptr;  // a tenant's section of the policy
   policy::Rewritten rewritten;  // what dockerd receives (an operator's: the request as it is)
-  std::optional<policy::BuildContextFilter> build_context;
+  std::unique_ptr<policy::TarBodyFilter> body_filter;  // a build context or an image archive
   Reservations reservations;
   // A pull or push (proxy/transfer.cpp): its steps around dockerd's answer are still to finish
   // (transfer_open), the digest a pull asks for, and whether dockerd's stream reported an error.

@@ -52,14 +52,14 @@ void Session::upstream_header(http::request_header<>& header, const std::string&
 }
 
 // Sends one request whose body is relayed (a stream, an operator's) or replaced by the judged
-// document. A build context refused mid-stream leaves its refusal in `refusal`.
+// document. A build context or image archive refused mid-stream leaves its refusal in `refusal`.
 net::awaitable<bool> Session::send_request(Admission& a, TlsStream& upstream, bool upgrade,
                                            std::optional<std::string> body, Exchange& ex,
                                            std::optional<policy::Decision>& refusal) {
   if (!body) {
     // The header is already dockerd's (forward called upstream_header).
     co_return co_await relay_request_body(upstream, a.parser, ex,
-                                          a.build_context ? &*a.build_context : nullptr, refusal);
+                                          a.body_filter.get(), refusal);
   }
   // A judged body: the re-serialized document dockerd will decode, never the client's bytes.
   const http::request_header<>& header = a.header();
@@ -128,7 +128,7 @@ net::awaitable<std::optional<Session::Outgoing>> Session::outgoing(Admission& a,
   // berth having looked (see UpstreamPool). A bodyless request on one then goes once more on
   // a new connection, when that is safe: its head could not be written (so dockerd saw none of
   // it), or, for a GET or HEAD, dockerd ended the connection before answering anything.
-  out.bodyless = !out.body && !out.body_pending && !a.build_context;
+  out.bodyless = !out.body && !out.body_pending && !a.body_filter;
   out.replayable = out.bodyless && (header.method() == http::verb::get || answer.is_head);
   // An answer that is not a stream: its head is scanned without Beast first, so that a small
   // one may be passed on as dockerd wrote it or answered anew (deliver).
@@ -292,10 +292,10 @@ net::awaitable<error_code> Session::read_answer_head(Answer& answer, bool scan_p
   co_return ec;
 }
 
-// One piece of a build context through the filter that judges it (the end of the context
-// with the last piece): the bytes to forward, or the refusal.
+// One piece of a build context or image archive through the filter that judges it (the end
+// of the archive with the last piece): the bytes to forward, or the refusal.
 std::expected<std::string, policy::Decision> Session::judge_context(
-    policy::BuildContextFilter& tar, std::string_view piece, bool last) {
+    policy::TarBodyFilter& tar, std::string_view piece, bool last) {
   auto out = worker_.index().read(
       [&](const policy::OwnershipIndex& idx) { return tar.feed(piece, idx); });
   if (out && last && !tar.pending()) {
@@ -308,14 +308,15 @@ std::expected<std::string, policy::Decision> Session::judge_context(
   return out;
 }
 
-// A stream's body (a build context, a copy into a container, an operator's upload), relayed
-// through one window; a build context through the filter that judges it as it comes.
+// A stream's body (a build context, an image archive, a copy into a container, an operator's
+// upload), relayed through one window; a build context or image archive through the filter
+// that judges it as it comes.
 net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestParser& parser,
-                                                 Exchange& ex, policy::BuildContextFilter* tar,
+                                                 Exchange& ex, policy::TarBodyFilter* tar,
                                                  std::optional<policy::Decision>& refusal) {
   auto& req = parser.get();
   if (tar && !parser.is_done()) {
-    // The judged context may change length: frame it in chunks toward dockerd.
+    // The judged archive may change length: frame it in chunks toward dockerd.
     req.erase(http::field::content_length);
     req.chunked(true);
   }
@@ -352,7 +353,7 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
     std::size_t n = relay_window - req.body().size;
     ex.bytes_in += n;
     std::string_view piece(window.get(), n);
-    // A compressed build context gives its judged bytes a bounded piece at a time: drained here
+    // A compressed archive gives its judged bytes a bounded piece at a time: drained here
     // before the next read.
     do {
       std::string judged;
@@ -360,10 +361,10 @@ net::awaitable<bool> Session::relay_request_body(TlsStream& upstream, RequestPar
         auto out = judge_context(*tar, piece, parser.is_done());
         piece = {};
         if (!out) {
-          // Refused mid-stream: cut dockerd's side before the context is complete, so no build
-          // runs, and tell the client why.
+          // Refused mid-stream: cut dockerd's side before the archive is complete, so no build
+          // or load runs, and tell the client why.
           upstream.close();
-          log_info("build context refused for " + peer_ + ": " + out.error().tenant_message);
+          log_info("archive refused for " + peer_ + ": " + out.error().tenant_message);
           refusal = out.error();
           co_return false;
         }

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/build_context.hpp"
+#include "policy/image_archive.hpp"
 #include "policy/names.hpp"
 #include "policy/network_pools.hpp"
 #include "policy/quota.hpp"
@@ -61,7 +63,9 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
     });
   }
   if (a.rewritten.filter_build_context) {
-    a.build_context.emplace(*a.rules, a.rewritten.dockerfile);
+    a.body_filter = std::make_unique<policy::BuildContextFilter>(*a.rules, a.rewritten.dockerfile);
+  } else if (a.rewritten.filter_load_archive) {
+    a.body_filter = std::make_unique<policy::LoadArchiveFilter>(a.rules->id);
   }
   if (a.rewritten.transfer) {
     co_return co_await begin_transfer(a);

@@ -24,11 +24,13 @@
 #include <openssl/x509.h>
 
 #include <chrono>
+#include <expected>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "policy/image_archive.hpp"
 #include "proxy/client_limits.hpp"
 #include "proxy/config.hpp"
 #include "proxy/delivery.hpp"
@@ -88,7 +90,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void revalidate(const Runtime& rt) noexcept;
 
  private:
-  enum class LineMode { none, events, build, stats, transfer };
+  // How a relayed answer is filtered: line by line (events, build output, stats, a pull's or
+  // push's progress), or as a saved image archive (policy::SaveArchiveFilter).
+  enum class LineMode { none, events, build, stats, transfer, archive };
 
   // dockerd's answer as forward() leaves it for deliver().
   struct Answer {
@@ -168,7 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                     std::optional<std::string> body, Exchange& ex,
                                     std::optional<policy::Decision>& refusal);
   net::awaitable<bool> relay_request_body(TlsStream& upstream, RequestParser& parser,
-                                          Exchange& ex, policy::BuildContextFilter* tar,
+                                          Exchange& ex, policy::TarBodyFilter* tar,
                                           std::optional<policy::Decision>& refusal);
   // The client's header made into dockerd's: the judged target, no hop-by-hop fields, a
   // tenant's fields by list (`tenant_route`: null for an operator), and the Content-Type berth
@@ -177,7 +181,7 @@ class Session : public std::enable_shared_from_this<Session> {
                               bool upgrade, const policy::Route* tenant_route, bool body);
   net::awaitable<error_code> read_answer_head(Answer& answer, bool scan_plain);
   net::awaitable<error_code> write_bodyless(Admission& a, Answer& answer, Exchange& ex);
-  std::expected<std::string, policy::Decision> judge_context(policy::BuildContextFilter& tar,
+  std::expected<std::string, policy::Decision> judge_context(policy::TarBodyFilter& tar,
                                                              std::string_view piece, bool last);
   void drop_dead(Answer& answer, Target target, const error_code& why, Exchange& ex);
 
@@ -206,6 +210,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // The tenant's view of a whole answer; nullopt when it is not what the view expects.
   std::optional<std::string> filter_answer(Admission& a, unsigned status,
                                            const std::string& body);
+  std::expected<std::string, std::string> filter_archive(policy::SaveArchiveFilter& archive,
+                                                         std::string_view piece, bool last);
   std::string transform_lines(LineMode mode, std::string_view lines,
                               const policy::Principal& who);
   static net::awaitable<void> watch_client(std::shared_ptr<Session> self,

@@ -51,15 +51,6 @@ std::string error_line(const std::string& message) {
   return line.dump() + "\n";
 }
 
-bool has_onbuild(const std::string& inspect_json) {
-  const auto doc = json::parse(inspect_json, nullptr, false);
-  if (!doc.is_object() || !doc.contains("Config") || !doc["Config"].is_object()) {
-    return false;
-  }
-  const auto& onbuild = doc["Config"].value("OnBuild", json());
-  return onbuild.is_array() && !onbuild.empty();
-}
-
 }  // namespace
 
 net::awaitable<std::optional<Refusal>> Session::begin_transfer(Admission& a) {
@@ -186,14 +177,14 @@ net::awaitable<std::string> Session::end_transfer(Admission& a, bool succeeded) 
     } else if (auto inspected = co_await docker_request(
                    pool, a.rt, http::verb::get, "/images/" + policy::escape_path(t.stored) + "/json");
                inspected && inspected->status == 200) {
-      if (has_onbuild(inspected->body)) {
+      if (const auto unfit = policy::judge_image_config(inspected->body)) {
         // ONBUILD triggers run unjudged in any build FROM the image (a COPY --from naming
-        // another tenant's image, an ADD of a URL the tenant may not fetch): not kept.
+        // another tenant's image, an ADD of a URL the tenant may not fetch); a label under
+        // berth's prefix would name an owner once the image lost its tags: not kept. (The
+        // inspect's "Config" is the configuration's "config", as Go matches keys.)
         std::string untag = "/images/" + policy::escape_path(t.stored) + "?noprune=1";
         (void)co_await docker_request(pool, a.rt, http::verb::delete_, std::move(untag));
-        extra = error_line("berth: " + t.remote_ref() +
-                           " has ONBUILD triggers, which are not available to tenants; it was "
-                           "not kept");
+        extra = error_line("berth: " + t.remote_ref() + " " + *unfit + "; it was not kept");
       } else {
         index_image(worker_.index(), inspected->body);  // the client may run it at once
       }

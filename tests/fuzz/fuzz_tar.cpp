@@ -1,9 +1,12 @@
 // Fuzz entry point for the build-context path: the strict tar reader (whole and in pieces),
-// BuildContextFilter, and the tar writer. Besides the sanitizers it checks the promises
+// BuildContextFilter, the image archive filters (LoadArchiveFilter, SaveArchiveFilter), and the
+// tar writer. Besides the sanitizers it checks the promises
 // berth's forwarding rests on, aborting when one breaks:
 //  - the reader yields the same entries whether fed whole or in pieces;
 //  - every header berth writes reads back as the entry it was written for;
-//  - what the filter forwards reads back, with berth's reader, as the entries it accepted.
+//  - what the filter forwards reads back, with berth's reader, as the entries it accepted;
+//  - an image archive berth forwards to dockerd reads back with manifest.json once, as its last
+//    entry, and no "repositories" file; a saved archive berth passes on reads back entry for entry.
 //
 // Input: the first byte picks the piece size and the dockerfile parameter; the rest is the
 // build context.
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "policy/build_context.hpp"
+#include "policy/image_archive.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/tar_stream.hpp"
 
@@ -80,6 +84,59 @@ const Tenant& sample_tenant() {
   return tenant;
 }
 
+// The same bytes as a tenant's `docker load` and as dockerd's answer to a `docker save`.
+void check_image_archives(std::string_view input, std::size_t piece, const Read& whole) {
+  LoadArchiveFilter load("acme");
+  SaveArchiveFilter save("acme");
+  std::string loaded;
+  std::string saved;
+  bool load_ok = true;
+  bool save_ok = true;
+  for (std::string_view rest = input; !rest.empty();) {
+    const std::string_view window = rest.substr(0, std::min(piece, rest.size()));
+    rest.remove_prefix(window.size());
+    if (load_ok) {
+      auto out = load.feed(window, sample_index());
+      while (out && load.pending()) {
+        auto more = load.feed({}, sample_index());
+        out = more ? std::expected<std::string, Decision>(*out + *more) : std::move(more);
+      }
+      load_ok = out.has_value();
+      loaded += out.value_or("");
+    }
+    if (save_ok) {
+      auto out = save.feed(window);
+      save_ok = out.has_value();
+      saved += out.value_or("");
+    }
+  }
+  if (load_ok) {
+    auto tail = load.finish();
+    if (tail) {
+      const Read back = read(loaded + *tail, loaded.size() + tail->size() + 1);
+      if (!back.ok || back.entries.empty() || back.entries.back().path != "manifest.json") {
+        std::abort();
+      }
+      for (std::size_t i = 0; i + 1 < back.entries.size(); ++i) {
+        const tar::Entry& e = back.entries[i];
+        if (e.path == "manifest.json" ||
+            (e.path == "repositories" && e.type == tar::Type::regular)) {
+          std::abort();
+        }
+      }
+    }
+  }
+  if (save_ok) {
+    auto tail = save.finish();
+    if (tail) {
+      const Read back = read(saved + *tail, saved.size() + tail->size() + 1);
+      if (!back.ok || !whole.ok || back.entries.size() != whole.entries.size()) {
+        std::abort();
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -111,6 +168,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   }
+
+  check_image_archives(input, piece, whole);
 
   BuildContextFilter filter(sample_tenant(), param);
   std::string forwarded;

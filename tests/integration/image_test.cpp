@@ -378,3 +378,107 @@ TEST_CASE("an image with ONBUILD triggers is not kept when a tenant pulls it",
   CHECK_THAT(r.out + r.err, Contains("ONBUILD triggers, which are not available to tenants"));
   CHECK(p.docker(new_cli, p.tenant_bundle(), {"image", "inspect", ref}).exit_code != 0);
 }
+
+namespace {
+
+std::string manifest_of(const std::filesystem::path& archive) {
+  return berth::test::run({"tar", "-xOf", archive.string(), "manifest.json"}).out;
+}
+
+}  // namespace
+
+TEST_CASE("a tenant saves its images and loads them back under the names it knows",
+          "[proxy][tenant][image]") {
+  ProxyUnderTest p;
+  const auto& t = p.tenant_bundle();
+  const auto& other = p.other_tenant_bundle();
+  for (const std::string cli : {new_cli, debian_cli}) {
+    CAPTURE(cli);
+    const std::string tag = cli == new_cli ? "new" : "debian";
+    const std::string name = "keep:" + tag;
+    const auto archive = p.dir() / ("saved-" + tag + ".tar");
+    REQUIRE(p.docker(cli, t, {"tag", test_image, name}).ok());
+    auto r = p.docker(cli, t, {"save", "-o", archive.string(), name});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    // The archive names the image as the tenant does, so it loads anywhere under that name.
+    const std::string manifest = manifest_of(archive);
+    CHECK_THAT(manifest, Contains("\"" + name + "\"") && !Contains("berth.local"));
+    // Another tenant cannot save it: the name is not one it knows.
+    CHECK_FALSE(p.docker(cli, other, {"save", "-o", (p.dir() / "stolen.tar").string(), name}).ok());
+    REQUIRE(p.docker(cli, t, {"rmi", name}).ok());
+    r = p.docker(cli, t, {"load", "-i", archive.string()});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    CHECK_THAT(r.out, Contains("Loaded image: " + name) && !Contains("berth.local"));
+    r = p.docker(cli, t, {"run", "--rm", name, "echo", "loaded"});
+    CHECK(trim(r.out) == "loaded");
+    // The image is stored in the tenant's namespace only; the other tenant still has no such name.
+    CHECK_FALSE(dockerd_tags_of(p.id() + ".berth.local/" + name).empty());
+    CHECK(dockerd_tags_of(name).empty());
+    CHECK_FALSE(p.docker(cli, other, {"image", "inspect", name}).ok());
+    // A gzip-compressed archive (docker save | gzip) loads the same way.
+    const auto zipped = p.dir() / ("saved-" + tag + ".tar.gz");
+    REQUIRE(berth::test::run({"sh", "-c", "gzip -c " + archive.string() + " > " + zipped.string()}).ok());
+    REQUIRE(p.docker(cli, t, {"rmi", name}).ok());
+    r = p.docker(cli, t, {"load", "-i", zipped.string()});
+    INFO(describe(r));
+    CHECK(r.ok());
+    CHECK(p.docker(cli, t, {"image", "inspect", name}).ok());
+    // The other tenant may load the same archive, which it holds: under its own name.
+    r = p.docker(cli, other, {"load", "-i", archive.string()});
+    CHECK(r.ok());
+    CHECK_FALSE(dockerd_tags_of(p.other_tenant() + ".berth.local/" + name).empty());
+  }
+}
+
+TEST_CASE("a hostile image archive is refused whole and dockerd loads nothing of it",
+          "[proxy][tenant][image][hostile]") {
+  ProxyUnderTest p;
+  const auto& t = p.tenant_bundle();
+  const auto saved = p.dir() / "saved.tar";
+  REQUIRE(p.docker(new_cli, t, {"tag", test_image, "base:v1"}).ok());
+  REQUIRE(p.docker(new_cli, t, {"save", "-o", saved.string(), "base:v1"}).ok());
+  const auto script = berth::test::integration_source_dir() / "forge_image_archive.py";
+  struct Case {
+    const char* mode;
+    const char* reason;
+  };
+  for (const Case c : {Case{"label", "labels beginning with 'berth.' are reserved"},
+                       Case{"onbuild", "ONBUILD triggers"},
+                       Case{"legacy", "no manifest.json"},
+                       Case{"unnamed", "has no name"},
+                       Case{"symlink", "must be a regular file"},
+                       Case{"twice", "two entries at"},
+                       Case{"foreign", "foreign layers"}}) {
+    CAPTURE(c.mode);
+    const std::string name = std::string("forged:") + c.mode;
+    const auto forged = p.dir() / (std::string(c.mode) + ".tar");
+    const auto made = berth::test::run(
+        {"python3", script.string(), saved.string(), forged.string(), c.mode, name});
+    REQUIRE(made.ok());
+    const std::string forged_id = trim(made.out);
+    for (const std::string cli : {new_cli, debian_cli}) {
+      CAPTURE(cli);
+      const auto r = p.docker(cli, t, {"load", "-i", forged.string()});
+      CHECK_FALSE(r.ok());
+      CHECK_THAT(r.out + r.err, Contains(c.reason));
+    }
+    // Nothing of it in dockerd: no name, and no image of a configuration berth refused.
+    if (std::string_view(c.mode) == "label" || std::string_view(c.mode) == "onbuild" ||
+        std::string_view(c.mode) == "twice") {
+      CHECK(berth::test::dockerd_request("GET", "/images/" + forged_id + "/json").status == 404);
+    }
+    CHECK(dockerd_tags_of(p.id() + ".berth.local/" + name).empty());
+    CHECK(dockerd_tags_of(name).empty());
+  }
+  // The control: the same forging without a fault loads.
+  const auto control = p.dir() / "named.tar";
+  REQUIRE(berth::test::run({"python3", script.string(), saved.string(), control.string(), "named",
+                            "forged:named"})
+              .ok());
+  const auto r = p.docker(new_cli, t, {"load", "-i", control.string()});
+  INFO(describe(r));
+  CHECK(r.ok());
+  CHECK(p.docker(new_cli, t, {"image", "inspect", "forged:named"}).ok());
+}

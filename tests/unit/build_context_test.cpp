@@ -11,8 +11,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <zlib.h>
-
 #include "policy/ownership_index.hpp"
 #include "policy/policy.hpp"
 #include "tests/unit/tar_fixture.hpp"
@@ -362,21 +360,6 @@ TEST_CASE("build contexts compressed other than with gzip are refused", "[policy
 }
 
 namespace {
-
-// gzip as the docker CLI's --compress writes it.
-std::string gzip(std::string_view plain, int level = Z_DEFAULT_COMPRESSION) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&z, plain.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
-  z.avail_in = static_cast<uInt>(plain.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 }  // namespace
 

@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <stdexcept>
 #include <string_view>
+
+#include <zlib.h>
 
 namespace berth::test_tar {
 
@@ -142,6 +145,26 @@ inline std::string pax(std::string_view records, char type = 'x') {
 
 inline std::string end_of_archive() {
   return std::string(2 * block, '\0');
+}
+
+/// gzip as the docker CLI's --compress (and `gzip`) writes it.
+inline std::string gzip(std::string_view plain, int level = Z_DEFAULT_COMPRESSION) {
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw std::runtime_error("deflateInit2");
+  }
+  std::string out(deflateBound(&z, plain.size()) + 64, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
+  z.avail_in = static_cast<uInt>(plain.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) {
+    throw std::runtime_error("deflate");
+  }
+  return out;
 }
 
 }  // namespace berth::test_tar
