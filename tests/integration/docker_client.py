@@ -10,6 +10,9 @@ Each mode prints one JSON object on stdout for the C++ test to check:
   sdk-registry    python3-docker: log in to --registry, tag --image as --name (a reference in
                   that registry), push it, remove it, pull it back and run it; reports the push
                   and pull results and the tags the client sees.
+  sdk-save-load   python3-docker: tag --image as --name, save it (GET /images/{name}/get), remove
+                  the name, load the archive back and run it; reports the names the archive
+                  and the load gave.
   raw-exec-start  plain TLS socket: POST /exec/{id}/start *without* an Upgrade header (the old
                   hijack still used by some SDKs); dockerd answers 200 with Content-Type
                   application/vnd.docker.raw-stream and then the multiplexed output.
@@ -31,7 +34,7 @@ import urllib.parse
 def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["sdk-run-logs", "sdk-exec", "sdk-list", "sdk-registry",
-                                     "raw-exec-start", "raw-head"])
+                                     "sdk-save-load", "raw-exec-start", "raw-head"])
     ap.add_argument("--url", required=True, help="https://127.0.0.1:PORT")
     ap.add_argument("--bundle", required=True, help="directory with cert.pem and key.pem")
     ap.add_argument("--ca", required=True, help="CA that signed berth's server certificate")
@@ -115,6 +118,26 @@ def sdk_registry(args):
         "pulled_tags": pulled.tags,
         "run": out.decode(),
         "tags": sorted(t for i in client.images.list() for t in i.tags),
+    }
+
+
+def sdk_save_load(args):
+    import io
+    import tarfile
+
+    client = sdk_client(args)
+    repo, _, tag = args.name.rpartition(":")
+    client.images.get(args.image).tag(repo, tag)
+    archive = b"".join(client.images.get(args.name).save(named=args.name))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    client.images.remove(args.name)
+    loaded = client.images.load(archive)
+    out = client.containers.run(args.name, ["echo", "sdk-loaded"], remove=True)
+    return {
+        "archive_tags": [t for m in manifest for t in (m.get("RepoTags") or [])],
+        "loaded_tags": sorted(t for i in loaded for t in i.tags),
+        "run": out.decode(),
     }
 
 
@@ -260,6 +283,7 @@ def main():
         "sdk-exec": sdk_exec,
         "sdk-list": sdk_list,
         "sdk-registry": sdk_registry,
+        "sdk-save-load": sdk_save_load,
         "raw-exec-start": raw_exec_start,
         "raw-head": raw_head,
     }

@@ -432,6 +432,30 @@ TEST_CASE("a tenant saves its images and loads them back under the names it know
   }
 }
 
+TEST_CASE("the Python Docker SDK saves and loads an image through berth, as a tenant and as the "
+          "operator",
+          "[proxy][image][sdk]") {
+  ProxyUnderTest p;
+  struct Who {
+    std::filesystem::path bundle;
+    std::string name;
+  };
+  for (const Who& who : {Who{p.tenant_bundle(), "sdk-saved:v1"},
+                         Who{p.operator_bundle(), p.id() + "/sdk-saved:v1"}}) {
+    CAPTURE(who.name);
+    const auto r = p.python_client("sdk-save-load", who.bundle, {"--name", who.name});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    const auto doc = nlohmann::json::parse(r.out);
+    CHECK(doc["archive_tags"] == nlohmann::json::array({who.name}));
+    const auto loaded = doc["loaded_tags"];
+    CHECK(std::find(loaded.begin(), loaded.end(), who.name) != loaded.end());
+    CHECK(doc["run"] == "sdk-loaded\n");
+  }
+  CHECK_FALSE(dockerd_tags_of(p.id() + ".berth.local/sdk-saved:v1").empty());
+  (void)berth::test::dockerd_request("DELETE", "/images/" + p.id() + "/sdk-saved:v1");
+}
+
 TEST_CASE("a hostile image archive is refused whole and dockerd loads nothing of it",
           "[proxy][tenant][image][hostile]") {
   ProxyUnderTest p;
