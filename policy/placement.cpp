@@ -143,6 +143,12 @@ std::string format_factor(double f) {
   return s;
 }
 
+// CPUs to two decimals: "0.01", not the "0.008868896" of a leftover reservation.
+std::string format_cpu(std::int64_t nano_cpus) {
+  constexpr std::int64_t step = 10'000'000;
+  return units::format_cpus((nano_cpus + step / 2) / step * step);
+}
+
 std::string format_port(const HostPort& p) {
   return std::to_string(p.port) + (p.udp ? "/udp" : "/tcp");
 }
@@ -405,11 +411,11 @@ std::string tenant_clause(const Rejection& r, const PlacementRequest& request) {
     case Refusal::reserved_memory:
       return "not " + units::format_size(r.needed) + " of memory left to reserve";
     case Refusal::reserved_cpu:
-      return "not " + units::format_cpus(r.needed) + " CPUs left to reserve";
+      return "not " + format_cpu(r.needed) + " CPUs left to reserve";
     case Refusal::measured_memory:
       return "not " + units::format_size(r.needed) + " of memory free";
     case Refusal::measured_cpu:
-      return "not " + units::format_cpus(r.needed) + " CPUs free";
+      return "not " + format_cpu(r.needed) + " CPUs free";
   }
   return "refused";
 }
@@ -599,16 +605,15 @@ std::string describe(const Rejection& r, std::span<const HostState> hosts,
       return "memory: needs " + units::format_size(r.needed) + ", " + units::format_size(r.left) +
              " left under the " + format_factor(host.memory_overcommit) + "x overcommit";
     case Refusal::reserved_cpu:
-      return "CPU: needs " + units::format_cpus(r.needed) + ", " + units::format_cpus(r.left) +
-             " left under the " + format_factor(host.cpu_overcommit) + "x overcommit";
+      return "CPU: needs " + format_cpu(r.needed) + ", " + format_cpu(r.left) + " left under the " +
+             format_factor(host.cpu_overcommit) + "x overcommit";
     case Refusal::measured_memory:
       return "measured free memory " + units::format_size(r.left) + " < " +
              units::format_size(r.needed) + " (headroom " + format_factor(options.memory_headroom) +
              ")";
     case Refusal::measured_cpu:
-      return "measured free CPU " + units::format_cpus(r.left) + " < " +
-             units::format_cpus(r.needed) + " (headroom " + format_factor(options.cpu_headroom) +
-             ")";
+      return "measured free CPU " + format_cpu(r.left) + " < " + format_cpu(r.needed) +
+             " (headroom " + format_factor(options.cpu_headroom) + ")";
   }
   return "refused";
 }
