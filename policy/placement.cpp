@@ -658,10 +658,11 @@ std::string tenant_refusal(const Placement& placement, const PlacementRequest& r
   }
   std::stable_sort(counts.begin(), counts.end(),
                    [](const Count& a, const Count& b) { return a.hosts > b.hosts; });
+  // The reasons, most common first, without counts: how many hosts there are, and how many
+  // are busy with other tenants' ports or memory, is not the tenant's to know.
   std::string message = "berth: no host can run this container: ";
   for (std::size_t i = 0; i < counts.size(); ++i) {
-    message += (i > 0 ? "; " : "") + counts[i].clause + " (" + std::to_string(counts[i].hosts) +
-               (counts[i].hosts == 1 ? " host)" : " hosts)");
+    message += (i > 0 ? "; " : "") + counts[i].clause;
   }
   return message;
 }

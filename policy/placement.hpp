@@ -234,8 +234,8 @@ struct Placement {
                                                     const PlacementOptions& options);
 
 /// The tenant's refusal when nothing fits: reasons aggregated over hosts, most common first,
-/// with counts and no host name ("berth: no host can run this container: 3 hosts have not
-/// 512MiB of memory free; 1 host is unavailable").
+/// naming and counting no host ("berth: no host can run this container: not 512MiB of memory
+/// free; host unavailable").
 [[nodiscard]] std::string tenant_refusal(const Placement& placement,
                                          const PlacementRequest& request);
 
