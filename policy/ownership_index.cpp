@@ -356,6 +356,19 @@ bool OwnershipIndex::hold_transient(const std::string& ref) { return transient_.
 
 void OwnershipIndex::release_transient(const std::string& ref) { transient_.erase(ref); }
 
+void OwnershipIndex::hold_pull(const std::string& by_digest) { ++pulls_[by_digest]; }
+
+bool OwnershipIndex::release_pull(const std::string& by_digest) {
+  const auto it = pulls_.find(by_digest);
+  if (it == pulls_.end() || --it->second == 0) {
+    if (it != pulls_.end()) {
+      pulls_.erase(it);
+    }
+    return true;
+  }
+  return false;
+}
+
 bool OwnershipIndex::is_transient(std::string_view ref) const {
   return transient_.contains(std::string(ref));
 }
@@ -434,6 +447,7 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   auto removed = std::move(removed_);
   auto removed_order = std::move(removed_order_);
   auto transient = std::move(transient_);
+  auto pulls = std::move(pulls_);
   const auto next = next_reservation_;
   auto old = std::move(resources_);
   *this = std::move(fresh);
@@ -450,6 +464,7 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   reservations_ = std::move(reservations);
   subnet_reservations_ = std::move(subnet_reservations);
   transient_ = std::move(transient);
+  pulls_ = std::move(pulls);
   removed_ = std::move(removed);
   removed_order_ = std::move(removed_order);
   next_reservation_ = next;

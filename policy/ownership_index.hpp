@@ -137,6 +137,12 @@ class OwnershipIndex {
   bool hold_transient(const std::string& ref);
   void release_transient(const std::string& ref);
   [[nodiscard]] bool is_transient(std::string_view ref) const;
+  /// Pulls in flight by one registry digest reference ("registry/repo@sha256:..."), which
+  /// berth pulls by and removes when the pull ends: only the last of several concurrent pulls
+  /// of one digest removes it, so none loses the reference it is about to tag by.
+  void hold_pull(const std::string& by_digest);
+  /// True when this was the last pull of the reference in flight.
+  bool release_pull(const std::string& by_digest);
   /// berth removed the tag itself: it leaves the index now, not when dockerd's event comes.
   void untag_image(std::string_view ref);
 
@@ -174,6 +180,7 @@ class OwnershipIndex {
   std::map<std::string, ImageInfo, std::less<>> images_;          // by "sha256:..." id
   std::unordered_map<std::string, std::string> image_tags_;       // stored tag -> id
   std::set<std::string, std::less<>> transient_;                  // see hold_transient
+  std::map<std::string, std::size_t, std::less<>> pulls_;         // see hold_pull
 
   struct Reservation {
     std::string tenant;

@@ -95,6 +95,8 @@ net::awaitable<std::optional<Refusal>> Session::begin_pull(Admission& a) {
   a.rewritten.target.replace(at, from.size(), "&tag=" + policy::percent_encode(digest, ":"));
   a.transfer_digest = digest;
   a.transfer_open = true;
+  worker_.index().write(
+      [&](policy::OwnershipIndex& idx) { idx.hold_pull(t.remote + "@" + digest); });
   co_return std::nullopt;
 }
 
@@ -190,8 +192,13 @@ net::awaitable<std::string> Session::end_transfer(Admission& a, bool succeeded) 
       }
     }
   }
-  // Only this pull's digest reference: untagged whether or not the pull went through (dockerd
-  // keeps the image while any other name holds it).
+  // The digest reference, untagged whether or not the pull went through (dockerd keeps the
+  // image while any other name holds it), once no other pull of it is in flight.
+  const bool last = worker_.index().write(
+      [&](policy::OwnershipIndex& idx) { return idx.release_pull(by_digest); });
+  if (!last) {
+    co_return extra;
+  }
   auto removed = co_await docker_request(pool, a.rt, http::verb::delete_,
                                          "/images/" + policy::escape_path(by_digest) + "?noprune=1");
   if (removed && removed->status != 200 && removed->status != 404 && removed->status != 409) {

@@ -396,3 +396,17 @@ TEST_CASE("a removed image takes its tags with it", "[policy][index]") {
   CHECK_FALSE(idx.image_by_id(kAcmeApp).has_value());
   CHECK(idx.images().size() == 7);
 }
+
+TEST_CASE("of concurrent pulls of one digest only the last to end removes its reference, across "
+          "a rebuild of the index",
+          "[policy][index][image]") {
+  OwnershipIndex idx;
+  const std::string ref = "registry.example.com/app@sha256:" + std::string(64, 'e');
+  idx.hold_pull(ref);
+  idx.hold_pull(ref);
+  idx.replace_all(OwnershipIndex{});  // dockerd's lists read again while both pulls run
+  CHECK_FALSE(idx.release_pull(ref));
+  CHECK(idx.release_pull(ref));
+  // A pull that never held (it ended before asking dockerd) removes what it made.
+  CHECK(idx.release_pull(ref));
+}
