@@ -6,6 +6,7 @@
 
 #include <re2/re2.h>
 
+#include "policy/policy.hpp"
 #include "policy/units.hpp"
 
 namespace berth::policy {
@@ -51,33 +52,6 @@ bool valid_value(std::string_view value) {
   return !value.empty() && std::all_of(value.begin(), value.end(), [&](char c) {
     return is_alpha(c) || is_digit(c) || extra.find(c) != std::string_view::npos;
   });
-}
-
-// '*' matches any run of characters, everything else itself; the whole string must match.
-// Swarm turned '*' into ".*" inside a regex and left '.' a wildcard; Triton and berth do not.
-bool glob_match(std::string_view pattern, std::string_view text) {
-  std::size_t p = 0;
-  std::size_t t = 0;
-  std::size_t star = std::string_view::npos;
-  std::size_t resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') {
-    ++p;
-  }
-  return p == pattern.size();
 }
 
 std::expected<std::shared_ptr<const re2::RE2>, std::string> compile(std::string_view pattern) {
@@ -431,7 +405,9 @@ bool Expression::matches(std::string_view what) const {
     case Match::exact:
       return what == value;
     case Match::glob:
-      return glob_match(value, what);
+      // '.' is itself: Swarm made a glob a regular expression where it matched anything;
+      // Triton and berth do not.
+      return star_match(value, what);
     case Match::regex:
       return regex && RE2::PartialMatch(re2::StringPiece(what.data(), what.size()), *regex);
   }

@@ -637,10 +637,7 @@ const Tenant* Policy::find_tenant(std::string_view id) const noexcept {
   return nullptr;
 }
 
-namespace {
-
-// '*' matches any run of characters, everything else itself.
-bool glob(std::string_view pattern, std::string_view text) {
+bool star_match(std::string_view pattern, std::string_view text) {
   std::size_t p = 0;
   std::size_t t = 0;
   std::size_t star = std::string_view::npos;
@@ -665,10 +662,8 @@ bool glob(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
-}  // namespace
-
 bool image_pattern_matches(std::string_view pattern, std::string_view ref) {
-  if (glob(pattern, ref)) {
+  if (star_match(pattern, ref)) {
     return true;
   }
   // A pattern without a tag allows every tag of the repository.
@@ -678,7 +673,7 @@ bool image_pattern_matches(std::string_view pattern, std::string_view ref) {
   if (!has_tag) {
     const auto ref_slash = ref.rfind('/');
     const auto colon = ref.find(':', ref_slash == std::string_view::npos ? 0 : ref_slash);
-    if (colon != std::string_view::npos && glob(pattern, ref.substr(0, colon))) {
+    if (colon != std::string_view::npos && star_match(pattern, ref.substr(0, colon))) {
       return true;
     }
   }

@@ -121,6 +121,10 @@ struct Tenant {
 /// ("busybox:latest", "registry.example.com/team/app:v1").
 [[nodiscard]] bool image_pattern_matches(std::string_view pattern, std::string_view ref);
 
+/// The whole of `text` against `pattern`, where '*' matches any run of characters and every
+/// other character itself (no '?', no classes, no escapes).
+[[nodiscard]] bool star_match(std::string_view pattern, std::string_view text);
+
 /// "CAP_NET_ADMIN" from "net_admin", "NET_ADMIN" or "cap_net_admin", as dockerd normalizes
 /// capability names; empty when it is no capability dockerd knows ("ALL" included).
 [[nodiscard]] std::string normalize_capability(std::string_view name);
