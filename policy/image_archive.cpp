@@ -187,6 +187,18 @@ std::expected<void, Decision> LoadArchiveFilter::on_entry(const tar::Entry& e, s
     // Untar replaces what is there: a second entry could replace a configuration judged.
     return refuse(refusal("the image archive has two entries at '" + e.path + "'"));
   }
+  if (e.type != tar::Type::directory && parents_.contains(e.path)) {
+    // Untar removes the directory and puts the link or file in its place: a configuration
+    // judged below it would be read through the link.
+    return refuse(refusal("the image archive replaces the directory '" + e.path +
+                          "', which holds entries written earlier, with a link or file"));
+  }
+  for (auto slash = e.path.find('/'); slash != std::string::npos;
+       slash = e.path.find('/', slash + 1)) {
+    if (parents_.insert(e.path.substr(0, slash)).second) {
+      path_bytes_ += slash;
+    }
+  }
   current_ = e;
   held_.clear();
   if (e.path == "manifest.json") {

@@ -16,8 +16,10 @@
 //     (up to config_limit) and decoded as dockerd decodes it: no ONBUILD triggers (they would
 //     run unjudged in a later build) and no label under berth's reserved prefix (an image that
 //     lost its names is shown to the tenant its ownership label names).
-//   - no path is written twice (a later entry would replace a judged configuration), nothing
-//     through a symbolic link, and manifest.json is no link.
+//   - no path is written twice (a later entry would replace a judged configuration), no
+//     directory above a path written is replaced by a file or link (a link there would send
+//     dockerd to another configuration), nothing through a symbolic link, and manifest.json is
+//     no link.
 // Layers are data, applied by dockerd's layer store as a pull's would be.
 //
 // docker save (GET /images/get, GET /images/{name}/get). dockerd writes the names it was asked
@@ -66,6 +68,7 @@ class LoadArchiveFilter final : public TarBodyFilter {
 
   std::string tenant_;
   std::set<std::string, std::less<>> paths_;  // every path written
+  std::set<std::string, std::less<>> parents_;  // every directory above a path written
   std::size_t path_bytes_ = 0;
   Hold hold_ = Hold::pass;
   tar::Entry current_;

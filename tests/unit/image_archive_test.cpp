@@ -205,6 +205,14 @@ TEST_CASE("a loaded archive is refused for what would make dockerd load other th
   refused(layer + file(kConfigName, kConfig) + symbolic_link("d", ".") +
               file("d/manifest.json", manifest()) + end_of_archive(),
           "symbolic link");
+  // The configuration's directory replaced, after it was judged, by a link to another one.
+  refused(layer + file("d/" + kConfigName, kConfig) + directory("e/") +
+              file("e/" + kConfigName, labelled) + symbolic_link("d", "e") +
+              file("manifest.json", manifest(R"(["a:1"])", "d/" + kConfigName)) + end_of_archive(),
+          "replaces the directory 'd'");
+  refused(layer + file("d/" + kConfigName, kConfig) + file("x", "y") + hard_link("d", "x") +
+              file("manifest.json", manifest(R"(["a:1"])", "d/" + kConfigName)) + end_of_archive(),
+          "replaces the directory 'd'");
   // The configuration as a link to a file berth did not read as one.
   refused(layer + file("big", kConfig) + symbolic_link(kConfigName, "big") +
               file("manifest.json", manifest()) + end_of_archive(),
