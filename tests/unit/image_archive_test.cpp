@@ -222,6 +222,12 @@ TEST_CASE("a loaded archive is refused for what would make dockerd load other th
               end_of_archive(),
           "no manifest.json");
   refused(std::string("BZh91AY&SY") + std::string(600, '\0'), "only gzip-compressed");
+  // More entries than berth remembers.
+  std::string many;
+  for (int i = 0; i <= 65536; ++i) {
+    many += directory("d" + std::to_string(i) + "/");
+  }
+  refused(many + end_of_archive(), "more entries than berth reads");
   // A cut archive: dockerd must not see its end.
   const std::string whole = archive(manifest());
   const Loaded cut = load(whole.substr(0, 700));
