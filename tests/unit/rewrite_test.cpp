@@ -1838,3 +1838,48 @@ TEST_CASE("publishing a port on a host address other than all or loopback is ref
     CHECK(r.decision.allowed());
   }
 }
+
+TEST_CASE("docker save asks dockerd for the tenant's own names, shared images by the tag named, "
+          "and answers another tenant's image as missing",
+          "[policy][rewrite][image]") {
+  auto saved = [](std::string_view query) {
+    const auto r = judge("GET", "/v1.41/images/get?" + std::string(query));
+    INFO(describe(r));
+    return r;
+  };
+  auto r = saved("names=app%3Av1&names=busybox");
+  REQUIRE(r.decision.allowed());
+  CHECK(r.view == ResponseView::image_archive);
+  CHECK(r.target ==
+        "/v1.41/images/get?names=acme.berth.local%2Fapp%3Av1&names=busybox%3Alatest");
+  // A repository without a tag is every tag of the tenant's repository, as dockerd reads it.
+  r = saved("names=app");
+  REQUIRE(r.decision.allowed());
+  CHECK(r.target == "/v1.41/images/get?names=acme.berth.local%2Fapp");
+  // By id: the full id, never a prefix dockerd would search among every tenant's images.
+  r = saved("names=" + kAcmeApp.substr(7, 12));
+  REQUIRE(r.decision.allowed());
+  CHECK(r.target == "/v1.41/images/get?names=" + enc(kAcmeApp));
+  // Another tenant's image, by its name or its stored name: as if it did not exist.
+  for (const std::string& name :
+       {std::string("globex.berth.local%2Fapp%3Av1"), kGlobexApp.substr(0, 19)}) {
+    CAPTURE(name);
+    r = saved("names=" + name);
+    CHECK(r.decision.http_status == 404);
+  }
+  // The single-image route, as docker-py calls it.
+  r = judge("GET", "/v1.41/images/app:v1/get");
+  INFO(describe(r));
+  REQUIRE(r.decision.allowed());
+  CHECK(r.target == "/v1.41/images/acme.berth.local/app:v1/get");
+  CHECK(r.view == ResponseView::image_archive);
+}
+
+TEST_CASE("docker load is the tenant's, judged as it streams and answered in its names",
+          "[policy][rewrite][image]") {
+  const auto r = judge("POST", "/v1.41/images/load?quiet=1");
+  INFO(describe(r));
+  REQUIRE(r.decision.allowed());
+  CHECK(r.filter_load_archive);
+  CHECK(r.view == ResponseView::build_stream);
+}
