@@ -53,4 +53,11 @@ RunResult TestFleet::docker(int host, const std::vector<std::string>& args,
   return run(argv, options);
 }
 
+RunResult TestFleet::in_namespace(int host, const std::vector<std::string>& argv) const {
+  std::vector<std::string> full{"nsenter",
+                                "--net=/run/netns/bf-" + id_ + "-h" + std::to_string(host)};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return run(full);
+}
+
 }  // namespace berth::test

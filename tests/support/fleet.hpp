@@ -32,6 +32,8 @@ class TestFleet {
   /// The docker CLI against host `host`.
   [[nodiscard]] RunResult docker(int host, const std::vector<std::string>& args,
                                  const RunOptions& options = {}) const;
+  /// A command in host `host`'s network namespace (where its dockerd and iptables are).
+  [[nodiscard]] RunResult in_namespace(int host, const std::vector<std::string>& argv) const;
 
  private:
   std::string id_;
