@@ -140,7 +140,7 @@ std::optional<std::string> judge_image_config(std::string_view text) {
   }
   if (const json& labels = config.value("Labels", json()); labels.is_object()) {
     for (const auto& [key, value] : labels.items()) {
-      if (reserved_label(key)) {
+      if (reserved_label(key) && key != vocabulary::tenant_label) {
         return "carries the label '" + key + "'; labels beginning with '" +
                std::string(vocabulary::reserved_label_prefix) + "' are reserved";
       }

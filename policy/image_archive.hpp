@@ -14,8 +14,9 @@
 //     and "repositories" is not forwarded: dockerd names images from manifest.json alone.
 //   - each image's configuration must be a regular file of the archive that berth read whole
 //     (up to config_limit) and decoded as dockerd decodes it: no ONBUILD triggers (they would
-//     run unjudged in a later build) and no label under berth's reserved prefix (an image that
-//     lost its names is shown to the tenant its ownership label names).
+//     run unjudged in a later build) and no label under berth's reserved prefix but the
+//     ownership label, which every image built through berth carries (see README, Known gaps,
+//     for what it means once such an image has lost its names).
 //   - no path is written twice (a later entry would replace a judged configuration), no
 //     directory above a path written is replaced by a file or link (a link there would send
 //     dockerd to another configuration), nothing through a symbolic link, and manifest.json is
@@ -45,7 +46,10 @@ namespace berth::policy {
 inline constexpr std::size_t image_config_limit = 4 * 1024 * 1024;
 
 /// Why dockerd's decoding of an image configuration would make it unfit for a tenant; nullopt
-/// when it is fit. Text that is no configuration dockerd can read is unfit too.
+/// when it is fit. Unfit: ONBUILD triggers, a label under berth's reserved prefix other than
+/// the ownership label itself (every image built through berth carries it, and such images
+/// are pushed, saved and brought back, by their builder or by another tenant), and text that
+/// is no configuration dockerd can read.
 [[nodiscard]] std::optional<std::string> judge_image_config(std::string_view text);
 
 /// manifest.json as dockerd will read it, rewritten for `tenant`. `config_verdicts` maps each

@@ -181,8 +181,9 @@ net::awaitable<std::string> Session::end_transfer(Admission& a, bool succeeded) 
                inspected && inspected->status == 200) {
       if (const auto unfit = policy::judge_image_config(inspected->body)) {
         // ONBUILD triggers run unjudged in any build FROM the image (a COPY --from naming
-        // another tenant's image, an ADD of a URL the tenant may not fetch); a label under
-        // berth's prefix would name an owner once the image lost its tags: not kept. (The
+        // another tenant's image, an ADD of a URL the tenant may not fetch); labels under
+        // berth's prefix are berth's (the ownership label excepted, which every image built
+        // through berth carries): not kept. (The
         // inspect's "Config" is the configuration's "config", as Go matches keys.)
         std::string untag = "/images/" + policy::escape_path(t.stored) + "?noprune=1";
         (void)co_await docker_request(pool, a.rt, http::verb::delete_, std::move(untag));

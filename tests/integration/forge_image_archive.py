@@ -7,12 +7,12 @@ The forged archive names its image NAME (in manifest.json and repositories); the
 would have in dockerd (the sha256 of the last configuration written at its path) is printed.
 MODE:
   named      nothing else changed (the control: this one loads)
-  label      the configuration carries the label berth.tenant=someone-else
+  label      the configuration carries a label under berth's reserved prefix (berth.quota)
   onbuild    the configuration has an ONBUILD trigger
   legacy     no manifest.json (the format of Docker before 1.10, named by "repositories")
   unnamed    manifest.json names no image (RepoTags empty)
   symlink    manifest.json is a symbolic link to the real manifest, under another name
-  twice      the configuration appears twice, the second one with the label
+  twice      the configuration appears twice, the second one with that label
   foreign    the image lists a foreign layer (LayerSources)
 """
 import hashlib
@@ -41,7 +41,7 @@ def main():
     if mode in ("label", "twice"):
         labelled = json.loads(json.dumps(config))
         labelled["config"].setdefault("Labels", {})
-        labelled["config"]["Labels"] = dict(labelled["config"]["Labels"] or {}, **{"berth.tenant": "someone-else"})
+        labelled["config"]["Labels"] = dict(labelled["config"]["Labels"] or {}, **{"berth.quota": "none"})
         if mode == "label":
             config = labelled
         else:

@@ -429,6 +429,27 @@ TEST_CASE("a tenant saves its images and loads them back under the names it know
     r = p.docker(cli, other, {"load", "-i", archive.string()});
     CHECK(r.ok());
     CHECK_FALSE(dockerd_tags_of(p.other_tenant() + ".berth.local/" + name).empty());
+    // An image the tenant built through berth carries its ownership label, and comes back.
+    const auto ctx = p.dir() / ("ctx-" + tag);
+    std::filesystem::create_directories(ctx);
+    berth::test::write_file(ctx / "Dockerfile", std::string("FROM ") + test_image +
+                                                    "\nCMD [\"echo\", \"built\"]\n");
+    const std::string built = "built:" + tag;
+    r = p.docker(cli, t, {"build", "-q", "-t", built, ctx.string()});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    const auto built_archive = p.dir() / ("built-" + tag + ".tar");
+    REQUIRE(p.docker(cli, t, {"save", "-o", built_archive.string(), built}).ok());
+    REQUIRE(p.docker(cli, t, {"rmi", built}).ok());
+    r = p.docker(cli, t, {"load", "-i", built_archive.string()});
+    INFO(describe(r));
+    CHECK(r.ok());
+    CHECK(trim(p.docker(cli, t, {"run", "--rm", built}).out) == "built");
+    // The other tenant may load it too, under its own name.
+    r = p.docker(cli, other, {"load", "-i", built_archive.string()});
+    INFO(describe(r));
+    CHECK(r.ok());
+    CHECK(trim(p.docker(cli, other, {"run", "--rm", built}).out) == "built");
   }
 }
 

@@ -95,7 +95,8 @@ using Verdicts = std::map<std::string, std::optional<std::string>, std::less<>>;
 }  // namespace
 
 TEST_CASE("an image configuration is fit unless dockerd would read ONBUILD triggers or a "
-          "reserved label in it, in any spelling Go accepts",
+          "reserved label other than the ownership label in it, in any spelling Go "
+          "accepts",
           "[policy][image][load]") {
   CHECK_FALSE(judge_image_config(kConfig).has_value());
   CHECK_FALSE(judge_image_config(R"({"config":null})").has_value());
@@ -103,13 +104,19 @@ TEST_CASE("an image configuration is fit unless dockerd would read ONBUILD trigg
   REQUIRE(onbuild.has_value());
   CHECK_THAT(*onbuild, Contains("ONBUILD"));
   // Go matches struct fields case-insensitively: "CONFIG" and "labels" are what dockerd reads.
-  const auto label = judge_image_config(R"({"CONFIG":{"labels":{"berth.tenant":"globex"}}})");
+  const auto label = judge_image_config(R"({"CONFIG":{"labels":{"berth.quota":"none"}}})");
   REQUIRE(label.has_value());
-  CHECK_THAT(*label, Contains("berth.tenant"));
+  CHECK_THAT(*label, Contains("berth.quota"));
   // The last of two spellings wins for an array, as in Go.
   CHECK(judge_image_config(R"({"config":{"OnBuild":["RUN id"],"onbuild":[]}})") == std::nullopt);
   CHECK(judge_image_config(R"({"config":{"onbuild":[],"OnBuild":["RUN id"]}})").has_value());
   CHECK(judge_image_config(R"({"config":{"Labels":{"Berth.Tenant":"x"}}})").has_value());
+  // The ownership label is what every build through berth carries: such an image, pushed or
+  // saved and brought back, by its builder or another tenant, is kept. Another reserved key
+  // is not.
+  CHECK(judge_image_config(R"({"config":{"Labels":{"berth.tenant":"globex"}}})") == std::nullopt);
+  CHECK(judge_image_config(R"({"config":{"Labels":{"berth.tenant":"acme","berth.x":"y"}}})")
+            .has_value());
   // What dockerd could not read at all is not fit either.
   CHECK(judge_image_config(R"({"config":{"Labels":{"a":1}}})").has_value());
   CHECK(judge_image_config("{").has_value());
@@ -191,7 +198,7 @@ TEST_CASE("a loaded archive is refused for what would make dockerd load other th
     CHECK(l.refusal.http_status >= 400);
   };
   const std::string layer = directory("l1/") + file("l1/layer.tar", "x");
-  const std::string labelled = R"({"config":{"Labels":{"berth.tenant":"globex"}}})";
+  const std::string labelled = R"({"config":{"Labels":{"berth.quota":"none"}}})";
   refused(archive(manifest(), labelled), "reserved");
   refused(archive(manifest(), R"({"config":{"OnBuild":["ADD http://10.0.0.1/ /"]}})"), "ONBUILD");
   // A judged configuration replaced by a later entry at its path.
