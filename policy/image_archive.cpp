@@ -71,11 +71,8 @@ std::optional<std::string> archive_path(std::string_view path) {
 
 // One RepoTags entry, stored in the tenant's namespace. dockerd takes only "name:tag".
 std::expected<std::string, Decision> stored_tag(std::string_view tenant, const std::string& tag) {
-  const auto last_slash = tag.rfind('/');
-  const bool tagged = tag.find(':', last_slash == std::string::npos ? 0 : last_slash) !=
-                      std::string::npos;
   auto ref = names::parse_image_ref(tag);
-  if (!ref || !tagged || tag.find('@') != std::string::npos) {
+  if (!ref || !names::has_tag_separator(tag) || tag.find('@') != std::string::npos) {
     return std::unexpected(Decision::deny(400, "invalid tag \"" + tag + "\" in manifest.json",
                                           "image.load_name"));
   }

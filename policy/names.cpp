@@ -186,6 +186,11 @@ bool is_domain(std::string_view first) {
 
 }  // namespace
 
+bool has_tag_separator(std::string_view text) {
+  const auto slash = text.rfind('/');
+  return text.find(':', slash == std::string_view::npos ? 0 : slash) != std::string_view::npos;
+}
+
 std::string stored_image(std::string_view tenant, const ImageRef& ref) {
   std::string name = ref.name;
   const auto slash = name.find('/');

@@ -48,6 +48,10 @@ struct ImageRef {
 /// "latest" when no tag or digest). nullopt for an invalid reference.
 std::optional<ImageRef> parse_image_ref(std::string_view text);
 
+/// True when a reference as written has a ':' after its last '/': a tag (or, with '@', a
+/// digest's algorithm), never a registry's port.
+bool has_tag_separator(std::string_view text);
+
 /// "app:v1" of tenant acme -> "acme.berth.local/app:v1".
 std::string stored_image(std::string_view tenant, const ImageRef& ref);
 /// The tenant's spelling of a stored "repo:tag"; nullopt when it is not the tenant's.

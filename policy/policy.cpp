@@ -9,6 +9,7 @@
 
 #include "policy/egress.hpp"
 #include "policy/identity.hpp"
+#include "policy/names.hpp"
 #include "policy/units.hpp"
 #include "policy/vocabulary.hpp"
 
@@ -667,10 +668,7 @@ bool image_pattern_matches(std::string_view pattern, std::string_view ref) {
     return true;
   }
   // A pattern without a tag allows every tag of the repository.
-  const auto slash = pattern.rfind('/');
-  const bool has_tag = pattern.find(':', slash == std::string_view::npos ? 0 : slash) !=
-                       std::string_view::npos;
-  if (!has_tag) {
+  if (!names::has_tag_separator(pattern)) {
     const auto ref_slash = ref.rfind('/');
     const auto colon = ref.find(':', ref_slash == std::string_view::npos ? 0 : ref_slash);
     if (colon != std::string_view::npos && star_match(pattern, ref.substr(0, colon))) {

@@ -1677,10 +1677,8 @@ Rewritten image_pull(const Ctx& c, const Classified& request,
   const std::string from = param(q, "fromImage").value_or("");
   const std::string tag = param(q, "tag").value_or("");
   auto ref = names::parse_image_ref(from);
-  const auto colon = from.rfind(':');
-  const auto slash = from.rfind('/');
-  const bool named_tag = !tag.empty() || from.find('@') != std::string::npos ||
-                         (colon != std::string::npos && (slash == std::string::npos || colon > slash));
+  const bool named_tag =
+      !tag.empty() || from.find('@') != std::string::npos || names::has_tag_separator(from);
   if (!ref) {
     return refused(bad("invalid reference format", "image.reference"));
   }
@@ -1735,9 +1733,7 @@ Rewritten image_push(const Ctx& c, const Classified& request, std::string_view b
                           "image.push_all_tags"));
   }
   auto ref = names::parse_image_ref(name + ":" + tag);
-  const auto colon = name.rfind(':');
-  if (!ref || (colon != std::string::npos && (name.rfind('/') == std::string::npos ||
-                                              colon > name.rfind('/')))) {
+  if (!ref || names::has_tag_separator(name)) {
     return refused(bad("invalid reference format", "image.reference"));
   }
   // Only the tenant's own tag is pushed: a shared image it has not tagged as its own stays the
@@ -1874,10 +1870,8 @@ Rewritten image_import(const Ctx& c, const Classified& request,
 // (that tag only: the repository may hold tags the tenant may not use), else the image's id.
 std::expected<std::string, Decision> save_name(const Ctx& c, const std::string& name) {
   auto parsed = names::parse_image_ref(name);
-  const auto last_slash = name.rfind('/');
   const bool name_only =
-      parsed && name.find('@') == std::string::npos &&
-      name.find(':', last_slash == std::string::npos ? 0 : last_slash) == std::string::npos;
+      parsed && name.find('@') == std::string::npos && !names::has_tag_separator(name);
   auto found = c.index.find_image(c.tenant(), name);
   if (found.result != Lookup::found) {
     if (name_only) {
