@@ -658,6 +658,7 @@ void view_network(const std::string& tenant, json& n, const OwnershipIndex& inde
     n["Name"] = view(tenant, n["Name"].get<std::string>());
   }
   strip_labels(n["Labels"]);
+  n.erase("Peers");  // an overlay's hosts, by name and address: hosts are not the tenant's
   if (n.contains("Containers") && n["Containers"].is_object()) {
     // Only the tenant's own endpoints (an operator may have connected anything).
     json containers = json::object();

@@ -212,9 +212,12 @@ std::expected<std::vector<Cidr>, Decision> plan_network_addresses(const Tenant& 
 std::expected<std::pair<json, std::vector<Cidr>>, Decision> default_network_create(
     const Tenant& rules, const OwnershipIndex& index, const DaemonFacts& facts) {
   json create = {{"Name", names::default_network(rules.id)},
-                 {"Driver", "bridge"},
+                 {"Driver", facts.fleet ? "overlay" : "bridge"},
                  {"CheckDuplicate", true},
                  {"Labels", {{std::string(vocabulary::tenant_label), rules.id}}}};
+  if (facts.fleet) {
+    create["Attachable"] = true;
+  }
   auto subnets = plan_network_addresses(rules, create, index, facts);
   if (!subnets) {
     return std::unexpected(subnets.error());

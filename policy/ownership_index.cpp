@@ -470,6 +470,94 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   next_reservation_ = next;
 }
 
+void OwnershipIndex::replace_host(std::string_view host, OwnershipIndex&& fresh, bool primary) {
+  for (auto& [id, c] : fresh.containers_) {
+    c.host = std::string(host);
+  }
+  for (auto& [name, v] : fresh.volumes_) {
+    v.host = std::string(host);
+  }
+  if (primary) {
+    // The other hosts' containers and volumes go into `fresh`, which then replaces everything.
+    for (const auto& [id, c] : containers_) {
+      if (c.host != host && !fresh.containers_.contains(id)) {
+        fresh.put_container(c);
+        if (auto r = resources_.find(id); r != resources_.end()) {
+          fresh.resources_.emplace(id, r->second);
+        }
+      }
+    }
+    for (const auto& [name, v] : volumes_) {
+      if (v.host != host && !fresh.volumes_.contains(name)) {
+        fresh.volumes_.emplace(name, v);
+      }
+    }
+    replace_all(std::move(fresh));
+    return;
+  }
+  for (auto it = containers_.begin(); it != containers_.end();) {
+    if (it->second.host != host || fresh.containers_.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto n = container_names_.find(it->second.name);
+        n != container_names_.end() && n->second == it->first) {
+      container_names_.erase(n);
+    }
+    resources_.erase(it->first);
+    std::erase_if(execs_, [&](const auto& e) { return e.second == it->first; });
+    it = containers_.erase(it);
+  }
+  std::erase_if(volumes_, [&](const auto& v) {
+    return v.second.host == host && !fresh.volumes_.contains(v.first);
+  });
+  for (auto& [id, c] : fresh.containers_) {
+    put_container(std::move(c));
+  }
+  for (auto& [id, r] : fresh.resources_) {
+    resources_.insert_or_assign(id, r);
+  }
+  for (auto& [name, v] : fresh.volumes_) {
+    volumes_.insert_or_assign(name, std::move(v));
+  }
+}
+
+std::vector<ContainerInfo> OwnershipIndex::all_containers() const {
+  std::vector<ContainerInfo> out;
+  out.reserve(containers_.size());
+  for (const auto& [id, c] : containers_) {
+    out.push_back(c);
+  }
+  return out;
+}
+
+bool OwnershipIndex::name_reserved(std::string_view stored, std::uint64_t except) const {
+  return std::any_of(reservations_.begin(), reservations_.end(), [&](const auto& r) {
+    return r.first != except && r.second.container.empty() && r.second.name == stored;
+  });
+}
+
+std::optional<std::string> OwnershipIndex::host_of_container(std::string_view ref) const {
+  if (auto it = containers_.find(ref); it != containers_.end()) {
+    return it->second.host;
+  }
+  const std::string_view name = ref.starts_with('/') ? ref.substr(1) : ref;
+  if (auto n = container_names_.find(std::string(name)); n != container_names_.end()) {
+    if (auto it = containers_.find(n->second); it != containers_.end()) {
+      return it->second.host;
+    }
+  }
+  auto it = containers_.lower_bound(ref);
+  if (ref.empty() || it == containers_.end() || !it->first.starts_with(ref)) {
+    return std::nullopt;
+  }
+  const auto first = it;
+  if (++it != containers_.end() && it->first.starts_with(ref)) {
+    return std::nullopt;  // ambiguous: dockerd refuses it wherever it is sent
+  }
+  return first->second.host;
+}
+
 Usage OwnershipIndex::usage_of(std::string_view tenant, std::string_view except) const {
   Usage u;
   auto add = [&u](const Resources& r) {

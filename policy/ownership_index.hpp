@@ -45,6 +45,7 @@ struct ContainerInfo {
   std::string tenant;  ///< "" = operator
   std::string name;    ///< stored name, without the leading '/'
   std::string state;   ///< "created", "running", "paused", "exited"...
+  std::string host = {};  ///< the fleet host that holds it (its policy name)
 };
 
 struct NetworkInfo {
@@ -57,6 +58,7 @@ struct NetworkInfo {
 struct VolumeInfo {
   std::string name;  ///< stored name
   std::string tenant;
+  std::string host = {};  ///< the fleet host that holds it; a volume ties its containers there
 };
 
 struct ImageInfo {
@@ -149,6 +151,17 @@ class OwnershipIndex {
   /// Replaces everything (a full resynchronisation from dockerd's lists). Exec sessions whose
   /// container still exists are kept.
   void replace_all(OwnershipIndex&& fresh);
+  /// A full resynchronisation of one host of a fleet: its containers and volumes are replaced
+  /// by `fresh`'s (which take `host`), the other hosts' stay. The primary host (`primary`)
+  /// also replaces the networks and images, which berth keeps there.
+  void replace_host(std::string_view host, OwnershipIndex&& fresh, bool primary);
+  /// The host holding the container `ref` names (full id, stored name or unique id prefix,
+  /// whoever owns it): how a request is routed, after it was judged.
+  [[nodiscard]] std::optional<std::string> host_of_container(std::string_view ref) const;
+  /// Every container, whoever owns it (placement counts what each host holds).
+  [[nodiscard]] std::vector<ContainerInfo> all_containers() const;
+  /// True when a create in flight other than `except` has reserved the stored name.
+  [[nodiscard]] bool name_reserved(std::string_view stored, std::uint64_t except) const;
 
   [[nodiscard]] std::size_t container_count() const noexcept { return containers_.size(); }
 

@@ -241,6 +241,10 @@ std::optional<Rejection> eligibility(const HostState& host, const TenantPresence
       return Rejection{0, Refusal::dependency, static_cast<std::uint32_t>(i), 0, 0};
     }
   }
+  if (r.image_required &&
+      !std::binary_search(host.image_ids.begin(), host.image_ids.end(), r.image_id)) {
+    return Rejection{0, Refusal::image, 0, 0, 0};
+  }
   if (auto no =
           hard_rule(r.rules.constraints, Refusal::constraint, host, presence, r.tenant, false)) {
     return no;
@@ -376,6 +380,8 @@ std::string tenant_clause(const Rejection& r, const PlacementRequest& request) {
       return "outside this tenant's placement policy";
     case Refusal::dependency:
       return dependency_text(request.dependencies[r.item]) + " is on another host";
+    case Refusal::image:
+      return "image not present";
     case Refusal::constraint:
       return "constraint " + request.rules.constraints[r.item].str() + " not met";
     case Refusal::affinity:
@@ -571,6 +577,8 @@ std::string describe(const Rejection& r, std::span<const HostState> hosts,
       return "outside the tenant's placement pins (" + request.pins[r.item].str() + ")";
     case Refusal::dependency:
       return "does not hold " + dependency_text(request.dependencies[r.item]);
+    case Refusal::image:
+      return "does not hold image " + request.image_id;
     case Refusal::constraint:
       return "constraint " + request.rules.constraints[r.item].str() + " not met";
     case Refusal::affinity:

@@ -2,7 +2,7 @@
 // Placement: which host of the fleet runs a new tenant container, and why every other host was
 // refused. Hard filters first, in this order, and the first one a host fails is its reason:
 // unhealthy, cordoned, outside the tenant's pins (operator policy), not the host that holds a
-// dependency (a volume that lives on one host, --volumes-from, --network container:), a hard
+// dependency, without the image when the request requires it (a volume that lives on one host, --volumes-from, --network container:), a hard
 // constraint or affinity the container asks for, a published host port already taken there,
 // then fit. Fit is judged twice, and both must hold:
 //   - reservations: the sum over the host's containers of max(limit or default, p95 measured
@@ -169,6 +169,9 @@ struct PlacementRequest {
   std::string tenant;
   Amount limits;  ///< 0 = none, the operator default applies
   std::string image_id;
+  /// The image must be on the host: dockerd's create never pulls, so a host without it would
+  /// answer "No such image". (A fleet that copies images between hosts would make it a score.)
+  bool image_required = false;
   std::vector<HostPort> ports;
   std::vector<Dependency> dependencies;
   std::vector<Expression> pins;  ///< the operator's placement policy for the tenant (hard)
@@ -182,6 +185,7 @@ enum class Refusal : std::uint8_t {
   cordoned,
   pin,              ///< item: index in pins
   dependency,       ///< item: index in dependencies
+  image,            ///< image_required, and the host does not hold image_id
   constraint,       ///< item: index in rules.constraints
   affinity,         ///< item: index in rules.affinities
   port,             ///< item: index in ports

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <set>
@@ -627,7 +628,129 @@ void parse_identities(Checker& c, const YAML::Node& node, const std::vector<Tena
   }
 }
 
+bool is_upstream_url(std::string_view url) {
+  return url.starts_with("unix://") || url.starts_with("tcp://") || url.starts_with("tls://");
+}
+
+void parse_upstream_tls(Checker& c, const YAML::Node& node, std::string_view where,
+                        UpstreamTls& u) {
+  c.each_entry(node, where, {"ca", "cert", "key", "server_name"},
+               [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                 std::string* target = field == "ca"     ? &u.ca
+                                       : field == "cert" ? &u.cert
+                                       : field == "key"  ? &u.key
+                                                         : &u.server_name;
+                 c.string_value(v, std::string(where) + "." + field, *target);
+               });
+}
+
+// A host name as the operator writes it in constraints (node==h1) and berthctl: letters,
+// digits, '-', '_' and '.', starting with a letter or digit, at most 63 characters.
+bool valid_host_name(std::string_view name) {
+  if (name.empty() || name.size() > 63 || !std::isalnum(static_cast<unsigned char>(name[0]))) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+  });
+}
+
+void parse_host(Checker& c, const YAML::Node& node, FleetHost& h) {
+  c.each_entry(node, "a host", {"name", "url", "tls", "labels", "capacity", "cordoned"},
+               [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
+                 if (key == "name") {
+                   if (c.string_value(value, "hosts.name", h.name) && !valid_host_name(h.name)) {
+                     c.error(value, "hosts.name '" + h.name +
+                                        "': letters, digits, '-', '_' and '.', at most 63");
+                   }
+                 } else if (key == "url") {
+                   if (c.string_value(value, "hosts.url", h.url) && !is_upstream_url(h.url)) {
+                     c.error(value, "hosts.url must be unix:///path, tcp://host:port or "
+                                    "tls://host:port");
+                   }
+                 } else if (key == "tls") {
+                   parse_upstream_tls(c, value, "hosts.tls", h.tls);
+                 } else if (key == "labels") {
+                   c.each_entry(value, "hosts.labels", {},
+                                [&](const std::string& label, const YAML::Node&,
+                                    const YAML::Node& v) {
+                                  std::string text;
+                                  if (c.string_value(v, "hosts.labels." + label, text)) {
+                                    std::string lower = label;
+                                    std::transform(lower.begin(), lower.end(), lower.begin(),
+                                                   [](unsigned char ch) { return std::tolower(ch); });
+                                    h.labels.emplace_back(std::move(lower), std::move(text));
+                                  }
+                                });
+                 } else if (key == "capacity") {
+                   c.each_entry(value, "hosts.capacity", {"cpus", "memory"},
+                                [&](const std::string& what, const YAML::Node&,
+                                    const YAML::Node& v) {
+                                  if (what == "cpus") {
+                                    c.cpus_value(v, "hosts.capacity.cpus", h.nano_cpus);
+                                  } else {
+                                    c.size_value(v, "hosts.capacity.memory", h.memory);
+                                  }
+                                });
+                 } else {
+                   std::optional<bool> cordoned;
+                   c.bool_value(value, "hosts.cordoned", cordoned);
+                   h.cordoned = cordoned.value_or(false);
+                 }
+               });
+  if (!node.IsMap()) {
+    return;
+  }
+  if (h.name.empty() || h.url.empty()) {
+    c.error(node, "a host needs a name and a url");
+  }
+  if (h.url.starts_with("tls://") && h.tls.ca.empty()) {
+    c.error(node, "host '" + h.name + "': a tls:// url needs tls.ca (and cert and key)");
+  }
+}
+
+void parse_hosts(Checker& c, const YAML::Node& node, std::vector<FleetHost>& hosts) {
+  if (!node.IsSequence() || node.size() == 0) {
+    c.error(node, "hosts must be a list of at least one host");
+    return;
+  }
+  for (const auto& item : node) {
+    FleetHost h;
+    parse_host(c, item, h);
+    const bool duplicate = std::any_of(hosts.begin(), hosts.end(), [&](const FleetHost& other) {
+      return other.name == h.name || other.url == h.url;
+    });
+    if (duplicate && !h.name.empty()) {
+      c.error(item, "host '" + h.name + "': its name or url is listed twice");
+    }
+    hosts.push_back(std::move(h));
+  }
+}
+
+// An overcommit factor: a number from 1 (never reserve beyond capacity) to 20.
+void overcommit_value(Checker& c, const YAML::Node& node, std::string_view what, double& out) {
+  const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !(value >= 1.0) ||
+      value > 20.0) {
+    c.error(node, std::string(what) + ": expected a number from 1 to 20");
+    return;
+  }
+  out = value;
+}
+
+void parse_placement(Checker& c, const YAML::Node& node, PlacementSettings& p) {
+  c.each_entry(node, "placement", {"cpu_overcommit", "memory_overcommit"},
+               [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
+                 overcommit_value(c, value, "placement." + key,
+                                  key == "cpu_overcommit" ? p.cpu_overcommit
+                                                          : p.memory_overcommit);
+               });
+}
+
 }  // namespace
+
 
 const Tenant* Policy::find_tenant(std::string_view id) const noexcept {
   for (const auto& t : tenants) {
@@ -714,32 +837,31 @@ std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
   YAML::Node tenants_node;
   YAML::Node tenant_defaults_node;
   YAML::Node identities_node;
+  YAML::Node hosts_node;
+  bool has_upstream = false;
+  bool has_hosts = false;
   bool has_tls = false;
   c.each_entry(root, "the policy",
                {"listen", "upstream", "upstream_tls", "metrics_listen", "tls", "tenant_defaults",
-                "tenants", "identities"},
+                "tenants", "identities", "hosts", "placement"},
                [&](const std::string& name, const YAML::Node&, const YAML::Node& value) {
                  if (name == "listen") {
                    c.string_value(value, name, policy.listen);
                  } else if (name == "upstream") {
+                   has_upstream = true;
                    if (c.string_value(value, name, policy.upstream) &&
-                       !policy.upstream.starts_with("unix://") &&
-                       !policy.upstream.starts_with("tcp://") &&
-                       !policy.upstream.starts_with("tls://")) {
+                       !is_upstream_url(policy.upstream)) {
                      c.error(value, "upstream must be unix:///path, tcp://host:port or "
                                     "tls://host:port");
                    }
                  } else if (name == "upstream_tls") {
-                   c.each_entry(value, "upstream_tls", {"ca", "cert", "key", "server_name"},
-                                [&](const std::string& field, const YAML::Node&,
-                                    const YAML::Node& v) {
-                                  auto& u = policy.upstream_tls;
-                                  std::string* target = field == "ca"     ? &u.ca
-                                                        : field == "cert" ? &u.cert
-                                                        : field == "key"  ? &u.key
-                                                                          : &u.server_name;
-                                  c.string_value(v, "upstream_tls." + field, *target);
-                                });
+                   parse_upstream_tls(c, value, "upstream_tls", policy.upstream_tls);
+                 } else if (name == "hosts") {
+                   hosts_node = value;
+                   has_hosts = true;
+                   parse_hosts(c, value, policy.hosts);
+                 } else if (name == "placement") {
+                   parse_placement(c, value, policy.placement);
                  } else if (name == "metrics_listen") {
                    c.string_value(value, name, policy.metrics_listen);
                  } else if (name == "tls") {
@@ -758,6 +880,13 @@ std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
   }
   if (policy.upstream.starts_with("tls://") && policy.upstream_tls.ca.empty()) {
     c.add(1, 1, "a tls:// upstream needs upstream_tls.ca (and cert and key for --tlsverify)");
+  }
+  if (has_upstream && has_hosts) {
+    c.error(hosts_node, "hosts and upstream exclude each other: list the upstream as a host");
+  }
+  if (!has_hosts) {
+    policy.hosts.push_back(FleetHost{"local", policy.upstream, policy.upstream_tls, {}, {}, {},
+                                     false});
   }
   // Tenants first, so identity rules can be checked against them wherever they are written.
   parse_tenants(c, tenants_node, tenant_defaults_node, policy.tenants);

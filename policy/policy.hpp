@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "policy/address.hpp"
@@ -144,6 +145,25 @@ struct UpstreamTls {
   std::string server_name;  ///< name to verify in dockerd's certificate; default: the host
 };
 
+/// One Docker host of the fleet (issue #15). Without a `hosts` list the fleet is one host,
+/// "local", at `upstream`.
+struct FleetHost {
+  std::string name;  ///< the operator's name for it: never shown to a tenant
+  std::string url;   ///< unix:///path, tcp://host:port or tls://host:port
+  UpstreamTls tls;   ///< for a tls:// url
+  /// Traits placement constraints match (`constraint:region==eu`): key (lowercase) -> value.
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::optional<std::int64_t> nano_cpus;  ///< capacity override; default: dockerd's NCPU
+  std::optional<std::int64_t> memory;     ///< capacity override; default: dockerd's MemTotal
+  bool cordoned = false;  ///< no new container is placed on it; its containers stay
+};
+
+/// How far placement may reserve beyond a host's capacity (see policy/placement.hpp).
+struct PlacementSettings {
+  double cpu_overcommit = 1.0;
+  double memory_overcommit = 1.0;
+};
+
 struct Policy {
   std::string listen = "0.0.0.0:2376";
   std::string upstream = "unix:///var/run/docker.sock";
@@ -152,6 +172,10 @@ struct Policy {
   TlsFiles tls;
   std::vector<IdentityRule> identities;  ///< first matching rule wins
   std::vector<Tenant> tenants;
+  /// The fleet, in the operator's order; never empty after parse_policy (one host "local" at
+  /// `upstream` when the policy lists none).
+  std::vector<FleetHost> hosts;
+  PlacementSettings placement;
 
   [[nodiscard]] const Tenant* find_tenant(std::string_view id) const noexcept;
 };

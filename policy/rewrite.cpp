@@ -1105,6 +1105,7 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
     return refused(bad("berth: malformed query string", "query.invalid"));
   }
   bool named = false;
+  std::string chosen;  // the name as the tenant wrote it
   for (auto& [key, value] : *query) {
     if (key == "name" && named) {
       value.clear();  // dockerd reads the first "name" only; the rest are dropped below
@@ -1123,12 +1124,29 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
                                "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                            "name.invalid"));
       }
+      chosen = std::string(name);
       value = names::stored(c.tenant(), name);
       out.created_name = value;
     }
   }
   std::erase_if(*query, [](const auto& kv) { return kv.first == "name" && kv.second.empty(); });
   out.generate_name = !named;
+  // dockerd's DNS answers a container's stored name ("acme_web") on its networks; on a private
+  // host the tenant's containers reach each other by the name they gave ("web"). Its networks
+  // are its own, so that alias can meet no other tenant's container.
+  if (!chosen.empty() && !primary.empty() && primary != "none") {
+    json& ep = doc["NetworkingConfig"]["EndpointsConfig"][primary];
+    if (!ep.is_object()) {
+      ep = json::object();
+    }
+    json& aliases = ep["Aliases"];
+    if (!aliases.is_array()) {
+      aliases = json::array();
+    }
+    if (std::find(aliases.begin(), aliases.end(), chosen) == aliases.end()) {
+      aliases.push_back(chosen);
+    }
+  }
   Classified forwarded = request;
   forwarded.query = build_query(*query);
   out.target = canonical_target(forwarded);
@@ -1188,13 +1206,20 @@ Rewritten network_create(const Ctx& c, std::string_view body) {
                        "characters",
                        "network.name"));
   }
+  // One host: a bridge. A fleet: an attachable overlay of berth's Swarm, which is what the
+  // tenant's containers on different hosts need to reach each other ("bridge" is taken as the
+  // tenant's word for "a network of my own", which compose and the CLI send by default).
   const auto driver = doc.value("Driver", std::string());
-  if (!driver.empty() && driver != "bridge") {
+  const bool fleet = c.facts.fleet;
+  if (!driver.empty() && driver != "bridge" && !(fleet && driver == "overlay")) {
     return refused(refuse("network driver '" + driver + "' is not allowed for tenant " +
                               c.tenant() + "; use bridge",
                           "network.driver"));
   }
-  doc["Driver"] = "bridge";
+  doc["Driver"] = fleet ? "overlay" : "bridge";
+  if (fleet) {
+    doc["Attachable"] = true;
+  }
   if (doc.value("Ingress", false) || doc.value("ConfigOnly", false) ||
       doc.contains("ConfigFrom")) {
     return refused(refuse("ingress and config-only networks are not allowed for tenants",

@@ -40,6 +40,9 @@ struct DaemonFacts {
   /// The host's routes other than default routes (the proxy reads them): a tenant network
   /// must not claim a range the host reaches elsewhere.
   std::vector<Cidr> host_routes = {};
+  /// berth fronts a fleet of several hosts: tenant networks are attachable overlay networks
+  /// of its Swarm, so that containers on different hosts reach each other.
+  bool fleet = false;
 };
 
 /// The cgroup parent every container of `tenant` is placed under (absolute for cgroupfs, a

@@ -61,6 +61,12 @@ void Session::account(const Exchange& ex) const {
   number("bytes_in", ex.bytes_in);
   number("bytes_out", ex.bytes_out);
   flag("hijacked", ex.hijacked);
+  if (!ex.host.empty()) {
+    text("host", ex.host);
+  }
+  if (!ex.placement.empty()) {
+    text("placement", ex.placement);
+  }
   number("duration_us", us);
   line += '}';
   if (!worker_.audit().write(line)) {

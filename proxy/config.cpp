@@ -183,6 +183,29 @@ std::expected<SslCtxPtr, std::string> make_upstream_ctx(const policy::UpstreamTl
   return ctx;
 }
 
+std::expected<HostRuntime, std::string> make_host(const policy::FleetHost& spec) {
+  HostRuntime h;
+  h.name = spec.name;
+  h.spec = &spec;
+  auto address = parse_upstream(spec.url);
+  if (!address) {
+    return std::unexpected("host " + spec.name + ": " + address.error());
+  }
+  h.address = std::move(*address);
+  if (h.address.kind == UpstreamAddress::Kind::tls) {
+    if (spec.tls.ca.empty()) {
+      return std::unexpected("host " + spec.name + " (" + spec.url + ") needs a tls ca");
+    }
+    auto client = make_upstream_ctx(spec.tls);
+    if (!client) {
+      return std::unexpected("host " + spec.name + ": " + client.error());
+    }
+    h.ctx = std::move(*client);
+    h.server_name = spec.tls.server_name.empty() ? h.address.host : spec.tls.server_name;
+  }
+  return h;
+}
+
 }  // namespace
 
 std::expected<Options, std::string> parse_options(int argc, char** argv) {
@@ -291,29 +314,42 @@ std::expected<std::shared_ptr<const Runtime>, std::string> load_runtime(
   auto rt = std::make_shared<Runtime>();
   rt->generation = generation;
   rt->listen = options.listen_override.empty() ? p.listen : options.listen_override;
-  auto upstream = parse_upstream(options.upstream_override.empty() ? p.upstream
-                                                                   : options.upstream_override);
-  if (!upstream) {
-    return std::unexpected(upstream.error());
+  if (!options.upstream_override.empty()) {
+    if (p.hosts.size() != 1) {
+      return std::unexpected("--upstream names one daemon; the policy lists a fleet of " +
+                             std::to_string(p.hosts.size()) + " hosts");
+    }
+    p.hosts.front().url = options.upstream_override;
   }
-  rt->upstream = std::move(*upstream);
   auto server = make_server_ctx(p.tls);
   if (!server) {
     return std::unexpected(server.error());
   }
   rt->server_ctx = std::move(*server);
-  if (rt->upstream.kind == UpstreamAddress::Kind::tls) {
-    if (p.upstream_tls.ca.empty()) {
-      return std::unexpected("upstream " + rt->upstream.text + " needs upstream_tls.ca");
+  for (policy::FleetHost& h : p.hosts) {
+    for (std::string* f : {&h.tls.ca, &h.tls.cert, &h.tls.key}) {
+      *f = resolve(base, *f);
     }
-    auto client = make_upstream_ctx(p.upstream_tls);
-    if (!client) {
-      return std::unexpected(client.error());
-    }
-    rt->upstream_ctx = std::move(*client);
   }
-  rt->policy = std::make_shared<const policy::Policy>(std::move(p));
+  auto made = std::make_shared<const policy::Policy>(std::move(p));
+  for (const policy::FleetHost& h : made->hosts) {
+    auto host = make_host(h);
+    if (!host) {
+      return std::unexpected(host.error());
+    }
+    rt->hosts.push_back(std::move(*host));
+  }
+  rt->policy = std::move(made);
   return std::shared_ptr<const Runtime>(std::move(rt));
+}
+
+const HostRuntime* Runtime::host(std::string_view name) const noexcept {
+  for (const HostRuntime& h : hosts) {
+    if (h.name == name) {
+      return &h;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace berth::proxy

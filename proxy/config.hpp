@@ -8,6 +8,8 @@
 #include <expected>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "policy/policy.hpp"
 #include "proxy/client_limits.hpp"
@@ -45,13 +47,27 @@ struct UpstreamAddress {
 /// Parses unix:///path, tcp://host:port or tls://host:port.
 [[nodiscard]] std::expected<UpstreamAddress, std::string> parse_upstream(std::string_view url);
 
+/// One dockerd of the fleet as berth reaches it.
+struct HostRuntime {
+  std::string name;  ///< the policy's name; "local" when the policy lists no hosts
+  UpstreamAddress address;
+  SslCtxPtr ctx;            ///< only for tls:// hosts
+  std::string server_name;  ///< the name dockerd's certificate must carry (tls://)
+  const policy::FleetHost* spec = nullptr;  ///< in the runtime's policy
+};
+
 struct Runtime {
   std::shared_ptr<const policy::Policy> policy;
   SslCtxPtr server_ctx;
-  UpstreamAddress upstream;
-  SslCtxPtr upstream_ctx;  ///< only for tls:// upstreams
+  /// The fleet, in the policy's order, never empty. The first is the primary: it holds the
+  /// images, networks and volumes berth does not place (and is the Swarm manager of a fleet).
+  std::vector<HostRuntime> hosts;
   std::string listen;
   std::uint64_t generation = 0;
+
+  [[nodiscard]] const HostRuntime& primary() const noexcept { return hosts.front(); }
+  [[nodiscard]] const HostRuntime* host(std::string_view name) const noexcept;
+  [[nodiscard]] bool fleet() const noexcept { return hosts.size() > 1; }
 };
 
 /// Reads the policy file and every file it names, and builds a runtime snapshot. Errors carry

@@ -113,11 +113,12 @@ std::size_t pack_whole_response(ResponseParser& rp, UpstreamBuffer& buffer, bool
 
 }  // namespace
 
-void Session::release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt) {
+void Session::release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt,
+                               Target target) {
   if (upstream_in_use_.lock() == connection) {
     upstream_in_use_.reset();  // another request may take it from the pool now
   }
-  worker_.pool().release(std::move(connection), rt);
+  worker_.pool().release(std::move(connection), rt, target);
 }
 
 net::awaitable<bool> Session::deliver(Admission& a, Answer& answer, Exchange& ex) {
@@ -247,7 +248,7 @@ net::awaitable<std::optional<bool>> Session::pass_raw(Answer& answer, bool clien
   co_await net::async_write(client_, net::buffer(out.get(), n), with_ec(wec));
   disarm();
   if (buffer.size() == 0) {
-    release_upstream(std::move(answer.upstream), rt);
+    release_upstream(std::move(answer.upstream), rt, answer.target);
   }
   co_return !wec && keep_alive;
 }
@@ -271,7 +272,7 @@ net::awaitable<std::optional<bool>> Session::respond_raw(Admission& a, Answer& a
   const std::optional<std::string> body = filter_answer(a, head.status, plain);
   buffer.consume(head.size + coded);
   if (buffer.size() == 0) {
-    release_upstream(std::move(answer.upstream), *a.rt);
+    release_upstream(std::move(answer.upstream), *a.rt, answer.target);
   }
   if (!body) {
     const policy::Decision refusal = policy::Decision::deny(
@@ -342,7 +343,7 @@ net::awaitable<std::optional<bool>> Session::pass_whole(Answer& answer, bool cli
   co_await net::async_write(client_, net::buffer(out.get(), n), with_ec(wec));
   disarm();
   if (reusable && buffer.size() == 0) {
-    release_upstream(std::move(answer.upstream), rt);
+    release_upstream(std::move(answer.upstream), rt, answer.target);
   }
   co_return !wec && keep_alive;
 }
@@ -384,7 +385,7 @@ net::awaitable<bool> Session::relay_response(Answer& answer, bool keep_alive, bo
   }
   if (rp.is_done()) {
     if (upstream_reusable && answer.buffer.size() == 0) {
-      release_upstream(std::move(answer.upstream), rt);
+      release_upstream(std::move(answer.upstream), rt, answer.target);
     }
     co_return keep_alive;
   }
@@ -413,7 +414,7 @@ net::awaitable<bool> Session::relay_response(Answer& answer, bool keep_alive, bo
   }
   if (upstream_reusable && !until_eof && answer.buffer.size() == 0 &&
       answer.upstream->socket().is_open()) {
-    release_upstream(std::move(answer.upstream), rt);
+    release_upstream(std::move(answer.upstream), rt, answer.target);
   }
   co_return keep_alive;
 }
@@ -553,7 +554,7 @@ net::awaitable<bool> Session::respond_whole(Admission& a, Answer& answer, Exchan
   }
   auto upstream_res = full.release();
   if (upstream_res.keep_alive() && answer.buffer.size() == 0) {
-    release_upstream(std::move(answer.upstream), *a.rt);
+    release_upstream(std::move(answer.upstream), *a.rt, answer.target);
   }
   learn_from_answer(a, upstream_res.result_int(), upstream_res.body());
   std::optional<std::string> body = filter_answer(a, upstream_res.result_int(), upstream_res.body());
@@ -599,7 +600,8 @@ void Session::learn_from_answer(Admission& a, unsigned status, const std::string
       const std::string id = doc["Id"].get<std::string>();
       index.write([&](policy::OwnershipIndex& idx) {
         if (route.index == policy::IndexEffect::container_created) {
-          idx.put_container({id, tenant, a.rewritten.created_name, "created"});
+          idx.put_container({id, tenant, a.rewritten.created_name, "created",
+                             a.host != nullptr ? a.host->name : a.rt->primary().name});
           idx.commit(reservation, id);
           reservation = 0;
         } else if (route.index == policy::IndexEffect::exec_created) {
@@ -622,7 +624,7 @@ void Session::learn_from_answer(Admission& a, unsigned status, const std::string
           [&](policy::OwnershipIndex& idx) { idx.erase_container(a.request->params.front()); });
       return;
     case policy::IndexEffect::volume_created:
-      index_volume(index, body);
+      index_volume(index, body, a.host != nullptr ? a.host->name : a.rt->primary().name);
       return;
     case policy::IndexEffect::none:
       return;

@@ -7,6 +7,14 @@ namespace berth::proxy {
 net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     UpstreamPool& pool, std::shared_ptr<const Runtime> rt, http::verb method, std::string target,
     std::string body, std::string registry_auth) {
+  const Target primary{&rt->primary()};
+  co_return co_await docker_request_to(pool, std::move(rt), primary, method, std::move(target),
+                                       std::move(body), std::move(registry_auth));
+}
+
+net::awaitable<std::expected<DockerReply, error_code>> docker_request_to(
+    UpstreamPool& pool, std::shared_ptr<const Runtime> rt, Target to, http::verb method,
+    std::string target, std::string body, std::string registry_auth) {
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "docker");
   if (!registry_auth.empty()) {
@@ -22,7 +30,7 @@ net::awaitable<std::expected<DockerReply, error_code>> docker_request(
   // when it was used less than 2 s ago) gets the request once more on a new connection, when
   // dockerd cannot have acted on it.
   const bool replayable = method == http::verb::get || method == http::verb::head;
-  std::shared_ptr<TlsStream> upstream = pool.take_idle(*rt);
+  std::shared_ptr<TlsStream> upstream = pool.take_idle(*rt, to);
   bool reused = upstream != nullptr;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
@@ -31,7 +39,7 @@ net::awaitable<std::expected<DockerReply, error_code>> docker_request(
   error_code ec;
   for (;;) {
     if (!upstream) {
-      auto acquired = co_await pool.acquire(rt);
+      auto acquired = co_await pool.acquire(rt, to);
       if (!acquired) {
         co_return std::unexpected(acquired.error());
       }
@@ -50,7 +58,7 @@ net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     if (!ec || !reused || !dead) {
       break;
     }
-    pool.found_dead(*upstream);
+    pool.found_dead(*upstream, to);
     upstream.reset();
     reused = false;
     ec = {};
@@ -60,7 +68,7 @@ net::awaitable<std::expected<DockerReply, error_code>> docker_request(
   }
   auto res = parser.release();
   if (res.keep_alive() && buffer.size() == 0) {
-    pool.release(std::move(upstream), *rt);
+    pool.release(std::move(upstream), *rt, to);
   }
   co_return DockerReply{res.result_int(), std::move(res.body())};
 }

@@ -1,6 +1,7 @@
 #pragma once
 // berth's own small requests to dockerd (index bootstrap and refresh, a tenant's default
-// network, labelled volumes), over the same pooled connections as client traffic.
+// network, labelled volumes), over the same pooled connections as client traffic: to the
+// fleet's primary host, or to one named host.
 
 #include <expected>
 #include <memory>
@@ -22,5 +23,10 @@ struct DockerReply {
 net::awaitable<std::expected<DockerReply, error_code>> docker_request(
     UpstreamPool& pool, std::shared_ptr<const Runtime> rt, http::verb method, std::string target,
     std::string body = {}, std::string registry_auth = {});
+
+/// The same to one host of the fleet (`to` points into `rt`).
+net::awaitable<std::expected<DockerReply, error_code>> docker_request_to(
+    UpstreamPool& pool, std::shared_ptr<const Runtime> rt, Target to, http::verb method,
+    std::string target, std::string body = {}, std::string registry_auth = {});
 
 }  // namespace berth::proxy

@@ -48,6 +48,8 @@ struct Exchange {
   std::vector<std::string> ensured_volumes;  // volumes berth created for the request
   std::optional<policy::Decision> build_refusal;  // a build context refused mid-stream
   Admission* transfer = nullptr;  // a pull or push whose stream ends with berth's own steps
+  std::string host;       // the fleet host that served it (a fleet only)
+  std::string placement;  // a placed create: the choice and every refused host's reason
 };
 
 /// A stage's refusal: the decision, and whether the connection may carry the next request
@@ -98,6 +100,9 @@ struct Admission {
   policy::Rewritten rewritten;  // what dockerd receives (an operator's: the request as it is)
   std::unique_ptr<policy::TarBodyFilter> body_filter;  // a build context or an image archive
   Reservations reservations;
+  /// The fleet host the request goes to: placement's choice for a container create (prepare),
+  /// else routing's (forward). Points into rt.
+  const HostRuntime* host = nullptr;
   // A pull or push (proxy/transfer.cpp): its steps around dockerd's answer are still to finish
   // (transfer_open), the digest a pull asks for, and whether dockerd's stream reported an error.
   bool transfer_open = false;

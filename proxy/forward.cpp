@@ -1,5 +1,5 @@
-// 6. forward: the request as judged, to the dockerd resolve chose (today the policy's one
-//    upstream), and the head of its answer. A pooled connection dockerd has closed since (a
+// 6. forward: the request as judged, to the host of the fleet that serves it (route_request,
+//    proxy/fleet.cpp), and the head of its answer. A pooled connection dockerd has closed since (a
 //    restart) gets a bodyless request once more on a new one when dockerd cannot have acted
 //    on it. Interim answers (1xx but a requested 101) are dropped on the way: the answer is
 //    the final one, and a connection returns to the pool only once that has been read to its
@@ -140,12 +140,12 @@ net::awaitable<std::optional<Session::Outgoing>> Session::outgoing(Admission& a,
 
 net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& answer,
                                                         Exchange& ex) {
+  const Target target = answer.target;  // route_request's choice
   std::optional<Outgoing> out = co_await outgoing(a, answer);
   if (!out) {
     co_return Refusal::gone();
   }
   const policy::Route& route = *a.request->route;
-  const Target target = resolve_target(*a.rt, route);
   std::shared_ptr<TlsStream>& upstream = answer.upstream;
   upstream = worker_.pool().take_idle(*a.rt, target);
   bool reused = upstream != nullptr;
@@ -154,7 +154,7 @@ net::awaitable<std::optional<Refusal>> Session::forward(Admission& a, Answer& an
     if (!upstream) {
       auto acquired = co_await worker_.pool().acquire(a.rt, target);
       if (!acquired) {
-        log_error("cannot reach dockerd at " + a.rt->upstream.text + ": " +
+        log_error("cannot reach dockerd at " + target.key() + ": " +
                   acquired.error().message());
         co_return Refusal{policy::Decision::deny(502, "berth: cannot reach the Docker daemon",
                                                  "upstream.down"),

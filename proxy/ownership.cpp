@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 
@@ -139,6 +140,19 @@ void fill_from_lists(policy::OwnershipIndex& fresh, const std::string& container
   }
 }
 
+std::vector<std::string> image_ids_of(const std::string& images) {
+  std::vector<std::string> ids;
+  if (const auto list = json::parse(images, nullptr, false); list.is_array()) {
+    for (const auto& img : list) {
+      if (img.is_object() && img.contains("Id") && img["Id"].is_string()) {
+        ids.push_back(img["Id"].get<std::string>());
+      }
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -147,7 +161,7 @@ std::int64_t unix_now() {
 
 }  // namespace
 
-void index_container(SharedIndex& index, std::string_view inspect_json) {
+void index_container(SharedIndex& index, std::string_view inspect_json, std::string_view host) {
   const auto c = json::parse(inspect_json, nullptr, false);
   if (c.is_discarded() || !c.is_object()) {
     return;
@@ -155,6 +169,7 @@ void index_container(SharedIndex& index, std::string_view inspect_json) {
   policy::ContainerInfo info;
   info.id = c.value("Id", std::string());
   info.name = c.value("Name", std::string());
+  info.host = std::string(host);
   if (c.contains("Config") && c["Config"].is_object()) {
     info.tenant = label_tenant(c["Config"].value("Labels", json()));
   }
@@ -181,12 +196,13 @@ void index_network(SharedIndex& index, std::string_view inspect_json) {
   index.write([&](policy::OwnershipIndex& idx) { idx.put_network(info); });
 }
 
-void index_volume(SharedIndex& index, std::string_view inspect_json) {
+void index_volume(SharedIndex& index, std::string_view inspect_json, std::string_view host) {
   const auto v = json::parse(inspect_json, nullptr, false);
   if (v.is_discarded() || !v.is_object() || !v.contains("Name")) {
     return;
   }
-  policy::VolumeInfo info{v.value("Name", std::string()), label_tenant(v.value("Labels", json()))};
+  policy::VolumeInfo info{v.value("Name", std::string()), label_tenant(v.value("Labels", json())),
+                          std::string(host)};
   index.write([&](policy::OwnershipIndex& idx) {
     // An anonymous volume learned from a tenant's mount keeps that owner.
     if (info.tenant.empty()) {
@@ -207,6 +223,35 @@ void index_image(SharedIndex& index, std::string_view inspect_json) {
   index.write([&](policy::OwnershipIndex& idx) { idx.put_image(info); });
 }
 
+namespace {
+
+// An exec session berth has not seen created: the host that knows it, and its container.
+net::awaitable<void> refresh_exec(SharedIndex& index, UpstreamPool& pool,
+                                  std::shared_ptr<const Runtime> rt, std::string ref) {
+  for (const HostRuntime& host : rt->hosts) {
+    const Target to{&host};
+    auto reply = co_await docker_request_to(pool, rt, to, http::verb::get,
+                                            "/exec/" + policy::escape_path(ref) + "/json");
+    if (!reply || reply->status != 200) {
+      continue;
+    }
+    const auto doc = json::parse(reply->body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      co_return;
+    }
+    const std::string container = doc.value("ContainerID", std::string());
+    auto c = co_await docker_request_to(pool, rt, to, http::verb::get,
+                                        "/containers/" + policy::escape_path(container) + "/json");
+    if (c && c->status == 200) {
+      index_container(index, c->body, host.name);
+      index.write([&](policy::OwnershipIndex& idx) { idx.put_exec(ref, container); });
+    }
+    co_return;
+  }
+}
+
+}  // namespace
+
 net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
                                        std::shared_ptr<const Runtime> rt, policy::RefKind kind,
                                        std::string tenant, std::string ref) {
@@ -224,25 +269,9 @@ net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
       }
       candidates.push_back(ref);
       break;
-    case RefKind::exec: {
-      auto reply = co_await docker_request(pool, rt, http::verb::get,
-                                           "/exec/" + policy::escape_path(ref) + "/json");
-      if (!reply || reply->status != 200) {
-        co_return;
-      }
-      const auto doc = json::parse(reply->body, nullptr, false);
-      if (doc.is_discarded() || !doc.is_object()) {
-        co_return;
-      }
-      const std::string container = doc.value("ContainerID", std::string());
-      auto c = co_await docker_request(pool, rt, http::verb::get,
-                                       "/containers/" + policy::escape_path(container) + "/json");
-      if (c && c->status == 200) {
-        index_container(index, c->body);
-        index.write([&](policy::OwnershipIndex& idx) { idx.put_exec(ref, container); });
-      }
+    case RefKind::exec:
+      co_await refresh_exec(index, pool, rt, ref);
       co_return;
-    }
     case RefKind::none:
       co_return;
   }
@@ -262,32 +291,70 @@ net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
         target = "/images/" + policy::escape_path(candidate) + "/json";
         break;
     }
-    auto reply = co_await docker_request(pool, rt, http::verb::get, target);
-    if (!reply || reply->status != 200) {
-      continue;
-    }
-    switch (kind) {
-      case RefKind::container:
-        index_container(index, reply->body);
+    // A container or volume may be on any host; networks and images are on the primary.
+    const bool any_host = kind == RefKind::container || kind == RefKind::volume;
+    for (const HostRuntime& host : rt->hosts) {
+      if (!any_host && &host != &rt->primary()) {
         break;
-      case RefKind::network:
-        index_network(index, reply->body);
-        break;
-      case RefKind::volume:
-        index_volume(index, reply->body);
-        break;
-      default:
-        index_image(index, reply->body);
-        break;
+      }
+      const Target to{&host};
+      auto reply = co_await docker_request_to(pool, rt, to, http::verb::get, target);
+      if (!reply || reply->status != 200) {
+        continue;
+      }
+      switch (kind) {
+        case RefKind::container:
+          index_container(index, reply->body, host.name);
+          break;
+        case RefKind::network:
+          index_network(index, reply->body);
+          break;
+        case RefKind::volume:
+          index_volume(index, reply->body, host.name);
+          break;
+        default:
+          index_image(index, reply->body);
+          break;
+      }
+      break;
     }
   }
 }
 
-IndexWatcher::IndexWatcher(SharedIndex& index, RuntimeHolder& runtime, bool isolate_bridges)
+IndexWatcher::IndexWatcher(SharedIndex& index, RuntimeHolder& runtime, bool isolate_bridges,
+                           std::string host)
     : index_(index),
+      host_(std::move(host)),
       runtime_(runtime),
       isolation_(isolate_bridges),
       pool_(context_.get_executor()) {}
+
+const HostRuntime* IndexWatcher::host_in(const Runtime& rt) const {
+  return host_.empty() ? &rt.primary() : rt.host(host_);
+}
+
+net::awaitable<std::expected<DockerReply, error_code>> IndexWatcher::ask(
+    std::shared_ptr<const Runtime> rt, std::string target) {
+  const HostRuntime* host = host_in(*rt);
+  if (host == nullptr) {
+    co_return std::unexpected(make_error_code(net::error::not_found));
+  }
+  const Target to{host};
+  co_return co_await docker_request_to(pool_, rt, to, http::verb::get, std::move(target));
+}
+
+// The ids of every image the host holds, for placement (policy::HostState::image_ids).
+net::awaitable<void> IndexWatcher::refresh_image_ids() {
+  const auto rt = runtime_.get();
+  auto images = co_await ask(rt, "/images/json?all=1");
+  const HostRuntime* host = host_in(*rt);
+  if (!images || images->status != 200 || host == nullptr) {
+    co_return;
+  }
+  HostFacts facts = *index_.host_facts(host->name);
+  facts.image_ids = image_ids_of(images->body);
+  index_.set_host_facts(host->name, std::move(facts));
+}
 
 void IndexWatcher::sync_isolation() {
   if (!isolation_.enabled()) {
@@ -337,7 +404,7 @@ void IndexWatcher::stop() {
 
 bool IndexWatcher::wait_ready(std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!index_.ready()) {
+  while (!synced_.load()) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return false;
     }
@@ -355,7 +422,10 @@ net::awaitable<void> IndexWatcher::run(IndexWatcher* self) {
         log_info("ownership index: dockerd is back; index resynchronised");
         logged_down = false;
       }
-      self->index_.mark_ready();
+      self->synced_.store(true);
+      if (self->primary(*self->runtime_.get())) {
+        self->index_.mark_ready();
+      }
       co_await self->follow_events(since - 1);
     } else if (!logged_down) {
       log_warn("ownership index: cannot list dockerd's objects; retrying every second");
@@ -372,28 +442,44 @@ net::awaitable<void> IndexWatcher::run(IndexWatcher* self) {
 
 net::awaitable<bool> IndexWatcher::resync() {
   const auto rt = runtime_.get();
-  auto info = co_await docker_request(pool_, rt, http::verb::get, "/info");
-  auto containers = co_await docker_request(pool_, rt, http::verb::get, "/containers/json?all=1");
-  auto networks = co_await docker_request(pool_, rt, http::verb::get, "/networks");
-  auto volumes = co_await docker_request(pool_, rt, http::verb::get, "/volumes");
-  auto images = co_await docker_request(pool_, rt, http::verb::get, "/images/json?all=1");
+  const HostRuntime* host = host_in(*rt);
+  if (host == nullptr) {
+    co_return false;
+  }
+  const std::string name = host->name;
+  const bool is_primary = primary(*rt);
+  auto info = co_await ask(rt, "/info");
+  auto containers = co_await ask(rt, "/containers/json?all=1");
+  auto volumes = co_await ask(rt, "/volumes");
+  auto images = co_await ask(rt, "/images/json?all=1");
+  // Networks are the primary's (a fleet's tenant networks are overlays made on its manager).
+  std::expected<DockerReply, error_code> networks = DockerReply{200, "[]"};
+  if (is_primary) {
+    networks = co_await ask(rt, "/networks");
+  }
   for (const auto* r : {&info, &containers, &networks, &volumes, &images}) {
     if (!*r || (*r)->status != 200) {
+      index_.set_host_up(name, false);
       co_return false;
     }
   }
   policy::OwnershipIndex fresh;
   policy::DaemonFacts facts;
+  HostFacts host_facts;
+  host_facts.up = true;
   if (const auto doc = json::parse(info->body, nullptr, false); doc.is_object()) {
     facts.cgroup_driver = doc.value("CgroupDriver", std::string("cgroupfs"));
     facts.log_driver = doc.value("LoggingDriver", std::string("json-file"));
+    host_facts.nano_cpus = doc.value("NCPU", std::int64_t{0}) * 1'000'000'000;
+    host_facts.memory = doc.value("MemTotal", std::int64_t{0});
   }
-  fill_from_lists(fresh, containers->body, networks->body, volumes->body, images->body);
+  host_facts.image_ids = image_ids_of(images->body);
+  fill_from_lists(fresh, containers->body, networks->body, volumes->body,
+                  is_primary ? images->body : std::string("[]"));
   // What each tenant container holds against its quota is in its HostConfig, which only
   // inspect shows: one request per tenant container, here and not on any request's path.
   for (const auto& c : fresh.containers_of_tenants()) {
-    auto reply = co_await docker_request(pool_, rt, http::verb::get,
-                                         "/containers/" + c.id + "/json");
+    auto reply = co_await ask(rt, "/containers/" + c.id + "/json");
     if (!reply || reply->status != 200) {
       continue;  // removed meanwhile; its destroy event follows
     }
@@ -410,17 +496,26 @@ net::awaitable<bool> IndexWatcher::resync() {
         fresh.put_volume(*known);
       }
     }
-    idx.replace_all(std::move(fresh));
+    idx.replace_host(name, std::move(fresh), is_primary);
   });
-  facts.host_routes = read_host_routes();
-  index_.set_facts(std::move(facts));
-  sync_isolation();
+  index_.set_host_facts(name, std::move(host_facts));
+  if (is_primary) {
+    facts.fleet = rt->fleet();
+    facts.host_routes = read_host_routes();
+    index_.set_facts(std::move(facts));
+    sync_isolation();
+  }
   co_return true;
 }
 
 net::awaitable<void> IndexWatcher::follow_events(std::int64_t since) {
   const auto rt = runtime_.get();
-  auto acquired = co_await pool_.acquire(rt);
+  const HostRuntime* host = host_in(*rt);
+  if (host == nullptr) {
+    co_return;
+  }
+  const Target to{host};
+  auto acquired = co_await pool_.acquire(rt, to);
   if (!acquired) {
     co_return;
   }
@@ -464,6 +559,7 @@ net::awaitable<void> IndexWatcher::follow_events(std::int64_t since) {
   }
   events_stream_->close();
   events_stream_.reset();
+  index_.set_host_up(host->name, false);
   if (!stopping_) {
     log_warn("ownership index: dockerd's event stream ended; resynchronising");
   }
@@ -488,23 +584,31 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
   const json& actor = ev["Actor"];
   const std::string id = actor.value("ID", std::string());
   const json attrs = actor.value("Attributes", json::object());
+  const bool is_primary = primary(*runtime_.get());
   if (type == "container") {
     co_await apply_container_event(action, id, attrs);
-  } else if (type == "network") {
+  } else if (type == "network" && is_primary) {
     co_await apply_network_event(action, id);
   } else if (type == "volume") {
     co_await apply_volume_event(action, id, attrs);
   } else if (type == "image") {
-    co_await apply_image_event(id);
+    if (is_primary) {
+      co_await apply_image_event(id);
+    }
+    co_await refresh_image_ids();
   }
 }
 
 net::awaitable<void> IndexWatcher::apply_container_event(std::string action, std::string id,
                                                          json attrs) {
   const auto rt = runtime_.get();
+  const HostRuntime* host = host_in(*rt);
+  if (host == nullptr) {
+    co_return;
+  }
   if (action == "create") {
     policy::ContainerInfo c{id, label_tenant(attrs), attrs.value("name", std::string()),
-                            "created"};
+                            "created", host->name};
     index_.write([&](policy::OwnershipIndex& idx) { idx.put_container(c); });
     if (!c.tenant.empty()) {
       // A tenant container created behind berth's back (by the operator on the socket)
@@ -513,18 +617,16 @@ net::awaitable<void> IndexWatcher::apply_container_event(std::string action, std
         return idx.resources_of(id).has_value();
       });
       if (!known) {
-        auto reply = co_await docker_request(pool_, rt, http::verb::get,
-                                             "/containers/" + id + "/json");
+        auto reply = co_await ask(rt, "/containers/" + id + "/json");
         if (reply && reply->status == 200) {
-          index_container(index_, reply->body);
+          index_container(index_, reply->body, host->name);
         }
       }
     }
   } else if (action == "update") {
-    auto reply =
-        co_await docker_request(pool_, rt, http::verb::get, "/containers/" + id + "/json");
+    auto reply = co_await ask(rt, "/containers/" + id + "/json");
     if (reply && reply->status == 200) {
-      index_container(index_, reply->body);
+      index_container(index_, reply->body, host->name);
     }
   } else if (action == "destroy") {
     index_.write([&](policy::OwnershipIndex& idx) { idx.erase_container(id); });
@@ -543,7 +645,7 @@ net::awaitable<void> IndexWatcher::apply_container_event(std::string action, std
 net::awaitable<void> IndexWatcher::apply_network_event(std::string action, std::string id) {
   const auto rt = runtime_.get();
   if (action == "create") {
-    auto reply = co_await docker_request(pool_, rt, http::verb::get, "/networks/" + id);
+    auto reply = co_await ask(rt, "/networks/" + id);
     if (reply && reply->status == 200) {
       index_network(index_, reply->body);
     }
@@ -559,11 +661,14 @@ net::awaitable<void> IndexWatcher::apply_network_event(std::string action, std::
 net::awaitable<void> IndexWatcher::apply_volume_event(std::string action, std::string id,
                                                       json attrs) {
   const auto rt = runtime_.get();
+  const HostRuntime* host = host_in(*rt);
+  if (host == nullptr) {
+    co_return;
+  }
   if (action == "create") {
-    auto reply =
-        co_await docker_request(pool_, rt, http::verb::get, "/volumes/" + policy::escape_path(id));
+    auto reply = co_await ask(rt, "/volumes/" + policy::escape_path(id));
     if (reply && reply->status == 200) {
-      index_volume(index_, reply->body);
+      index_volume(index_, reply->body, host->name);
     }
   } else if (action == "destroy") {
     index_.write([&](policy::OwnershipIndex& idx) { idx.erase_volume(id); });
@@ -573,7 +678,7 @@ net::awaitable<void> IndexWatcher::apply_volume_event(std::string action, std::s
       auto c = idx.container_by_id(container);
       auto v = idx.volume(id);
       if (c && !c->tenant.empty() && (!v || v->tenant.empty())) {
-        idx.put_volume({id, c->tenant});
+        idx.put_volume({id, c->tenant, host->name});
       }
     });
   }
@@ -581,8 +686,7 @@ net::awaitable<void> IndexWatcher::apply_volume_event(std::string action, std::s
 
 net::awaitable<void> IndexWatcher::apply_image_event(std::string id) {
   const auto rt = runtime_.get();
-  auto reply = co_await docker_request(pool_, rt, http::verb::get,
-                                       "/images/" + policy::escape_path(id) + "/json");
+  auto reply = co_await ask(rt, "/images/" + policy::escape_path(id) + "/json");
   if (reply && reply->status == 200) {
     index_image(index_, reply->body);
   } else if (reply && reply->status == 404 && id.starts_with("sha256:")) {

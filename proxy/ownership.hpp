@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <thread>
@@ -16,10 +17,19 @@
 #include "policy/rewrite.hpp"
 #include "proxy/bridge_isolation.hpp"
 #include "proxy/config.hpp"
+#include "proxy/docker_client.hpp"
 #include "proxy/net.hpp"
 #include "proxy/upstream.hpp"
 
 namespace berth::proxy {
+
+/// What berth knows of one fleet host from its watcher (a snapshot, replaced whole).
+struct HostFacts {
+  bool up = false;  ///< its lists were read and its event stream is followed
+  std::int64_t nano_cpus = 0;  ///< dockerd's NCPU, in billionths
+  std::int64_t memory = 0;     ///< dockerd's MemTotal, bytes
+  std::vector<std::string> image_ids;  ///< every image it holds, sorted
+};
 
 class SharedIndex {
  public:
@@ -43,6 +53,24 @@ class SharedIndex {
     std::unique_lock lock(mutex_);
     facts_ = std::move(next);
   }
+  /// The host's facts; a host no watcher has reported on is down.
+  std::shared_ptr<const HostFacts> host_facts(std::string_view host) const {
+    std::shared_lock lock(mutex_);
+    auto it = hosts_.find(host);
+    return it == hosts_.end() ? std::make_shared<const HostFacts>() : it->second;
+  }
+  void set_host_facts(const std::string& host, HostFacts f) {
+    auto next = std::make_shared<const HostFacts>(std::move(f));
+    std::unique_lock lock(mutex_);
+    hosts_[host] = std::move(next);
+  }
+  void set_host_up(const std::string& host, bool up) {
+    std::unique_lock lock(mutex_);
+    auto& known = hosts_[host];
+    HostFacts next = known ? *known : HostFacts{};
+    next.up = up;
+    known = std::make_shared<const HostFacts>(std::move(next));
+  }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   void mark_ready() noexcept { ready_.store(true); }
 
@@ -50,26 +78,35 @@ class SharedIndex {
   mutable std::shared_mutex mutex_;
   policy::OwnershipIndex index_;
   std::shared_ptr<const policy::DaemonFacts> facts_ = std::make_shared<policy::DaemonFacts>();
+  std::map<std::string, std::shared_ptr<const HostFacts>, std::less<>> hosts_;
   std::atomic<bool> ready_{false};
 };
 
-/// Fills `index` from a dockerd reply; shared by the watcher and the on-miss refresh.
-void index_container(SharedIndex& index, std::string_view inspect_json);
+/// Fills `index` from a dockerd reply; shared by the watcher and the on-miss refresh. `host`
+/// is the fleet host that answered.
+void index_container(SharedIndex& index, std::string_view inspect_json, std::string_view host);
 void index_network(SharedIndex& index, std::string_view inspect_json);
-void index_volume(SharedIndex& index, std::string_view inspect_json);
+void index_volume(SharedIndex& index, std::string_view inspect_json, std::string_view host);
 void index_image(SharedIndex& index, std::string_view inspect_json);
 
 /// Asks dockerd about a reference the index does not know (an object created a moment ago,
 /// or by another proxy replica, or by the operator directly) and records what it learns.
+/// Containers, exec sessions and volumes are asked of every host of a fleet; networks and
+/// images of the primary.
 net::awaitable<void> refresh_reference(SharedIndex& index, UpstreamPool& pool,
                                        std::shared_ptr<const Runtime> rt, policy::RefKind kind,
                                        std::string tenant, std::string ref);
 
+/// One host's watcher. The primary host's indexes everything; another host's indexes its
+/// containers and volumes (networks and images are kept on the primary) and reports its
+/// capacity and images for placement.
 class IndexWatcher {
  public:
   /// `isolate_bridges`: keep berth's own bridge isolation chain (proxy/bridge_isolation.hpp)
-  /// in step with the tenant networks.
-  IndexWatcher(SharedIndex& index, RuntimeHolder& runtime, bool isolate_bridges = true);
+  /// in step with the tenant networks (the primary host's only: the others are not this
+  /// machine's).
+  IndexWatcher(SharedIndex& index, RuntimeHolder& runtime, bool isolate_bridges = true,
+               std::string host = {});
   ~IndexWatcher();
   IndexWatcher(const IndexWatcher&) = delete;
   IndexWatcher& operator=(const IndexWatcher&) = delete;
@@ -93,8 +130,15 @@ class IndexWatcher {
   void sync_isolation();
   // Re-reads the host's routes into the daemon facts (at a resync and when networks change).
   void refresh_host_routes();
+  // This watcher's host in `rt`; null when a reload removed it.
+  const HostRuntime* host_in(const Runtime& rt) const;
+  [[nodiscard]] bool primary(const Runtime& rt) const { return host_in(rt) == &rt.primary(); }
+  net::awaitable<std::expected<DockerReply, error_code>> ask(std::shared_ptr<const Runtime> rt,
+                                                              std::string target);
+  net::awaitable<void> refresh_image_ids();
 
   SharedIndex& index_;
+  std::string host_;  // empty: the primary
   RuntimeHolder& runtime_;
   BridgeIsolation isolation_;
   net::io_context context_{1};
@@ -102,6 +146,7 @@ class IndexWatcher {
   std::shared_ptr<TlsStream> events_stream_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> synced_{false};  // the first full synchronisation is done
 };
 
 }  // namespace berth::proxy

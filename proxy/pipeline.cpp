@@ -33,8 +33,14 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   if (a.rewritten.local_reply) {
     co_return co_await answer_locally(a, ex);
   }
-  // 6. forward to dockerd; its answer's head.
+  if (a.rt->fleet() && a.request->route->endpoint == "container.list") {
+    co_return co_await fan_out_list(a, ex);  // every host's, merged
+  }
+  // 6. forward to dockerd (the host of the fleet that serves the request); its answer's head.
   Answer answer;
+  if (std::optional<policy::Decision> no_host = route_request(a, answer, ex)) {
+    co_return co_await refuse(*no_host, false, ex);  // its host is down: nothing was prepared
+  }
   if (std::optional<Refusal> refusal = co_await forward(a, answer, ex)) {
     co_await drop_ensured_volumes(a, ex);
     if (a.transfer_open) {

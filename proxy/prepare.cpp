@@ -47,13 +47,6 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
   if (auto refusal = reserve_quota(a)) {
     co_return refusal;
   }
-  if (!co_await ensure_default_network(a) || !co_await ensure_volumes(a, ex)) {
-    co_await drop_ensured_volumes(a, ex);
-    co_return Refusal{policy::Decision::deny(
-                          500, "berth: could not prepare the tenant's network or volumes",
-                          "ensure.failed"),
-                      false};
-  }
   if (a.rewritten.generate_name) {
     generate_name(a);
   }
@@ -61,6 +54,17 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
     worker_.index().write([&](policy::OwnershipIndex& idx) {
       idx.name_reservation(a.reservations.quota, a.rewritten.created_name);
     });
+  }
+  // A fleet: the host is chosen before the volumes are made there.
+  if (auto refusal = place_container(a, ex)) {
+    co_return refusal;
+  }
+  if (!co_await ensure_default_network(a) || !co_await ensure_volumes(a, ex)) {
+    co_await drop_ensured_volumes(a, ex);
+    co_return Refusal{policy::Decision::deny(
+                          500, "berth: could not prepare the tenant's network or volumes",
+                          "ensure.failed"),
+                      false};
   }
   if (a.rewritten.filter_build_context) {
     a.body_filter = std::make_unique<policy::BuildContextFilter>(*a.rules, a.rewritten.dockerfile);
@@ -191,12 +195,13 @@ net::awaitable<bool> Session::ensure_volumes(Admission& a, Exchange& ex) {
     const nlohmann::json create = {
         {"Name", volume}, {"Labels", {{std::string(vocabulary::tenant_label), a.who->tenant}}}};
     const std::string body = create.dump();
-    auto reply = co_await docker_request(worker_.pool(), a.rt, http::verb::post,
-                                         "/volumes/create", body);
+    const Target where{a.host != nullptr ? a.host : &a.rt->primary()};
+    auto reply = co_await docker_request_to(worker_.pool(), a.rt, where, http::verb::post,
+                                            "/volumes/create", body);
     if (!reply || reply->status != 201) {
       co_return false;
     }
-    index_volume(index, reply->body);
+    index_volume(index, reply->body, where.host->name);
     ex.ensured_volumes.push_back(volume);
   }
   co_return true;
@@ -231,7 +236,9 @@ net::awaitable<void> Session::drop_ensured_volumes(Admission& a, Exchange& ex) {
   ex.ensured_volumes.clear();
   for (const auto& volume : made) {
     const std::string target = "/volumes/" + policy::escape_path(volume);
-    auto removed = co_await docker_request(worker_.pool(), a.rt, http::verb::delete_, target);
+    const Target where{a.host != nullptr ? a.host : &a.rt->primary()};
+    auto removed =
+        co_await docker_request_to(worker_.pool(), a.rt, where, http::verb::delete_, target);
     if (removed && removed->status == 204) {
       worker_.index().write([&](policy::OwnershipIndex& idx) { idx.erase_volume(volume); });
     }

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -12,6 +13,21 @@
 namespace berth::proxy {
 
 namespace {
+
+bool same_hosts(const Runtime& a, const Runtime& b) {
+  return std::equal(a.hosts.begin(), a.hosts.end(), b.hosts.begin(), b.hosts.end(),
+                    [](const HostRuntime& x, const HostRuntime& y) {
+                      return x.name == y.name && x.address.text == y.address.text;
+                    });
+}
+
+std::string host_list(const Runtime& rt) {
+  std::string out;
+  for (const HostRuntime& h : rt.hosts) {
+    out += (out.empty() ? "" : ", ") + h.name + " (" + h.address.text + ")";
+  }
+  return out;
+}
 
 // The end of a session's coroutine. An exception here is a bug (expected failures are error
 // codes): logged and counted, and the connection is gone with it.
@@ -291,6 +307,14 @@ void Server::reload() {
     metrics_.reload(false);
     return;
   }
+  if (!same_hosts(**next, *runtime_.get())) {
+    // Each host has a watcher, made at start: a cordon, labels or capacity reload; a host
+    // added, removed or moved takes a restart.
+    log_error("policy reload refused, the running policy stays in force: the fleet's hosts "
+              "(names, urls, order) change only with a restart");
+    metrics_.reload(false);
+    return;
+  }
   if ((*next)->listen != runtime_.get()->listen) {
     log_warn("policy reload: a new listen address takes effect only after a restart");
   }
@@ -460,11 +484,20 @@ int Server::run() {
     return 1;
   }
   // The ownership index first: tenants' requests are authorized against it.
-  IndexWatcher watcher(index_, runtime_, options_.bridge_isolation);
-  watcher.start();
-  if (!watcher.wait_ready(std::chrono::seconds(15))) {
-    log_warn("ownership index not ready after 15 s (is dockerd up?); serving anyway, unknown "
-             "references are checked with dockerd");
+  // One watcher per host of the fleet; the hosts a reload adds or removes take a restart.
+  std::vector<std::unique_ptr<IndexWatcher>> watchers;
+  for (const HostRuntime& host : runtime_.get()->hosts) {
+    const bool primary = &host == &runtime_.get()->primary();
+    watchers.push_back(std::make_unique<IndexWatcher>(
+        index_, runtime_, primary && options_.bridge_isolation, host.name));
+    watchers.back()->start();
+  }
+  for (std::size_t i = 0; i < watchers.size(); ++i) {
+    if (!watchers[i]->wait_ready(std::chrono::seconds(i == 0 ? 15 : 5))) {
+      log_warn("ownership index: host " + runtime_.get()->hosts[i].name +
+               " not synchronised (is its dockerd up?); serving anyway: its containers answer "
+               "503 until it is");
+    }
   }
   for (auto& w : workers_) {
     w->start();
@@ -485,14 +518,16 @@ int Server::run() {
   std::fflush(stdout);
   log_info("listening on " + endpoint->address().to_string() + ":" +
            std::to_string(endpoint->port()) + " with " + std::to_string(workers_.size()) +
-           " workers; upstream " + runtime_.get()->upstream.text);
+           " workers; hosts " + host_list(*runtime_.get()));
   workers_[0]->run();
   for (auto& t : threads) {
     t.join();
   }
   signals.context.stop();
   signal_thread.join();
-  watcher.stop();
+  for (auto& w : watchers) {
+    w->stop();
+  }
   audit_.close();
   log_info("stopped");
   return 0;

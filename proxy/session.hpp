@@ -102,6 +102,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ResponseHead head;  // complete: a plain head scanned without Beast (not yet parsed)
     bool upgrade = false;  // berth asked dockerd for an upgrade (attach, exec)
     bool is_head = false;  // a HEAD request: no body follows the head
+    Target target;  // the host `upstream` leads to, whose pool takes it back
     Answer();
   };
 
@@ -217,7 +218,16 @@ class Session : public std::enable_shared_from_this<Session> {
   static net::awaitable<void> watch_client(std::shared_ptr<Session> self,
                                            std::shared_ptr<TlsStream> upstream);
   // Returns a connection to the pool, which this request no longer uses.
-  void release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt);
+  void release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt,
+                        Target target);
+
+  // fleet.cpp: which host of a fleet serves a request, placement of a new container, and the
+  // lists merged from every host.
+  // Sets answer.target, a.host and (a fleet) ex.host; a refusal when the host is down.
+  std::optional<policy::Decision> route_request(Admission& a, Answer& answer, Exchange& ex);
+  std::expected<Target, policy::Decision> target_of(Admission& a);
+  std::optional<Refusal> place_container(Admission& a, Exchange& ex);
+  net::awaitable<bool> fan_out_list(Admission& a, Exchange& ex);
 
   // splice.cpp: hijacked streams.
   net::awaitable<void> splice(Answer& answer, Exchange& ex);

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 namespace berth::proxy {
 
 namespace {
@@ -17,11 +19,6 @@ bool still_open(TlsStream& s) {
 
 }  // namespace
 
-Target resolve_target(const Runtime& rt, const policy::Route& route) noexcept {
-  (void)route;  // one daemon: every scope is served by it
-  return Target{&rt.upstream};
-}
-
 bool closed_before_answer(const error_code& ec) noexcept {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe;
@@ -32,7 +29,7 @@ net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPo
   if (auto idle = take_idle(*rt, target)) {
     co_return idle;
   }
-  const UpstreamAddress& up = *target.address;
+  const UpstreamAddress& up = target.host->address;
   TlsStream::socket_type socket(executor_);
   error_code ec;
   if (up.kind == UpstreamAddress::Kind::unix_socket) {
@@ -61,9 +58,8 @@ net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> UpstreamPo
   }
   SslPtr ssl;
   if (up.kind == UpstreamAddress::Kind::tls) {
-    ssl.reset(SSL_new(rt->upstream_ctx.get()));
-    const std::string& name =
-        rt->policy->upstream_tls.server_name.empty() ? up.host : rt->policy->upstream_tls.server_name;
+    ssl.reset(SSL_new(target.host->ctx.get()));
+    const std::string& name = target.host->server_name;
     SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
              const_cast<char*>(name.c_str()));  // SSL_set_tlsext_host_name, minus its C cast
     SSL_set1_host(ssl.get(), name.c_str());
@@ -107,7 +103,10 @@ void UpstreamPool::release(std::shared_ptr<TlsStream> connection, const Runtime&
                            Target target) {
   if (rt.generation > generation_) {
     // A reload: connections to a daemon the policy no longer names are closed.
-    std::erase_if(idle_, [&rt](const Pool& p) { return p.key != rt.upstream.text; });
+    std::erase_if(idle_, [&rt](const Pool& p) {
+      return std::none_of(rt.hosts.begin(), rt.hosts.end(),
+                          [&p](const HostRuntime& h) { return h.address.text == p.key; });
+    });
     generation_ = rt.generation;
   }
   Pool* pool = pool_of(target.key());

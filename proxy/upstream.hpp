@@ -18,16 +18,12 @@
 
 namespace berth::proxy {
 
-/// Which dockerd a request goes to, named by its address as the policy writes it. resolve
-/// chooses it (resolve_target): today always the policy's one upstream, whatever the route's
-/// scope; a fleet (issue #15) chooses an object's holder, fans out, or places.
+/// Which dockerd a request goes to: one host of the runtime's fleet. The session chooses it
+/// (proxy/route.cpp): the primary, an object's holder, or placement's choice.
 struct Target {
-  const UpstreamAddress* address = nullptr;
-  [[nodiscard]] const std::string& key() const noexcept { return address->text; }
+  const HostRuntime* host = nullptr;
+  [[nodiscard]] const std::string& key() const noexcept { return host->address.text; }
 };
-
-/// The target of a request on `route` under runtime `rt`.
-[[nodiscard]] Target resolve_target(const Runtime& rt, const policy::Route& route) noexcept;
 
 /// A read from a reused connection failed this way with nothing received: dockerd had closed
 /// the connection before the request reached it, or without answering.
@@ -40,25 +36,25 @@ class UpstreamPool {
   /// take_idle()'s connection, or a new one to `target`.
   net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> acquire(
       std::shared_ptr<const Runtime> rt, Target target);
-  /// The same to rt's upstream (berth's own requests: the index, default networks).
+  /// The same to rt's primary host (berth's own requests: images, networks).
   net::awaitable<std::expected<std::shared_ptr<TlsStream>, error_code>> acquire(
       std::shared_ptr<const Runtime> rt) {
-    return acquire(rt, Target{&rt->upstream});
+    return acquire(rt, Target{&rt->primary()});
   }
 
   /// An idle pooled connection to `target` (probed if it waited probe_after or longer), or
   /// null: acquire()'s usual answer without a coroutine (and its frame) per request.
   std::shared_ptr<TlsStream> take_idle(const Runtime& rt, Target target);
   std::shared_ptr<TlsStream> take_idle(const Runtime& rt) {
-    return take_idle(rt, Target{&rt.upstream});
+    return take_idle(rt, Target{&rt.primary()});
   }
 
   /// Returns a connection to `target` whose last response was read completely and whose
-  /// upstream did not ask to close it. Connections to targets the runtime no longer has (a
-  /// reload changed the upstream) are dropped.
+  /// upstream did not ask to close it. Connections to hosts the runtime no longer has (a
+  /// reload changed the fleet) are dropped.
   void release(std::shared_ptr<TlsStream> connection, const Runtime& rt, Target target);
   void release(std::shared_ptr<TlsStream> connection, const Runtime& rt) {
-    release(std::move(connection), rt, Target{&rt.upstream});
+    release(std::move(connection), rt, Target{&rt.primary()});
   }
 
   /// Drops every idle connection (shutdown).

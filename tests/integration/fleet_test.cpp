@@ -2,18 +2,28 @@
 // machine, each in a network namespace of its own, joined in a Swarm whose attachable overlay
 // carries plain containers between hosts, and removed without a trace on the host's Docker.
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/dockerd.hpp"
 #include "tests/support/fleet.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/proxy_under_test.hpp"
 #include "tests/support/text.hpp"
 
 using berth::test::describe;
+using berth::test::ProxyOptions;
+using berth::test::ProxyUnderTest;
 using berth::test::run;
 using berth::test::TestFleet;
 using berth::test::test_image;
@@ -133,4 +143,211 @@ TEST_CASE("containers on a fleet host cannot reach the Swarm's control ports onc
                                   "sleep 0.5; done; exit 1"});
   INFO(describe(r));
   CHECK(trim(r.out) == "pong");
+}
+
+namespace {
+
+// The policy's hosts: h0 (the Swarm manager, berth's primary), h1, ... of the test fleet.
+std::string fleet_hosts(const TestFleet& fleet) {
+  std::string yaml;
+  for (int h = 0; h < fleet.size(); ++h) {
+    yaml += "  - name: h" + std::to_string(h) + "\n    url: \"" + fleet.url(h) + "\"\n";
+  }
+  return yaml;
+}
+
+// Which fleet host holds the container the tenant calls `name` (by berth's stored name, which
+// ends with it), or -1.
+int host_of(const TestFleet& fleet, const ProxyUnderTest& p, const std::string& name) {
+  for (int h = 0; h < fleet.size(); ++h) {
+    const auto r = fleet.docker(h, {"ps", "-aq", "--filter", "label=" + p.tenant_label(),
+                                    "--filter", "name=_" + name + "$"});
+    if (!trim(r.out).empty()) {
+      return h;
+    }
+  }
+  return -1;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread over them, "
+          "each reached by its name through berth, listed together, named once in the whole "
+          "fleet, and joined by the tenant's network across hosts",
+          "[fleet]") {
+  TestFleet fleet(3);
+  INFO(fleet.failure());
+  REQUIRE(fleet.up());
+  ProxyOptions o;
+  o.hosts = fleet_hosts(fleet);
+  // Three hosts on one 2-CPU machine: each reports 2 CPUs, and a container without limits is
+  // placed as 1 CPU.
+  o.policy_extra = "placement: {cpu_overcommit: 8}\n";
+  ProxyUnderTest p(o);
+  const std::string cli = "/usr/local/bin/docker";
+  auto tenant = [&](const std::vector<std::string>& args) {
+    return p.docker(cli, p.tenant_bundle(), args);
+  };
+  std::vector<std::string> names;
+  for (int i = 0; i < 6; ++i) {
+    if (i >= 4) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // Created is in seconds
+    }
+    names.push_back("c" + std::to_string(i));
+    const auto r = tenant({"run", "-d", "--name", names.back(), test_image, "sleep", "600"});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+  }
+  // Spread: placement scores the hosts that hold fewer of the tenant's containers higher.
+  std::set<int> used;
+  for (const auto& n : names) {
+    const int h = host_of(fleet, p, n);
+    CAPTURE(n);
+    CHECK(h >= 0);
+    used.insert(h);
+  }
+  CHECK(used.size() == 3);
+  // One list, the tenant's names, every host's containers.
+  auto r = tenant({"ps", "--format", "{{.Names}}"});
+  INFO(describe(r));
+  auto listed = lines_of(r.out);
+  std::sort(listed.begin(), listed.end());
+  CHECK(listed == names);
+  r = tenant({"ps", "-n", "2", "--format", "{{.Names}}"});
+  CHECK(lines_of(r.out) == std::vector<std::string>{"c5", "c4"});
+  // Every container is reached on its own host, by name and by id.
+  for (const auto& n : names) {
+    CAPTURE(n);
+    r = tenant({"exec", n, "sh", "-c", "echo in-$0", n});
+    CHECK(trim(r.out) == "in-" + n);
+    r = tenant({"inspect", "-f", "{{.Name}}", n});
+    CHECK(trim(r.out) == "/" + n);
+    const std::string id = trim(tenant({"inspect", "-f", "{{.Id}}", n}).out);
+    CHECK(trim(tenant({"stop", "-t", "0", id.substr(0, 12)}).out) == id.substr(0, 12));
+    CHECK(trim(tenant({"start", n}).out) == n);
+  }
+  // The other tenant sees none of it.
+  r = p.docker(cli, p.other_tenant_bundle(), {"ps", "-aq"});
+  CHECK(trim(r.out).empty());
+  r = p.docker(cli, p.other_tenant_bundle(), {"inspect", "c0"});
+  CHECK_FALSE(r.ok());
+  CHECK_THAT(r.err, Contains("No such object: c0"));
+  // A name is the tenant's once in the whole fleet, whichever host the new one would go to.
+  for (int i = 0; i < 3; ++i) {
+    r = tenant({"create", "--name", "c" + std::to_string(i), test_image});
+    INFO(describe(r));
+    CHECK_FALSE(r.ok());
+    CHECK_THAT(r.err, Contains("Conflict") && Contains("\"/c" + std::to_string(i) + "\""));
+  }
+  // The tenant's network spans the hosts: a client kept off the server's host reaches it by
+  // name.
+  REQUIRE(tenant({"run", "-d", "--name", "srv", test_image, "sh", "-c",
+                  "while true; do echo pong | nc -l -p 7000; done"})
+              .ok());
+  r = tenant({"run", "--name", "client", "-e",
+              "affinity:container!=srv", test_image, "sh", "-c",
+              "for i in 1 2 3 4 5 6; do nc -w2 srv 7000 </dev/null && exit 0; sleep 0.5; done; "
+              "exit 1"});
+  INFO(describe(r));
+  CHECK(trim(r.out) == "pong");
+  CHECK(host_of(fleet, p, "client") != host_of(fleet, p, "srv"));
+  names.insert(names.end(), {"srv", "client"});
+  std::vector<std::string> rm{"rm", "-f"};
+  rm.insert(rm.end(), names.begin(), names.end());
+  r = tenant(rm);
+  INFO(describe(r));
+  CHECK(r.ok());
+  for (int h = 0; h < fleet.size(); ++h) {
+    CHECK(trim(fleet.docker(h, {"ps", "-aq", "--filter", "label=" + p.tenant_label()}).out)
+              .empty());
+  }
+}
+
+TEST_CASE("a fleet host that is down answers for its containers with a Docker-shaped 503 that "
+          "names no host, lists show the rest, nothing is re-created elsewhere, and its "
+          "containers are reached again once it is back",
+          "[fleet]") {
+  TestFleet fleet(2);
+  INFO(fleet.failure());
+  REQUIRE(fleet.up());
+  ProxyOptions o;
+  o.hosts = fleet_hosts(fleet);
+  // Three hosts on one 2-CPU machine: each reports 2 CPUs, and a container without limits is
+  // placed as 1 CPU.
+  o.policy_extra = "placement: {cpu_overcommit: 8}\n";
+  ProxyUnderTest p(o);
+  const std::string cli = "/usr/local/bin/docker";
+  auto tenant = [&](const std::vector<std::string>& args) {
+    return p.docker(cli, p.tenant_bundle(), args);
+  };
+  REQUIRE(tenant({"run", "-d", "--name", "ka", test_image, "sleep",
+                  "600"})
+              .ok());
+  REQUIRE(tenant({"run", "-d", "--name", "kb", "-e",
+                  "affinity:container!=ka", test_image, "sleep", "600"})
+              .ok());
+  const int down = host_of(fleet, p, "kb");
+  const int up = host_of(fleet, p, "ka");
+  REQUIRE(down >= 0);
+  REQUIRE(up >= 0);
+  REQUIRE(up != down);
+  REQUIRE(fleet.stop(down).ok());
+  berth::test::HttpReply reply;
+  for (int i = 0; i < 100; ++i) {
+    const auto curl = p.curl(p.tenant_bundle(), {"-i", p.url() + "/v1.41/containers/kb/json"});
+    reply = berth::test::parse_http_response(curl.out);
+    if (reply.status == 503) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(reply.status == 503);
+  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  REQUIRE(body.is_object());
+  const std::string message = body.value("message", std::string());
+  CHECK_THAT(message, Contains("unavailable"));
+  for (const std::string& secret : {std::string("h0"), std::string("h1"), fleet.id(),
+                                    std::string("192.168.250")}) {
+    CHECK_THAT(message, !Contains(secret));
+  }
+  auto r = tenant({"stop", "kb"});
+  CHECK_FALSE(r.ok());
+  CHECK_THAT(r.err, Contains("unavailable"));
+  r = tenant({"ps", "-a", "--format", "{{.Names}}"});
+  INFO(describe(r));
+  CHECK(trim(r.out) == "ka");
+  // A new container goes to the host that is up; kb is not re-created anywhere.
+  r = tenant({"run", "-d", "--name", "kc", test_image, "sleep", "600"});
+  INFO(describe(r));
+  CHECK(r.ok());
+  CHECK(host_of(fleet, p, "kc") == up);
+  CHECK(host_of(fleet, p, "kb") == -1);  // its host is down: nowhere else either
+  const auto restarted = fleet.start(down);
+  INFO(describe(restarted));
+  REQUIRE(restarted.ok());
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    back = tenant({"inspect", "-f", "{{.Name}}", "kb"}).ok();
+    if (!back) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  CHECK(back);
+  CHECK(host_of(fleet, p, "kb") == down);
+  r = tenant({"ps", "-a", "--format", "{{.Names}}"});
+  auto listed = lines_of(r.out);
+  std::sort(listed.begin(), listed.end());
+  CHECK(listed == std::vector<std::string>{"ka", "kb", "kc"});
+  CHECK(tenant({"rm", "-f", "ka", "kb", "kc"}).ok());
 }

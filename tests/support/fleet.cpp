@@ -53,6 +53,14 @@ RunResult TestFleet::docker(int host, const std::vector<std::string>& args,
   return run(argv, options);
 }
 
+RunResult TestFleet::stop(int host) const {
+  return run({"bash", script().string(), "stop", id_, std::to_string(host)}, slow());
+}
+
+RunResult TestFleet::start(int host) const {
+  return run({"bash", script().string(), "start", id_, std::to_string(host)}, slow());
+}
+
 RunResult TestFleet::in_namespace(int host, const std::vector<std::string>& argv) const {
   std::vector<std::string> full{"nsenter",
                                 "--net=/run/netns/bf-" + id_ + "-h" + std::to_string(host)};

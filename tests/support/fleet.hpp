@@ -32,6 +32,9 @@ class TestFleet {
   /// The docker CLI against host `host`.
   [[nodiscard]] RunResult docker(int host, const std::vector<std::string>& args,
                                  const RunOptions& options = {}) const;
+  /// Stops host `host`'s dockerd (a host that is down), and starts it again.
+  [[nodiscard]] RunResult stop(int host) const;
+  [[nodiscard]] RunResult start(int host) const;
   /// A command in host `host`'s network namespace (where its dockerd and iptables are).
   [[nodiscard]] RunResult in_namespace(int host, const std::vector<std::string>& argv) const;
 

@@ -158,8 +158,9 @@ std::filesystem::path ProxyUnderTest::issue(const std::string& out,
 
 void ProxyUnderTest::write_policy() const {
   std::string yaml =
-      "listen: \"127.0.0.1:0\"\n"
-      "upstream: \"" + options_.upstream + "\"\n"
+      "listen: \"127.0.0.1:0\"\n" +
+      (options_.hosts.empty() ? "upstream: \"" + options_.upstream + "\"\n"
+                              : "hosts:\n" + options_.hosts) +
       "tls:\n"
       "  cert: ca/server-cert.pem\n"
       "  key: ca/server-key.pem\n"

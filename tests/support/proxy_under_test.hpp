@@ -54,6 +54,9 @@ struct ProxyOptions {
   std::string policy_extra;
   /// The policy's upstream (give upstream_tls in policy_extra for a tls:// one).
   std::string upstream = "unix:///var/run/docker.sock";
+  /// YAML of a `hosts:` list (each line indented by two spaces): the fleet in place of the
+  /// upstream; empty: none.
+  std::string hosts;
   /// More berth-proxy arguments (--audit-log FILE...).
   std::vector<std::string> proxy_args;
 };

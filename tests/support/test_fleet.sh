@@ -5,6 +5,8 @@
 #                                 one switch namespace (a bridge), joined in a Swarm (host 0
 #                                 manages), each holding IMAGE (copied from the main dockerd)
 #   test_fleet.sh down ID         everything of fleet ID removed, whatever state it is in
+#   test_fleet.sh stop ID H       host H's dockerd stopped (a host that is down)
+#   test_fleet.sh start ID H      host H's dockerd started again (it rejoins the Swarm)
 #
 # Host i is reached at unix:///run/bf-ID/hI.sock; its underlay address is 192.168.250.(I+1).
 # Facts from ../shared/lab-multihost: an extra dockerd in the host's namespace deletes the
@@ -21,6 +23,40 @@ ns() { echo "bf-$id-$1"; }
 sock() { echo "unix://$run/h$1.sock"; }
 dk() { local h=$1; shift; docker -H "$(sock "$h")" "$@"; }
 log() { echo "[test_fleet $id $(date +%T.%N | cut -c1-12)] $*" >&2; }
+
+start_dockerd() {
+  local h=$1
+  nsenter --net="/run/netns/$(ns h$h)" unshare --uts \
+    sh -c "hostname bf-$id-h$h && exec dockerd \"\$@\"" dockerd \
+      --data-root "$data/h$h" --exec-root "$run/h$h" --pidfile "$run/h$h.pid" \
+      -H "$(sock $h)" --cgroup-parent "/bf-$id-h$h" \
+      >>"$run/h$h.log" 2>&1 </dev/null &
+}
+
+wait_dockerd() {
+  local h=$1
+  for _ in $(seq 120); do dk $h version >/dev/null 2>&1 && break; sleep 0.25; done
+  dk $h version --format "h$h: dockerd {{.Server.Version}}" >&2
+}
+
+# Host H's own dockerd, by its pid file, only if its command line names our state.
+stop_dockerd() {
+  local p="$run/h$1.pid" pid
+  [ -f "$p" ] || return 0
+  pid=$(cat "$p")
+  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$run/"; then
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null
+  fi
+  # What a killed dockerd leaves (its containerd, the shims) would keep the next one from
+  # starting: they name this host's exec root.
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "$run/h$1/" && kill -KILL "${p#/proc/}" 2>/dev/null
+  done
+  rm -f "$run/h$1.pid"
+  return 0
+}
 
 up() {
   local n=${1:?hosts} image=${2:?image}
@@ -39,15 +75,10 @@ up() {
     ip -n "$(ns h$h)" addr add "192.168.250.$((h + 1))/24" dev eth0
     ip -n "$(ns h$h)" link set eth0 up
     mkdir -p "$run/h$h" "$data/h$h"
-    nsenter --net="/run/netns/$(ns h$h)" unshare --uts \
-      sh -c "hostname bf-$id-h$h && exec dockerd \"\$@\"" dockerd \
-        --data-root "$data/h$h" --exec-root "$run/h$h" --pidfile "$run/h$h.pid" \
-        -H "$(sock $h)" --cgroup-parent "/bf-$id-h$h" \
-        >"$run/h$h.log" 2>&1 </dev/null &
+    start_dockerd "$h"
   done
   for ((h = 0; h < n; h++)); do
-    for _ in $(seq 120); do dk $h version >/dev/null 2>&1 && break; sleep 0.25; done
-    dk $h version --format "h$h: dockerd {{.Server.Version}}" >&2
+    wait_dockerd "$h"
   done
   # One save, loaded into every host at once.
   docker save "$image" >"$run/image.tar"
@@ -84,13 +115,8 @@ down() {
   done
   for p in "$run"/h*.pid; do
     [ -f "$p" ] || continue
-    pid=$(cat "$p")
-    # Only our own dockerd: its command line names our socket.
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$run/"; then
-      kill -TERM "$pid" 2>/dev/null
-      for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      kill -KILL "$pid" 2>/dev/null
-    fi
+    h=${p##*/h}; h=${h%.pid}
+    stop_dockerd "$h"
   done
   # containerd and shims left behind name our exec root.
   for p in /proc/[0-9]*; do
@@ -116,5 +142,7 @@ down() {
 case $cmd in
   up) up "${3:-3}" "${4:?image}" ;;
   down) down ;;
-  *) echo "usage: $0 up ID N IMAGE | down ID" >&2; exit 2 ;;
+  stop) stop_dockerd "${3:?host}" ;;
+  start) start_dockerd "${3:?host}"; wait_dockerd "$3" ;;
+  *) echo "usage: $0 up ID N IMAGE | down ID | stop ID H | start ID H" >&2; exit 2 ;;
 esac

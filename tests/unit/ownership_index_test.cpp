@@ -410,3 +410,72 @@ TEST_CASE("of concurrent pulls of one digest only the last to end removes its re
   // A pull that never held (it ended before asking dockerd) removes what it made.
   CHECK(idx.release_pull(ref));
 }
+
+TEST_CASE("a fleet host's resynchronisation replaces its own containers and volumes only, and "
+          "the primary's also the networks and images",
+          "[policy][index][fleet]") {
+  OwnershipIndex idx;
+  idx.put_container({id64("a1"), "acme", "acme_web", "running", "h1"});
+  idx.put_container({id64("b2"), "acme", "acme_db", "running", "h2"});
+  idx.put_container({id64("b3"), "acme", "acme_old", "exited", "h2"});
+  idx.set_resources(id64("b2"), Resources{512 << 20, 1'000'000'000, 0});
+  idx.put_exec("e1", id64("b2"));
+  idx.put_volume({"acme_data", "acme", "h2"});
+  idx.put_network({id64("n1"), "acme", "acme_net"});
+  idx.put_image({image_id("i1"), "", {"busybox:latest"}});
+
+  // h2 comes back with db (still there) and a new container; old is gone.
+  OwnershipIndex h2;
+  h2.put_container({id64("b2"), "acme", "acme_db", "running"});
+  h2.put_container({id64("b4"), "acme", "acme_new", "created"});
+  idx.replace_host("h2", std::move(h2), false);
+  CHECK(idx.host_of_container("acme_db") == "h2");
+  CHECK(idx.host_of_container("acme_new") == "h2");
+  CHECK_FALSE(idx.host_of_container("acme_old").has_value());
+  CHECK(idx.host_of_container("acme_web") == "h1");
+  CHECK(idx.resources_of(id64("b2")).has_value());   // kept where the lists did not tell
+  CHECK(idx.exec_container("e1") == id64("b2"));     // its container is still there
+  CHECK_FALSE(idx.volume("acme_data").has_value());  // h2 no longer lists it
+  CHECK(idx.network_by_id(id64("n1")).has_value());  // not h2's to replace
+  CHECK(idx.image_by_id(image_id("i1")).has_value());
+
+  // The primary (h1) lists no networks now: they go, and the other hosts' containers stay.
+  OwnershipIndex h1;
+  h1.put_container({id64("a1"), "acme", "acme_web", "running"});
+  idx.replace_host("h1", std::move(h1), true);
+  CHECK_FALSE(idx.network_by_id(id64("n1")).has_value());
+  CHECK(idx.images().empty());
+  CHECK(idx.host_of_container("acme_db") == "h2");
+  CHECK(idx.resources_of(id64("b2")).has_value());
+  CHECK(idx.exec_container("e1") == id64("b2"));
+  CHECK(idx.usage_of("acme").containers == 3);
+}
+
+TEST_CASE("a container's host is found by full id, stored name or unique id prefix, never by "
+          "an ambiguous prefix",
+          "[policy][index][fleet]") {
+  OwnershipIndex idx;
+  idx.put_container({id64("abc1"), "acme", "acme_web", "running", "h1"});
+  idx.put_container({id64("abc2"), "globex", "/globex_web", "running", "h2"});
+  CHECK(idx.host_of_container(id64("abc1")) == "h1");
+  CHECK(idx.host_of_container("globex_web") == "h2");
+  CHECK(idx.host_of_container("/acme_web") == "h1");
+  CHECK(idx.host_of_container("abc2") == "h2");
+  CHECK_FALSE(idx.host_of_container("abc").has_value());
+  CHECK_FALSE(idx.host_of_container("").has_value());
+  CHECK_FALSE(idx.host_of_container("ffff").has_value());
+}
+
+TEST_CASE("a create in flight holds its stored name against another create of the same name",
+          "[policy][index][fleet]") {
+  OwnershipIndex idx;
+  const auto first = idx.reserve("acme", Resources{}, "");
+  idx.name_reservation(first, "acme_web");
+  const auto second = idx.reserve("acme", Resources{}, "");
+  idx.name_reservation(second, "acme_web");
+  CHECK(idx.name_reserved("acme_web", second));
+  CHECK(idx.name_reserved("acme_web", first));
+  CHECK_FALSE(idx.name_reserved("acme_db", first));
+  idx.release(first);
+  CHECK_FALSE(idx.name_reserved("acme_web", second));
+}

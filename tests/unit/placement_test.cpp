@@ -90,6 +90,28 @@ TEST_CASE("a published port in use refuses that host only", "[policy][placement]
   }
 }
 
+TEST_CASE("a host without the image is refused when the create requires it, never when not",
+          "[policy][placement][fleet]") {
+  std::vector<HostState> hosts{host("a", 64 * gib), host("b")};
+  hosts[1].image_ids = {"sha256:feed"};
+  for (auto& h : hosts) {
+    normalize(h);
+  }
+  auto r = request();
+  r.image_id = "sha256:feed";
+  CHECK(place(hosts, r, {}).rejections.empty());  // a score only: neither host is refused
+  r.image_required = true;
+  const auto p = place(hosts, r, {});
+  CHECK(chosen(hosts, p) == "b");
+  CHECK(reason_for(hosts, p, r, "a") == "does not hold image sha256:feed");
+  hosts[1].cordoned = true;
+  const auto none = place(hosts, r, {});
+  CHECK_FALSE(none.host.has_value());
+  const std::string refusal = tenant_refusal(none, r);
+  CHECK(refusal.find("image not present") != std::string::npos);
+  CHECK(refusal.find("\"a\"") == std::string::npos);
+}
+
 TEST_CASE("a volume, --volumes-from or --network container: ties the container to its host",
           "[policy][placement]") {
   std::vector<HostState> hosts{host("a", 64 * gib), host("b"), host("c")};

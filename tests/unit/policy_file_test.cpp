@@ -194,3 +194,99 @@ TEST_CASE("certificate serials are compared in one normal form", "[policy][ident
   CHECK(normalize_serial("xyz").empty());
   CHECK(normalize_serial("12-34").empty());
 }
+
+namespace {
+
+// kValid with its upstream line replaced by `hosts` (and anything else top-level).
+std::string with_hosts(const std::string& hosts) {
+  std::string text = kValid;
+  const std::string upstream = "upstream: \"unix:///var/run/docker.sock\"\n";
+  text.replace(text.find(upstream), upstream.size(), hosts);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("without a hosts list the fleet is one host, local, at the upstream", "[policy][file]") {
+  auto p = parse_policy(kValid, "policy.yaml");
+  REQUIRE(p.has_value());
+  REQUIRE(p->hosts.size() == 1);
+  CHECK(p->hosts[0].name == "local");
+  CHECK(p->hosts[0].url == "unix:///var/run/docker.sock");
+  CHECK_FALSE(p->hosts[0].cordoned);
+  CHECK(p->placement.cpu_overcommit == 1.0);
+}
+
+TEST_CASE("the fleet's hosts are read in order with their TLS files, labels, capacity and cordon",
+          "[policy][file][fleet]") {
+  auto p = parse_policy(with_hosts(R"(hosts:
+  - name: h1
+    url: "unix:///run/h1.sock"
+  - name: eu-2
+    url: "tls://10.0.0.2:2376"
+    tls: {ca: ca.pem, cert: c.pem, key: k.pem}
+    labels: {Region: eu, disk: ssd}
+    capacity: {cpus: 16, memory: 64GiB}
+    cordoned: true
+placement:
+  cpu_overcommit: 2
+  memory_overcommit: 1.25
+)"),
+                        "policy.yaml");
+  INFO((p ? std::string() : dump(p.error())));
+  REQUIRE(p.has_value());
+  REQUIRE(p->hosts.size() == 2);
+  CHECK(p->hosts[0].name == "h1");
+  CHECK_FALSE(p->hosts[0].nano_cpus.has_value());
+  const auto& h = p->hosts[1];
+  CHECK(h.url == "tls://10.0.0.2:2376");
+  CHECK(h.tls.ca == "ca.pem");
+  CHECK(h.labels == std::vector<std::pair<std::string, std::string>>{{"region", "eu"},
+                                                                     {"disk", "ssd"}});
+  CHECK(h.nano_cpus == 16'000'000'000);
+  CHECK(h.memory == 64LL << 30);
+  CHECK(h.cordoned);
+  CHECK(p->placement.cpu_overcommit == 2.0);
+  CHECK(p->placement.memory_overcommit == 1.25);
+}
+
+TEST_CASE("a broken hosts list is refused with the line and reason of each fault",
+          "[policy][file][fleet]") {
+  auto p = parse_policy(with_hosts(R"(hosts:
+  - name: h1
+    url: "unix:///run/h1.sock"
+  - name: h1
+    url: "unix:///run/h2.sock"
+  - name: "bad name"
+    url: "http://x"
+  - name: t
+    url: "tls://10.0.0.2:2376"
+  - url: "unix:///run/h3.sock"
+  - name: h4
+    url: "unix:///run/h4.sock"
+    capacity: {cpus: 0}
+    cordoned: maybe
+placement:
+  cpu_overcommit: 0.5
+)"),
+                        "policy.yaml");
+  REQUIRE_FALSE(p.has_value());
+  INFO(dump(p.error()));
+  CHECK(mentions(p.error(), 5, "listed twice"));
+  CHECK(mentions(p.error(), 7, "hosts.name 'bad name'"));
+  CHECK(mentions(p.error(), 8, "hosts.url must be"));
+  CHECK(mentions(p.error(), 9, "needs tls.ca"));
+  CHECK(mentions(p.error(), 11, "needs a name and a url"));
+  CHECK(mentions(p.error(), 14, "hosts.capacity.cpus must be more than 0"));
+  CHECK(mentions(p.error(), 15, "hosts.cordoned: expected true or false"));
+  CHECK(mentions(p.error(), 17, "placement.cpu_overcommit: expected a number from 1 to 20"));
+}
+
+TEST_CASE("a policy with both an upstream and a hosts list is refused: the upstream is a host",
+          "[policy][file][fleet]") {
+  std::string text = kValid;
+  text += "hosts:\n  - name: h1\n    url: \"unix:///run/h1.sock\"\n";
+  auto p = parse_policy(text, "policy.yaml");
+  REQUIRE_FALSE(p.has_value());
+  CHECK(dump(p.error()).find("hosts and upstream exclude each other") != std::string::npos);
+}

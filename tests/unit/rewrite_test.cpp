@@ -19,6 +19,7 @@
 #include "policy/endpoint_table.hpp"
 #include "policy/go_json.hpp"
 #include "policy/identity.hpp"
+#include "policy/names.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/rewrite.hpp"
 
@@ -1882,4 +1883,25 @@ TEST_CASE("docker load is the tenant's, judged as it streams and answered in its
   REQUIRE(r.decision.allowed());
   CHECK(r.filter_load_archive);
   CHECK(r.view == ResponseView::build_stream);
+}
+
+TEST_CASE("a container its tenant named answers to that name on its network, as on a private "
+          "host, and to no alias on another container's network stack",
+          "[policy][rewrite][names]") {
+  const json doc = forwarded(create("{}", "name=web"));
+  const std::string network = doc["HostConfig"]["NetworkMode"].get<std::string>();
+  CHECK(network == berth::policy::names::default_network("acme"));
+  const json aliases = doc["NetworkingConfig"]["EndpointsConfig"][network]["Aliases"];
+  CHECK(aliases == json::array({"web"}));
+  // An alias the tenant gave itself is kept, and "web" not written twice.
+  const json mine = forwarded(create(
+      R"({"NetworkingConfig":{"EndpointsConfig":{"default":{"Aliases":["web","www"]}}}})",
+      "name=web"));
+  CHECK(mine["NetworkingConfig"]["EndpointsConfig"][network]["Aliases"] ==
+        json::array({"web", "www"}));
+  // No name, no alias (berth picks one later); no network of its own, no alias either.
+  const json unnamed = forwarded(create("{}"));
+  CHECK_FALSE(unnamed.contains("NetworkingConfig"));
+  const json isolated = forwarded(create(R"({"HostConfig":{"NetworkMode":"none"}})", "name=x1"));
+  CHECK_FALSE(isolated.contains("NetworkingConfig"));
 }

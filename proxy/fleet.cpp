@@ -1,0 +1,342 @@
+// A fleet (issue #15): one berth endpoint over several dockerds. Which host serves a request
+// (route_request), where a tenant's new container runs (place_container, on policy::place),
+// and the container list merged from every host (fan_out_list). With one host every request
+// goes to it and none of this costs anything.
+//
+// The index knows where each container, exec session and volume is (each host's watcher fills
+// it): routing is a lookup, never a round trip. Networks, images and everything berth does not
+// place are the primary host's (the Swarm manager: tenant networks are attachable overlays
+// there). A host that is down answers its objects' requests with a 503 that names no host,
+// and nothing is re-created elsewhere behind the tenant's back.
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/names.hpp"
+#include "policy/placement.hpp"
+#include "policy/query.hpp"
+#include "policy/rewrite.hpp"
+#include "proxy/docker_client.hpp"
+#include "proxy/log.hpp"
+#include "proxy/ownership.hpp"
+#include "proxy/server.hpp"
+#include "proxy/session.hpp"
+
+namespace berth::proxy {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The host that holds what a holder route names, as the index knows it.
+std::optional<std::string> holder_of(const policy::OwnershipIndex& idx, const policy::Route& route,
+                                     const std::string& ref) {
+  switch (policy::ref_kind(route)) {
+    case policy::RefKind::container:
+      return idx.host_of_container(ref);
+    case policy::RefKind::exec:
+      if (auto container = idx.exec_container(ref)) {
+        return idx.host_of_container(*container);
+      }
+      return std::nullopt;
+    case policy::RefKind::volume:
+      if (auto v = idx.volume(ref)) {
+        return v->host;
+      }
+      return std::nullopt;
+    default:
+      return std::nullopt;  // networks and images: the primary's
+  }
+}
+
+// The id of the image a (rewritten) create names, when the index knows it.
+std::optional<std::string> image_id_of(const policy::OwnershipIndex& idx, const std::string& image) {
+  if (image.starts_with("sha256:")) {
+    if (auto known = idx.image_by_id(image)) {
+      return known->id;
+    }
+    return std::nullopt;
+  }
+  const auto parsed = policy::names::parse_image_ref(image);
+  if (!parsed) {
+    return std::nullopt;
+  }
+  for (const std::string& ref : {parsed->str(), "docker.io/library/" + parsed->str()}) {
+    if (auto known = idx.image_by_tag(ref)) {
+      return known->id;
+    }
+  }
+  return std::nullopt;
+}
+
+// What ties a new container to one host: a volume that exists (berth makes the missing ones
+// where the container goes), --volumes-from, and another container's namespaces.
+std::vector<policy::Dependency> dependencies_of(const policy::OwnershipIndex& idx,
+                                                const json& body) {
+  std::vector<policy::Dependency> out;
+  const json hc = body.value("HostConfig", json::object());
+  if (!hc.is_object()) {
+    return out;
+  }
+  auto volume = [&](const std::string& name) {
+    if (auto v = idx.volume(name)) {
+      out.push_back({policy::DependencyKind::volume, name, v->host});
+    }
+  };
+  for (const auto& bind : hc.value("Binds", json::array())) {
+    if (bind.is_string()) {
+      const std::string b = bind.get<std::string>();
+      if (!b.starts_with('/')) {
+        volume(b.substr(0, b.find(':')));
+      }
+    }
+  }
+  for (const auto& m : hc.value("Mounts", json::array())) {
+    if (m.is_object() && m.value("Type", std::string()) == "volume") {
+      volume(m.value("Source", std::string()));
+    }
+  }
+  auto container = [&](policy::DependencyKind kind, const std::string& ref) {
+    if (auto host = idx.host_of_container(ref)) {
+      out.push_back({kind, ref, *host});
+    }
+  };
+  for (const auto& from : hc.value("VolumesFrom", json::array())) {
+    if (from.is_string()) {
+      const std::string f = from.get<std::string>();
+      container(policy::DependencyKind::volumes_from, f.substr(0, f.find(':')));
+    }
+  }
+  for (const char* mode : {"NetworkMode", "IpcMode", "PidMode"}) {
+    const json value = hc.value(mode, json());
+    if (value.is_string() && value.get<std::string>().starts_with("container:")) {
+      container(policy::DependencyKind::network_container, value.get<std::string>().substr(10));
+    }
+  }
+  return out;
+}
+
+// The hosts as placement sees them, and the tenant's presence on each, from the index and the
+// watchers' facts. Reservations count the containers that run (or are about to): a stopped
+// container holds nothing on its host.
+std::vector<policy::HostState> host_states(const Runtime& rt, const SharedIndex& index,
+                                           const policy::OwnershipIndex& idx,
+                                           policy::PlacementRequest& request,
+                                           const policy::PlacementOptions& options) {
+  std::vector<policy::HostState> hosts;
+  for (const HostRuntime& h : rt.hosts) {
+    const auto facts = index.host_facts(h.name);
+    policy::HostState s;
+    s.name = h.name;
+    s.healthy = facts->up;
+    s.cordoned = h.spec->cordoned;
+    s.traits = h.spec->labels;
+    s.capacity = {h.spec->nano_cpus.value_or(facts->nano_cpus),
+                  h.spec->memory.value_or(facts->memory)};
+    s.cpu_overcommit = rt.policy->placement.cpu_overcommit;
+    s.memory_overcommit = rt.policy->placement.memory_overcommit;
+    s.image_ids = facts->image_ids;
+    policy::normalize(s);
+    hosts.push_back(std::move(s));
+    request.presence.push_back({h.name, 0, {}});
+  }
+  for (const auto& c : idx.all_containers()) {
+    const auto at = std::find_if(hosts.begin(), hosts.end(),
+                                 [&](const policy::HostState& s) { return s.name == c.host; });
+    if (at == hosts.end()) {
+      continue;
+    }
+    if (c.tenant == request.tenant) {
+      auto& presence = request.presence[static_cast<std::size_t>(at - hosts.begin())];
+      ++presence.containers;
+      if (auto name = policy::names::tenant_view(request.tenant, c.name)) {
+        presence.container_names.push_back(*name);
+      }
+      presence.container_names.push_back(c.id);
+    }
+    if (c.state == "exited" || c.state == "dead") {
+      continue;
+    }
+    const policy::Resources held = idx.resources_of(c.id).value_or(policy::Resources{});
+    const policy::Amount counted =
+        policy::accounted({held.nano_cpus, held.memory}, std::nullopt, options);
+    at->reserved.nano_cpus += counted.nano_cpus;
+    at->reserved.memory += counted.memory;
+  }
+  return hosts;
+}
+
+// A name the tenant's other container already has, on any host: dockerd checks only its own.
+std::optional<policy::Decision> name_in_use(const policy::OwnershipIndex& idx,
+                                            const std::string& stored, const std::string& tenant,
+                                            std::uint64_t reservation) {
+  if (stored.empty()) {
+    return std::nullopt;
+  }
+  const bool taken = idx.host_of_container(stored).has_value();
+  if (!taken && !idx.name_reserved(stored, reservation)) {
+    return std::nullopt;
+  }
+  const std::string view = policy::names::tenant_view(tenant, stored).value_or(stored);
+  const auto own = idx.find_container(tenant, view);
+  return policy::Decision::deny(
+      409,
+      "Conflict. The container name \"/" + view + "\" is already in use" +
+          (own.result == policy::Lookup::found ? " by container \"" + own.value.id + "\"" : "") +
+          ". You have to remove (or rename) that container to be able to reuse that name.",
+      "name.conflict");
+}
+
+}  // namespace
+
+std::optional<policy::Decision> Session::route_request(Admission& a, Answer& answer,
+                                                       Exchange& ex) {
+  const auto target = target_of(a);
+  if (!target) {
+    return target.error();
+  }
+  answer.target = *target;
+  a.host = target->host;
+  if (a.rt->fleet()) {
+    ex.host = a.host->name;
+  }
+  return std::nullopt;
+}
+
+std::expected<Target, policy::Decision> Session::target_of(Admission& a) {
+  const Runtime& rt = *a.rt;
+  if (a.host != nullptr) {
+    return Target{a.host};  // placed
+  }
+  if (!rt.fleet()) {
+    return Target{&rt.primary()};
+  }
+  const policy::Route& route = *a.request->route;
+  std::optional<std::string> holder;
+  if (route.scope == policy::Scope::holder && !a.request->params.empty()) {
+    holder = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+      return holder_of(idx, route, a.request->params.front());
+    });
+  }
+  if (!holder || holder->empty()) {
+    return Target{&rt.primary()};
+  }
+  const HostRuntime* host = rt.host(*holder);
+  if (host == nullptr || !worker_.index().host_facts(*holder)->up) {
+    return std::unexpected(policy::Decision::deny(
+        503,
+        "berth: the server that runs this object is unavailable; nothing was done, try again "
+        "later",
+        "fleet.host_down"));
+  }
+  return Target{host};
+}
+
+std::optional<Refusal> Session::place_container(Admission& a, Exchange& ex) {
+  const Runtime& rt = *a.rt;
+  if (!rt.fleet() || a.request->route->endpoint != "container.create" || !a.rewritten.body) {
+    return std::nullopt;
+  }
+  const json body = json::parse(*a.rewritten.body, nullptr, false);
+  auto rules = policy::parse_placement_rules(body, policy::Author::tenant);
+  if (!rules) {
+    return Refusal{policy::Decision::deny(400, "berth: " + rules.error(), "placement.rule"),
+                   a.client_keep_alive()};
+  }
+  policy::PlacementRequest request;
+  request.tenant = a.who->tenant;
+  request.rules = std::move(*rules);
+  if (a.rewritten.claim) {
+    request.limits = {a.rewritten.claim->nano_cpus, a.rewritten.claim->memory};
+  }
+  const policy::PlacementOptions options;
+  SharedIndex& index = worker_.index();
+  std::vector<policy::HostState> hosts;
+  std::optional<policy::Decision> conflict;
+  index.read([&](const policy::OwnershipIndex& idx) {
+    conflict = name_in_use(idx, a.rewritten.created_name, request.tenant, a.reservations.quota);
+    if (const std::string image = body.value("Image", std::string()); !image.empty()) {
+      if (auto id = image_id_of(idx, image)) {
+        request.image_id = *id;
+        request.image_required = true;
+      }
+    }
+    request.dependencies = dependencies_of(idx, body);
+    hosts = host_states(rt, index, idx, request, options);
+  });
+  if (conflict) {
+    return Refusal{*conflict, a.client_keep_alive()};
+  }
+  const policy::Placement placement = policy::place(hosts, request, options);
+  std::string detail;
+  for (const std::string& line : policy::audit_detail(placement, hosts, request, options)) {
+    detail += (detail.empty() ? "" : "; ") + line;
+  }
+  ex.placement = std::move(detail);
+  if (!placement.host) {
+    return Refusal{policy::Decision::deny(503, policy::tenant_refusal(placement, request),
+                                          "placement.none"),
+                   a.client_keep_alive()};
+  }
+  a.host = &rt.hosts[*placement.host];
+  return std::nullopt;
+}
+
+// dockerd lists newest first; the merged list too, cut to the tenant's `limit`.
+net::awaitable<bool> Session::fan_out_list(Admission& a, Exchange& ex) {
+  json merged = json::array();
+  bool answered = false;
+  for (const HostRuntime& host : a.rt->hosts) {
+    if (!worker_.index().host_facts(host.name)->up) {
+      continue;  // a host that is down: the list shows the rest
+    }
+    const Target to{&host};
+    auto reply =
+        co_await docker_request_to(worker_.pool(), a.rt, to, http::verb::get, a.rewritten.target);
+    if (!reply || reply->status != 200) {
+      continue;
+    }
+    const std::optional<std::string> body = filter_answer(a, 200, reply->body);
+    auto list = body ? json::parse(*body, nullptr, false) : json();
+    if (!list.is_array()) {
+      continue;
+    }
+    answered = true;
+    for (auto& c : list) {
+      merged.push_back(std::move(c));
+    }
+  }
+  if (!answered) {
+    const auto none = policy::Decision::deny(503, "berth: no server answered; try again later",
+                                             "fleet.hosts_down");
+    co_return co_await refuse(none, a.client_keep_alive(), ex);
+  }
+  std::stable_sort(merged.begin(), merged.end(), [](const json& x, const json& y) {
+    return x.value("Created", std::int64_t{0}) > y.value("Created", std::int64_t{0});
+  });
+  const std::size_t query = a.rewritten.target.find('?');
+  const auto params = query == std::string::npos
+                          ? std::nullopt
+                          : policy::parse_query(std::string_view(a.rewritten.target).substr(query + 1));
+  for (const auto& [key, value] : params.value_or(decltype(params)::value_type{})) {
+    const long n = key == "limit" ? std::strtol(value.c_str(), nullptr, 10) : 0;
+    if (n > 0 && static_cast<std::size_t>(n) < merged.size()) {
+      merged.erase(merged.begin() + n, merged.end());
+    }
+  }
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "berth");
+  res.body() = merged.dump() + "\n";
+  res.keep_alive(a.client_keep_alive() && !worker_.draining());
+  res.prepare_payload();
+  ex.status = 200;
+  ex.bytes_out += res.body().size();
+  const bool written = co_await write_response(res);
+  co_return written && res.keep_alive();
+}
+
+}  // namespace berth::proxy
