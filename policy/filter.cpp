@@ -1074,6 +1074,18 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
   }
 }
 
+bool overlay_attachment_event(const json& event) {
+  if (!event.is_object() || event.value("Type", std::string()) != "network" ||
+      event.value("scope", std::string()) != "local") {
+    return false;
+  }
+  const std::string action = event.value("Action", std::string());
+  const json actor = event.value("Actor", json::object());
+  const json attributes = actor.is_object() ? actor.value("Attributes", json::object()) : json();
+  return (action == "create" || action == "destroy") && attributes.is_object() &&
+         attributes.value("type", std::string()) == "overlay";
+}
+
 std::optional<std::string> filter_event(const Principal& who, std::string_view event_json,
                                         const OwnershipIndex& index) {
   if (who.is_operator()) {

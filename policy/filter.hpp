@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "policy/identity.hpp"
 #include "policy/list_filter.hpp"
 #include "policy/ownership_index.hpp"
@@ -31,6 +33,11 @@ namespace berth::policy {
                                                              std::string_view body,
                                                              const OwnershipIndex& index,
                                                              const ListFilter& extra = {});
+
+/// An overlay network's local copy made or removed on one host as containers there attach and
+/// leave ("network create/destroy" of local scope): not the network's own lifecycle, which
+/// the Swarm-scoped events tell. A private host sends no such event.
+[[nodiscard]] bool overlay_attachment_event(const nlohmann::json& event);
 
 /// One event of the /events stream: the rewritten line, or nullopt when the tenant must not
 /// see it.

@@ -10,11 +10,15 @@
 // and nothing is re-created elsewhere behind the tenant's back.
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "policy/filter.hpp"
 #include "policy/names.hpp"
 #include "policy/placement.hpp"
 #include "policy/query.hpp"
@@ -24,8 +28,11 @@
 #include "proxy/ownership.hpp"
 #include "proxy/server.hpp"
 #include "proxy/session.hpp"
+#include "proxy/wire.hpp"
 
 namespace berth::proxy {
+
+using namespace wire;
 
 namespace {
 
@@ -190,6 +197,22 @@ std::optional<policy::Decision> name_in_use(const policy::OwnershipIndex& idx,
       "name.conflict");
 }
 
+// The overlay attachment events (policy::overlay_attachment_event) of a piece of a stream.
+std::string without_overlay_lifecycle(std::string_view lines) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < lines.size()) {
+    const std::size_t nl = lines.find('\n', start);
+    const std::size_t end = nl == std::string::npos ? lines.size() : nl + 1;
+    const std::string_view line(lines.data() + start, end - start);
+    start = end;
+    if (!policy::overlay_attachment_event(json::parse(line, nullptr, false))) {
+      out += line;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<policy::Decision> Session::route_request(Admission& a, Answer& answer,
@@ -337,6 +360,154 @@ net::awaitable<bool> Session::fan_out_list(Admission& a, Exchange& ex) {
   ex.bytes_out += res.body().size();
   const bool written = co_await write_response(res);
   co_return written && res.keep_alive();
+}
+
+// One merged event stream: each host's reader appends the lines the requester may see, the
+// writer sends them on. All of it runs on the session's executor (one thread): no lock.
+struct Session::EventMerge {
+  explicit EventMerge(net::any_io_executor executor) : wake(std::move(executor)) {}
+  std::optional<policy::Principal> who;  // a tenant's; none for an operator (unfiltered)
+  std::string pending;                   // lines for the client
+  std::size_t open = 0;                  // readers still reading
+  bool client_gone = false;
+  net::steady_timer wake;  // cancelled to wake the writer (Boost 1.74 has no channels)
+  std::vector<std::shared_ptr<TlsStream>> streams;
+
+  void close_all() {
+    for (auto& s : streams) {
+      s->close();
+    }
+  }
+};
+
+net::awaitable<void> Session::read_events(std::shared_ptr<Session> self,
+                                          std::shared_ptr<EventMerge> merge,
+                                          std::shared_ptr<const Runtime> rt, Target from,
+                                          std::string target) {
+  auto acquired = co_await self->worker_.pool().acquire(rt, from);
+  if (acquired && !merge->client_gone) {
+    std::shared_ptr<TlsStream> stream = *acquired;
+    merge->streams.push_back(stream);
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "docker");
+    error_code ec;
+    co_await http::async_write(*stream, req, with_ec(ec));
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (!ec) {
+      co_await http::async_read_header(*stream, buffer, parser, with_ec(ec));
+    }
+    std::string partial;
+    std::vector<char> window(16 * 1024);
+    while (!ec && parser.get().result() == http::status::ok && !parser.is_done()) {
+      parser.get().body().data = window.data();
+      parser.get().body().size = window.size();
+      co_await http::async_read_some(*stream, buffer, parser, with_ec(ec));
+      if (ec == http::error::need_buffer) {
+        ec = {};
+      }
+      partial.append(window.data(), window.size() - parser.get().body().size);
+      const std::size_t end = partial.rfind('\n');
+      if (end == std::string::npos) {
+        continue;
+      }
+      const std::string whole = without_overlay_lifecycle(std::string_view(partial).substr(0, end + 1));
+      merge->pending += merge->who ? self->transform_lines(LineMode::events, whole, *merge->who)
+                                   : whole;
+      partial.erase(0, end + 1);
+      merge->wake.cancel();
+    }
+    stream->close();
+  }
+  --merge->open;
+  merge->wake.cancel();
+}
+
+net::awaitable<void> Session::watch_merge_client(std::shared_ptr<Session> self,
+                                                 std::shared_ptr<EventMerge> merge) {
+  char byte = 0;
+  error_code ec;
+  (void)co_await self->client_.async_read_some(net::buffer(&byte, 1), with_ec(ec));
+  // Anything but the writer's own cancellation: the client hung up (or sent what a client
+  // waiting on an event stream never sends). Either way the stream ends.
+  if (ec != net::error::operation_aborted) {
+    merge->client_gone = true;
+    merge->close_all();
+    merge->wake.cancel();
+  }
+}
+
+// `docker events` over a fleet: every host's stream, filtered for the requester as one host's
+// is, merged as the lines come. With until=, each host ends its own stream and the merged one
+// ends after the last. Events replayed by since= arrive host by host, each host's in order.
+net::awaitable<bool> Session::fan_out_events(Admission& a, Exchange& ex) {
+  auto merge = std::make_shared<EventMerge>(client_.get_executor());
+  if (a.tenant()) {
+    merge->who = *a.who;
+  }
+  ex.status = 200;
+  ex.stream = true;
+  static constexpr std::string_view head =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nServer: berth\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  error_code ec;
+  arm(client_write_timeout, Phase::write);
+  co_await net::async_write(client_, net::buffer(head), with_ec(ec));
+  disarm();
+  if (ec) {
+    co_return false;
+  }
+  for (const HostRuntime& host : a.rt->hosts) {
+    if (worker_.index().host_facts(host.name)->up) {
+      ++merge->open;
+      net::co_spawn(client_.get_executor(),
+                    read_events(shared_from_this(), merge, a.rt, Target{&host}, a.rewritten.target),
+                    net::detached);
+    }
+  }
+  bool watch_done = false;
+  net::co_spawn(client_.get_executor(), watch_merge_client(shared_from_this(), merge),
+                [self = shared_from_this(), &watch_done](std::exception_ptr) {
+                  watch_done = true;
+                  self->signal_join();
+                });
+  while (!merge->client_gone && !closed_) {
+    if (!merge->pending.empty()) {
+      std::string chunk = std::move(merge->pending);
+      merge->pending.clear();
+      char size[20];
+      const int n = std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+      chunk += "\r\n";
+      const std::array<net::const_buffer, 2> pieces{net::buffer(size, static_cast<std::size_t>(n)),
+                                                    net::buffer(chunk)};
+      ex.bytes_out += chunk.size() - 2;
+      arm(client_write_timeout, Phase::write);
+      co_await net::async_write(client_, pieces, with_ec(ec));
+      disarm();
+      if (ec) {
+        break;
+      }
+      continue;
+    }
+    if (merge->open == 0) {
+      arm(client_write_timeout, Phase::write);
+      static constexpr std::string_view last_chunk = "0\r\n\r\n";
+      co_await net::async_write(client_, net::buffer(last_chunk), with_ec(ec));
+      disarm();
+      break;
+    }
+    merge->wake.expires_at(Clock::time_point::max());
+    error_code ignored;
+    co_await merge->wake.async_wait(with_ec(ignored));
+  }
+  merge->close_all();
+  if (!watch_done) {
+    error_code ignored;
+    client_.socket().cancel(ignored);
+  }
+  co_await join(watch_done);
+  co_return false;  // the connection ends with its stream, as dockerd's does
 }
 
 }  // namespace berth::proxy

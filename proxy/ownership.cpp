@@ -7,6 +7,7 @@
 #include <condition_variable>
 
 #include "policy/endpoint_table.hpp"
+#include "policy/filter.hpp"
 #include "policy/isolation.hpp"
 #include "policy/names.hpp"
 #include "policy/quota.hpp"
@@ -587,7 +588,7 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
   const bool is_primary = primary(*runtime_.get());
   if (type == "container") {
     co_await apply_container_event(action, id, attrs);
-  } else if (type == "network" && is_primary) {
+  } else if (type == "network" && is_primary && !policy::overlay_attachment_event(ev)) {
     co_await apply_network_event(action, id);
   } else if (type == "volume") {
     co_await apply_volume_event(action, id, attrs);

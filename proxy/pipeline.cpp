@@ -36,6 +36,9 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   if (a.rt->fleet() && a.request->route->endpoint == "container.list") {
     co_return co_await fan_out_list(a, ex);  // every host's, merged
   }
+  if (a.rt->fleet() && a.request->route->endpoint == "system.events") {
+    co_return co_await fan_out_events(a, ex);
+  }
   // 6. forward to dockerd (the host of the fleet that serves the request); its answer's head.
   Answer answer;
   if (std::optional<policy::Decision> no_host = route_request(a, answer, ex)) {

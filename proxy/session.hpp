@@ -228,6 +228,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::expected<Target, policy::Decision> target_of(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
   net::awaitable<bool> fan_out_list(Admission& a, Exchange& ex);
+  struct EventMerge;
+  net::awaitable<bool> fan_out_events(Admission& a, Exchange& ex);
+  static net::awaitable<void> read_events(std::shared_ptr<Session> self,
+                                          std::shared_ptr<EventMerge> merge,
+                                          std::shared_ptr<const Runtime> rt, Target from,
+                                          std::string target);
+  static net::awaitable<void> watch_merge_client(std::shared_ptr<Session> self,
+                                                 std::shared_ptr<EventMerge> merge);
 
   // splice.cpp: hijacked streams.
   net::awaitable<void> splice(Answer& answer, Exchange& ex);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -25,6 +26,7 @@ using berth::test::describe;
 using berth::test::ProxyOptions;
 using berth::test::ProxyUnderTest;
 using berth::test::run;
+using berth::test::RunResult;
 using berth::test::TestFleet;
 using berth::test::test_image;
 using berth::test::trim;
@@ -200,6 +202,9 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
     return p.docker(cli, p.tenant_bundle(), args);
   };
   std::vector<std::string> names;
+  const std::string since = std::to_string(std::time(nullptr));
+  REQUIRE(p.docker(cli, p.other_tenant_bundle(), {"run", "--name", "stranger", test_image, "true"})
+              .ok());
   for (int i = 0; i < 6; ++i) {
     if (i >= 4) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // Created is in seconds
@@ -210,6 +215,7 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
     REQUIRE(r.ok());
   }
   // Spread: placement scores the hosts that hold fewer of the tenant's containers higher.
+  RunResult r;
   std::set<int> used;
   for (const auto& n : names) {
     const int h = host_of(fleet, p, n);
@@ -218,8 +224,19 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
     used.insert(h);
   }
   CHECK(used.size() == 3);
+  // One event stream, the tenant's own events from every host.
+  const std::string until = std::to_string(std::time(nullptr) + 1);
+  r = tenant({"events", "--since", since, "--until", until, "--filter", "event=start", "--format",
+              "{{.Actor.Attributes.name}}"});
+  INFO(describe(r));
+  auto started = lines_of(r.out);
+  std::sort(started.begin(), started.end());
+  CHECK(started == names);
+  r = p.docker(cli, p.other_tenant_bundle(),
+               {"events", "--since", since, "--until", until, "--format", "{{.Action}} {{.Actor.Attributes.name}}"});
+  CHECK_THAT(r.out, Contains("start stranger") && !Contains(" c0"));
   // One list, the tenant's names, every host's containers.
-  auto r = tenant({"ps", "--format", "{{.Names}}"});
+  r = tenant({"ps", "--format", "{{.Names}}"});
   INFO(describe(r));
   auto listed = lines_of(r.out);
   std::sort(listed.begin(), listed.end());
@@ -238,8 +255,9 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
     CHECK(trim(tenant({"start", n}).out) == n);
   }
   // The other tenant sees none of it.
-  r = p.docker(cli, p.other_tenant_bundle(), {"ps", "-aq"});
-  CHECK(trim(r.out).empty());
+  r = p.docker(cli, p.other_tenant_bundle(), {"ps", "-a", "--format", "{{.Names}}"});
+  CHECK(trim(r.out) == "stranger");
+  CHECK(p.docker(cli, p.other_tenant_bundle(), {"rm", "stranger"}).ok());
   r = p.docker(cli, p.other_tenant_bundle(), {"inspect", "c0"});
   CHECK_FALSE(r.ok());
   CHECK_THAT(r.err, Contains("No such object: c0"));
