@@ -215,6 +215,21 @@ std::string without_overlay_lifecycle(std::string_view lines) {
 
 }  // namespace
 
+// dockerd 20.10 refuses to disconnect a created, not yet started, container from an overlay
+// named by its Swarm id ("is not connected to the network") and does it by name; compose
+// disconnects and connects each container so between create and start. The tenant's network
+// was resolved to its id: its stored name means the same network.
+void Session::name_network_in_path(Admission& a) {
+  const std::string& id = a.request->params.front();
+  const auto network = worker_.index().read(
+      [&](const policy::OwnershipIndex& idx) { return idx.network_by_id(id); });
+  std::string& target = a.rewritten.target;
+  const std::string from = "/networks/" + id + "/";
+  if (const auto at = target.find(from); network && at != std::string::npos) {
+    target.replace(at, from.size(), "/networks/" + policy::escape_path(network->name) + "/");
+  }
+}
+
 std::optional<policy::Decision> Session::route_request(Admission& a, Answer& answer,
                                                        Exchange& ex) {
   const auto target = target_of(a);
@@ -239,7 +254,18 @@ std::expected<Target, policy::Decision> Session::target_of(Admission& a) {
   }
   const policy::Route& route = *a.request->route;
   std::optional<std::string> holder;
-  if (route.scope == policy::Scope::holder && !a.request->params.empty()) {
+  if (route.endpoint == "network.connect" || route.endpoint == "network.disconnect") {
+    // The container's host attaches it (an overlay of the fleet is on every host); the
+    // network's own host does not know a container elsewhere.
+    const auto body = json::parse(a.rewritten.body.value_or(""), nullptr, false);
+    const std::string container =
+        body.is_object() ? body.value("Container", std::string()) : std::string();
+    holder = worker_.index().read(
+        [&](const policy::OwnershipIndex& idx) { return idx.host_of_container(container); });
+    if (a.tenant()) {
+      name_network_in_path(a);
+    }
+  } else if (route.scope == policy::Scope::holder && !a.request->params.empty()) {
     holder = worker_.index().read([&](const policy::OwnershipIndex& idx) {
       return holder_of(idx, route, a.request->params.front());
     });

@@ -226,6 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Sets answer.target, a.host and (a fleet) ex.host; a refusal when the host is down.
   std::optional<policy::Decision> route_request(Admission& a, Answer& answer, Exchange& ex);
   std::expected<Target, policy::Decision> target_of(Admission& a);
+  void name_network_in_path(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
   net::awaitable<bool> fan_out_list(Admission& a, Exchange& ex);
   struct EventMerge;

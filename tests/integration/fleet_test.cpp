@@ -20,6 +20,7 @@
 #include "tests/support/fleet.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/proxy_under_test.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/text.hpp"
 
 using berth::test::describe;
@@ -368,4 +369,72 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
   std::sort(listed.begin(), listed.end());
   CHECK(listed == std::vector<std::string>{"ka", "kb", "kc"});
   CHECK(tenant({"rm", "-f", "ka", "kb", "kc"}).ok());
+}
+
+TEST_CASE("a compose project whose services land on different hosts of the fleet reaches each "
+          "service by name, and comes down without a trace on any host",
+          "[fleet][compose]") {
+  TestFleet fleet(2);
+  INFO(fleet.failure());
+  REQUIRE(fleet.up());
+  ProxyOptions o;
+  o.hosts = fleet_hosts(fleet);
+  o.policy_extra = "placement: {cpu_overcommit: 8}\n";
+  ProxyUnderTest p(o);
+  const auto dir = p.dir() / "shop";
+  std::filesystem::create_directories(dir);
+  // web keeps off db's host (a classic Swarm affinity, as compose passes it through env).
+  berth::test::write_file(dir / "docker-compose.yml", std::string(R"(version: "3.7"
+services:
+  db:
+    image: )") + test_image + R"(
+    command: sh -c "while true; do echo db-here | nc -l -p 5432; done"
+  web:
+    image: )" + test_image + R"(
+    command: sleep 600
+    depends_on: [db]
+    environment:
+      - "affinity:container!=~*db*"
+)");
+  berth::test::RunOptions slow;
+  slow.timeout = std::chrono::seconds(120);
+  auto compose = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> all{"-p", "shop", "--no-ansi"};
+    all.insert(all.end(), args.begin(), args.end());
+    return p.compose(p.tenant_bundle(), dir, all, slow);
+  };
+  auto r = compose({"up", "-d"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  const int db = host_of(fleet, p, "shop_db_1");
+  const int web = host_of(fleet, p, "shop_web_1");
+  CHECK(db >= 0);
+  CHECK(web >= 0);
+  CHECK(db != web);
+  r = compose({"exec", "-T", "web", "sh", "-c",
+               "for i in 1 2 3 4 5 6; do nc -w2 db 5432 </dev/null && exit 0; sleep 0.5; done; "
+               "exit 1"});
+  INFO(describe(r));
+  CHECK(trim(r.out) == "db-here");
+  r = compose({"ps", "--services"});
+  CHECK_THAT(r.out, Contains("db") && Contains("web"));
+  r = compose({"down"});
+  INFO(describe(r));
+  CHECK(r.ok());
+  for (int h = 0; h < fleet.size(); ++h) {
+    CHECK(trim(fleet.docker(h, {"ps", "-aq", "--filter", "label=" + p.tenant_label()}).out)
+              .empty());
+  }
+  // Its network was one overlay, made once and removed with the project (the manager drops
+  // it once every host has let go of its attachments: give it a few seconds).
+  std::string left = "?";
+  for (int i = 0; i < 50 && !left.empty(); ++i) {
+    left = trim(fleet.docker(0, {"network", "ls", "-q", "--filter", "label=" + p.tenant_label(),
+                                 "--filter", "name=shop"})
+                    .out);
+    if (!left.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  CHECK(left.empty());
 }
