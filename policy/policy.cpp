@@ -656,7 +656,7 @@ bool valid_host_name(std::string_view name) {
 }
 
 void parse_host(Checker& c, const YAML::Node& node, FleetHost& h) {
-  c.each_entry(node, "a host", {"name", "url", "tls", "labels", "capacity", "cordoned"},
+  c.each_entry(node, "a host", {"name", "url", "tls", "labels", "capacity", "cordoned", "meter"},
                [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
                  if (key == "name") {
                    if (c.string_value(value, "hosts.name", h.name) && !valid_host_name(h.name)) {
@@ -670,6 +670,11 @@ void parse_host(Checker& c, const YAML::Node& node, FleetHost& h) {
                    }
                  } else if (key == "tls") {
                    parse_upstream_tls(c, value, "hosts.tls", h.tls);
+                 } else if (key == "meter") {
+                   if (c.string_value(value, "hosts.meter", h.meter) &&
+                       (!h.meter.starts_with("http://") || h.meter.size() <= 7)) {
+                     c.error(value, "hosts.meter must be http://host:port/metrics (berth-meter)");
+                   }
                  } else if (key == "labels") {
                    c.each_entry(value, "hosts.labels", {},
                                 [&](const std::string& label, const YAML::Node&,
@@ -886,7 +891,7 @@ std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
   }
   if (!has_hosts) {
     policy.hosts.push_back(FleetHost{"local", policy.upstream, policy.upstream_tls, {}, {}, {},
-                                     false});
+                                     false, {}});
   }
   // Tenants first, so identity rules can be checked against them wherever they are written.
   parse_tenants(c, tenants_node, tenant_defaults_node, policy.tenants);

@@ -156,6 +156,9 @@ struct FleetHost {
   std::optional<std::int64_t> nano_cpus;  ///< capacity override; default: dockerd's NCPU
   std::optional<std::int64_t> memory;     ///< capacity override; default: dockerd's MemTotal
   bool cordoned = false;  ///< no new container is placed on it; its containers stay
+  /// Its berth-meter's metrics, "http://host:port/metrics": what its containers really use,
+  /// for placement; empty: placement judges by limits alone.
+  std::string meter;
 };
 
 /// How far placement may reserve beyond a host's capacity (see policy/placement.hpp).

@@ -10,6 +10,7 @@
 // and nothing is re-created elsewhere behind the tenant's back.
 
 #include <algorithm>
+#include <chrono>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -126,14 +127,21 @@ std::vector<policy::Dependency> dependencies_of(const policy::OwnershipIndex& id
   return out;
 }
 
-// The hosts as placement sees them, and the tenant's presence on each, from the index and the
-// watchers' facts. Reservations count the containers that run (or are about to): a stopped
-// container holds nothing on its host.
+// A meter snapshot older than this is not a measurement: placement judges by reservations.
+constexpr auto usage_fresh_for = std::chrono::seconds(30);
+
+// The hosts as placement sees them, and the tenant's presence on each, from the index, the
+// watchers' facts and the meters' snapshots. Reservations count the containers that run (or
+// are about to), each as max(limit or default, its recent p95 use); a stopped container holds
+// nothing on its host. A host's measured use is what its meter saw of its containers, plus
+// the demand of those it has not seen yet (created since).
 std::vector<policy::HostState> host_states(const Runtime& rt, const SharedIndex& index,
                                            const policy::OwnershipIndex& idx,
                                            policy::PlacementRequest& request,
                                            const policy::PlacementOptions& options) {
   std::vector<policy::HostState> hosts;
+  std::vector<std::shared_ptr<const HostUsage>> usage;
+  const auto now = std::chrono::steady_clock::now();
   for (const HostRuntime& h : rt.hosts) {
     const auto facts = index.host_facts(h.name);
     policy::HostState s;
@@ -146,6 +154,14 @@ std::vector<policy::HostState> host_states(const Runtime& rt, const SharedIndex&
     s.cpu_overcommit = rt.policy->placement.cpu_overcommit;
     s.memory_overcommit = rt.policy->placement.memory_overcommit;
     s.image_ids = facts->image_ids;
+    auto u = index.host_usage(h.name);
+    if (u && now - u->at > usage_fresh_for) {
+      u.reset();
+    }
+    if (u) {
+      s.measured = policy::Amount{};
+    }
+    usage.push_back(std::move(u));
     policy::normalize(s);
     hosts.push_back(std::move(s));
     request.presence.push_back({h.name, 0, {}});
@@ -156,8 +172,9 @@ std::vector<policy::HostState> host_states(const Runtime& rt, const SharedIndex&
     if (at == hosts.end()) {
       continue;
     }
+    const auto i = static_cast<std::size_t>(at - hosts.begin());
     if (c.tenant == request.tenant) {
-      auto& presence = request.presence[static_cast<std::size_t>(at - hosts.begin())];
+      auto& presence = request.presence[i];
       ++presence.containers;
       if (auto name = policy::names::tenant_view(request.tenant, c.name)) {
         presence.container_names.push_back(*name);
@@ -168,10 +185,26 @@ std::vector<policy::HostState> host_states(const Runtime& rt, const SharedIndex&
       continue;
     }
     const policy::Resources held = idx.resources_of(c.id).value_or(policy::Resources{});
-    const policy::Amount counted =
-        policy::accounted({held.nano_cpus, held.memory}, std::nullopt, options);
+    const policy::Amount limits{held.nano_cpus, held.memory};
+    const policy::ContainerUsage* seen = nullptr;
+    if (usage[i]) {
+      if (auto u = usage[i]->containers.find(std::string_view(c.id).substr(0, 12));
+          u != usage[i]->containers.end()) {
+        seen = &u->second;
+      }
+    }
+    const policy::Amount counted = policy::accounted(
+        limits, seen ? std::optional(seen->p95) : std::nullopt, options);
     at->reserved.nano_cpus += counted.nano_cpus;
     at->reserved.memory += counted.memory;
+    if (at->measured && seen) {
+      at->measured->nano_cpus += seen->latest.nano_cpus;
+      at->measured->memory += seen->latest.memory;
+    } else if (at->measured) {
+      const policy::Amount demand = policy::demand_of(limits, options);
+      at->unmeasured.nano_cpus += demand.nano_cpus;
+      at->unmeasured.memory += demand.memory;
+    }
   }
   return hosts;
 }

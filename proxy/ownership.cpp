@@ -375,6 +375,7 @@ void IndexWatcher::sync_isolation() {
 IndexWatcher::~IndexWatcher() { stop(); }
 
 void IndexWatcher::start() {
+  net::co_spawn(context_, follow_meter(this), net::detached);
   net::co_spawn(context_, run(this), [](std::exception_ptr e) {
     if (e) {
       try {
@@ -436,6 +437,60 @@ net::awaitable<void> IndexWatcher::run(IndexWatcher* self) {
       break;
     }
     net::steady_timer pause(self->context_, std::chrono::seconds(1));
+    error_code ec;
+    co_await pause.async_wait(with_ec(ec));
+  }
+}
+
+// GET of a plain http://host:port/path (a berth-meter on the host's network), bounded in time.
+net::awaitable<std::optional<std::string>> IndexWatcher::scrape(const std::string& url) {
+  const std::string_view rest = std::string_view(url).substr(7);  // after "http://"
+  const std::string authority(rest.substr(0, rest.find('/')));
+  const std::string path =
+      rest.find('/') == std::string_view::npos ? "/metrics" : std::string(rest.substr(rest.find('/')));
+  const auto colon = authority.rfind(':');
+  const std::string host = authority.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
+  beast::tcp_stream stream(context_);
+  stream.expires_after(std::chrono::seconds(3));
+  net::ip::tcp::resolver resolver(context_);
+  error_code ec;
+  const auto found = co_await resolver.async_resolve(host, port, with_ec(ec));
+  if (!ec) {
+    co_await stream.async_connect(found, with_ec(ec));
+  }
+  http::request<http::empty_body> req{http::verb::get, path, 11};
+  req.set(http::field::host, authority);
+  if (!ec) {
+    co_await http::async_write(stream, req, with_ec(ec));
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  if (!ec) {
+    co_await http::async_read(stream, buffer, parser, with_ec(ec));
+  }
+  if (ec || parser.get().result() != http::status::ok) {
+    co_return std::nullopt;
+  }
+  co_return parser.release().body();
+}
+
+net::awaitable<void> IndexWatcher::follow_meter(IndexWatcher* self) {
+  while (!self->stopping_) {
+    const auto rt = self->runtime_.get();
+    const HostRuntime* host = self->host_in(*rt);
+    if (host != nullptr && !host->spec->meter.empty()) {
+      if (auto text = co_await self->scrape(host->spec->meter)) {
+        const auto now = std::chrono::steady_clock::now();
+        self->usage_.add(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             now.time_since_epoch())
+                             .count(),
+                         policy::parse_container_samples(*text));
+        self->index_.set_host_usage(host->name, HostUsage{now, self->usage_.snapshot()});
+      }
+    }
+    net::steady_timer pause(self->context_, std::chrono::seconds(5));
     error_code ec;
     co_await pause.async_wait(with_ec(ec));
   }

@@ -5,6 +5,7 @@
 // in full whenever the stream drops (dockerd restart) so nothing is missed.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include "policy/ownership_index.hpp"
 #include "policy/rewrite.hpp"
+#include "policy/usage_history.hpp"
 #include "proxy/bridge_isolation.hpp"
 #include "proxy/config.hpp"
 #include "proxy/docker_client.hpp"
@@ -29,6 +31,12 @@ struct HostFacts {
   std::int64_t nano_cpus = 0;  ///< dockerd's NCPU, in billionths
   std::int64_t memory = 0;     ///< dockerd's MemTotal, bytes
   std::vector<std::string> image_ids;  ///< every image it holds, sorted
+};
+
+/// What a fleet host's containers really use, from its berth-meter (policy::UsageHistory).
+struct HostUsage {
+  std::chrono::steady_clock::time_point at;  ///< when its meter last answered
+  std::map<std::string, policy::ContainerUsage, std::less<>> containers;  ///< by 12-hex id
 };
 
 class SharedIndex {
@@ -71,6 +79,17 @@ class SharedIndex {
     next.up = up;
     known = std::make_shared<const HostFacts>(std::move(next));
   }
+  /// The host's latest usage snapshot; null when its meter never answered.
+  std::shared_ptr<const HostUsage> host_usage(std::string_view host) const {
+    std::shared_lock lock(mutex_);
+    auto it = usage_.find(host);
+    return it == usage_.end() ? nullptr : it->second;
+  }
+  void set_host_usage(const std::string& host, HostUsage u) {
+    auto next = std::make_shared<const HostUsage>(std::move(u));
+    std::unique_lock lock(mutex_);
+    usage_[host] = std::move(next);
+  }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   void mark_ready() noexcept { ready_.store(true); }
 
@@ -79,6 +98,7 @@ class SharedIndex {
   policy::OwnershipIndex index_;
   std::shared_ptr<const policy::DaemonFacts> facts_ = std::make_shared<policy::DaemonFacts>();
   std::map<std::string, std::shared_ptr<const HostFacts>, std::less<>> hosts_;
+  std::map<std::string, std::shared_ptr<const HostUsage>, std::less<>> usage_;
   std::atomic<bool> ready_{false};
 };
 
@@ -136,6 +156,10 @@ class IndexWatcher {
   net::awaitable<std::expected<DockerReply, error_code>> ask(std::shared_ptr<const Runtime> rt,
                                                               std::string target);
   net::awaitable<void> refresh_image_ids();
+  // Every 5 s, the host's berth-meter (its policy's `meter`), into the index's usage snapshot.
+  static net::awaitable<void> follow_meter(IndexWatcher* self);
+  net::awaitable<std::optional<std::string>> scrape(const std::string& url);
+  policy::UsageHistory usage_;
 
   SharedIndex& index_;
   std::string host_;  // empty: the primary

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -437,4 +438,93 @@ services:
     }
   }
   CHECK(left.empty());
+}
+
+namespace {
+
+// berth-meter for one fleet host, on a port of its own; port() once it said it is ready.
+class HostMeter {
+ public:
+  HostMeter(const TestFleet& fleet, int host, const std::filesystem::path& dir)
+      : log_(dir / ("meter-h" + std::to_string(host) + ".log")),
+        process_({BERTH_METER_BIN, "--listen", "127.0.0.1:0", "--docker-socket",
+                  fleet.url(host).substr(7), "--state",
+                  (dir / ("meter-h" + std::to_string(host) + ".state")).string()},
+                 log_) {
+    for (int i = 0; i < 100 && port_ == 0; ++i) {
+      std::ifstream in(log_);
+      for (std::string line; std::getline(in, line);) {
+        if (const auto at = line.find("ready on port "); at != std::string::npos) {
+          port_ = std::stoi(line.substr(at + 14));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  [[nodiscard]] int port() const noexcept { return port_; }
+
+ private:
+  std::filesystem::path log_;
+  berth::test::BackgroundProcess process_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("placement counts what each host's meter measures: a host whose container uses more "
+          "than its reservation says is not given more than it can hold",
+          "[fleet][placement][metering]") {
+  TestFleet fleet(2);
+  INFO(fleet.failure());
+  REQUIRE(fleet.up());
+  berth::test::TempDir dir;
+  HostMeter meters[2] = {HostMeter(fleet, 0, dir.path()), HostMeter(fleet, 1, dir.path())};
+  REQUIRE(meters[0].port() != 0);
+  REQUIRE(meters[1].port() != 0);
+  ProxyOptions o;
+  for (int h = 0; h < 2; ++h) {
+    o.hosts += "  - name: h" + std::to_string(h) + "\n    url: \"" + fleet.url(h) +
+               "\"\n    meter: \"http://127.0.0.1:" + std::to_string(meters[h].port()) +
+               "/metrics\"\n    capacity: {cpus: 8, memory: 1536MiB}\n";
+  }
+  // Reservations may reach 4x a host's memory: by them alone, everything below fits anywhere.
+  o.policy_extra = "placement: {memory_overcommit: 4}\n";
+  o.proxy_args = {"--audit-log", (dir.path() / "audit.log").string()};
+  ProxyUnderTest p(o);
+  const std::string cli = "/usr/local/bin/docker";
+  auto tenant = [&](const std::vector<std::string>& args) {
+    return p.docker(cli, p.tenant_bundle(), args);
+  };
+  // hog has no limit (placed as the default 512 MiB) and holds 1000 MiB: dd's buffer, filled
+  // from /dev/zero and stuck writing to a pipe nobody reads.
+  auto r = tenant({"run", "-d", "--name", "hog", test_image, "sh", "-c",
+                   "dd if=/dev/zero bs=1000M count=1 | sleep 600"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  REQUIRE(host_of(fleet, p, "hog") == 0);  // the first of two equal hosts
+  for (const char* idle : {"idle1", "idle2"}) {
+    r = tenant({"run", "-d", "--name", idle, "-e", "affinity:container!=hog", test_image, "sleep",
+                "600"});
+    REQUIRE(r.ok());
+    REQUIRE(host_of(fleet, p, idle) == 1);
+  }
+  // By reservations h0 holds 1000 MiB (hog's p95) and h1 1 GiB (two defaults), and spreading
+  // prefers h0; as measured, h0 holds 1000 MiB of its 1.5 GiB and 512 MiB more would pass the
+  // 0.9 headroom.
+  std::this_thread::sleep_for(std::chrono::seconds(12));  // a few scrapes of both meters
+  r = tenant({"run", "-d", "--name", "next", test_image, "sleep", "600"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  CHECK(host_of(fleet, p, "next") == 1);
+  std::ifstream audit(dir.path() / "audit.log");
+  std::string line;
+  std::string placed;
+  while (std::getline(audit, line)) {
+    if (line.find("create?name=next") != std::string::npos) {
+      placed = line;
+    }
+  }
+  INFO(placed);
+  CHECK_THAT(placed, Contains("h0: measured free memory"));
+  CHECK(tenant({"rm", "-f", "hog", "idle1", "idle2", "next"}).ok());
 }
