@@ -229,6 +229,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void name_network_in_path(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
   net::awaitable<bool> fan_out_list(Admission& a, Exchange& ex);
+  struct Gather;
+  static net::awaitable<void> gather_one(std::shared_ptr<Session> self,
+                                         std::shared_ptr<Gather> gather, std::size_t i,
+                                         std::shared_ptr<const Runtime> rt, std::string target);
   struct EventMerge;
   net::awaitable<bool> fan_out_events(Admission& a, Exchange& ex);
   static net::awaitable<void> read_events(std::shared_ptr<Session> self,
