@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <string>
@@ -369,7 +370,28 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
   auto listed = lines_of(r.out);
   std::sort(listed.begin(), listed.end());
   CHECK(listed == std::vector<std::string>{"ka", "kb", "kc"});
-  CHECK(tenant({"rm", "-f", "ka", "kb", "kc"}).ok());
+  // Cordoned by a reload, the host that came back takes no new container, though it holds
+  // fewer of the tenant's (kb) than the other (ka, kc); a host added by a reload is refused.
+  std::string text;
+  {
+    std::ifstream in(p.policy_file());
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string entry = "name: h" + std::to_string(down) + "\n";
+  REQUIRE(text.find(entry) != std::string::npos);
+  std::string cordoned = text;
+  cordoned.insert(cordoned.find(entry) + entry.size(), "    cordoned: true\n");
+  p.write_policy_text(cordoned);
+  CHECK_THAT(p.reload(), Contains("policy reloaded"));
+  r = tenant({"run", "-d", "--name", "kd", test_image, "sleep", "600"});
+  INFO(describe(r));
+  CHECK(r.ok());
+  CHECK(host_of(fleet, p, "kd") == up);
+  std::string grown = text;
+  grown.insert(grown.find("tls:"), "  - name: h9\n    url: \"unix:///run/nowhere.sock\"\n");
+  p.write_policy_text(grown);
+  CHECK_THAT(p.reload(), Contains("refused") && Contains("only with a restart"));
+  CHECK(tenant({"rm", "-f", "ka", "kb", "kc", "kd"}).ok());
 }
 
 TEST_CASE("a compose project whose services land on different hosts of the fleet reaches each "
