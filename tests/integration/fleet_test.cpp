@@ -161,6 +161,21 @@ std::string fleet_hosts(const TestFleet& fleet) {
   return yaml;
 }
 
+// The test fleet's hosts in the policy. Its hosts share one 2-CPU machine: each reports 2
+// CPUs, and a container without limits is placed as 1 CPU, hence the overcommit.
+ProxyOptions fleet_options(const TestFleet& fleet) {
+  ProxyOptions o;
+  o.hosts = fleet_hosts(fleet);
+  o.policy_extra = "placement: {cpu_overcommit: 8}\n";
+  return o;
+}
+
+constexpr const char* modern_cli = "/usr/local/bin/docker";
+
+RunResult as_tenant(const ProxyUnderTest& p, const std::vector<std::string>& args) {
+  return p.docker(modern_cli, p.tenant_bundle(), args);
+}
+
 // Which fleet host holds the container the tenant calls `name` (by berth's stored name, which
 // ends with it), or -1.
 int host_of(const TestFleet& fleet, const ProxyUnderTest& p, const std::string& name) {
@@ -194,16 +209,9 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
   TestFleet fleet(3);
   INFO(fleet.failure());
   REQUIRE(fleet.up());
-  ProxyOptions o;
-  o.hosts = fleet_hosts(fleet);
-  // Three hosts on one 2-CPU machine: each reports 2 CPUs, and a container without limits is
-  // placed as 1 CPU.
-  o.policy_extra = "placement: {cpu_overcommit: 8}\n";
-  ProxyUnderTest p(o);
-  const std::string cli = "/usr/local/bin/docker";
-  auto tenant = [&](const std::vector<std::string>& args) {
-    return p.docker(cli, p.tenant_bundle(), args);
-  };
+  ProxyUnderTest p(fleet_options(fleet));
+  const std::string cli = modern_cli;
+  auto tenant = [&](const std::vector<std::string>& args) { return as_tenant(p, args); };
   std::vector<std::string> names;
   const std::string since = std::to_string(std::time(nullptr));
   REQUIRE(p.docker(cli, p.other_tenant_bundle(), {"run", "--name", "stranger", test_image, "true"})
@@ -302,16 +310,9 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
   TestFleet fleet(2);
   INFO(fleet.failure());
   REQUIRE(fleet.up());
-  ProxyOptions o;
-  o.hosts = fleet_hosts(fleet);
-  // Three hosts on one 2-CPU machine: each reports 2 CPUs, and a container without limits is
-  // placed as 1 CPU.
-  o.policy_extra = "placement: {cpu_overcommit: 8}\n";
-  ProxyUnderTest p(o);
-  const std::string cli = "/usr/local/bin/docker";
-  auto tenant = [&](const std::vector<std::string>& args) {
-    return p.docker(cli, p.tenant_bundle(), args);
-  };
+  ProxyUnderTest p(fleet_options(fleet));
+  const std::string cli = modern_cli;
+  auto tenant = [&](const std::vector<std::string>& args) { return as_tenant(p, args); };
   REQUIRE(tenant({"run", "-d", "--name", "ka", test_image, "sleep",
                   "600"})
               .ok());
@@ -400,10 +401,7 @@ TEST_CASE("a compose project whose services land on different hosts of the fleet
   TestFleet fleet(2);
   INFO(fleet.failure());
   REQUIRE(fleet.up());
-  ProxyOptions o;
-  o.hosts = fleet_hosts(fleet);
-  o.policy_extra = "placement: {cpu_overcommit: 8}\n";
-  ProxyUnderTest p(o);
+  ProxyUnderTest p(fleet_options(fleet));
   const auto dir = p.dir() / "shop";
   std::filesystem::create_directories(dir);
   // web keeps off db's host (a classic Swarm affinity, as compose passes it through env).
