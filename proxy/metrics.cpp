@@ -39,6 +39,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Help("Open client connections")
                       .Register(reg)
                       .Add({});
+  host_up_ = &prometheus::BuildGauge()
+                  .Name("berth_proxy_fleet_host_up")
+                  .Help("1 while berth follows the fleet host's dockerd, 0 while it is down")
+                  .Register(reg);
+  meter_age_ = &prometheus::BuildGauge()
+                    .Name("berth_proxy_fleet_meter_age_seconds")
+                    .Help("Seconds since the fleet host's berth-meter last answered; -1: never")
+                    .Register(reg);
   streams_ = &prometheus::BuildGauge()
                   .Name("berth_proxy_streams")
                   .Help("Open hijacked (attach, exec) and endless (logs -f, events) streams")
@@ -170,5 +178,10 @@ void Metrics::worker_stalled(bool now_stalled) {
 }
 void Metrics::session_failed() { session_failures_->Increment(); }
 void Metrics::audit_dropped() { audit_dropped_->Increment(); }
+
+void Metrics::fleet_host(const std::string& host, bool up, double meter_age_seconds) {
+  host_up_->Add({{"host", host}}).Set(up ? 1 : 0);
+  meter_age_->Add({{"host", host}}).Set(meter_age_seconds);
+}
 
 }  // namespace berth::proxy

@@ -17,6 +17,10 @@
 //   berth_proxy_workers_stalled                            workers stalled now
 //   berth_proxy_session_failures_total                     a session ended by an exception (a bug)
 //   berth_proxy_audit_lines_dropped_total                  audit lines dropped (queue full)
+//   berth_proxy_fleet_host_up{host}                        1 while the host's dockerd is
+//                                                          followed (a fleet: issue #15)
+//   berth_proxy_fleet_meter_age_seconds{host}              since its berth-meter last answered
+//                                                          (-1: never, or no meter)
 // Counters are found once per label set and cached per thread, so a request costs a few
 // atomic increments and one histogram observation.
 
@@ -63,6 +67,8 @@ class Metrics {
   void worker_stalled(bool now_stalled);
   void session_failed();
   void audit_dropped();
+  /// A fleet host's state, once a second from the server's watchdog.
+  void fleet_host(const std::string& host, bool up, double meter_age_seconds);
 
   /// The registry, for tests that read the values back.
   [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const noexcept {
@@ -85,6 +91,8 @@ class Metrics {
   prometheus::Gauge* stalled_;
   prometheus::Counter* session_failures_;
   prometheus::Counter* audit_dropped_;
+  prometheus::Family<prometheus::Gauge>* host_up_;
+  prometheus::Family<prometheus::Gauge>* meter_age_;
 };
 
 /// Scoped connection/stream gauges.

@@ -381,6 +381,7 @@ void Server::watch_workers(net::steady_timer& timer) {
         ++stuck;
       }
     }
+    report_hosts(now);
     if (stuck == workers_.size()) {
       log_error("every worker is stalled; exiting so the supervisor restarts berth-proxy");
       std::fflush(nullptr);
@@ -388,6 +389,15 @@ void Server::watch_workers(net::steady_timer& timer) {
     }
     watch_workers(timer);
   });
+}
+
+void Server::report_hosts(std::chrono::steady_clock::time_point now) {
+  for (const HostRuntime& h : runtime_.get()->hosts) {
+    const auto usage = index_.host_usage(h.name);
+    const double age =
+        usage ? std::chrono::duration<double>(now - usage->at).count() : -1.0;
+    metrics_.fleet_host(h.name, index_.host_facts(h.name)->up, age);
+  }
 }
 
 void Server::watch_files(net::steady_timer& timer) {

@@ -125,6 +125,8 @@ class Server {
   void reload();
   void watch_files(net::steady_timer& timer);
   void watch_workers(net::steady_timer& timer);
+  // The fleet's hosts on the metrics listener (berth_proxy_fleet_*), with the watchdog.
+  void report_hosts(std::chrono::steady_clock::time_point now);
   std::string file_stamp() const;
 
   std::string stamp_;

@@ -310,7 +310,23 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
   TestFleet fleet(2);
   INFO(fleet.failure());
   REQUIRE(fleet.up());
-  ProxyUnderTest p(fleet_options(fleet));
+  ProxyOptions o = fleet_options(fleet);
+  o.policy_extra += "metrics_listen: \"127.0.0.1:0\"\n";
+  ProxyUnderTest p(o);
+  REQUIRE(p.metrics_port() > 0);
+  // The operator sees each host's state on berth's metrics listener.
+  auto host_up = [&](int h) {
+    const std::string series = "berth_proxy_fleet_host_up{host=\"h" + std::to_string(h) + "\"} ";
+    for (int i = 0; i < 50; ++i) {
+      const auto m = run({"curl", "-sS", "http://127.0.0.1:" + std::to_string(p.metrics_port()) +
+                                             "/metrics"});
+      if (const auto at = m.out.find(series); at != std::string::npos) {
+        return m.out.substr(at + series.size(), 1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return std::string("?");
+  };
   const std::string cli = modern_cli;
   auto tenant = [&](const std::vector<std::string>& args) { return as_tenant(p, args); };
   REQUIRE(tenant({"run", "-d", "--name", "ka", test_image, "sleep",
@@ -335,6 +351,9 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   CHECK(reply.status == 503);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // the watchdog's next round
+  CHECK(host_up(down) == "0");
+  CHECK(host_up(up) == "1");
   const auto body = nlohmann::json::parse(reply.body, nullptr, false);
   REQUIRE(body.is_object());
   const std::string message = body.value("message", std::string());
@@ -367,6 +386,8 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
   }
   CHECK(back);
   CHECK(host_of(fleet, p, "kb") == down);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  CHECK(host_up(down) == "1");
   r = tenant({"ps", "-a", "--format", "{{.Names}}"});
   auto listed = lines_of(r.out);
   std::sort(listed.begin(), listed.end());
