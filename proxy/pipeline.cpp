@@ -97,23 +97,18 @@ net::awaitable<std::optional<Refusal>> Session::admit(Admission& a, Exchange& ex
     }
   }
   if (auto refusal = authorize_and_rewrite(a, ex)) {
-    // A push names its image by tag: one the tenant made a moment ago may not have reached the
-    // index from dockerd's events yet. Asked once, then judged again.
+    // A push or a save names its images by tag in the query: one the tenant tagged a moment
+    // ago may not have reached the index from dockerd's events yet. Asked once, then judged
+    // again.
+    const std::string_view endpoint = a.request->route->endpoint;
     if (refusal->decision.rule_id != "resolve.image" ||
-        a.request->route->endpoint != "image.push") {
+        (endpoint != "image.push" && endpoint != "image.save")) {
       co_return refusal;
     }
-    std::string ref = a.request->params.front() + ":";
-    if (auto q = policy::parse_query(a.request->query)) {
-      for (const auto& [key, value] : *q) {
-        if (key == "tag") {
-          ref += value;
-          break;
-        }
-      }
+    for (std::string& ref : image_refs_in_query(*a.request)) {
+      co_await refresh_reference(worker_.index(), worker_.pool(), a.rt, policy::RefKind::image,
+                                 a.who->tenant, std::move(ref));
     }
-    co_await refresh_reference(worker_.index(), worker_.pool(), a.rt, policy::RefKind::image,
-                               a.who->tenant, std::move(ref));
     if (auto again = authorize_and_rewrite(a, ex)) {
       co_return again;
     }
@@ -189,6 +184,29 @@ Session::Resolved Session::look_up(Admission& a) {
   return worker_.index().read([&](const policy::OwnershipIndex& idx) {
     return policy::resolve(*a.who, *a.request, idx);
   });
+}
+
+// The image references a push (its path and tag=) or a save (each names=) gives.
+std::vector<std::string> Session::image_refs_in_query(const policy::Classified& request) {
+  std::vector<std::string> refs;
+  const auto q = policy::parse_query(request.query);
+  if (request.route->endpoint == "image.push") {
+    std::string ref = request.params.front() + ":";
+    for (const auto& [key, value] : q.value_or(decltype(q)::value_type{})) {
+      if (key == "tag") {
+        ref += value;
+        break;
+      }
+    }
+    refs.push_back(std::move(ref));
+    return refs;
+  }
+  for (const auto& [key, value] : q.value_or(decltype(q)::value_type{})) {
+    if (key == "names" && refs.size() < 16) {
+      refs.push_back(value);
+    }
+  }
+  return refs;
 }
 
 bool Session::worth_asking_dockerd(const Admission& a, const Resolved& resolved) {

@@ -132,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   using Resolved = std::expected<policy::Classified, policy::Decision>;
   Resolved look_up(Admission& a);  // the request's references, in the ownership index
   static bool worth_asking_dockerd(const Admission& a, const Resolved& resolved);
+  static std::vector<std::string> image_refs_in_query(const policy::Classified& request);
   std::optional<Refusal> resolve(Admission& a, Resolved resolved, Exchange& ex);
   net::awaitable<std::optional<Refusal>> read_judged_body(Admission& a, Exchange& ex);
   std::optional<Refusal> authorize_and_rewrite(Admission& a, Exchange& ex);
