@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -166,13 +168,18 @@ std::vector<policy::HostState> host_states(const Runtime& rt, const SharedIndex&
     hosts.push_back(std::move(s));
     request.presence.push_back({h.name, 0, {}});
   }
+  // Each container's host by one hash lookup, not a scan of the fleet per container.
+  std::unordered_map<std::string_view, std::size_t> host_index;
+  for (std::size_t i = 0; i < rt.hosts.size(); ++i) {
+    host_index.emplace(rt.hosts[i].name, i);
+  }
   for (const auto& c : idx.all_containers()) {
-    const auto at = std::find_if(hosts.begin(), hosts.end(),
-                                 [&](const policy::HostState& s) { return s.name == c.host; });
-    if (at == hosts.end()) {
+    const auto found = host_index.find(c.host);
+    if (found == host_index.end()) {
       continue;
     }
-    const auto i = static_cast<std::size_t>(at - hosts.begin());
+    const std::size_t i = found->second;
+    policy::HostState* const at = &hosts[i];
     if (c.tenant == request.tenant) {
       auto& presence = request.presence[i];
       ++presence.containers;
