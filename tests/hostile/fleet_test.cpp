@@ -32,9 +32,7 @@ TEST_CASE("merged event streams dropped by many clients at once, a merged event 
   INFO(fleet.failure());
   REQUIRE(fleet.up());
   ProxyOptions o;
-  for (int h = 0; h < fleet.size(); ++h) {
-    o.hosts += "  - name: h" + std::to_string(h) + "\n    url: \"" + fleet.url(h) + "\"\n";
-  }
+  o.hosts = fleet.policy_hosts();
   o.policy_extra = "placement: {cpu_overcommit: 8}\n";
   ProxyUnderTest p(o);
   const std::string cli = "/usr/local/bin/docker";

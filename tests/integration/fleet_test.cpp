@@ -152,20 +152,11 @@ TEST_CASE("containers on a fleet host cannot reach the Swarm's control ports onc
 
 namespace {
 
-// The policy's hosts: h0 (the Swarm manager, berth's primary), h1, ... of the test fleet.
-std::string fleet_hosts(const TestFleet& fleet) {
-  std::string yaml;
-  for (int h = 0; h < fleet.size(); ++h) {
-    yaml += "  - name: h" + std::to_string(h) + "\n    url: \"" + fleet.url(h) + "\"\n";
-  }
-  return yaml;
-}
-
 // The test fleet's hosts in the policy. Its hosts share one 2-CPU machine: each reports 2
 // CPUs, and a container without limits is placed as 1 CPU, hence the overcommit.
 ProxyOptions fleet_options(const TestFleet& fleet) {
   ProxyOptions o;
-  o.hosts = fleet_hosts(fleet);
+  o.hosts = fleet.policy_hosts();
   o.policy_extra = "placement: {cpu_overcommit: 8}\n";
   return o;
 }
@@ -524,8 +515,8 @@ TEST_CASE("placement counts what each host's meter measures: a host whose contai
   REQUIRE(meters[1].port() != 0);
   ProxyOptions o;
   for (int h = 0; h < 2; ++h) {
-    o.hosts += "  - name: h" + std::to_string(h) + "\n    url: \"" + fleet.url(h) +
-               "\"\n    meter: \"http://127.0.0.1:" + std::to_string(meters[h].port()) +
+    o.hosts += fleet.policy_host(h) + "    meter: \"http://127.0.0.1:" +
+               std::to_string(meters[h].port()) +
                "/metrics\"\n    capacity: {cpus: 8, memory: 1536MiB}\n";
   }
   // Reservations may reach 4x a host's memory: by them alone, everything below fits anywhere.

@@ -42,6 +42,18 @@ std::string TestFleet::url(int host) const {
   return "unix:///run/bf-" + id_ + "/h" + std::to_string(host) + ".sock";
 }
 
+std::string TestFleet::policy_host(int host) const {
+  return "  - name: h" + std::to_string(host) + "\n    url: \"" + url(host) + "\"\n";
+}
+
+std::string TestFleet::policy_hosts() const {
+  std::string yaml;
+  for (int h = 0; h < hosts_; ++h) {
+    yaml += policy_host(h);
+  }
+  return yaml;
+}
+
 std::string TestFleet::address(int host) const {
   return "192.168.250." + std::to_string(host + 1);
 }

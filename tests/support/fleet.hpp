@@ -27,6 +27,10 @@ class TestFleet {
   [[nodiscard]] int size() const noexcept { return hosts_; }
   /// DOCKER_HOST of host `host` (0 manages the Swarm).
   [[nodiscard]] std::string url(int host) const;
+  /// Host `host` as an entry of a berth policy's `hosts:` list ("  - name: hN\n    url: ..."),
+  /// named hN; policy_hosts(): every host, h0 (the Swarm manager) first.
+  [[nodiscard]] std::string policy_host(int host) const;
+  [[nodiscard]] std::string policy_hosts() const;
   /// Host `host`'s address on the fleet's underlay.
   [[nodiscard]] std::string address(int host) const;
   /// The docker CLI against host `host`.
