@@ -1086,6 +1086,35 @@ bool overlay_attachment_event(const json& event) {
          attributes.value("type", std::string()) == "overlay";
 }
 
+std::optional<std::string> fleet_event_view(std::string_view event_json) {
+  // Only network events change; the others pass without a parse.
+  if (event_json.find("\"network\"") == std::string_view::npos) {
+    return std::string(event_json);
+  }
+  auto ev = json::parse(event_json, nullptr, false);
+  if (ev.is_discarded() || !ev.is_object() || ev.value("Type", std::string()) != "network") {
+    return std::string(event_json);
+  }
+  if (overlay_attachment_event(ev)) {
+    return std::nullopt;
+  }
+  if (ev.value("scope", std::string()) != "swarm") {
+    return std::string(event_json);
+  }
+  const std::string action = ev.value("Action", std::string());
+  if (action == "update") {
+    return std::nullopt;
+  }
+  if (action == "remove") {
+    ev["Action"] = "destroy";
+  }
+  std::string line = dump(ev);
+  if (event_json.ends_with('\n')) {
+    line += '\n';
+  }
+  return line;
+}
+
 std::optional<std::string> filter_event(const Principal& who, std::string_view event_json,
                                         const OwnershipIndex& index) {
   if (who.is_operator()) {

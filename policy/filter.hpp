@@ -39,6 +39,13 @@ namespace berth::policy {
 /// the Swarm-scoped events tell. A private host sends no such event.
 [[nodiscard]] bool overlay_attachment_event(const nlohmann::json& event);
 
+/// One line of a fleet host's /events as a private host would have sent it, for everyone's
+/// merged stream: nullopt drops it. Dropped: the overlay attachment events above and the
+/// Swarm's "update" of a network (a private host never updates one). The Swarm's "remove" of
+/// a network reads "destroy", the word of one host. Anything else is returned unchanged,
+/// unparsed lines included (the tenant's own filter refuses those).
+[[nodiscard]] std::optional<std::string> fleet_event_view(std::string_view event_json);
+
 /// One event of the /events stream: the rewritten line, or nullopt when the tenant must not
 /// see it.
 [[nodiscard]] std::optional<std::string> filter_event(const Principal& who,

@@ -237,8 +237,9 @@ std::optional<policy::Decision> name_in_use(const policy::OwnershipIndex& idx,
       "name.conflict");
 }
 
-// The overlay attachment events (policy::overlay_attachment_event) of a piece of a stream.
-std::string without_overlay_lifecycle(std::string_view lines) {
+// A piece of a host's event stream as a private host would have sent it
+// (policy::fleet_event_view).
+std::string as_private_host_events(std::string_view lines) {
   std::string out;
   std::size_t start = 0;
   while (start < lines.size()) {
@@ -246,8 +247,8 @@ std::string without_overlay_lifecycle(std::string_view lines) {
     const std::size_t end = nl == std::string::npos ? lines.size() : nl + 1;
     const std::string_view line(lines.data() + start, end - start);
     start = end;
-    if (!policy::overlay_attachment_event(json::parse(line, nullptr, false))) {
-      out += line;
+    if (auto seen = policy::fleet_event_view(line)) {
+      out += *seen;
     }
   }
   return out;
@@ -308,6 +309,15 @@ std::expected<Target, policy::Decision> Session::target_of(Admission& a) {
   } else if (route.scope == policy::Scope::holder && !a.request->params.empty()) {
     holder = worker_.index().read([&](const policy::OwnershipIndex& idx) {
       return holder_of(idx, route, a.request->params.front());
+    });
+  } else if (route.endpoint == "volume.create") {
+    // dockerd answers a create of a volume it has with that volume: on the fleet, the host
+    // that has it must answer, or a second volume of that name would appear elsewhere.
+    const auto body = json::parse(a.rewritten.body.value_or(""), nullptr, false);
+    const std::string name = body.is_object() ? body.value("Name", std::string()) : std::string();
+    holder = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+      const auto volume = idx.volume(name);
+      return volume ? std::optional<std::string>(volume->host) : std::nullopt;
     });
   }
   if (!holder || holder->empty()) {
@@ -374,7 +384,30 @@ std::optional<Refusal> Session::place_container(Admission& a, Exchange& ex) {
   return std::nullopt;
 }
 
-// dockerd lists newest first; the merged list too, cut to the tenant's `limit`.
+// A Swarm overlay's removal is done in the Swarm at once, and on the hosts a moment later:
+// the primary, which lists the tenant's networks, still lists its copy of the overlay for up
+// to seconds once containers were on it (seen with compose's down on the test fleet). One
+// host would not list a network it just removed, so berth answers once the primary no longer
+// has it (polled, at most 10 s), and forgets it at once.
+net::awaitable<void> Session::settle_network_removal(Admission& a) {
+  const std::string id = a.request->params.front();
+  worker_.index().write([&](policy::OwnershipIndex& idx) { idx.erase_network(id); });
+  net::steady_timer pause(client_.get_executor());
+  const Target primary{&a.rt->primary()};
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    std::string path = "/networks/" + policy::escape_path(id);
+    const auto reply = co_await docker_request_to(worker_.pool(), a.rt, primary,
+                                                  http::verb::get, std::move(path));
+    if (!reply || reply->status == 404) {
+      co_return;
+    }
+    pause.expires_after(std::chrono::milliseconds(50));
+    error_code ignored;
+    co_await pause.async_wait(with_ec(ignored));
+  }
+}
+
 // The hosts' answers to one fanned-out request, asked all at once: a list takes as long as
 // the slowest host, not the sum of them.
 struct Session::Gather {
@@ -387,10 +420,11 @@ struct Session::Gather {
 
 net::awaitable<void> Session::gather_one(std::shared_ptr<Session> self,
                                          std::shared_ptr<Gather> gather, std::size_t i,
-                                         std::shared_ptr<const Runtime> rt, std::string target) {
+                                         std::shared_ptr<const Runtime> rt, http::verb method,
+                                         std::string target) {
   const Target to{&rt->hosts[i]};
-  auto reply = co_await docker_request_to(self->worker_.pool(), rt, to, http::verb::get,
-                                          std::move(target));
+  auto reply =
+      co_await docker_request_to(self->worker_.pool(), rt, to, method, std::move(target));
   if (reply && reply->status == 200) {
     gather->replies[i] = std::move(reply->body);
   }
@@ -399,13 +433,95 @@ net::awaitable<void> Session::gather_one(std::shared_ptr<Session> self,
   }
 }
 
-net::awaitable<bool> Session::fan_out_list(Admission& a, Exchange& ex) {
+std::optional<FanOut> fan_out_of(std::string_view endpoint) {
+  if (endpoint == "container.list") {
+    return FanOut::containers;
+  }
+  if (endpoint == "volume.list") {
+    return FanOut::volumes;
+  }
+  if (endpoint == "system.df") {
+    return FanOut::disk_usage;
+  }
+  if (endpoint == "container.prune" || endpoint == "volume.prune") {
+    return FanOut::prune;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Every host's answer in one document, before the tenant's filter sees it (so a shared image's
+// count of the tenant's containers counts them on every host): the first answer (the
+// primary's, when it answered: images, networks and build cache are its) with the arrays
+// `each` of the others appended and their SpaceReclaimed added.
+std::optional<json> merged_documents(const std::vector<std::optional<std::string>>& replies,
+                                     std::initializer_list<const char*> each) {
+  std::optional<json> merged;
+  for (const auto& reply : replies) {
+    auto doc = reply ? json::parse(*reply, nullptr, false) : json();
+    if (!doc.is_object()) {
+      continue;
+    }
+    if (!merged) {
+      merged = std::move(doc);
+      continue;
+    }
+    for (const char* key : each) {
+      if (doc.contains(key) && doc[key].is_array()) {
+        json& into = (*merged)[key];
+        if (!into.is_array()) {
+          into = json::array();
+        }
+        for (auto& item : doc[key]) {
+          into.push_back(std::move(item));
+        }
+      }
+    }
+    if (doc.contains("SpaceReclaimed") && doc["SpaceReclaimed"].is_number_unsigned()) {
+      (*merged)["SpaceReclaimed"] = merged->value("SpaceReclaimed", std::uint64_t{0}) +
+                                    doc["SpaceReclaimed"].get<std::uint64_t>();
+    }
+  }
+  return merged;
+}
+
+// dockerd lists containers newest first; the merged list too, cut to the client's `limit`.
+json merged_containers(std::vector<std::string> filtered, std::string_view target) {
+  json merged = json::array();
+  for (const auto& body : filtered) {
+    auto list = json::parse(body, nullptr, false);
+    for (auto& c : list.is_array() ? list : json::array()) {
+      merged.push_back(std::move(c));
+    }
+  }
+  std::stable_sort(merged.begin(), merged.end(), [](const json& x, const json& y) {
+    return x.value("Created", std::int64_t{0}) > y.value("Created", std::int64_t{0});
+  });
+  const std::size_t query = target.find('?');
+  const auto params = query == std::string::npos
+                          ? std::nullopt
+                          : policy::parse_query(target.substr(query + 1));
+  for (const auto& [key, value] : params.value_or(decltype(params)::value_type{})) {
+    const long n = key == "limit" ? std::strtol(value.c_str(), nullptr, 10) : 0;
+    if (n > 0 && static_cast<std::size_t>(n) < merged.size()) {
+      merged.erase(merged.begin() + n, merged.end());
+    }
+  }
+  return merged;
+}
+
+}  // namespace
+
+// The fleet's answer made of every host's that is up (a host that is down: the rest).
+net::awaitable<bool> Session::fan_out(Admission& a, Exchange& ex, FanOut kind) {
   auto gather = std::make_shared<Gather>(client_.get_executor(), a.rt->hosts.size());
+  const http::verb method = kind == FanOut::prune ? http::verb::post : http::verb::get;
   for (std::size_t i = 0; i < a.rt->hosts.size(); ++i) {
-    if (worker_.index().host_facts(a.rt->hosts[i].name)->up) {  // down: the rest is listed
+    if (worker_.index().host_facts(a.rt->hosts[i].name)->up) {
       ++gather->open;
       net::co_spawn(client_.get_executor(),
-                    gather_one(shared_from_this(), gather, i, a.rt, a.rewritten.target),
+                    gather_one(shared_from_this(), gather, i, a.rt, method, a.rewritten.target),
                     net::detached);
     }
   }
@@ -414,41 +530,34 @@ net::awaitable<bool> Session::fan_out_list(Admission& a, Exchange& ex) {
     error_code ignored;
     co_await gather->done.async_wait(with_ec(ignored));
   }
-  json merged = json::array();
-  bool answered = false;
-  for (const auto& reply : gather->replies) {
-    const std::optional<std::string> body = reply ? filter_answer(a, 200, *reply) : std::nullopt;
-    auto list = body ? json::parse(*body, nullptr, false) : json();
-    if (!list.is_array()) {
-      continue;
+  std::optional<std::string> body;
+  if (kind == FanOut::containers) {
+    std::vector<std::string> filtered;
+    for (const auto& reply : gather->replies) {
+      if (auto seen = reply ? filter_answer(a, 200, *reply) : std::nullopt) {
+        filtered.push_back(std::move(*seen));
+      }
     }
-    answered = true;
-    for (auto& c : list) {
-      merged.push_back(std::move(c));
+    if (!filtered.empty()) {
+      body = merged_containers(std::move(filtered), a.rewritten.target).dump() + "\n";
     }
+  } else {
+    const auto merged =
+        kind == FanOut::volumes      ? merged_documents(gather->replies, {"Volumes"})
+        : kind == FanOut::disk_usage ? merged_documents(gather->replies, {"Containers", "Volumes"})
+                                     : merged_documents(gather->replies,
+                                                        {"ContainersDeleted", "VolumesDeleted"});
+    body = merged ? filter_answer(a, 200, merged->dump()) : std::nullopt;
   }
-  if (!answered) {
+  if (!body) {
     const auto none = policy::Decision::deny(503, "berth: no server answered; try again later",
                                              "fleet.hosts_down");
     co_return co_await refuse(none, a.client_keep_alive(), ex);
   }
-  std::stable_sort(merged.begin(), merged.end(), [](const json& x, const json& y) {
-    return x.value("Created", std::int64_t{0}) > y.value("Created", std::int64_t{0});
-  });
-  const std::size_t query = a.rewritten.target.find('?');
-  const auto params = query == std::string::npos
-                          ? std::nullopt
-                          : policy::parse_query(std::string_view(a.rewritten.target).substr(query + 1));
-  for (const auto& [key, value] : params.value_or(decltype(params)::value_type{})) {
-    const long n = key == "limit" ? std::strtol(value.c_str(), nullptr, 10) : 0;
-    if (n > 0 && static_cast<std::size_t>(n) < merged.size()) {
-      merged.erase(merged.begin() + n, merged.end());
-    }
-  }
   http::response<http::string_body> res{http::status::ok, 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::server, "berth");
-  res.body() = merged.dump() + "\n";
+  res.body() = std::move(*body);
   res.keep_alive(a.client_keep_alive() && !worker_.draining());
   res.prepare_payload();
   ex.status = 200;
@@ -507,7 +616,8 @@ net::awaitable<void> Session::read_events(std::shared_ptr<Session> self,
       if (end == std::string::npos) {
         continue;
       }
-      const std::string whole = without_overlay_lifecycle(std::string_view(partial).substr(0, end + 1));
+      const std::string whole =
+          as_private_host_events(std::string_view(partial).substr(0, end + 1));
       merge->pending += merge->who ? self->transform_lines(LineMode::events, whole, *merge->who)
                                    : whole;
       partial.erase(0, end + 1);

@@ -707,7 +707,7 @@ net::awaitable<void> IndexWatcher::apply_network_event(std::string action, std::
     }
     sync_isolation();
     refresh_host_routes();
-  } else if (action == "destroy") {
+  } else if (action == "destroy" || action == "remove") {  // "remove": a Swarm overlay's end
     index_.write([&](policy::OwnershipIndex& idx) { idx.erase_network(id); });
     sync_isolation();
     refresh_host_routes();

@@ -33,8 +33,8 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   if (a.rewritten.local_reply) {
     co_return co_await answer_locally(a, ex);
   }
-  if (a.rt->fleet() && a.request->route->endpoint == "container.list") {
-    co_return co_await fan_out_list(a, ex);  // every host's, merged
+  if (const auto kind = a.rt->fleet() ? fan_out_of(a.request->route->endpoint) : std::nullopt) {
+    co_return co_await fan_out(a, ex, *kind);  // every host's, merged
   }
   if (a.rt->fleet() && a.request->route->endpoint == "system.events") {
     co_return co_await fan_out_events(a, ex);
@@ -54,6 +54,10 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
       co_return false;
     }
     co_return co_await refuse(refusal->decision, refusal->keep_alive, ex);
+  }
+  if (a.rt->fleet() && answer.head.status == 204 &&
+      a.request->route->endpoint == "network.delete") {
+    co_await settle_network_removal(a);
   }
   // 7. deliver the answer: passed, rewritten for the tenant, or spliced.
   const bool keep = co_await deliver(a, answer, ex);

@@ -45,6 +45,12 @@ namespace berth::proxy {
 
 class Worker;
 
+/// A request a fleet answers from every host (fleet.cpp): container lists, newest first over
+/// all hosts; volume lists and system df, whose containers and volumes are on every host;
+/// container and volume prunes, done on every host and reported as one.
+enum class FanOut { containers, volumes, disk_usage, prune };
+[[nodiscard]] std::optional<FanOut> fan_out_of(std::string_view endpoint);
+
 void* recycled_allocate(std::size_t bytes);
 void recycled_free(void* p, std::size_t bytes) noexcept;
 
@@ -229,11 +235,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::expected<Target, policy::Decision> target_of(Admission& a);
   void name_network_in_path(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
-  net::awaitable<bool> fan_out_list(Admission& a, Exchange& ex);
+  net::awaitable<bool> fan_out(Admission& a, Exchange& ex, FanOut kind);
+  net::awaitable<void> settle_network_removal(Admission& a);
   struct Gather;
   static net::awaitable<void> gather_one(std::shared_ptr<Session> self,
                                          std::shared_ptr<Gather> gather, std::size_t i,
-                                         std::shared_ptr<const Runtime> rt, std::string target);
+                                         std::shared_ptr<const Runtime> rt, http::verb method,
+                                         std::string target);
   struct EventMerge;
   net::awaitable<bool> fan_out_events(Admission& a, Exchange& ex);
   static net::awaitable<void> read_events(std::shared_ptr<Session> self,

@@ -188,12 +188,16 @@ TEST_CASE(
   // down -v: the first tenant's project is gone from dockerd, the second's is untouched.
   const auto second_before = list_labelled("berth.tenant=" + tenants[1].id);
   must(p, tenants[0], {"down", "-v", "-t", "1"});
-  CHECK(list_labelled("berth.tenant=" + tenants[0].id).empty());
+  const auto first_left = list_labelled("berth.tenant=" + tenants[0].id);
+  INFO("left: " << first_left.describe());
+  CHECK(first_left.empty());
   CHECK(list_labelled("berth.tenant=" + tenants[1].id) == second_before);
   CHECK(trim(must(p, tenants[1], {"exec", "-T", "web", "cat", "/data/marker"})) ==
         tenants[1].marker);
   CHECK(lines_of(must(p, tenants[1], {"ps", "--services"})) ==
         std::set<std::string>{"web", "worker"});
   must(p, tenants[1], {"down", "-v", "-t", "1"});
-  CHECK(list_labelled("berth.tenant=" + tenants[1].id).empty());
+  const auto second_left = list_labelled("berth.tenant=" + tenants[1].id);
+  INFO("left: " << second_left.describe());
+  CHECK(second_left.empty());
 }

@@ -194,8 +194,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 }  // namespace
 
 TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread over them, "
-          "each reached by its name through berth, listed together, named once in the whole "
-          "fleet, and joined by the tenant's network across hosts",
+          "reached by name, listed, counted and pruned together, named once in the fleet, "
+          "and joined by the tenant's network across hosts",
           "[fleet]") {
   TestFleet fleet(3);
   INFO(fleet.failure());
@@ -212,7 +212,8 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
       std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // Created is in seconds
     }
     names.push_back("c" + std::to_string(i));
-    const auto r = tenant({"run", "-d", "--name", names.back(), test_image, "sleep", "600"});
+    const auto r = tenant({"run", "-d", "--name", names.back(), "-v", "vol" + std::to_string(i) + ":/d",
+                           test_image, "sleep", "600"});
     INFO(describe(r));
     REQUIRE(r.ok());
   }
@@ -282,14 +283,32 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
   INFO(describe(r));
   CHECK(trim(r.out) == "pong");
   CHECK(host_of(fleet, p, "client") != host_of(fleet, p, "srv"));
-  names.insert(names.end(), {"srv", "client"});
-  std::vector<std::string> rm{"rm", "-f"};
-  rm.insert(rm.end(), names.begin(), names.end());
-  r = tenant(rm);
+  CHECK(tenant({"rm", "-f", "srv", "client"}).ok());
+  // Volumes, disk usage and prunes are the whole fleet's too: each volume is on its
+  // container's host.
+  r = tenant({"volume", "ls", "--format", "{{.Name}}"});
+  auto volumes = lines_of(r.out);
+  std::sort(volumes.begin(), volumes.end());
+  CHECK(volumes == std::vector<std::string>{"vol0", "vol1", "vol2", "vol3", "vol4", "vol5"});
+  r = tenant({"system", "df", "--format", "{{.Type}}={{.TotalCount}}"});
   INFO(describe(r));
-  CHECK(r.ok());
+  CHECK_THAT(r.out, Contains("Containers=6") && Contains("Local Volumes=6"));
+  std::vector<std::string> stop{"stop", "-t", "0"};
+  stop.insert(stop.end(), names.begin(), names.end());
+  CHECK(tenant(stop).ok());
+  r = tenant({"container", "prune", "-f"});
+  INFO(describe(r));
+  const auto deleted = lines_of(r.out);
+  CHECK(std::count_if(deleted.begin(), deleted.end(),
+                      [](const std::string& line) { return line.size() == 64; }) == 6);
+  r = tenant({"volume", "prune", "-f"});
+  INFO(describe(r));
+  CHECK_THAT(r.out, Contains("vol0") && Contains("vol5"));
   for (int h = 0; h < fleet.size(); ++h) {
     CHECK(trim(fleet.docker(h, {"ps", "-aq", "--filter", "label=" + p.tenant_label()}).out)
+              .empty());
+    CHECK(trim(fleet.docker(h, {"volume", "ls", "-q", "--filter", "label=" + p.tenant_label()})
+                   .out)
               .empty());
   }
 }

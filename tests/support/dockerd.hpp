@@ -12,6 +12,16 @@ namespace berth::test {
 
 inline constexpr std::string_view dockerd_socket = "/var/run/docker.sock";
 
+/// The dockerds under test: dockerd_socket, or, when BERTH_TEST_FLEET names a test fleet
+/// ("ID:N", started by tests/support/test_fleet.sh), the sockets of its N hosts, the Swarm
+/// manager first. The wave-1 suites run unchanged against such a fleet (issue #15): every
+/// helper below then answers for the whole fleet.
+[[nodiscard]] const std::vector<std::string>& dockerd_sockets();
+/// The `hosts:` entries of that fleet for a berth policy (each line indented by two spaces),
+/// with a capacity that never refuses what one dockerd would run, or "" when the tests run
+/// against one dockerd.
+[[nodiscard]] std::string fleet_policy_hosts();
+
 struct HttpReply {
   int status = 0;       ///< 0 when no HTTP answer came at all
   std::string headers;  ///< the raw header block, status line included
@@ -22,7 +32,10 @@ struct HttpReply {
 /// 1xx responses are skipped.
 [[nodiscard]] HttpReply parse_http_response(std::string_view raw);
 
-/// One HTTP/1.0 request to dockerd on its unix socket (no keep-alive, no chunking).
+/// One HTTP/1.0 request to dockerd on its unix socket (no keep-alive, no chunking). On a fleet
+/// it is asked of each host in turn until one answers other than 404 (the host that holds
+/// the object), so the last 404 is the answer for an object that exists nowhere; a GET whose
+/// answer is a JSON array (a list) gets every host's items, each id once.
 [[nodiscard]] HttpReply dockerd_request(
     std::string_view method, std::string_view target, std::string_view json_body = {},
     std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -33,8 +46,9 @@ struct HttpReply {
 /// `filters={"label":["<label>"]}`, URL-encoded, for list endpoints.
 [[nodiscard]] std::string label_filter_query(std::string_view label);
 
-/// Ids (names for volumes) of everything in dockerd carrying `label` ("key=value"), each list
-/// sorted, so two snapshots compare equal when nothing changed.
+/// Ids (names for volumes) of everything in dockerd (every host of a fleet) carrying `label`
+/// ("key=value"), each list sorted and without repeats, so two snapshots compare equal when
+/// nothing changed.
 struct LabelledObjects {
   std::vector<std::string> containers;
   std::vector<std::string> images;

@@ -74,6 +74,10 @@ std::string unique_test_id() {
 
 ProxyUnderTest::ProxyUnderTest(ProxyOptions options)
     : options_(options), id_(unique_test_id()), dir_("berth-it-"), other_id_(unique_test_id()) {
+  // Under BERTH_TEST_FLEET a test that names no upstream of its own runs against the fleet.
+  if (options_.hosts.empty() && options_.upstream == ProxyOptions{}.upstream) {
+    options_.hosts = fleet_policy_hosts();
+  }
   std::filesystem::create_directories(dir_ / "docker-config");
   const RunResult ca =
       berthctl({"ca", "init", ca_dir().string(), "--host", "localhost", "--host", "127.0.0.1"});

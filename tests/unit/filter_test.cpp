@@ -887,3 +887,38 @@ TEST_CASE("an error message strips the tenant's prefix once, not from the tenant
   CHECK(tenant_error_message(tenant(), R"(The container name "/acme_acme_web" is already in use)") ==
         R"(The container name "/acme_web" is already in use)");
 }
+
+TEST_CASE("a fleet's network events read as one private host's: destroy, no update, no copies",
+          "[filter][events][fleet]") {
+  const auto event = [](std::string_view action, std::string_view scope,
+                        std::string_view type = "overlay") {
+    return json{{"Type", "network"},
+                {"Action", action},
+                {"scope", scope},
+                {"Actor", {{"ID", "a1cxuv0w3ktxk55vidmzmgmwy"},
+                           {"Attributes", {{"name", "acme_net"}, {"type", type}}}}},
+                {"time", 1}}
+               .dump() +
+           "\n";
+  };
+  SECTION("the Swarm's remove of a network reads destroy, still one line") {
+    const auto seen = fleet_event_view(event("remove", "swarm"));
+    REQUIRE(seen.has_value());
+    CHECK(seen->ends_with("\n"));
+    CHECK(json::parse(*seen)["Action"] == "destroy");
+    CHECK(json::parse(*seen)["Actor"]["Attributes"]["name"] == "acme_net");
+  }
+  SECTION("the Swarm's update of a network and a host's copy of an overlay are not shown") {
+    CHECK_FALSE(fleet_event_view(event("update", "swarm")).has_value());
+    CHECK_FALSE(fleet_event_view(event("create", "local")).has_value());
+    CHECK_FALSE(fleet_event_view(event("destroy", "local")).has_value());
+  }
+  SECTION("a network's own create, a bridge's destroy and other events pass unchanged") {
+    for (const auto& line : {event("create", "swarm"), event("destroy", "local", "bridge"),
+                             event("connect", "local"),
+                             std::string(R"({"Type":"container","Action":"start"})" "\n"),
+                             std::string("not json\n")}) {
+      CHECK(fleet_event_view(line) == line);
+    }
+  }
+}
