@@ -576,6 +576,41 @@ struct Session::EventMerge {
   bool client_gone = false;
   net::steady_timer wake;  // cancelled to wake the writer (Boost 1.74 has no channels)
   std::vector<std::shared_ptr<TlsStream>> streams;
+  // since=: each host first replays its past events (dockerd keeps the last 256), all at
+  // once, host by host. They are held, and sent in time order once every host has answered
+  // and none has sent a line for a moment; then the stream is live.
+  bool holding = false;
+  std::size_t answering = 0;  // readers whose host has not answered yet
+  Clock::time_point last_line = Clock::now();
+  std::vector<std::pair<std::int64_t, std::string>> held;  // timeNano, line
+
+  void hold(std::string_view lines) {
+    std::size_t start = 0;
+    while (start < lines.size()) {
+      const std::size_t nl = lines.find('\n', start);
+      const std::size_t end = nl == std::string_view::npos ? lines.size() : nl + 1;
+      const std::string_view line = lines.substr(start, end - start);
+      start = end;
+      static constexpr std::string_view key = "\"timeNano\":";
+      const std::size_t at = line.find(key);
+      const std::int64_t time =
+          at == std::string_view::npos
+              ? 0
+              : std::strtoll(std::string(line.substr(at + key.size(), 20)).c_str(), nullptr, 10);
+      held.emplace_back(time, std::string(line));
+    }
+    last_line = Clock::now();
+  }
+
+  void release() {
+    std::stable_sort(held.begin(), held.end(),
+                     [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (auto& [time, line] : held) {
+      pending += line;
+    }
+    held.clear();
+    holding = false;
+  }
 
   void close_all() {
     for (auto& s : streams) {
@@ -602,6 +637,7 @@ net::awaitable<void> Session::read_events(std::shared_ptr<Session> self,
     if (!ec) {
       co_await http::async_read_header(*stream, buffer, parser, with_ec(ec));
     }
+    --merge->answering;
     std::string partial;
     std::vector<char> window(16 * 1024);
     while (!ec && parser.get().result() == http::status::ok && !parser.is_done()) {
@@ -618,12 +654,19 @@ net::awaitable<void> Session::read_events(std::shared_ptr<Session> self,
       }
       const std::string whole =
           as_private_host_events(std::string_view(partial).substr(0, end + 1));
-      merge->pending += merge->who ? self->transform_lines(LineMode::events, whole, *merge->who)
-                                   : whole;
+      const std::string seen =
+          merge->who ? self->transform_lines(LineMode::events, whole, *merge->who) : whole;
+      if (merge->holding) {
+        merge->hold(seen);
+      } else {
+        merge->pending += seen;
+      }
       partial.erase(0, end + 1);
       merge->wake.cancel();
     }
     stream->close();
+  } else {
+    --merge->answering;
   }
   --merge->open;
   merge->wake.cancel();
@@ -643,9 +686,29 @@ net::awaitable<void> Session::watch_merge_client(std::shared_ptr<Session> self,
   }
 }
 
+// A reader per host that is up, on the requester's query; since= holds the replayed events.
+void Session::start_event_readers(Admission& a, const std::shared_ptr<EventMerge>& merge) {
+  const std::size_t query = a.rewritten.target.find('?');
+  const auto params = query == std::string::npos
+                          ? std::nullopt
+                          : policy::parse_query(std::string_view(a.rewritten.target).substr(query + 1));
+  for (const auto& [key, value] : params.value_or(decltype(params)::value_type{})) {
+    merge->holding = merge->holding || (key == "since" && !value.empty());
+  }
+  for (const HostRuntime& host : a.rt->hosts) {
+    if (worker_.index().host_facts(host.name)->up) {
+      ++merge->open;
+      ++merge->answering;
+      net::co_spawn(client_.get_executor(),
+                    read_events(shared_from_this(), merge, a.rt, Target{&host}, a.rewritten.target),
+                    net::detached);
+    }
+  }
+}
+
 // `docker events` over a fleet: every host's stream, filtered for the requester as one host's
 // is, merged as the lines come. With until=, each host ends its own stream and the merged one
-// ends after the last. Events replayed by since= arrive host by host, each host's in order.
+// ends after the last. Events replayed by since= are sent in time order (EventMerge::hold).
 net::awaitable<bool> Session::fan_out_events(Admission& a, Exchange& ex) {
   auto merge = std::make_shared<EventMerge>(client_.get_executor());
   if (a.tenant()) {
@@ -663,21 +726,29 @@ net::awaitable<bool> Session::fan_out_events(Admission& a, Exchange& ex) {
   if (ec) {
     co_return false;
   }
-  for (const HostRuntime& host : a.rt->hosts) {
-    if (worker_.index().host_facts(host.name)->up) {
-      ++merge->open;
-      net::co_spawn(client_.get_executor(),
-                    read_events(shared_from_this(), merge, a.rt, Target{&host}, a.rewritten.target),
-                    net::detached);
-    }
-  }
+  start_event_readers(a, merge);
   bool watch_done = false;
   net::co_spawn(client_.get_executor(), watch_merge_client(shared_from_this(), merge),
                 [self = shared_from_this(), &watch_done](std::exception_ptr) {
                   watch_done = true;
                   self->signal_join();
                 });
+  const auto held_since = Clock::now();
   while (!merge->client_gone && !closed_) {
+    if (merge->holding) {
+      // Every host's past is in once all have answered and none sent a line for a moment;
+      // a host that never stops replaying (an endless burst) is not waited for past 5 s.
+      static constexpr auto quiet = std::chrono::milliseconds(150);
+      const auto now = Clock::now();
+      if (merge->open > 0 && (merge->answering > 0 || now - merge->last_line < quiet) &&
+          now - held_since < std::chrono::seconds(5)) {
+        merge->wake.expires_after(quiet);
+        error_code ignored;
+        co_await merge->wake.async_wait(with_ec(ignored));
+        continue;
+      }
+      merge->release();
+    }
     if (!merge->pending.empty()) {
       std::string chunk = std::move(merge->pending);
       merge->pending.clear();

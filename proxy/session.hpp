@@ -244,6 +244,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                          std::string target);
   struct EventMerge;
   net::awaitable<bool> fan_out_events(Admission& a, Exchange& ex);
+  void start_event_readers(Admission& a, const std::shared_ptr<EventMerge>& merge);
   static net::awaitable<void> read_events(std::shared_ptr<Session> self,
                                           std::shared_ptr<EventMerge> merge,
                                           std::shared_ptr<const Runtime> rt, Target from,
