@@ -249,8 +249,8 @@ std::optional<PortRange> parse_port_range(std::string_view text) {
   return PortRange{*first, *last};
 }
 
-// quota, defaults, limits, images, egress, networks: shared by tenant_defaults and each
-// tenant's own section.
+// quota, defaults, limits, images, egress, networks, placement: shared by tenant_defaults and
+// each tenant's own section.
 void parse_settings(Checker& c, const std::string& name, const YAML::Node& key,
                     const YAML::Node& value, const std::string& where, Tenant& t) {
   (void)key;
@@ -319,6 +319,17 @@ void parse_settings(Checker& c, const std::string& name, const YAML::Node& key,
                      c.bool_value(v, what, l.clamp);
                    }
                  });
+  } else if (name == "placement") {
+    std::vector<Expression> pins;
+    (void)c.string_list(value, where + ".placement", [&](std::string& text) {
+      auto pin = parse_expression(text, Expression::Kind::constraint, Author::operator_);
+      if (!pin) {
+        return pin.error();
+      }
+      pins.push_back(std::move(*pin));
+      return std::string();
+    });
+    t.placement = std::move(pins);
   } else if (name == "images") {
     t.images = c.string_list(value, where + ".images", [](std::string& p) {
       if (p.empty() || p.find_first_of(" \t@") != std::string::npos) {
@@ -455,6 +466,7 @@ void inherit(Tenant& t, const Tenant& base) {
   inherit(t.limits.restart_policies, base.limits.restart_policies);
   inherit(t.limits.clamp, base.limits.clamp);
   inherit(t.images, base.images);
+  inherit(t.placement, base.placement);
   inherit(t.egress.registries, base.egress.registries);
   inherit(t.egress.urls, base.egress.urls);
   inherit(t.networks.pools, base.networks.pools);
@@ -506,7 +518,7 @@ void parse_tenants(Checker& c, const YAML::Node& node, const YAML::Node& default
   Tenant base;
   if (defaults_node && !defaults_node.IsNull()) {
     c.each_entry(defaults_node, "tenant_defaults",
-                 {"quota", "defaults", "limits", "images", "egress", "networks"},
+                 {"quota", "defaults", "limits", "images", "egress", "networks", "placement"},
                  [&](const std::string& name, const YAML::Node& key, const YAML::Node& value) {
                    parse_settings(c, name, key, value, "tenant_defaults", base);
                  });
@@ -529,7 +541,7 @@ void parse_tenants(Checker& c, const YAML::Node& node, const YAML::Node& default
                  if (!value.IsNull()) {
                    c.each_entry(value, "tenant " + id,
                                 {"description", "quota", "defaults", "limits", "images", "egress",
-                                 "networks", "grants"},
+                                 "networks", "grants", "placement"},
                                 [&](const std::string& name, const YAML::Node& k,
                                     const YAML::Node& v) {
                                   if (name == "description") {

@@ -16,6 +16,7 @@
 
 #include "policy/address.hpp"
 #include "policy/diagnostic.hpp"
+#include "policy/placement.hpp"
 
 namespace berth::policy {
 
@@ -113,6 +114,10 @@ struct Tenant {
   Egress egress;
   NetworkRules networks;
   Grants grants;
+  /// On a fleet, hard constraints every container of the tenant meets, in classic Swarm's
+  /// syntax as an operator writes them: `node==h1`, `zone==eu`, `node!=/^old-/` (hosts are
+  /// named by `node`, their labels by key). nullopt: any host.
+  std::optional<std::vector<Expression>> placement;
   int line = 0;
 
   [[nodiscard]] bool clamp() const noexcept { return limits.clamp.value_or(false); }

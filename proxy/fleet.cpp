@@ -348,6 +348,9 @@ std::optional<Refusal> Session::place_container(Admission& a, Exchange& ex) {
   policy::PlacementRequest request;
   request.tenant = a.who->tenant;
   request.rules = std::move(*rules);
+  if (a.rules != nullptr && a.rules->placement) {
+    request.pins = *a.rules->placement;  // the operator's, hard
+  }
   if (a.rewritten.claim) {
     request.limits = {a.rewritten.claim->nano_cpus, a.rewritten.claim->memory};
   }

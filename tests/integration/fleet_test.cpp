@@ -195,12 +195,14 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread over them, "
           "reached by name, listed, counted and pruned together, named once in the fleet, "
-          "and joined by the tenant's network across hosts",
+          "joined by the tenant's network across hosts, or pinned to one by the operator",
           "[fleet]") {
   TestFleet fleet(3);
   INFO(fleet.failure());
   REQUIRE(fleet.up());
-  ProxyUnderTest p(fleet_options(fleet));
+  ProxyOptions options = fleet_options(fleet);
+  options.other_tenant_rules = "    placement: [\"node==h1\"]\n";  // the operator's pin
+  ProxyUnderTest p(options);
   const std::string cli = modern_cli;
   auto tenant = [&](const std::vector<std::string>& args) { return as_tenant(p, args); };
   std::vector<std::string> names;
@@ -260,6 +262,17 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
   r = p.docker(cli, p.other_tenant_bundle(), {"ps", "-a", "--format", "{{.Names}}"});
   CHECK(trim(r.out) == "stranger");
   CHECK(p.docker(cli, p.other_tenant_bundle(), {"rm", "stranger"}).ok());
+  // The other tenant is pinned to h1 by the operator: every container of its goes there,
+  // though the spread score would have sent them to all three.
+  for (const char* n : {"p0", "p1", "p2"}) {
+    CHECK(p.docker(cli, p.other_tenant_bundle(), {"create", "--name", n, test_image}).ok());
+  }
+  for (int h = 0; h < fleet.size(); ++h) {
+    CAPTURE(h);
+    const auto theirs = fleet.docker(h, {"ps", "-aq", "--filter", "label=" + p.other_tenant_label()});
+    CHECK(lines_of(theirs.out).size() == (h == 1 ? 3U : 0U));
+  }
+  CHECK(p.docker(cli, p.other_tenant_bundle(), {"rm", "p0", "p1", "p2"}).ok());
   r = p.docker(cli, p.other_tenant_bundle(), {"inspect", "c0"});
   CHECK_FALSE(r.ok());
   CHECK_THAT(r.err, Contains("No such object: c0"));

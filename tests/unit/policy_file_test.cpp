@@ -290,3 +290,33 @@ TEST_CASE("a policy with both an upstream and a hosts list is refused: the upstr
   REQUIRE_FALSE(p.has_value());
   CHECK(dump(p.error()).find("hosts and upstream exclude each other") != std::string::npos);
 }
+
+TEST_CASE("a tenant's placement pins are Swarm constraints the operator writes, inherited from "
+          "tenant_defaults, and a broken one is refused with its line",
+          "[policy][file][fleet]") {
+  std::string text = kValid;
+  text.replace(text.find("  acme: {}\n"), 11,
+               "  acme:\n    placement: [\"node==h1\", \"zone!=/^us-/\"]\n");
+  text += "tenant_defaults:\n  placement: [\"tier==shared\"]\n";
+  auto p = parse_policy(text, "policy.yaml");
+  INFO((p ? std::string() : dump(p.error())));
+  REQUIRE(p.has_value());
+  const auto* acme = p->find_tenant("acme");
+  REQUIRE(acme->placement.has_value());
+  REQUIRE(acme->placement->size() == 2);
+  CHECK((*acme->placement)[0].str() == "node==h1");
+  CHECK((*acme->placement)[1].key == "zone");
+  CHECK_FALSE((*acme->placement)[1].equal);
+  const auto* globex = p->find_tenant("globex");
+  REQUIRE(globex->placement.has_value());
+  CHECK(globex->placement->front().str() == "tier==shared");
+
+  text = kValid;
+  text.replace(text.find("  acme: {}\n"), 11,
+               "  acme:\n    placement:\n      - \"node==h1\"\n      - \"zone=eu\"\n");
+  p = parse_policy(text, "policy.yaml");
+  REQUIRE_FALSE(p.has_value());
+  INFO(dump(p.error()));
+  CHECK(mentions(p.error(), 11, "tenants.acme.placement"));
+  CHECK(mentions(p.error(), 11, "zone=eu"));
+}
