@@ -1,6 +1,7 @@
 #include "policy/placement.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -513,6 +514,31 @@ std::expected<PlacementRules, std::string> parse_placement_rules(const nlohmann:
     }
   }
   return rules;
+}
+
+std::vector<HostPort> fixed_host_ports(const nlohmann::json& port_map) {
+  std::vector<HostPort> out;
+  if (!port_map.is_object()) {
+    return out;
+  }
+  for (const auto& [key, bindings] : port_map.items()) {
+    const bool udp = key.ends_with("/udp");
+    for (const auto& b : bindings.is_array() ? bindings : nlohmann::json::array()) {
+      const auto& port = b.is_object() ? b.value("HostPort", nlohmann::json()) : nlohmann::json();
+      if (!port.is_string()) {
+        continue;
+      }
+      const std::string text = port.get<std::string>();
+      unsigned value = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec == std::errc() && end == text.data() + text.size() && value > 0 && value < 65536) {
+        out.push_back({static_cast<std::uint16_t>(value), udp});
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 void normalize(HostState& host) {

@@ -88,6 +88,14 @@ struct HostState {
   std::vector<HostImage> images;       ///< for image affinities
 };
 
+/// The fixed host ports of a port map as dockerd writes it, a create's
+/// HostConfig.PortBindings or an inspect's NetworkSettings.Ports
+/// ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}), sorted, each once. A binding without a
+/// host port, with port 0 or with a range (dockerd picks a free one) ties the container to no
+/// host. The address is left out: on one host 0.0.0.0:8080 and 127.0.0.1:8080 exclude each
+/// other too.
+[[nodiscard]] std::vector<HostPort> fixed_host_ports(const nlohmann::json& port_map);
+
 /// Sorts what place() looks up by binary search (traits, ports, image ids) and lowercases
 /// trait keys. Call once per snapshot, not per decision.
 void normalize(HostState& host);

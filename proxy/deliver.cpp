@@ -598,6 +598,13 @@ void Session::learn_from_answer(Admission& a, unsigned status, const std::string
         return;
       }
       const std::string id = doc["Id"].get<std::string>();
+      if (route.index == policy::IndexEffect::container_created && a.rt->fleet() &&
+          a.host != nullptr && !a.published.empty()) {
+        // Its ports are taken from now on: the next create must not be placed beside it
+        // before dockerd's start event says so (placement, HostState::ports_in_use).
+        index.update_host_facts(a.host->name,
+                                [&](HostFacts& facts) { facts.published[id] = a.published; });
+      }
       index.write([&](policy::OwnershipIndex& idx) {
         if (route.index == policy::IndexEffect::container_created) {
           idx.put_container({id, tenant, a.rewritten.created_name, "created",

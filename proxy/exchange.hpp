@@ -103,6 +103,8 @@ struct Admission {
   /// The fleet host the request goes to: placement's choice for a container create (prepare),
   /// else routing's (forward). Points into rt.
   const HostRuntime* host = nullptr;
+  /// A placed create's fixed host ports: held on its host from dockerd's answer on.
+  std::vector<policy::HostPort> published;
   // A pull or push (proxy/transfer.cpp): its steps around dockerd's answer are still to finish
   // (transfer_open), the digest a pull asks for, and whether dockerd's stream reported an error.
   bool transfer_open = false;

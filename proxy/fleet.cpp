@@ -129,6 +129,25 @@ std::vector<policy::Dependency> dependencies_of(const policy::OwnershipIndex& id
   return out;
 }
 
+// One host as its policy entry and its watcher's facts describe it, before its containers
+// are counted.
+policy::HostState host_state(const Runtime& rt, const HostRuntime& h, const HostFacts& facts) {
+  policy::HostState s;
+  s.name = h.name;
+  s.healthy = facts.up;
+  s.cordoned = h.spec->cordoned;
+  s.traits = h.spec->labels;
+  s.capacity = {h.spec->nano_cpus.value_or(facts.nano_cpus),
+                h.spec->memory.value_or(facts.memory)};
+  s.cpu_overcommit = rt.policy->placement.cpu_overcommit;
+  s.memory_overcommit = rt.policy->placement.memory_overcommit;
+  s.image_ids = facts.image_ids;
+  for (const auto& [container, ports] : facts.published) {
+    s.ports_in_use.insert(s.ports_in_use.end(), ports.begin(), ports.end());
+  }
+  return s;
+}
+
 // A meter snapshot older than this is not a measurement: placement judges by reservations.
 constexpr auto usage_fresh_for = std::chrono::seconds(30);
 
@@ -145,17 +164,7 @@ std::vector<policy::HostState> host_states(const Runtime& rt, const SharedIndex&
   std::vector<std::shared_ptr<const HostUsage>> usage;
   const auto now = std::chrono::steady_clock::now();
   for (const HostRuntime& h : rt.hosts) {
-    const auto facts = index.host_facts(h.name);
-    policy::HostState s;
-    s.name = h.name;
-    s.healthy = facts->up;
-    s.cordoned = h.spec->cordoned;
-    s.traits = h.spec->labels;
-    s.capacity = {h.spec->nano_cpus.value_or(facts->nano_cpus),
-                  h.spec->memory.value_or(facts->memory)};
-    s.cpu_overcommit = rt.policy->placement.cpu_overcommit;
-    s.memory_overcommit = rt.policy->placement.memory_overcommit;
-    s.image_ids = facts->image_ids;
+    policy::HostState s = host_state(rt, h, *index.host_facts(h.name));
     auto u = index.host_usage(h.name);
     if (u && now - u->at > usage_fresh_for) {
       u.reset();
@@ -348,6 +357,10 @@ std::optional<Refusal> Session::place_container(Admission& a, Exchange& ex) {
   policy::PlacementRequest request;
   request.tenant = a.who->tenant;
   request.rules = std::move(*rules);
+  if (body.contains("HostConfig") && body["HostConfig"].is_object()) {
+    request.ports = policy::fixed_host_ports(body["HostConfig"].value("PortBindings", json()));
+    a.published = request.ports;
+  }
   if (a.rules != nullptr && a.rules->placement) {
     request.pins = *a.rules->placement;  // the operator's, hard
   }

@@ -154,6 +154,30 @@ std::vector<std::string> image_ids_of(const std::string& images) {
   return ids;
 }
 
+// The host ports of the running containers of a container list ("Ports": PublicPort is
+// there only while a container runs and publishes it).
+std::map<std::string, std::vector<policy::HostPort>, std::less<>> published_ports_of(
+    const std::string& containers) {
+  std::map<std::string, std::vector<policy::HostPort>, std::less<>> out;
+  const auto list = json::parse(containers, nullptr, false);
+  for (const auto& c : list.is_array() ? list : json::array()) {
+    const auto ports = c.is_object() ? c.value("Ports", json::array()) : json::array();
+    std::vector<policy::HostPort> held;
+    for (const auto& p : ports.is_array() ? ports : json::array()) {
+      const auto port = p.is_object() ? p.value("PublicPort", std::int64_t{0}) : 0;
+      if (port > 0 && port < 65536) {
+        held.push_back({static_cast<std::uint16_t>(port), p.value("Type", "") == "udp"});
+      }
+    }
+    if (!held.empty() && c.contains("Id") && c["Id"].is_string()) {
+      std::sort(held.begin(), held.end());
+      held.erase(std::unique(held.begin(), held.end()), held.end());
+      out[c["Id"].get<std::string>()] = std::move(held);
+    }
+  }
+  return out;
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -344,6 +368,32 @@ net::awaitable<std::expected<DockerReply, error_code>> IndexWatcher::ask(
   co_return co_await docker_request_to(pool_, rt, to, http::verb::get, std::move(target));
 }
 
+// A container started, stopped or removed on a fleet host: the host ports it holds (none once
+// it stopped), for placement.
+net::awaitable<void> IndexWatcher::note_published_ports(std::string action, std::string id) {
+  const auto rt = runtime_.get();
+  const HostRuntime* host = host_in(*rt);
+  if (host == nullptr || !rt->fleet()) {
+    co_return;
+  }
+  std::vector<policy::HostPort> ports;
+  if (action == "start" || action == "unpause" || action == "restart") {
+    auto reply = co_await ask(rt, "/containers/" + id + "/json");
+    const auto doc = reply && reply->status == 200 ? json::parse(reply->body, nullptr, false)
+                                                   : json();
+    if (doc.is_object() && doc.contains("NetworkSettings") && doc["NetworkSettings"].is_object()) {
+      ports = policy::fixed_host_ports(doc["NetworkSettings"].value("Ports", json()));
+    }
+  }
+  index_.update_host_facts(host->name, [&](HostFacts& facts) {
+    if (ports.empty()) {
+      facts.published.erase(id);
+    } else {
+      facts.published[id] = std::move(ports);
+    }
+  });
+}
+
 // The ids of every image the host holds, for placement (policy::HostState::image_ids).
 net::awaitable<void> IndexWatcher::refresh_image_ids() {
   const auto rt = runtime_.get();
@@ -352,9 +402,8 @@ net::awaitable<void> IndexWatcher::refresh_image_ids() {
   if (!images || images->status != 200 || host == nullptr) {
     co_return;
   }
-  HostFacts facts = *index_.host_facts(host->name);
-  facts.image_ids = image_ids_of(images->body);
-  index_.set_host_facts(host->name, std::move(facts));
+  index_.update_host_facts(host->name,
+                           [&](HostFacts& facts) { facts.image_ids = image_ids_of(images->body); });
 }
 
 void IndexWatcher::sync_isolation() {
@@ -530,6 +579,7 @@ net::awaitable<bool> IndexWatcher::resync() {
     host_facts.memory = doc.value("MemTotal", std::int64_t{0});
   }
   host_facts.image_ids = image_ids_of(images->body);
+  host_facts.published = published_ports_of(containers->body);
   fill_from_lists(fresh, containers->body, networks->body, volumes->body,
                   is_primary ? images->body : std::string("[]"));
   // What each tenant container holds against its quota is in its HostConfig, which only
@@ -686,13 +736,16 @@ net::awaitable<void> IndexWatcher::apply_container_event(std::string action, std
     }
   } else if (action == "destroy") {
     index_.write([&](policy::OwnershipIndex& idx) { idx.erase_container(id); });
+    co_await note_published_ports(action, id);  // a created one never started held its ports
   } else if (action == "rename") {
     const auto name = attrs.value("name", std::string());
     index_.write([&](policy::OwnershipIndex& idx) { idx.rename_container(id, name); });
   } else if (action == "start" || action == "unpause" || action == "restart") {
     index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "running"); });
+    co_await note_published_ports(action, id);
   } else if (action == "die") {
     index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "exited"); });
+    co_await note_published_ports(action, id);
   } else if (action == "pause") {
     index_.write([&](policy::OwnershipIndex& idx) { idx.set_container_state(id, "paused"); });
   }

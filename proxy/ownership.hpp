@@ -31,6 +31,9 @@ struct HostFacts {
   std::int64_t nano_cpus = 0;  ///< dockerd's NCPU, in billionths
   std::int64_t memory = 0;     ///< dockerd's MemTotal, bytes
   std::vector<std::string> image_ids;  ///< every image it holds, sorted
+  /// The fixed host ports each running container holds, by container id (on a fleet:
+  /// placement keeps a container that publishes a port off a host where it is taken).
+  std::map<std::string, std::vector<policy::HostPort>, std::less<>> published;
 };
 
 /// What a fleet host's containers really use, from its berth-meter (policy::UsageHistory).
@@ -71,6 +74,16 @@ class SharedIndex {
     auto next = std::make_shared<const HostFacts>(std::move(f));
     std::unique_lock lock(mutex_);
     hosts_[host] = std::move(next);
+  }
+  /// Changes one host's facts in place of a read and a set that another thread's change
+  /// could fall between (the watcher and a request both note published ports).
+  template <typename F>
+  void update_host_facts(const std::string& host, F&& f) {
+    std::unique_lock lock(mutex_);
+    auto& known = hosts_[host];
+    HostFacts next = known ? *known : HostFacts{};
+    f(next);
+    known = std::make_shared<const HostFacts>(std::move(next));
   }
   void set_host_up(const std::string& host, bool up) {
     std::unique_lock lock(mutex_);
@@ -156,6 +169,7 @@ class IndexWatcher {
   net::awaitable<std::expected<DockerReply, error_code>> ask(std::shared_ptr<const Runtime> rt,
                                                               std::string target);
   net::awaitable<void> refresh_image_ids();
+  net::awaitable<void> note_published_ports(std::string action, std::string id);
   // Every 5 s, the host's berth-meter (its policy's `meter`), into the index's usage snapshot.
   static net::awaitable<void> follow_meter(IndexWatcher* self);
   net::awaitable<std::optional<std::string>> scrape(const std::string& url);

@@ -195,13 +195,14 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread over them, "
           "reached by name, listed, counted and pruned together, named once in the fleet, "
-          "joined by the tenant's network across hosts, or pinned to one by the operator",
+          "joined across hosts, kept apart by host ports, or pinned by the operator",
           "[fleet]") {
   TestFleet fleet(3);
   INFO(fleet.failure());
   REQUIRE(fleet.up());
   ProxyOptions options = fleet_options(fleet);
   options.other_tenant_rules = "    placement: [\"node==h1\"]\n";  // the operator's pin
+  options.tenant_rules = "    grants:\n      host_ports: [\"18080-18089\"]\n";
   ProxyUnderTest p(options);
   const std::string cli = modern_cli;
   auto tenant = [&](const std::vector<std::string>& args) { return as_tenant(p, args); };
@@ -296,6 +297,22 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
   CHECK(trim(r.out) == "pong");
   CHECK(host_of(fleet, p, "client") != host_of(fleet, p, "srv"));
   CHECK(tenant({"rm", "-f", "srv", "client"}).ok());
+  // A fixed host port is taken on the host that publishes it: three containers on port 18080
+  // go to the three hosts (two of them hold more of the tenant's containers), a fourth is
+  // refused before anything is created, naming the port and no host.
+  for (const char* n : {"w0", "w1", "w2"}) {
+    r = tenant({"run", "-d", "--name", n, "-p", "18080:7000", test_image, "sleep", "600"});
+    INFO(describe(r));
+    CHECK(r.ok());
+  }
+  CHECK(std::set<int>{host_of(fleet, p, "w0"), host_of(fleet, p, "w1"), host_of(fleet, p, "w2")}
+            .size() == 3);
+  r = tenant({"run", "-d", "--name", "w3", "-p", "18080:7000", test_image, "sleep", "600"});
+  INFO(describe(r));
+  CHECK_FALSE(r.ok());
+  CHECK_THAT(r.err, Contains("port 18080/tcp in use") && !Contains("h0") && !Contains("h1"));
+  CHECK(host_of(fleet, p, "w3") == -1);
+  CHECK(tenant({"rm", "-f", "w0", "w1", "w2"}).ok());
   // Volumes, disk usage and prunes are the whole fleet's too: each volume is on its
   // container's host.
   r = tenant({"volume", "ls", "--format", "{{.Name}}"});

@@ -434,3 +434,23 @@ TEST_CASE("a malformed Swarm label is an error, never ignored as Swarm ignored i
   REQUIRE_FALSE(rules);
   CHECK_THAT(rules.error(), Catch::Contains("com.docker.swarm.constraints"));
 }
+
+TEST_CASE("the fixed host ports of a port map are read as dockerd binds them, ranges and "
+          "ephemeral ports left out",
+          "[policy][placement]") {
+  const auto bindings = nlohmann::json::parse(R"({
+    "80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": "8080"}],
+    "53/udp": [{"HostIp": "", "HostPort": "5353"}],
+    "443": [{"HostPort": "8443"}],
+    "81/tcp": [{"HostIp": "", "HostPort": ""}],
+    "82/tcp": [{"HostPort": "0"}],
+    "83/tcp": [{"HostPort": "9000-9010"}],
+    "84/tcp": [{"HostPort": "70000"}],
+    "85/tcp": [{"HostPort": 8085}],
+    "86/tcp": null
+  })");
+  const std::vector<HostPort> expected{{5353, true}, {8080, false}, {8443, false}};
+  CHECK(fixed_host_ports(bindings) == expected);
+  CHECK(fixed_host_ports(nlohmann::json()).empty());
+  CHECK(fixed_host_ports(nlohmann::json::array()).empty());
+}
