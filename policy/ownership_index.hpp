@@ -53,6 +53,9 @@ struct NetworkInfo {
   std::string tenant;
   std::string name;  ///< stored name
   std::vector<Cidr> subnets = {};  ///< its IPAM subnets, as dockerd reports them
+  /// Local scope (a bridge): on a fleet it is on the primary alone, and so must its
+  /// containers be (a tenant network made before its host joined a fleet).
+  bool local = false;
 };
 
 struct VolumeInfo {

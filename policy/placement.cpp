@@ -367,6 +367,8 @@ std::string dependency_text(const Dependency& d) {
       return "container " + d.object + " (--volumes-from)";
     case DependencyKind::network_container:
       return "container " + d.object + " (--network container:" + d.object + ")";
+    case DependencyKind::network:
+      return "network " + d.object;
   }
   return d.object;
 }

@@ -109,7 +109,7 @@ struct TenantPresence {
 };
 
 /// A dependency that ties the container to one host, resolved by the caller.
-enum class DependencyKind : std::uint8_t { volume, volumes_from, network_container };
+enum class DependencyKind : std::uint8_t { volume, volumes_from, network_container, network };
 
 struct Dependency {
   DependencyKind kind = DependencyKind::volume;

@@ -614,7 +614,9 @@ void Session::learn_from_answer(Admission& a, unsigned status, const std::string
         } else if (route.index == policy::IndexEffect::exec_created) {
           idx.put_exec(id, a.request->params.front());
         } else {
-          idx.put_network({id, tenant, a.rewritten.created_name, a.rewritten.claimed_subnets});
+          // On a fleet a tenant network is an attachable overlay (rewrite), else a bridge.
+          idx.put_network({id, tenant, a.rewritten.created_name, a.rewritten.claimed_subnets,
+                           !a.rt->fleet()});
         }
       });
       return;

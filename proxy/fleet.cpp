@@ -85,11 +85,32 @@ std::optional<std::string> image_id_of(const policy::OwnershipIndex& idx, const 
 // What ties a new container to one host: a volume that exists (berth makes the missing ones
 // where the container goes), --volumes-from, and another container's namespaces.
 std::vector<policy::Dependency> dependencies_of(const policy::OwnershipIndex& idx,
-                                                const json& body) {
+                                                const json& body, std::string_view tenant,
+                                                const std::string& primary) {
   std::vector<policy::Dependency> out;
   const json hc = body.value("HostConfig", json::object());
   if (!hc.is_object()) {
     return out;
+  }
+  // A tenant's local network (a bridge) is on the primary only (the rewritten body names its
+  // networks by their stored names).
+  auto network = [&](const std::string& stored) {
+    const auto view = policy::names::tenant_view(tenant, stored);
+    const auto found = view ? idx.find_network(tenant, *view) : policy::Resolved<policy::NetworkInfo>{};
+    if (found.result == policy::Lookup::found && found.value.local) {
+      out.push_back({policy::DependencyKind::network, *view, primary});
+    }
+  };
+  if (const json mode = hc.value("NetworkMode", json()); mode.is_string()) {
+    network(mode.get<std::string>());
+  }
+  const json config = body.value("NetworkingConfig", json::object());
+  const json endpoints =
+      config.is_object() ? config.value("EndpointsConfig", json::object()) : json::object();
+  if (endpoints.is_object()) {
+    for (const auto& [stored, settings] : endpoints.items()) {
+      network(stored);
+    }
   }
   auto volume = [&](const std::string& name) {
     if (auto v = idx.volume(name)) {
@@ -379,7 +400,7 @@ std::optional<Refusal> Session::place_container(Admission& a, Exchange& ex) {
         request.image_required = true;
       }
     }
-    request.dependencies = dependencies_of(idx, body);
+    request.dependencies = dependencies_of(idx, body, request.tenant, rt.primary().name);
     hosts = host_states(rt, index, idx, request, options);
   });
   if (conflict) {

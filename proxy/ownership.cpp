@@ -66,7 +66,8 @@ policy::ImageInfo image_from(const json& img) {
 // A network as dockerd's list and inspect show it, with the subnets of its IPAM.
 policy::NetworkInfo network_from(const json& n) {
   policy::NetworkInfo info{n.value("Id", std::string()), label_tenant(n.value("Labels", json())),
-                           n.value("Name", std::string()), {}};
+                           n.value("Name", std::string()), {},
+                           n.value("Scope", std::string("local")) == "local"};
   if (n.contains("IPAM") && n["IPAM"].is_object() && n["IPAM"].contains("Config") &&
       n["IPAM"]["Config"].is_array()) {
     for (const auto& config : n["IPAM"]["Config"]) {

@@ -55,6 +55,7 @@ struct Options {
   std::string path = "/_ping";
   std::string api = "v1.41";
   std::string container;
+  std::string image = "berth-test/busybox:latest";
   std::vector<int> server_pids;
   std::vector<int> dockerd_pids;
   bool with_children = false;
@@ -333,6 +334,56 @@ net::awaitable<void> keepalive_worker(SetupPtr setup, Stats* stats, Clock::time_
     }
     client.close();
   }
+}
+
+// ---- create ----------------------------------------------------------------------------------
+
+// A container create (counted, its latency measured) and the removal of what it made (not
+// counted), over and over on one keep-alive connection: create's cost through a proxy,
+// placement and routing included, against dockerd's own.
+net::awaitable<void> create_worker(SetupPtr setup, Stats* stats, Clock::time_point from,
+                                   Clock::time_point end) {
+  const auto ex = co_await net::this_coro::executor;
+  const std::string prefix = "/" + setup->opt.api;
+  const std::string create = post_request(
+      prefix + "/containers/create", R"({"Image":")" + setup->opt.image + R"(","Cmd":["true"]})",
+      "");
+  Client client(ex);
+  if (const error_code ec = co_await client.open(setup->ep, setup->tls.get())) {
+    stats->error("connect", ec);
+    co_return;
+  }
+  while (Clock::now() < end) {
+    const auto t0 = Clock::now();
+    const auto res = co_await client.request(create, true);
+    const auto t1 = Clock::now();
+    if (!res) {
+      stats->error("create", res.error());
+      break;
+    }
+    if (t1 >= from && t1 <= end) {
+      ++stats->requests;
+      stats->bytes += res->body_bytes;
+      stats->latency_us.push_back(micros(t1 - t0));
+      if (res->status / 100 != 2) {
+        ++stats->non_2xx;
+      }
+    }
+    // {"Id":"<64 hex>","Warnings":[]}
+    const std::size_t at = res->body.find(R"("Id":")");
+    const std::string id = at == std::string::npos ? std::string() : res->body.substr(at + 6, 64);
+    if (id.size() != 64) {
+      co_await sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    const std::string remove = "DELETE " + prefix + "/containers/" + id +
+                               "?force=1 HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth-bench\r\n\r\n";
+    if (const auto gone = co_await client.request(remove, false); !gone || !gone->keep_alive) {
+      stats->error("remove", gone ? error_code{} : gone.error());
+      break;
+    }
+  }
+  client.close();
 }
 
 // ---- handshake -------------------------------------------------------------------------------
@@ -818,7 +869,7 @@ int run_idle(const SetupPtr& setup) {
 
 void usage() {
   std::cerr <<
-      R"(usage: berth-bench --scenario keepalive|handshake|exec|idle --target TARGET [options]
+      R"(usage: berth-bench --scenario keepalive|handshake|create|exec|idle --target TARGET [options]
   TARGET               unix:/var/run/docker.sock (plain HTTP) or https://IP:PORT (mTLS)
   --ca/--cert/--key F  client TLS material for https targets
   --label NAME         target name printed in the result line (default: the target)
@@ -828,6 +879,8 @@ void usage() {
   --connections N      keep-alive connections / handshake workers / idle openers (32)
   --duration S         measured seconds (5), after --warmup S (0.5)
   --path PATH          keepalive request path (/_ping)
+  --image REF          create: the image of each container (berth-test/busybox:latest);
+                       each create's container is removed after it (not counted)
   --container ID       exec: running container; --bytes N (314572800); --no-half-close;
                        --no-tty (dockerd frames the output; the payload is counted)
   --idle K             idle: connections to hold (1000); --settle S before reading RSS (1)
@@ -842,7 +895,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
       {"--cert", &opt.cert},          {"--key", &opt.key},
       {"--scenario", &opt.scenario},  {"--label", &opt.label},
       {"--path", &opt.path},          {"--api", &opt.api},
-      {"--container", &opt.container}};
+      {"--container", &opt.container}, {"--image", &opt.image}};
   std::map<std::string, int*> ints = {
       {"--connections", &opt.connections}, {"--threads", &opt.threads}, {"--idle", &opt.idle}};
   std::map<std::string, double*> doubles = {{"--duration", &opt.duration},
@@ -948,6 +1001,9 @@ int run(int argc, char** argv) {
   const SetupPtr shared = setup;
   if (scenario == "keepalive") {
     return run_timed(shared, keepalive_worker, scenario);
+  }
+  if (scenario == "create") {
+    return run_timed(shared, create_worker, scenario);
   }
   if (scenario == "handshake") {
     if (!shared->ep.tls) {

@@ -274,6 +274,25 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
     CHECK(lines_of(theirs.out).size() == (h == 1 ? 3U : 0U));
   }
   CHECK(p.docker(cli, p.other_tenant_bundle(), {"rm", "p0", "p1", "p2"}).ok());
+  // A tenant bridge made before its host joined the fleet is on the primary alone: containers
+  // on it go there (elsewhere dockerd would answer "network not found").
+  REQUIRE(fleet.docker(0, {"network", "create", "--label", p.tenant_label(),
+                           p.id() + "_legacy"})
+              .ok());
+  bool indexed = false;
+  for (int i = 0; i < 50 && !indexed; ++i) {
+    indexed = tenant({"network", "inspect", "legacy"}).ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(indexed ? 0 : 100));
+  }
+  REQUIRE(indexed);
+  for (const char* n : {"b0", "b1"}) {
+    r = tenant({"create", "--name", n, "--network", "legacy", test_image});
+    INFO(describe(r));
+    CHECK(r.ok());
+    CHECK(host_of(fleet, p, n) == 0);
+  }
+  CHECK(tenant({"rm", "b0", "b1"}).ok());
+  CHECK(tenant({"network", "rm", "legacy"}).ok());
   r = p.docker(cli, p.other_tenant_bundle(), {"inspect", "c0"});
   CHECK_FALSE(r.ok());
   CHECK_THAT(r.err, Contains("No such object: c0"));
