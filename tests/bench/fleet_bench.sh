@@ -127,7 +127,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
     stop_proxy
     # One host made the tenant's default network a bridge there; a fleet makes an overlay
     # (with the bridge left, the fleet would keep every container on host 0).
+    # The manager lists a removed overlay a moment longer: wait until it is gone.
     docker -H "unix:///run/bf-$ID/h0.sock" network rm benchco_bridge >/dev/null 2>&1 || true
+    for _ in $(seq 100); do
+      docker -H "unix:///run/bf-$ID/h0.sock" network inspect benchco_bridge >/dev/null 2>&1 || break
+      sleep 0.1
+    done
   done
 done
 
