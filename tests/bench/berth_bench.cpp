@@ -298,6 +298,20 @@ std::string per_unit(std::uint64_t cpu_us, double units, bool have_pids) {
   return fixed(static_cast<double>(cpu_us) / units, 1);
 }
 
+// One answer, counted when it came within the measured window [from, end].
+void record(Stats& stats, const Response& res, Clock::time_point t0, Clock::time_point t1,
+            Clock::time_point from, Clock::time_point end) {
+  if (t1 < from || t1 > end) {
+    return;
+  }
+  ++stats.requests;
+  stats.bytes += res.body_bytes;
+  stats.latency_us.push_back(micros(t1 - t0));
+  if (res.status / 100 != 2) {
+    ++stats.non_2xx;
+  }
+}
+
 // ---- keepalive -------------------------------------------------------------------------------
 
 net::awaitable<void> keepalive_worker(SetupPtr setup, Stats* stats, Clock::time_point from,
@@ -320,14 +334,7 @@ net::awaitable<void> keepalive_worker(SetupPtr setup, Stats* stats, Clock::time_
         stats->error("request", res.error());
         break;
       }
-      if (t1 >= from && t1 <= end) {
-        ++stats->requests;
-        stats->bytes += res->body_bytes;
-        stats->latency_us.push_back(micros(t1 - t0));
-        if (res->status / 100 != 2) {
-          ++stats->non_2xx;
-        }
-      }
+      record(*stats, *res, t0, t1, from, end);
       if (!res->keep_alive) {
         break;
       }
@@ -361,14 +368,7 @@ net::awaitable<void> create_worker(SetupPtr setup, Stats* stats, Clock::time_poi
       stats->error("create", res.error());
       break;
     }
-    if (t1 >= from && t1 <= end) {
-      ++stats->requests;
-      stats->bytes += res->body_bytes;
-      stats->latency_us.push_back(micros(t1 - t0));
-      if (res->status / 100 != 2) {
-        ++stats->non_2xx;
-      }
-    }
+    record(*stats, *res, t0, t1, from, end);
     // {"Id":"<64 hex>","Warnings":[]}
     const std::size_t at = res->body.find(R"("Id":")");
     const std::string id = at == std::string::npos ? std::string() : res->body.substr(at + 6, 64);
@@ -464,7 +464,9 @@ int run_timed(const SetupPtr& setup, Worker worker, const std::string& scenario)
   ResultLine()
       .add("scenario", scenario)
       .add("target", opt.label)
-      .add("path", scenario == "keepalive" ? opt.path : "/_ping")
+      .add("path", scenario == "keepalive" ? opt.path
+                   : scenario == "create"  ? std::string("/containers/create")
+                                           : std::string("/_ping"))
       .add("conns", opt.connections)
       .add("seconds", fixed(opt.duration, 2))
       .add("requests", total.requests)
