@@ -628,8 +628,10 @@ struct Session::EventMerge {
       const std::size_t end = nl == std::string_view::npos ? lines.size() : nl + 1;
       const std::string_view line = lines.substr(start, end - start);
       start = end;
+      // The event's own timeNano is its last key (dockerd's order, and nlohmann's sorted
+      // one); a label of that name sits earlier, in Actor.Attributes.
       static constexpr std::string_view key = "\"timeNano\":";
-      const std::size_t at = line.find(key);
+      const std::size_t at = line.rfind(key);
       const std::int64_t time =
           at == std::string_view::npos
               ? 0
