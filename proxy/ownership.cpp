@@ -696,6 +696,15 @@ net::awaitable<void> IndexWatcher::apply_event(std::string_view line) {
     co_await apply_container_event(action, id, attrs);
   } else if (type == "network" && is_primary && !policy::overlay_attachment_event(ev)) {
     co_await apply_network_event(action, id);
+  } else if (type == "network" && is_primary && action == "destroy") {
+    // The primary's copy of an overlay went. Usually the overlay lives on (no container of it
+    // is left here); after the Swarm removed it, this is the last word on it (a berth that
+    // started in between never saw the Swarm's "remove").
+    const auto rt = runtime_.get();
+    auto reply = co_await ask(rt, "/networks/" + id);
+    if (reply && reply->status == 404) {
+      co_await apply_network_event(action, id);
+    }
   } else if (type == "volume") {
     co_await apply_volume_event(action, id, attrs);
   } else if (type == "image") {
