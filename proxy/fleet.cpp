@@ -523,6 +523,17 @@ std::optional<json> merged_documents(const std::vector<std::optional<std::string
   return merged;
 }
 
+// The parameters of a request target's query string: none without one (or with one
+// the judge would have refused).
+std::vector<std::pair<std::string, std::string>> query_params(std::string_view target) {
+  const std::size_t query = target.find('?');
+  if (query == std::string_view::npos) {
+    return {};
+  }
+  auto params = policy::parse_query(target.substr(query + 1));
+  return params ? std::move(*params) : std::vector<std::pair<std::string, std::string>>{};
+}
+
 // dockerd lists containers newest first; the merged list too, cut to the client's `limit`.
 json merged_containers(std::vector<std::string> filtered, std::string_view target) {
   json merged = json::array();
@@ -535,11 +546,7 @@ json merged_containers(std::vector<std::string> filtered, std::string_view targe
   std::stable_sort(merged.begin(), merged.end(), [](const json& x, const json& y) {
     return x.value("Created", std::int64_t{0}) > y.value("Created", std::int64_t{0});
   });
-  const std::size_t query = target.find('?');
-  const auto params = query == std::string::npos
-                          ? std::nullopt
-                          : policy::parse_query(target.substr(query + 1));
-  for (const auto& [key, value] : params.value_or(decltype(params)::value_type{})) {
+  for (const auto& [key, value] : query_params(target)) {
     const long n = key == "limit" ? std::strtol(value.c_str(), nullptr, 10) : 0;
     if (n > 0 && static_cast<std::size_t>(n) < merged.size()) {
       merged.erase(merged.begin() + n, merged.end());
@@ -727,11 +734,7 @@ net::awaitable<void> Session::watch_merge_client(std::shared_ptr<Session> self,
 
 // A reader per host that is up, on the requester's query; since= holds the replayed events.
 void Session::start_event_readers(Admission& a, const std::shared_ptr<EventMerge>& merge) {
-  const std::size_t query = a.rewritten.target.find('?');
-  const auto params = query == std::string::npos
-                          ? std::nullopt
-                          : policy::parse_query(std::string_view(a.rewritten.target).substr(query + 1));
-  for (const auto& [key, value] : params.value_or(decltype(params)::value_type{})) {
+  for (const auto& [key, value] : query_params(a.rewritten.target)) {
     merge->holding = merge->holding || (key == "since" && !value.empty());
   }
   for (const HostRuntime& host : a.rt->hosts) {
