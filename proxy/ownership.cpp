@@ -580,7 +580,9 @@ net::awaitable<bool> IndexWatcher::resync() {
     host_facts.memory = doc.value("MemTotal", std::int64_t{0});
   }
   host_facts.image_ids = image_ids_of(images->body);
-  host_facts.published = published_ports_of(containers->body);
+  if (rt->fleet()) {  // only placement reads them
+    host_facts.published = published_ports_of(containers->body);
+  }
   fill_from_lists(fresh, containers->body, networks->body, volumes->body,
                   is_primary ? images->body : std::string("[]"));
   // What each tenant container holds against its quota is in its HostConfig, which only
