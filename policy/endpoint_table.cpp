@@ -285,8 +285,8 @@ constexpr std::array kRoutes{
     // a legacy link to remove. After the checkpoint route, which berth classifies first.
     Route{"DELETE", "/containers/{id*}", "container.delete", tenant, none, slow,
           kContainerDeleteQuery, container_removed, holder},
-    Route{"POST", "/commit", "container.commit", tenant, judge, slow, kCommitQuery, unindexed,
-          holder},
+    Route{"POST", "/commit", "container.commit", tenant, judge, slow, kCommitQuery,
+          IndexEffect::image_committed, holder},
     // exec
     Route{"GET", "/exec/{id}/json", "exec.inspect", tenant, none, quick, {}, unindexed, holder},
     Route{"POST", "/exec/{id}/start", "exec.start", tenant, judge_hijack, endless, {}, unindexed,

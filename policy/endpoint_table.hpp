@@ -80,6 +80,7 @@ enum class IndexEffect {
   exec_created,
   network_created,
   volume_created,
+  image_committed,  ///< on a fleet, the image a commit made on another host goes to the primary
 };
 
 /// Which daemon of a fleet serves a route (issue #15 builds on this column; with one daemon

@@ -1086,12 +1086,18 @@ bool overlay_attachment_event(const json& event) {
          attributes.value("type", std::string()) == "overlay";
 }
 
-std::optional<std::string> fleet_event_view(std::string_view event_json) {
-  // Only network events change; the others pass without a parse.
-  if (event_json.find("\"network\"") == std::string_view::npos) {
+std::optional<std::string> fleet_event_view(std::string_view event_json, bool from_primary) {
+  // Only network events change, and image events of the other hosts go; the others pass
+  // without a parse. dockerd writes its JSON compact, and inside a string a quote is escaped:
+  // an image event holds "Type":"image" as it is, and no other line does.
+  const bool image = !from_primary && event_json.find(R"("Type":"image")") != std::string_view::npos;
+  if (!image && event_json.find("\"network\"") == std::string_view::npos) {
     return std::string(event_json);
   }
   auto ev = json::parse(event_json, nullptr, false);
+  if (image && ev.is_object() && ev.value("Type", std::string()) == "image") {
+    return std::nullopt;
+  }
   if (ev.is_discarded() || !ev.is_object() || ev.value("Type", std::string()) != "network") {
     return std::string(event_json);
   }
@@ -1113,6 +1119,17 @@ std::optional<std::string> fleet_event_view(std::string_view event_json) {
     line += '\n';
   }
   return line;
+}
+
+std::string with_fleet_totals(std::string_view info_json, std::int64_t cpus,
+                              std::int64_t memory) {
+  auto doc = json::parse(info_json, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return std::string(info_json);
+  }
+  doc["NCPU"] = cpus;
+  doc["MemTotal"] = memory;
+  return dump(doc);
 }
 
 std::optional<std::string> filter_event(const Principal& who, std::string_view event_json,

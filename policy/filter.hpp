@@ -40,11 +40,20 @@ namespace berth::policy {
 [[nodiscard]] bool overlay_attachment_event(const nlohmann::json& event);
 
 /// One line of a fleet host's /events as a private host would have sent it, for everyone's
-/// merged stream: nullopt drops it. Dropped: the overlay attachment events above and the
-/// Swarm's "update" of a network (a private host never updates one). The Swarm's "remove" of
-/// a network reads "destroy", the word of one host. Anything else is returned unchanged,
-/// unparsed lines included (the tenant's own filter refuses those).
-[[nodiscard]] std::optional<std::string> fleet_event_view(std::string_view event_json);
+/// merged stream: nullopt drops it. Dropped: the overlay attachment events above, the
+/// Swarm's "update" of a network (a private host never updates one), and the image events of
+/// every host but the primary (`from_primary`): the fleet's images are the primary's, and the
+/// others' are the copies berth loads, tags and deletes there for the containers it places.
+/// The Swarm's "remove" of a network reads "destroy", the word of one host. Anything else is
+/// returned unchanged, unparsed lines included (the tenant's own filter refuses those).
+[[nodiscard]] std::optional<std::string> fleet_event_view(std::string_view event_json,
+                                                          bool from_primary);
+
+/// A fleet's /info as a tenant sees it: NCPU and MemTotal are the sums over the hosts that are
+/// up (`cpus`, `memory`), as classic Swarm reported them; the rest is the primary's, already
+/// filtered. A body that is not a JSON object is returned as it is.
+[[nodiscard]] std::string with_fleet_totals(std::string_view info_json, std::int64_t cpus,
+                                            std::int64_t memory);
 
 /// One event of the /events stream: the rewritten line, or nullopt when the tenant must not
 /// see it.

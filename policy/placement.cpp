@@ -369,6 +369,8 @@ std::string dependency_text(const Dependency& d) {
       return "container " + d.object + " (--network container:" + d.object + ")";
     case DependencyKind::network:
       return "network " + d.object;
+    case DependencyKind::image:
+      return "image " + d.object;
   }
   return d.object;
 }

@@ -109,7 +109,7 @@ struct TenantPresence {
 };
 
 /// A dependency that ties the container to one host, resolved by the caller.
-enum class DependencyKind : std::uint8_t { volume, volumes_from, network_container, network };
+enum class DependencyKind : std::uint8_t { volume, volumes_from, network_container, network, image };
 
 struct Dependency {
   DependencyKind kind = DependencyKind::volume;
@@ -178,7 +178,8 @@ struct PlacementRequest {
   Amount limits;  ///< 0 = none, the operator default applies
   std::string image_id;
   /// The image must be on the host: dockerd's create never pulls, so a host without it would
-  /// answer "No such image". (A fleet that copies images between hosts would make it a score.)
+  /// answer "No such image". (berth's fleet copies images to the host it chose, and leaves
+  /// this off: the image is a score.)
   bool image_required = false;
   std::vector<HostPort> ports;
   std::vector<Dependency> dependencies;

@@ -269,6 +269,9 @@ net::awaitable<std::optional<bool>> Session::respond_raw(Admission& a, Answer& a
   std::string out = head_without_framing(bytes, head);
   const std::string plain = head.chunked ? dechunk(coded_body) : std::string(coded_body);
   learn_from_answer(a, head.status, plain);
+  if (commit_elsewhere(a, head.status)) {
+    co_await bring_commit_home(a, plain);
+  }
   const std::optional<std::string> body = filter_answer(a, head.status, plain);
   buffer.consume(head.size + coded);
   if (buffer.size() == 0) {
@@ -557,6 +560,9 @@ net::awaitable<bool> Session::respond_whole(Admission& a, Answer& answer, Exchan
     release_upstream(std::move(answer.upstream), *a.rt, answer.target);
   }
   learn_from_answer(a, upstream_res.result_int(), upstream_res.body());
+  if (commit_elsewhere(a, upstream_res.result_int())) {
+    co_await bring_commit_home(a, upstream_res.body());
+  }
   std::optional<std::string> body = filter_answer(a, upstream_res.result_int(), upstream_res.body());
   if (!body) {
     const policy::Decision refusal = policy::Decision::deny(
@@ -636,6 +642,7 @@ void Session::learn_from_answer(Admission& a, unsigned status, const std::string
       index_volume(index, body, a.host != nullptr ? a.host->name : a.rt->primary().name);
       return;
     case policy::IndexEffect::none:
+    case policy::IndexEffect::image_committed:  // bring_commit_home
       return;
   }
 }
@@ -668,9 +675,13 @@ std::optional<std::string> Session::filter_answer(Admission& a, unsigned status,
     default:
       return body;  // an id, or nothing: the tenant's own
   }
-  return worker_.index().read([&](const policy::OwnershipIndex& idx) {
+  auto seen = worker_.index().read([&](const policy::OwnershipIndex& idx) {
     return policy::filter_response(view, who, body, idx, a.rewritten.list_filter);
   });
+  if (seen && view == policy::ResponseView::info && a.rt->fleet()) {
+    return fleet_info(*a.rt, worker_.index(), *seen);
+  }
+  return seen;
 }
 
 std::string Session::transform_lines(LineMode mode, std::string_view lines,

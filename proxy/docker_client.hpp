@@ -29,4 +29,11 @@ net::awaitable<std::expected<DockerReply, error_code>> docker_request_to(
     UpstreamPool& pool, std::shared_ptr<const Runtime> rt, Target to, http::verb method,
     std::string target, std::string body = {}, std::string registry_auth = {});
 
+/// A copy of the image `id` from one host of the fleet to another: the source's save streamed
+/// into the target's load (proxy/image_copy.cpp). The error says what failed, for the log.
+net::awaitable<std::expected<void, std::string>> copy_image(UpstreamPool& pool,
+                                                            std::shared_ptr<const Runtime> rt,
+                                                            Target from, Target to,
+                                                            std::string id);
+
 }  // namespace berth::proxy

@@ -105,6 +105,12 @@ struct Admission {
   const HostRuntime* host = nullptr;
   /// A placed create's fixed host ports: held on its host from dockerd's answer on.
   std::vector<policy::HostPort> published;
+  /// A placed create's image, which its host gets from the primary when it lacks it
+  /// (provide_image): its id, and the repository and tag the create names it by (empty when
+  /// the create names it by id).
+  std::string image_id;
+  std::string image_repo;
+  std::string image_tag;
   // A pull or push (proxy/transfer.cpp): its steps around dockerd's answer are still to finish
   // (transfer_open), the digest a pull asks for, and whether dockerd's stream reported an error.
   bool transfer_open = false;

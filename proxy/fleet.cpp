@@ -269,7 +269,7 @@ std::optional<policy::Decision> name_in_use(const policy::OwnershipIndex& idx,
 
 // A piece of a host's event stream as a private host would have sent it
 // (policy::fleet_event_view).
-std::string as_private_host_events(std::string_view lines) {
+std::string as_private_host_events(std::string_view lines, bool from_primary) {
   std::string out;
   std::size_t start = 0;
   while (start < lines.size()) {
@@ -277,7 +277,7 @@ std::string as_private_host_events(std::string_view lines) {
     const std::size_t end = nl == std::string::npos ? lines.size() : nl + 1;
     const std::string_view line(lines.data() + start, end - start);
     start = end;
-    if (auto seen = policy::fleet_event_view(line)) {
+    if (auto seen = policy::fleet_event_view(line, from_primary)) {
       out += *seen;
     }
   }
@@ -340,6 +340,14 @@ std::expected<Target, policy::Decision> Session::target_of(Admission& a) {
     holder = worker_.index().read([&](const policy::OwnershipIndex& idx) {
       return holder_of(idx, route, a.request->params.front());
     });
+  } else if (route.endpoint == "container.commit") {
+    // The container is named in the query; its host commits it (bring_commit_home).
+    for (const auto& [key, value] : query_params(a.rewritten.target)) {
+      if (key == "container") {
+        holder = worker_.index().read(
+            [&](const policy::OwnershipIndex& idx) { return idx.host_of_container(value); });
+      }
+    }
   } else if (route.endpoint == "volume.create") {
     // dockerd answers a create of a volume it has with that volume: on the fleet, the host
     // that has it must answer, or a second volume of that name would appear elsewhere.
@@ -363,6 +371,34 @@ std::expected<Target, policy::Decision> Session::target_of(Admission& a) {
   }
   return Target{host};
 }
+
+namespace {
+
+// The image a create names: the fleet's images are the primary's, and a host that lacks one
+// gets a copy before the create (provide_image), so it is no hard rule, only a score. One the
+// index does not know by id or tag (dockerd resolves short ids and digests; or there is none)
+// ties the container to the primary, whose answer is the fleet's: a stale copy elsewhere is
+// never run.
+void image_of_create(Admission& a, const policy::OwnershipIndex& idx, const std::string& image,
+                     policy::PlacementRequest& request) {
+  const bool by_id = image.starts_with("sha256:");
+  const auto ref = by_id ? std::nullopt : policy::names::parse_image_ref(image);
+  const auto id = by_id || (ref && !ref->tag.empty()) ? image_id_of(idx, image) : std::nullopt;
+  if (!id) {
+    const auto seen = policy::names::tenant_image_view(request.tenant, image);
+    request.dependencies.push_back(
+        {policy::DependencyKind::image, seen.value_or(image), a.rt->primary().name});
+    return;
+  }
+  request.image_id = *id;
+  a.image_id = *id;
+  if (ref) {
+    a.image_repo = ref->name;
+    a.image_tag = ref->tag;
+  }
+}
+
+}  // namespace
 
 std::optional<Refusal> Session::place_container(Admission& a, Exchange& ex) {
   const Runtime& rt = *a.rt;
@@ -394,13 +430,10 @@ std::optional<Refusal> Session::place_container(Admission& a, Exchange& ex) {
   std::optional<policy::Decision> conflict;
   index.read([&](const policy::OwnershipIndex& idx) {
     conflict = name_in_use(idx, a.rewritten.created_name, request.tenant, a.reservations.quota);
-    if (const std::string image = body.value("Image", std::string()); !image.empty()) {
-      if (auto id = image_id_of(idx, image)) {
-        request.image_id = *id;
-        request.image_required = true;
-      }
-    }
     request.dependencies = dependencies_of(idx, body, request.tenant, rt.primary().name);
+    if (const std::string image = body.value("Image", std::string()); !image.empty()) {
+      image_of_create(a, idx, image, request);
+    }
     hosts = host_states(rt, index, idx, request, options);
   });
   if (conflict) {
@@ -470,6 +503,29 @@ net::awaitable<void> Session::gather_one(std::shared_ptr<Session> self,
   }
 }
 
+// The parameters of a request target's query string: none without one (or with one
+// the judge would have refused).
+std::vector<std::pair<std::string, std::string>> query_params(std::string_view target) {
+  const std::size_t query = target.find('?');
+  if (query == std::string_view::npos) {
+    return {};
+  }
+  auto params = policy::parse_query(target.substr(query + 1));
+  return params ? std::move(*params) : std::vector<std::pair<std::string, std::string>>{};
+}
+
+std::string fleet_info(const Runtime& rt, const SharedIndex& index, std::string_view info) {
+  std::int64_t nano_cpus = 0;
+  std::int64_t memory = 0;
+  for (const HostRuntime& h : rt.hosts) {
+    if (const auto facts = index.host_facts(h.name); facts->up) {
+      nano_cpus += facts->nano_cpus;
+      memory += facts->memory;
+    }
+  }
+  return policy::with_fleet_totals(info, nano_cpus / 1'000'000'000, memory);
+}
+
 std::optional<FanOut> fan_out_of(std::string_view endpoint) {
   if (endpoint == "container.list") {
     return FanOut::containers;
@@ -521,17 +577,6 @@ std::optional<json> merged_documents(const std::vector<std::optional<std::string
     }
   }
   return merged;
-}
-
-// The parameters of a request target's query string: none without one (or with one
-// the judge would have refused).
-std::vector<std::pair<std::string, std::string>> query_params(std::string_view target) {
-  const std::size_t query = target.find('?');
-  if (query == std::string_view::npos) {
-    return {};
-  }
-  auto params = policy::parse_query(target.substr(query + 1));
-  return params ? std::move(*params) : std::vector<std::pair<std::string, std::string>>{};
 }
 
 // dockerd lists containers newest first; the merged list too, cut to the client's `limit`.
@@ -699,7 +744,8 @@ net::awaitable<void> Session::read_events(std::shared_ptr<Session> self,
         continue;
       }
       const std::string whole =
-          as_private_host_events(std::string_view(partial).substr(0, end + 1));
+          as_private_host_events(std::string_view(partial).substr(0, end + 1),
+                                 from.host == &rt->primary());
       const std::string seen =
           merge->who ? self->transform_lines(LineMode::events, whole, *merge->who) : whole;
       if (merge->holding) {

@@ -142,17 +142,26 @@ void fill_from_lists(policy::OwnershipIndex& fresh, const std::string& container
   }
 }
 
-std::vector<std::string> image_ids_of(const std::string& images) {
-  std::vector<std::string> ids;
+// The images a host holds (GET /images/json?all=1), for placement and for the copies berth
+// makes there (HostFacts::image_ids, image_tags).
+void read_images(HostFacts& facts, const std::string& images) {
+  facts.image_ids.clear();
+  facts.image_tags.clear();
   if (const auto list = json::parse(images, nullptr, false); list.is_array()) {
     for (const auto& img : list) {
-      if (img.is_object() && img.contains("Id") && img["Id"].is_string()) {
-        ids.push_back(img["Id"].get<std::string>());
+      if (!img.is_object() || !img.contains("Id") || !img["Id"].is_string()) {
+        continue;
       }
+      const std::string id = img["Id"].get<std::string>();
+      for (const auto& tag : img.value("RepoTags", json::array())) {
+        if (tag.is_string() && tag.get<std::string>() != "<none>:<none>") {
+          facts.image_tags[tag.get<std::string>()] = id;
+        }
+      }
+      facts.image_ids.push_back(id);
     }
   }
-  std::sort(ids.begin(), ids.end());
-  return ids;
+  std::sort(facts.image_ids.begin(), facts.image_ids.end());
 }
 
 // The host ports of the running containers of a container list ("Ports": PublicPort is
@@ -404,7 +413,7 @@ net::awaitable<void> IndexWatcher::refresh_image_ids() {
     co_return;
   }
   index_.update_host_facts(host->name,
-                           [&](HostFacts& facts) { facts.image_ids = image_ids_of(images->body); });
+                           [&](HostFacts& facts) { read_images(facts, images->body); });
 }
 
 void IndexWatcher::sync_isolation() {
@@ -579,7 +588,7 @@ net::awaitable<bool> IndexWatcher::resync() {
     host_facts.nano_cpus = doc.value("NCPU", std::int64_t{0}) * 1'000'000'000;
     host_facts.memory = doc.value("MemTotal", std::int64_t{0});
   }
-  host_facts.image_ids = image_ids_of(images->body);
+  read_images(host_facts, images->body);
   if (rt->fleet()) {  // only placement reads them
     host_facts.published = published_ports_of(containers->body);
   }

@@ -31,6 +31,8 @@ struct HostFacts {
   std::int64_t nano_cpus = 0;  ///< dockerd's NCPU, in billionths
   std::int64_t memory = 0;     ///< dockerd's MemTotal, bytes
   std::vector<std::string> image_ids;  ///< every image it holds, sorted
+  /// Its tags ("busybox:latest", as /images/json lists them) and the image each names.
+  std::map<std::string, std::string, std::less<>> image_tags;
   /// The fixed host ports each running container holds, by container id (on a fleet:
   /// placement keeps a container that publishes a port off a host where it is taken).
   std::map<std::string, std::vector<policy::HostPort>, std::less<>> published;

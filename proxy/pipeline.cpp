@@ -60,7 +60,13 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
     co_await settle_network_removal(a);
   }
   // 7. deliver the answer: passed, rewritten for the tenant, or spliced.
+  const bool removed_image = a.rt->fleet() && a.tenant() && answer.head.status == 200 &&
+                             (a.request->route->endpoint == "image.delete" ||
+                              a.request->route->endpoint == "image.prune");
   const bool keep = co_await deliver(a, answer, ex);
+  if (removed_image) {
+    co_await propagate_image_removal(a);  // berth's copies on the other hosts
+  }
   if (a.transfer_open) {  // the stream did not reach its end: a push's name goes all the same
     (void)co_await end_transfer(a, false);
   }

@@ -59,6 +59,11 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
   if (auto refusal = place_container(a, ex)) {
     co_return refusal;
   }
+  if (!a.image_id.empty()) {
+    if (auto refusal = co_await provide_image(a)) {
+      co_return refusal;
+    }
+  }
   if (!co_await ensure_default_network(a) || !co_await ensure_volumes(a, ex)) {
     co_await drop_ensured_volumes(a, ex);
     co_return Refusal{policy::Decision::deny(

@@ -51,6 +51,16 @@ class Worker;
 enum class FanOut { containers, volumes, disk_usage, prune };
 [[nodiscard]] std::optional<FanOut> fan_out_of(std::string_view endpoint);
 
+/// The parameters of a request target's query string: none without one (or with one the
+/// judge would have refused).
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> query_params(
+    std::string_view target);
+
+/// A tenant's /info (already filtered) on a fleet: the CPUs and memory of every host that is
+/// up, from what each watcher read of its host's /info (policy::with_fleet_totals).
+[[nodiscard]] std::string fleet_info(const Runtime& rt, const SharedIndex& index,
+                                     std::string_view info);
+
 void* recycled_allocate(std::size_t bytes);
 void recycled_free(void* p, std::size_t bytes) noexcept;
 
@@ -235,6 +245,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::expected<Target, policy::Decision> target_of(Admission& a);
   void name_network_in_path(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
+  net::awaitable<std::optional<Refusal>> provide_image(Admission& a);
+  net::awaitable<void> propagate_image_removal(Admission& a);
+  [[nodiscard]] static bool commit_elsewhere(const Admission& a, unsigned status) noexcept;
+  net::awaitable<void> bring_commit_home(Admission& a, const std::string& answer);
   net::awaitable<bool> fan_out(Admission& a, Exchange& ex, FanOut kind);
   net::awaitable<void> settle_network_removal(Admission& a);
   struct Gather;

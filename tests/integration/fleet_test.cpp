@@ -361,6 +361,104 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
   }
 }
 
+TEST_CASE("a tenant's image built on the fleet runs on every host: berth copies it to the host "
+          "a container is placed on and tags it as named there, a moved tag is followed, the "
+          "copies go with the image, and /info counts every host",
+          "[fleet][image]") {
+  TestFleet fleet(3);
+  INFO(fleet.failure());
+  REQUIRE(fleet.up());
+  ProxyUnderTest p(fleet_options(fleet));
+  auto tenant = [&](const std::vector<std::string>& args) { return as_tenant(p, args); };
+  const std::string since = std::to_string(std::time(nullptr));
+  // /info: the CPUs and memory of the three hosts.
+  long long cpus = 0;
+  long long memory = 0;
+  for (int h = 0; h < 3; ++h) {
+    const auto r = fleet.docker(h, {"info", "--format", "{{.NCPU}} {{.MemTotal}}"});
+    REQUIRE(r.ok());
+    std::istringstream in(r.out);
+    long long c = 0;
+    long long m = 0;
+    in >> c >> m;
+    cpus += c;
+    memory += m;
+  }
+  auto r = tenant({"info", "--format", "{{.NCPU}} {{.MemTotal}}"});
+  INFO(describe(r));
+  CHECK(trim(r.out) == std::to_string(cpus) + " " + std::to_string(memory));
+  // An image of the tenant's own, built through berth: on the primary alone.
+  const auto build = [&](const std::string& version) {
+    const auto ctx = p.dir() / ("ctx-" + version);
+    std::filesystem::create_directories(ctx);
+    berth::test::write_file(ctx / "version", version + "\n");
+    berth::test::write_file(ctx / "Dockerfile",
+                            std::string("FROM ") + test_image + "\nCOPY version /version\n");
+    const auto built = tenant({"build", "-q", "-t", "app:v1", ctx.string()});
+    INFO(describe(built));
+    REQUIRE(built.ok());
+  };
+  build("one");
+  const std::string stored = p.id() + ".berth.local/app:v1";
+  CHECK_FALSE(trim(fleet.docker(0, {"images", "-q", stored}).out).empty());
+  CHECK(trim(fleet.docker(1, {"images", "-q", stored}).out).empty());
+  // Three containers of it, kept apart: one on each host, each running the image.
+  std::set<int> hosts;
+  for (const std::string name : {"a0", "a1", "a2"}) {
+    std::vector<std::string> args{"run", "--name", name};
+    for (const std::string other : {"a0", "a1"}) {
+      if (other < name) {
+        args.insert(args.end(), {"-e", "affinity:container!=" + other});
+      }
+    }
+    args.insert(args.end(), {"app:v1", "cat", "/version"});
+    r = tenant(args);
+    INFO(describe(r));
+    CHECK(trim(r.out) == "one");
+    hosts.insert(host_of(fleet, p, name));
+  }
+  CHECK(hosts == std::set<int>{0, 1, 2});
+  // The tag moves on the primary; a host that holds the old image runs the new one.
+  build("two");
+  const int a1_host = host_of(fleet, p, "a1");
+  REQUIRE(a1_host != 0);
+  r = tenant({"run", "--name", "b1", "-e", "affinity:container==a1", "app:v1", "cat",
+              "/version"});
+  INFO(describe(r));
+  CHECK(trim(r.out) == "two");
+  CHECK(host_of(fleet, p, "b1") == a1_host);
+  // The copies are not the tenant's events: a private host loaded nothing.
+  const std::string until = std::to_string(std::time(nullptr) + 1);
+  r = tenant({"events", "--since", since, "--until", until, "--filter", "type=image", "--format",
+              "{{.Action}}"});
+  INFO(describe(r));
+  CHECK(r.ok());
+  CHECK_THAT(r.out, !Contains("load"));
+  // A commit of a container on another host is the fleet's image, as any other.
+  r = tenant({"commit", "a1", "snap:1"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  r = tenant({"images", "--format", "{{.Repository}}:{{.Tag}}", "snap"});
+  CHECK(trim(r.out) == "snap:1");
+  r = tenant({"run", "--rm", "-e", "affinity:container!=a1", "snap:1", "cat", "/version"});
+  INFO(describe(r));
+  CHECK(trim(r.out) == "one");
+  // Removed and pruned through berth: gone from every host.
+  REQUIRE(tenant({"rm", "a0", "a1", "a2", "b1"}).ok());
+  CHECK(tenant({"rmi", "snap:1"}).ok());
+  r = tenant({"rmi", "app:v1"});
+  INFO(describe(r));
+  CHECK(r.ok());
+  r = tenant({"image", "prune", "-f"});
+  INFO(describe(r));
+  CHECK(r.ok());
+  for (int h = 0; h < 3; ++h) {
+    CAPTURE(h);
+    CHECK(trim(fleet.docker(h, {"images", "-aq", "--filter", "label=" + p.tenant_label()}).out)
+              .empty());
+  }
+}
+
 TEST_CASE("a fleet host that is down answers for its containers with a Docker-shaped 503 that "
           "names no host, lists show the rest, nothing is re-created elsewhere, and its "
           "containers are reached again once it is back",

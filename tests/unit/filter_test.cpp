@@ -902,23 +902,52 @@ TEST_CASE("a fleet's network events read as one private host's: destroy, no upda
            "\n";
   };
   SECTION("the Swarm's remove of a network reads destroy, still one line") {
-    const auto seen = fleet_event_view(event("remove", "swarm"));
+    const auto seen = fleet_event_view(event("remove", "swarm"), true);
     REQUIRE(seen.has_value());
     CHECK(seen->ends_with("\n"));
     CHECK(json::parse(*seen)["Action"] == "destroy");
     CHECK(json::parse(*seen)["Actor"]["Attributes"]["name"] == "acme_net");
   }
   SECTION("the Swarm's update of a network and a host's copy of an overlay are not shown") {
-    CHECK_FALSE(fleet_event_view(event("update", "swarm")).has_value());
-    CHECK_FALSE(fleet_event_view(event("create", "local")).has_value());
-    CHECK_FALSE(fleet_event_view(event("destroy", "local")).has_value());
+    CHECK_FALSE(fleet_event_view(event("update", "swarm"), true).has_value());
+    CHECK_FALSE(fleet_event_view(event("create", "local"), true).has_value());
+    CHECK_FALSE(fleet_event_view(event("destroy", "local"), true).has_value());
   }
   SECTION("a network's own create, a bridge's destroy and other events pass unchanged") {
     for (const auto& line : {event("create", "swarm"), event("destroy", "local", "bridge"),
                              event("connect", "local"),
                              std::string(R"({"Type":"container","Action":"start"})" "\n"),
                              std::string("not json\n")}) {
-      CHECK(fleet_event_view(line) == line);
+      CHECK(fleet_event_view(line, true) == line);
+      CHECK(fleet_event_view(line, false) == line);
     }
   }
+  SECTION("image events come from the primary alone: the other hosts' are berth's copies") {
+    const std::string load =
+        R"({"status":"load","id":"sha256:0a1b","Type":"image","Action":"load",)"
+        R"("Actor":{"ID":"sha256:0a1b","Attributes":{"berth.tenant":"acme"}},"time":1})"
+        "\n";
+    CHECK(fleet_event_view(load, true) == load);
+    CHECK_FALSE(fleet_event_view(load, false).has_value());
+    // A container event whose label says "Type":"image" is still a container event.
+    const std::string start = json{{"Type", "container"},
+                                   {"Action", "start"},
+                                   {"Actor", {{"ID", "c1"},
+                                              {"Attributes", {{"x", R"("Type":"image")"}}}}}}
+                                  .dump() +
+                              "\n";
+    CHECK(fleet_event_view(start, false) == start);
+  }
+}
+
+TEST_CASE("a fleet's /info counts the CPUs and memory of every host that is up, and keeps the "
+          "rest as filtered",
+          "[filter][fleet]") {
+  const std::string info = R"({"NCPU":2,"MemTotal":1024,"KernelVersion":"6.1","Containers":3})";
+  const auto seen = json::parse(with_fleet_totals(info, 6, 3072));
+  CHECK(seen["NCPU"] == 6);
+  CHECK(seen["MemTotal"] == 3072);
+  CHECK(seen["KernelVersion"] == "6.1");
+  CHECK(seen["Containers"] == 3);
+  CHECK(with_fleet_totals("not json", 6, 3072) == "not json");
 }

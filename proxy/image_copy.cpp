@@ -1,0 +1,250 @@
+// A fleet's images are the primary's: the tenant builds, pulls, loads and tags them there, and
+// lists them from there. A container placed on another host needs its image on that host, so
+// berth copies it first, from the primary's save straight into the host's load (streamed, never
+// held whole), and tags it as the create names it; a removal or prune on the primary is done
+// on the other hosts too, so no copy outlives the image. The other hosts' image events are
+// not the tenant's (policy::fleet_event_view).
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/endpoint_table.hpp"
+#include "policy/query.hpp"
+#include "proxy/docker_client.hpp"
+#include "proxy/log.hpp"
+#include "proxy/ownership.hpp"
+#include "proxy/server.hpp"
+#include "proxy/session.hpp"
+#include "proxy/wire.hpp"
+
+namespace berth::proxy {
+
+using namespace wire;
+
+namespace {
+
+constexpr std::size_t copy_window = 64 * 1024;
+
+// Where a copy went wrong, for the operator's log.
+std::string failed(std::string_view step, const error_code& ec) {
+  return std::string(step) + ": " + ec.message();
+}
+
+// The rest of the save's body (an image archive) into the load's, as a chunked request
+// body, window by window.
+net::awaitable<error_code> relay_archive(TlsStream& from, beast::flat_buffer& buffer,
+                                         http::response_parser<http::buffer_body>& save,
+                                         TlsStream& to,
+                                         http::request_serializer<http::buffer_body>& load,
+                                         http::request<http::buffer_body>& request) {
+  std::vector<char> window(copy_window);
+  error_code ec;
+  for (;;) {
+    if (!save.is_done()) {
+      save.get().body().data = window.data();
+      save.get().body().size = window.size();
+      co_await http::async_read(from, buffer, save, with_ec(ec));
+      if (ec == http::error::need_buffer) {
+        ec = {};
+      }
+      if (ec) {
+        co_return ec;
+      }
+      request.body().data = window.data();
+      request.body().size = window.size() - save.get().body().size;
+      request.body().more = !save.is_done();
+    } else {
+      request.body().data = nullptr;
+      request.body().size = 0;
+      request.body().more = false;
+    }
+    co_await http::async_write(to, load, with_ec(ec));
+    if (ec == http::error::need_buffer) {
+      ec = {};
+      continue;
+    }
+    co_return ec;  // the last chunk is out, or the write failed
+  }
+}
+
+}  // namespace
+
+// The image `id` from `from` onto `to`: GET /images/{id}/get into POST /images/load. The two
+// connections are berth's own and closed after (an archive is rare and large: no pooling).
+net::awaitable<std::expected<void, std::string>> copy_image(UpstreamPool& pool,
+                                                            std::shared_ptr<const Runtime> rt,
+                                                            Target from, Target to,
+                                                            std::string id) {
+  auto source = co_await pool.acquire(rt, from);
+  if (!source) {
+    co_return std::unexpected(failed("connect to the source", source.error()));
+  }
+  http::request<http::empty_body> get{http::verb::get,
+                                      "/images/" + policy::escape_path(id) + "/get", 11};
+  get.set(http::field::host, "docker");
+  error_code ec;
+  co_await http::async_write(**source, get, with_ec(ec));
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> save;
+  save.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (!ec) {
+    co_await http::async_read_header(**source, buffer, save, with_ec(ec));
+  }
+  if (ec || save.get().result() != http::status::ok) {
+    (*source)->close();
+    co_return std::unexpected(ec ? failed("save", ec)
+                                 : "save answered " + std::to_string(save.get().result_int()));
+  }
+  auto target = co_await pool.acquire(rt, to);
+  if (!target) {
+    (*source)->close();
+    co_return std::unexpected(failed("connect to the target", target.error()));
+  }
+  http::request<http::buffer_body> request{http::verb::post, "/images/load?quiet=1", 11};
+  request.set(http::field::host, "docker");
+  request.set(http::field::content_type, "application/x-tar");
+  request.chunked(true);
+  http::request_serializer<http::buffer_body> load{request};
+  co_await http::async_write_header(**target, load, with_ec(ec));
+  if (!ec) {
+    ec = co_await relay_archive(**source, buffer, save, **target, load, request);
+  }
+  (*source)->close();
+  beast::flat_buffer answer_buffer;
+  http::response_parser<http::string_body> answer;
+  answer.body_limit(1024 * 1024);
+  if (!ec) {
+    co_await http::async_read(**target, answer_buffer, answer, with_ec(ec));
+  }
+  (*target)->close();
+  if (ec) {
+    co_return std::unexpected(failed("load", ec));
+  }
+  // dockerd answers 200 and then tells of a failure in its message stream.
+  const std::string& said = answer.get().body();
+  if (answer.get().result() != http::status::ok ||
+      said.find("\"errorDetail\"") != std::string::npos) {
+    co_return std::unexpected("load answered " + std::to_string(answer.get().result_int()) +
+                              ": " + said.substr(0, 300));
+  }
+  co_return std::expected<void, std::string>{};
+}
+
+// A create placed on a host other than the primary: its image there, under the name the
+// create uses, before dockerd sees the create. What the host holds is known from its watcher
+// (HostFacts), so a host that has it costs nothing.
+net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a) {
+  if (a.host == nullptr || a.host == &a.rt->primary() || a.image_id.empty()) {
+    co_return std::nullopt;
+  }
+  const Target to{a.host};
+  const std::string tag = a.image_repo.empty() ? "" : a.image_repo + ":" + a.image_tag;
+  const auto facts = worker_.index().host_facts(a.host->name);
+  const bool held = std::binary_search(facts->image_ids.begin(), facts->image_ids.end(),
+                                       a.image_id);
+  const auto tagged = facts->image_tags.find(tag);
+  std::string problem;
+  if (!held) {
+    const Target primary{&a.rt->primary()};
+    auto copied = co_await copy_image(worker_.pool(), a.rt, primary, to, a.image_id);
+    if (!copied) {
+      problem = "copy of " + a.image_id + " to " + a.host->name + " failed: " + copied.error();
+    }
+  }
+  if (problem.empty() && !tag.empty() &&
+      (tagged == facts->image_tags.end() || tagged->second != a.image_id)) {
+    std::string path = "/images/" + policy::escape_path(a.image_id) + "/tag?" +
+                       policy::build_query({{"repo", a.image_repo}, {"tag", a.image_tag}});
+    const auto reply = co_await docker_request_to(worker_.pool(), a.rt, to, http::verb::post,
+                                                  std::move(path));
+    if (!reply || reply->status != 201) {
+      problem = "tag of " + a.image_id + " as " + tag + " on " + a.host->name + " failed";
+    }
+  }
+  if (!problem.empty()) {
+    log_warn("fleet: " + problem);
+    co_return Refusal{policy::Decision::deny(
+                          503,
+                          "berth: the container's image could not be made ready on the server "
+                          "chosen for it; nothing was created, try again later",
+                          "fleet.image_copy"),
+                      a.client_keep_alive()};
+  }
+  worker_.index().update_host_facts(a.host->name, [&](HostFacts& f) {
+    const auto at = std::lower_bound(f.image_ids.begin(), f.image_ids.end(), a.image_id);
+    if (at == f.image_ids.end() || *at != a.image_id) {
+      f.image_ids.insert(at, a.image_id);
+    }
+    if (!tag.empty()) {
+      f.image_tags[tag] = a.image_id;
+    }
+  });
+  co_return std::nullopt;
+}
+
+// A tenant's image removal or prune that the primary did: the same on every other host that
+// is up, where it removes berth's copies (a copy a container still uses stays, as dockerd
+// keeps it). Their answers are not the tenant's: its images are the primary's.
+net::awaitable<void> Session::propagate_image_removal(Admission& a) {
+  const http::verb method =
+      a.request->route->endpoint == "image.prune" ? http::verb::post : http::verb::delete_;
+  for (const HostRuntime& h : a.rt->hosts) {
+    if (&h == &a.rt->primary() || !worker_.index().host_facts(h.name)->up) {
+      continue;
+    }
+    const Target to{&h};
+    const auto reply =
+        co_await docker_request_to(worker_.pool(), a.rt, to, method, a.rewritten.target);
+    if (!reply) {
+      log_warn("fleet: image removal on " + h.name + " failed: " + reply.error().message());
+    }
+  }
+}
+
+bool Session::commit_elsewhere(const Admission& a, unsigned status) noexcept {
+  return status == 201 && a.request->route->index == policy::IndexEffect::image_committed &&
+         a.rt->fleet() && a.host != nullptr && a.host != &a.rt->primary();
+}
+
+// A commit of a container on another host made its image there; the fleet's images are the
+// primary's, so it goes there (under the repository and tag the commit gave) before the
+// client hears of it: its next `docker images` lists it. The copy on the commit's host stays,
+// as any copy does.
+net::awaitable<void> Session::bring_commit_home(Admission& a, const std::string& answer) {
+  const auto doc = nlohmann::json::parse(answer, nullptr, false);
+  const std::string id = doc.is_object() ? doc.value("Id", std::string()) : std::string();
+  if (id.empty()) {
+    co_return;
+  }
+  const Target primary{&a.rt->primary()};
+  const Target from{a.host};
+  auto copied = co_await copy_image(worker_.pool(), a.rt, from, primary, id);
+  std::string repo;
+  std::string tag;
+  for (auto& [key, value] : query_params(a.rewritten.target)) {
+    if (key == "repo") {
+      repo = std::move(value);
+    } else if (key == "tag") {
+      tag = std::move(value);
+    }
+  }
+  if (copied && !repo.empty()) {
+    std::string path = "/images/" + policy::escape_path(id) + "/tag?" +
+                       policy::build_query({{"repo", repo}, {"tag", tag.empty() ? "latest" : tag}});
+    const auto reply = co_await docker_request_to(worker_.pool(), a.rt, primary,
+                                                  http::verb::post, std::move(path));
+    if (!reply || reply->status != 201) {
+      copied = std::unexpected("tag on the primary failed");
+    }
+  }
+  if (!copied) {
+    log_warn("fleet: the image " + id + " committed on " + a.host->name +
+             " did not reach the primary: " + copied.error());
+  }
+}
+
+}  // namespace berth::proxy
