@@ -14,11 +14,19 @@ namespace berth::proxy {
 
 namespace {
 
-bool same_hosts(const Runtime& a, const Runtime& b) {
-  return std::equal(a.hosts.begin(), a.hosts.end(), b.hosts.begin(), b.hosts.end(),
-                    [](const HostRuntime& x, const HostRuntime& y) {
-                      return x.name == y.name && x.address.text == y.address.text;
-                    });
+bool same_host(const HostRuntime& x, const HostRuntime& y) {
+  return x.name == y.name && x.address.text == y.address.text;
+}
+
+// What a reload may do to the fleet's hosts: keep them (names, urls, order), or, on a fleet,
+// add hosts after them. A host removed or moved, or one host becoming a fleet (its networks
+// are bridges, a fleet's are overlays), takes a restart.
+bool hosts_kept_or_added(const Runtime& next, const Runtime& now) {
+  if (next.hosts.size() < now.hosts.size() ||
+      (next.hosts.size() > now.hosts.size() && !now.fleet())) {
+    return false;
+  }
+  return std::equal(now.hosts.begin(), now.hosts.end(), next.hosts.begin(), same_host);
 }
 
 std::string host_list(const Runtime& rt) {
@@ -307,11 +315,13 @@ void Server::reload() {
     metrics_.reload(false);
     return;
   }
-  if (!same_hosts(**next, *runtime_.get())) {
-    // Each host has a watcher, made at start: a cordon, labels or capacity reload; a host
-    // added, removed or moved takes a restart.
+  const std::size_t hosts_before = runtime_.get()->hosts.size();
+  if (!hosts_kept_or_added(**next, *runtime_.get())) {
+    // A host's containers, volumes and place in the index are its watcher's: a host removed
+    // or moved would lose them from view.
     log_error("policy reload refused, the running policy stays in force: the fleet's hosts "
-              "(names, urls, order) change only with a restart");
+              "(names, urls, order) may only be added to, after the others, by a reload; "
+              "other changes take a restart");
     metrics_.reload(false);
     return;
   }
@@ -319,6 +329,14 @@ void Server::reload() {
     log_warn("policy reload: a new listen address takes effect only after a restart");
   }
   runtime_.set(*next);
+  // A host added: its watcher reads it and follows it. Until it has, placement and the
+  // fanned-out requests pass it by (HostFacts::up).
+  for (std::size_t i = hosts_before; i < (*next)->hosts.size(); ++i) {
+    watchers_.push_back(
+        std::make_unique<IndexWatcher>(index_, runtime_, false, (*next)->hosts[i].name));
+    watchers_.back()->start();
+    log_info("fleet: host " + (*next)->hosts[i].name + " added");
+  }
   metrics_.reload(true);
   log_info("policy reloaded (generation " + std::to_string(gen) + ")");
   for (auto& w : workers_) {
@@ -494,16 +512,15 @@ int Server::run() {
     return 1;
   }
   // The ownership index first: tenants' requests are authorized against it.
-  // One watcher per host of the fleet; the hosts a reload adds or removes take a restart.
-  std::vector<std::unique_ptr<IndexWatcher>> watchers;
+  // One watcher per host of the fleet (a reload may add more: reload()).
   for (const HostRuntime& host : runtime_.get()->hosts) {
     const bool primary = &host == &runtime_.get()->primary();
-    watchers.push_back(std::make_unique<IndexWatcher>(
+    watchers_.push_back(std::make_unique<IndexWatcher>(
         index_, runtime_, primary && options_.bridge_isolation, host.name));
-    watchers.back()->start();
+    watchers_.back()->start();
   }
-  for (std::size_t i = 0; i < watchers.size(); ++i) {
-    if (!watchers[i]->wait_ready(std::chrono::seconds(i == 0 ? 15 : 5))) {
+  for (std::size_t i = 0; i < watchers_.size(); ++i) {
+    if (!watchers_[i]->wait_ready(std::chrono::seconds(i == 0 ? 15 : 5))) {
       log_warn("ownership index: host " + runtime_.get()->hosts[i].name +
                " not synchronised (is its dockerd up?); serving anyway: its containers answer "
                "503 until it is");
@@ -535,7 +552,7 @@ int Server::run() {
   }
   signals.context.stop();
   signal_thread.join();
-  for (auto& w : watchers) {
+  for (auto& w : watchers_) {  // the signal thread, which adds them, has ended
     w->stop();
   }
   audit_.close();

@@ -138,6 +138,8 @@ class Server {
   std::atomic<std::uint64_t> generation_{1};
   Worker::Counters counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  /// One per host; started by run(), and by reload() for a host it adds (the signal thread).
+  std::vector<std::unique_ptr<IndexWatcher>> watchers_;
   std::vector<bool> stalled_;  // the watchdog's view, on the signal thread only
 };
 

@@ -361,17 +361,30 @@ TEST_CASE("one berth endpoint over three hosts: a tenant's containers are spread
   }
 }
 
-TEST_CASE("a tenant's image built on the fleet runs on every host: berth copies it to the host "
-          "a container is placed on and tags it as named there, a moved tag is followed, the "
-          "copies go with the image, and /info counts every host",
+TEST_CASE("a tenant's image built on the fleet runs on every host, one added by a reload too: "
+          "berth copies it to the host a container is placed on and tags it as named there, a "
+          "moved tag is followed, a commit comes home, the copies go with the image, and /info "
+          "counts every host",
           "[fleet][image]") {
   TestFleet fleet(3);
   INFO(fleet.failure());
   REQUIRE(fleet.up());
-  ProxyUnderTest p(fleet_options(fleet));
+  // Two hosts at first; the third joins by a reload of the policy.
+  ProxyOptions options = fleet_options(fleet);
+  options.hosts = fleet.policy_host(0) + fleet.policy_host(1);
+  ProxyUnderTest p(options);
   auto tenant = [&](const std::vector<std::string>& args) { return as_tenant(p, args); };
   const std::string since = std::to_string(std::time(nullptr));
-  // /info: the CPUs and memory of the three hosts.
+  {
+    std::ifstream in(p.policy_file());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string last = fleet.policy_host(1);
+    REQUIRE(text.find(last) != std::string::npos);
+    text.insert(text.find(last) + last.size(), fleet.policy_host(2));
+    p.write_policy_text(text);
+    CHECK_THAT(p.reload(), Contains("policy reloaded"));
+  }
+  // /info: the CPUs and memory of the three hosts, once the third is read.
   long long cpus = 0;
   long long memory = 0;
   for (int h = 0; h < 3; ++h) {
@@ -384,9 +397,14 @@ TEST_CASE("a tenant's image built on the fleet runs on every host: berth copies 
     cpus += c;
     memory += m;
   }
-  auto r = tenant({"info", "--format", "{{.NCPU}} {{.MemTotal}}"});
+  const std::string totals = std::to_string(cpus) + " " + std::to_string(memory);
+  RunResult r;
+  for (int i = 0; i < 50 && trim(r.out) != totals; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(i == 0 ? 0 : 100));
+    r = tenant({"info", "--format", "{{.NCPU}} {{.MemTotal}}"});
+  }
   INFO(describe(r));
-  CHECK(trim(r.out) == std::to_string(cpus) + " " + std::to_string(memory));
+  CHECK(trim(r.out) == totals);
   // An image of the tenant's own, built through berth: on the primary alone.
   const auto build = [&](const std::string& version) {
     const auto ctx = p.dir() / ("ctx-" + version);
@@ -549,7 +567,9 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
   std::sort(listed.begin(), listed.end());
   CHECK(listed == std::vector<std::string>{"ka", "kb", "kc"});
   // Cordoned by a reload, the host that came back takes no new container, though it holds
-  // fewer of the tenant's (kb) than the other (ka, kc); a host added by a reload is refused.
+  // fewer of the tenant's (kb) than the other (ka, kc). A host added by a reload that does not
+  // answer is down from the start; one removed by a reload is refused (its containers would
+  // vanish from view).
   std::string text;
   {
     std::ifstream in(p.policy_file());
@@ -565,11 +585,19 @@ TEST_CASE("a fleet host that is down answers for its containers with a Docker-sh
   INFO(describe(r));
   CHECK(r.ok());
   CHECK(host_of(fleet, p, "kd") == up);
-  std::string grown = text;
+  std::string grown = cordoned;
   grown.insert(grown.find("tls:"), "  - name: h9\n    url: \"unix:///run/nowhere.sock\"\n");
   p.write_policy_text(grown);
-  CHECK_THAT(p.reload(), Contains("refused") && Contains("only with a restart"));
-  CHECK(tenant({"rm", "-f", "ka", "kb", "kc", "kd"}).ok());
+  CHECK_THAT(p.reload(), Contains("policy reloaded"));
+  CHECK(host_up(9) == "0");
+  r = tenant({"run", "-d", "--name", "ke", test_image, "sleep", "600"});
+  INFO(describe(r));
+  CHECK(r.ok());
+  CHECK(host_of(fleet, p, "ke") == up);
+  p.write_policy_text(cordoned);
+  CHECK_THAT(p.reload(), Contains("refused") && Contains("may only be added to"));
+  CHECK(tenant({"ps", "-q"}).ok());
+  CHECK(tenant({"rm", "-f", "ka", "kb", "kc", "kd", "ke"}).ok());
 }
 
 TEST_CASE("a compose project whose services land on different hosts of the fleet reaches each "
