@@ -27,11 +27,51 @@ using namespace wire;
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+// Ends a copy under way in the index's list however its coroutine ends.
+struct CopyGuard {
+  SharedIndex& index;
+  std::string key;
+  CopyGuard(SharedIndex& i, std::string k) : index(i), key(std::move(k)) {}
+  CopyGuard(const CopyGuard&) = delete;
+  CopyGuard& operator=(const CopyGuard&) = delete;
+  ~CopyGuard() { index.end_copy(key); }
+};
+
 constexpr std::size_t copy_window = 64 * 1024;
+// A copy in which no byte moved for this long is given up: a dockerd that stopped answering
+// must not hold the create (and two connections) for ever.
+constexpr auto copy_stall = std::chrono::seconds(120);
 
 // Where a copy went wrong, for the operator's log.
 std::string failed(std::string_view step, const error_code& ec) {
   return std::string(step) + ": " + ec.message();
+}
+
+struct CopyProgress {
+  Clock::time_point last = Clock::now();
+  std::uint64_t bytes = 0;
+  bool done = false;
+  bool stalled = false;
+};
+
+// Closes both connections of a copy that stopped moving; the copy's reads and writes then
+// fail at once.
+net::awaitable<void> watch_copy(std::shared_ptr<CopyProgress> progress,
+                                std::shared_ptr<TlsStream> source,
+                                std::shared_ptr<TlsStream> target) {
+  net::steady_timer tick(co_await net::this_coro::executor);
+  while (!progress->done) {
+    tick.expires_after(std::chrono::seconds(1));
+    error_code ignored;
+    co_await tick.async_wait(with_ec(ignored));
+    if (!progress->done && Clock::now() - progress->last > copy_stall) {
+      progress->stalled = true;
+      source->close();
+      target->close();
+    }
+  }
 }
 
 // The rest of the save's body (an image archive) into the load's, as a chunked request
@@ -40,7 +80,8 @@ net::awaitable<error_code> relay_archive(TlsStream& from, beast::flat_buffer& bu
                                          http::response_parser<http::buffer_body>& save,
                                          TlsStream& to,
                                          http::request_serializer<http::buffer_body>& load,
-                                         http::request<http::buffer_body>& request) {
+                                         http::request<http::buffer_body>& request,
+                                         CopyProgress& progress) {
   std::vector<char> window(copy_window);
   error_code ec;
   for (;;) {
@@ -57,6 +98,8 @@ net::awaitable<error_code> relay_archive(TlsStream& from, beast::flat_buffer& bu
       request.body().data = window.data();
       request.body().size = window.size() - save.get().body().size;
       request.body().more = !save.is_done();
+      progress.bytes += request.body().size;
+      progress.last = Clock::now();
     } else {
       request.body().data = nullptr;
       request.body().size = 0;
@@ -71,6 +114,54 @@ net::awaitable<error_code> relay_archive(TlsStream& from, beast::flat_buffer& bu
   }
 }
 
+// The save's archive streamed into the target's load, and the load's verdict.
+net::awaitable<std::expected<void, std::string>> save_into_load(TlsStream& source,
+                                                                TlsStream& target,
+                                                                const std::string& id,
+                                                                CopyProgress& progress) {
+  http::request<http::empty_body> get{http::verb::get,
+                                      "/images/" + policy::escape_path(id) + "/get", 11};
+  get.set(http::field::host, "docker");
+  error_code ec;
+  co_await http::async_write(source, get, with_ec(ec));
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> save;
+  save.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (!ec) {
+    co_await http::async_read_header(source, buffer, save, with_ec(ec));
+  }
+  if (ec || save.get().result() != http::status::ok) {
+    co_return std::unexpected(ec ? failed("save", ec)
+                                 : "save answered " + std::to_string(save.get().result_int()));
+  }
+  http::request<http::buffer_body> request{http::verb::post, "/images/load?quiet=1", 11};
+  request.set(http::field::host, "docker");
+  request.set(http::field::content_type, "application/x-tar");
+  request.chunked(true);
+  http::request_serializer<http::buffer_body> load{request};
+  co_await http::async_write_header(target, load, with_ec(ec));
+  if (!ec) {
+    ec = co_await relay_archive(source, buffer, save, target, load, request, progress);
+  }
+  beast::flat_buffer answer_buffer;
+  http::response_parser<http::string_body> answer;
+  answer.body_limit(1024 * 1024);
+  if (!ec) {
+    co_await http::async_read(target, answer_buffer, answer, with_ec(ec));
+  }
+  if (ec) {
+    co_return std::unexpected(failed("load", ec));
+  }
+  // dockerd answers 200 and then tells of a failure in its message stream.
+  const std::string& said = answer.get().body();
+  if (answer.get().result() != http::status::ok ||
+      said.find("\"errorDetail\"") != std::string::npos) {
+    co_return std::unexpected("load answered " + std::to_string(answer.get().result_int()) +
+                              ": " + said.substr(0, 300));
+  }
+  co_return std::expected<void, std::string>{};
+}
+
 }  // namespace
 
 // The image `id` from `from` onto `to`: GET /images/{id}/get into POST /images/load. The two
@@ -83,55 +174,58 @@ net::awaitable<std::expected<void, std::string>> copy_image(UpstreamPool& pool,
   if (!source) {
     co_return std::unexpected(failed("connect to the source", source.error()));
   }
-  http::request<http::empty_body> get{http::verb::get,
-                                      "/images/" + policy::escape_path(id) + "/get", 11};
-  get.set(http::field::host, "docker");
-  error_code ec;
-  co_await http::async_write(**source, get, with_ec(ec));
-  beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> save;
-  save.body_limit(std::numeric_limits<std::uint64_t>::max());
-  if (!ec) {
-    co_await http::async_read_header(**source, buffer, save, with_ec(ec));
-  }
-  if (ec || save.get().result() != http::status::ok) {
-    (*source)->close();
-    co_return std::unexpected(ec ? failed("save", ec)
-                                 : "save answered " + std::to_string(save.get().result_int()));
-  }
   auto target = co_await pool.acquire(rt, to);
   if (!target) {
     (*source)->close();
     co_return std::unexpected(failed("connect to the target", target.error()));
   }
-  http::request<http::buffer_body> request{http::verb::post, "/images/load?quiet=1", 11};
-  request.set(http::field::host, "docker");
-  request.set(http::field::content_type, "application/x-tar");
-  request.chunked(true);
-  http::request_serializer<http::buffer_body> load{request};
-  co_await http::async_write_header(**target, load, with_ec(ec));
-  if (!ec) {
-    ec = co_await relay_archive(**source, buffer, save, **target, load, request);
-  }
+  const auto started = Clock::now();
+  auto progress = std::make_shared<CopyProgress>();
+  const auto executor = co_await net::this_coro::executor;
+  net::co_spawn(executor, watch_copy(progress, *source, *target), net::detached);
+  auto copied = co_await save_into_load(**source, **target, id, *progress);
+  progress->done = true;
   (*source)->close();
-  beast::flat_buffer answer_buffer;
-  http::response_parser<http::string_body> answer;
-  answer.body_limit(1024 * 1024);
-  if (!ec) {
-    co_await http::async_read(**target, answer_buffer, answer, with_ec(ec));
-  }
   (*target)->close();
-  if (ec) {
-    co_return std::unexpected(failed("load", ec));
+  if (progress->stalled) {
+    copied = std::unexpected("no byte moved for " + std::to_string(copy_stall.count()) + " s");
   }
-  // dockerd answers 200 and then tells of a failure in its message stream.
-  const std::string& said = answer.get().body();
-  if (answer.get().result() != http::status::ok ||
-      said.find("\"errorDetail\"") != std::string::npos) {
-    co_return std::unexpected("load answered " + std::to_string(answer.get().result_int()) +
-                              ": " + said.substr(0, 300));
+  if (copied) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+    log_info("fleet: image " + id + " copied from " + from.host->name + " to " + to.host->name +
+             " (" + std::to_string(progress->bytes) + " bytes, " + std::to_string(ms) + " ms)");
   }
-  co_return std::expected<void, std::string>{};
+  co_return copied;
+}
+
+// The copy of a create's image to its host, made once however many creates need it at the
+// same time: the first makes it, the others wait for its end (and make it themselves if it
+// failed). Returns what went wrong, or nothing.
+net::awaitable<std::string> Session::copy_once(Admission& a) {
+  SharedIndex& index = worker_.index();
+  const std::string key = a.host->name + " " + a.image_id;
+  net::steady_timer pause(client_.get_executor());
+  for (;;) {
+    if (index.begin_copy(key)) {
+      const CopyGuard guard(index, key);
+      const Target primary{&a.rt->primary()};
+      const Target to{a.host};
+      auto copied = co_await copy_image(worker_.pool(), a.rt, primary, to, a.image_id);
+      co_return copied ? std::string()
+                       : "copy of " + a.image_id + " to " + a.host->name +
+                             " failed: " + copied.error();
+    }
+    while (index.copying(key)) {
+      pause.expires_after(std::chrono::milliseconds(100));
+      error_code ignored;
+      co_await pause.async_wait(with_ec(ignored));
+    }
+    const auto facts = index.host_facts(a.host->name);
+    if (std::binary_search(facts->image_ids.begin(), facts->image_ids.end(), a.image_id)) {
+      co_return std::string();
+    }
+  }
 }
 
 // A create placed on a host other than the primary: its image there, under the name the
@@ -149,11 +243,7 @@ net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a) {
   const auto tagged = facts->image_tags.find(tag);
   std::string problem;
   if (!held) {
-    const Target primary{&a.rt->primary()};
-    auto copied = co_await copy_image(worker_.pool(), a.rt, primary, to, a.image_id);
-    if (!copied) {
-      problem = "copy of " + a.image_id + " to " + a.host->name + " failed: " + copied.error();
-    }
+    problem = co_await copy_once(a);
   }
   if (problem.empty() && !tag.empty() &&
       (tagged == facts->image_tags.end() || tagged->second != a.image_id)) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <shared_mutex>
 #include <thread>
@@ -105,6 +106,21 @@ class SharedIndex {
     std::unique_lock lock(mutex_);
     usage_[host] = std::move(next);
   }
+  /// Image copies under way between hosts ("HOST IMAGE-ID"): begin_copy() is true for the one
+  /// request that makes a copy, which calls end_copy() when it is over; the others see
+  /// copying() and wait (Session::copy_once), so a burst of creates loads an image once.
+  bool begin_copy(const std::string& key) {
+    std::unique_lock lock(mutex_);
+    return copies_.insert(key).second;
+  }
+  void end_copy(const std::string& key) {
+    std::unique_lock lock(mutex_);
+    copies_.erase(key);
+  }
+  [[nodiscard]] bool copying(std::string_view key) const {
+    std::shared_lock lock(mutex_);
+    return copies_.find(key) != copies_.end();
+  }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   void mark_ready() noexcept { ready_.store(true); }
 
@@ -114,6 +130,7 @@ class SharedIndex {
   std::shared_ptr<const policy::DaemonFacts> facts_ = std::make_shared<policy::DaemonFacts>();
   std::map<std::string, std::shared_ptr<const HostFacts>, std::less<>> hosts_;
   std::map<std::string, std::shared_ptr<const HostUsage>, std::less<>> usage_;
+  std::set<std::string, std::less<>> copies_;
   std::atomic<bool> ready_{false};
 };
 

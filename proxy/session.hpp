@@ -246,6 +246,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void name_network_in_path(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
   net::awaitable<std::optional<Refusal>> provide_image(Admission& a);
+  net::awaitable<std::string> copy_once(Admission& a);
   net::awaitable<void> propagate_image_removal(Admission& a);
   [[nodiscard]] static bool commit_elsewhere(const Admission& a, unsigned status) noexcept;
   net::awaitable<void> bring_commit_home(Admission& a, const std::string& answer);

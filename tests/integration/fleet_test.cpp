@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -452,6 +453,34 @@ TEST_CASE("a tenant's image built on the fleet runs on every host, one added by 
   INFO(describe(r));
   CHECK(r.ok());
   CHECK_THAT(r.out, !Contains("load"));
+  // A burst of creates that all need one image on one host loads it there once.
+  const auto copies_to = [&](int h) {
+    std::ifstream in(p.log_file());
+    int n = 0;
+    for (std::string line; std::getline(in, line);) {
+      n += line.find("copied from h0 to h" + std::to_string(h) + " ") != std::string::npos;
+    }
+    return n;
+  };
+  const int a2_host = host_of(fleet, p, "a2");
+  REQUIRE(a2_host != 0);
+  REQUIRE(tenant({"tag", "app:v1", "burst:1"}).ok());
+  const int copies_before = copies_to(a2_host);
+  std::vector<std::future<RunResult>> burst;
+  for (int i = 0; i < 6; ++i) {
+    burst.push_back(std::async(std::launch::async, [&, i] {
+      return tenant({"run", "--name", "burst" + std::to_string(i), "-e",
+                     "affinity:container==a2", "burst:1", "cat", "/version"});
+    }));
+  }
+  for (int i = 0; i < 6; ++i) {
+    const auto done = burst[static_cast<std::size_t>(i)].get();
+    CAPTURE(i);
+    INFO(describe(done));
+    CHECK(trim(done.out) == "two");
+    CHECK(host_of(fleet, p, "burst" + std::to_string(i)) == a2_host);
+  }
+  CHECK(copies_to(a2_host) - copies_before == 1);
   // A commit of a container on another host is the fleet's image, as any other.
   r = tenant({"commit", "a1", "snap:1"});
   INFO(describe(r));
@@ -462,8 +491,10 @@ TEST_CASE("a tenant's image built on the fleet runs on every host, one added by 
   INFO(describe(r));
   CHECK(trim(r.out) == "one");
   // Removed and pruned through berth: gone from every host.
-  REQUIRE(tenant({"rm", "a0", "a1", "a2", "b1"}).ok());
-  CHECK(tenant({"rmi", "snap:1"}).ok());
+  REQUIRE(tenant({"rm", "a0", "a1", "a2", "b1", "burst0", "burst1", "burst2", "burst3", "burst4",
+                  "burst5"})
+              .ok());
+  CHECK(tenant({"rmi", "snap:1", "burst:1"}).ok());
   r = tenant({"rmi", "app:v1"});
   INFO(describe(r));
   CHECK(r.ok());
