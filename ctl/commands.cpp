@@ -4,7 +4,12 @@
 // libraries; every decision lives there. Errors go to stderr as "berthctl: <message>" with exit
 // status 1; a malformed command line prints the usage and exits 2.
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -16,6 +21,7 @@
 
 #include "policy/diagnostic.hpp"
 #include "policy/policy.hpp"
+#include "policy/policy_edit.hpp"
 #include "ctl/pki.hpp"
 
 #ifdef BERTH_HAVE_METERING
@@ -35,7 +41,9 @@ constexpr std::string_view usage_text =
     "  berthctl cert issue --ca DIR (--tenant ID | --operator) --user NAME --out OUTDIR\n"
     "                      [--days N] [--backdate-days M] [--host HOST:PORT] [--key-type ec|rsa]\n"
     "  berthctl cert revoke --ca DIR CERTFILE\n"
-    "  berthctl policy check FILE\n";
+    "  berthctl policy check FILE\n"
+    "  berthctl host list POLICY_FILE\n"
+    "  berthctl host cordon|uncordon HOST POLICY_FILE\n";
 
 int usage(std::string_view message) {
   if (!message.empty()) {
@@ -300,6 +308,119 @@ int policy_check(const std::vector<std::string>& argv) {
   return 0;
 }
 
+std::optional<std::string> read_file(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf()) || in.bad()) {
+    return std::nullopt;
+  }
+  return text.str();
+}
+
+// `text` in place of `file`, all or nothing: a temporary file beside it with its mode,
+// fsync'ed, renamed over it. berth-proxy, which watches the file, never reads half of it.
+std::optional<std::string> replace_file(const std::string& file, const std::string& text) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    return "cannot stat " + file;
+  }
+  const std::string temp = file + ".berthctl-" + std::to_string(::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+  if (fd < 0) {
+    return "cannot write " + temp;
+  }
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) {
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  const bool written = done == text.size() && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || std::rename(temp.c_str(), file.c_str()) != 0) {
+    ::unlink(temp.c_str());
+    return "cannot write " + file;
+  }
+  return std::nullopt;
+}
+
+// berthctl host cordon|uncordon HOST POLICY_FILE: the host's `cordoned:` in the policy file.
+// A running berth-proxy sees the file change and reloads it (as on SIGHUP).
+int host_cordon(const std::vector<std::string>& argv, bool cordoned) {
+  std::string problem;
+  auto args = parse_args(argv, {}, problem);
+  if (!args) {
+    return usage(problem);
+  }
+  if (args->positionals.size() != 2) {
+    return usage(std::string("host ") + (cordoned ? "cordon" : "uncordon") +
+                 " needs a HOST and the POLICY_FILE");
+  }
+  const std::string& host = args->positionals[0];
+  const std::string& file = args->positionals[1];
+  const auto text = read_file(file);
+  if (!text) {
+    return error("cannot read " + file);
+  }
+  const auto out = berth::policy::set_host_cordoned(*text, host, cordoned);
+  if (!out) {
+    return error(file + ": " + out.error());
+  }
+  const char* state = cordoned ? "cordoned" : "uncordoned";
+  if (*out == *text) {
+    std::cout << host << " is already " << state << " in " << file << "\n";
+    return 0;
+  }
+  if (auto failed = replace_file(file, *out)) {
+    return error(*failed);
+  }
+  std::cout << host << " " << state << " in " << file
+            << "; berth-proxy reloads it (containers on it stay where they are)\n";
+  return 0;
+}
+
+// berthctl host list POLICY_FILE: the fleet as the policy describes it.
+int host_list(const std::vector<std::string>& argv) {
+  std::string problem;
+  auto args = parse_args(argv, {}, problem);
+  if (!args) {
+    return usage(problem);
+  }
+  if (args->positionals.size() != 1) {
+    return usage("host list needs the POLICY_FILE");
+  }
+  const std::string& file = args->positionals.front();
+  const auto text = read_file(file);
+  if (!text) {
+    return error("cannot read " + file);
+  }
+  const auto policy = berth::policy::parse_policy(*text, file);
+  if (!policy) {
+    return error(berth::policy::format(policy.error()));
+  }
+  std::cout << "HOST\tSTATE\tURL\tLABELS\tCAPACITY\tMETER\n";
+  for (const auto& h : policy->hosts) {
+    std::string labels;
+    for (const auto& [key, value] : h.labels) {
+      labels += (labels.empty() ? "" : ",") + key + "=" + value;
+    }
+    std::string capacity;
+    if (h.nano_cpus) {
+      capacity += std::to_string(*h.nano_cpus / 1'000'000'000) + " cpus";
+    }
+    if (h.memory) {
+      capacity += (capacity.empty() ? "" : ", ") + std::to_string(*h.memory >> 20) + " MiB";
+    }
+    std::cout << h.name << "\t" << (h.cordoned ? "cordoned" : "schedulable") << "\t" << h.url
+              << "\t" << (labels.empty() ? "-" : labels) << "\t"
+              << (capacity.empty() ? "dockerd's" : capacity) << "\t"
+              << (h.meter.empty() ? "-" : h.meter) << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 namespace berth::ctl {
@@ -336,6 +457,12 @@ int run(const std::vector<std::string>& all) {
   }
   if (command == "policy check") {
     return policy_check(rest);
+  }
+  if (command == "host list") {
+    return host_list(rest);
+  }
+  if (command == "host cordon" || command == "host uncordon") {
+    return host_cordon(rest, command == "host cordon");
   }
   return usage("unknown command '" + command + "'");
 }

@@ -2,6 +2,7 @@
 
 #include "policy/identity.hpp"
 #include "policy/policy.hpp"
+#include "policy/policy_edit.hpp"
 
 using berth::policy::Diagnostics;
 using berth::policy::parse_policy;
@@ -319,4 +320,53 @@ TEST_CASE("a tenant's placement pins are Swarm constraints the operator writes, 
   INFO(dump(p.error()));
   CHECK(mentions(p.error(), 11, "tenants.acme.placement"));
   CHECK(mentions(p.error(), 11, "zone=eu"));
+}
+
+TEST_CASE("berthctl's cordon edit changes one value of the policy file and keeps the rest as the "
+          "operator wrote it",
+          "[policy][file][fleet]") {
+  const std::string text = with_hosts(R"(hosts:
+  # the primary, Swarm manager
+  - name: h1
+    url: "unix:///run/h1.sock"
+
+  - name: h2
+    url: "unix:///run/h2.sock"   # rack 4
+    cordoned: false
+  - {name: h3, url: "unix:///run/h3.sock"}
+)");
+  REQUIRE(parse_policy(text, "policy.yaml").has_value());
+  SECTION("a host without the key gets a line of its own under its name") {
+    auto out = berth::policy::set_host_cordoned(text, "h1", true);
+    REQUIRE(out.has_value());
+    std::string expected = text;
+    const std::string name = "  - name: h1\n";
+    expected.insert(expected.find(name) + name.size(), "    cordoned: true\n");
+    CHECK(*out == expected);
+    auto p = parse_policy(*out, "policy.yaml");
+    REQUIRE(p.has_value());
+    CHECK(p->hosts[0].cordoned);
+    CHECK_FALSE(p->hosts[1].cordoned);
+  }
+  SECTION("a host with the key has its value replaced where it is written, comments kept") {
+    auto out = berth::policy::set_host_cordoned(text, "h2", true);
+    REQUIRE(out.has_value());
+    std::string expected = text;
+    expected.replace(expected.find("cordoned: false"), 15, "cordoned: true");
+    CHECK(*out == expected);
+    auto back = berth::policy::set_host_cordoned(*out, "h2", false);
+    REQUIRE(back.has_value());
+    CHECK(*back == text);
+  }
+  SECTION("an unknown host, a flow-style entry or a policy without hosts is an error") {
+    auto out = berth::policy::set_host_cordoned(text, "h9", true);
+    REQUIRE_FALSE(out.has_value());
+    CHECK_THAT(out.error(), Catch::Contains("no fleet host named h9"));
+    out = berth::policy::set_host_cordoned(text, "h3", true);
+    REQUIRE_FALSE(out.has_value());
+    CHECK_THAT(out.error(), Catch::Contains("flow style"));
+    out = berth::policy::set_host_cordoned(kValid, "h1", true);
+    REQUIRE_FALSE(out.has_value());
+    CHECK_THAT(out.error(), Catch::Contains("no fleet hosts"));
+  }
 }
