@@ -228,25 +228,46 @@ net::awaitable<std::string> Session::copy_once(Admission& a) {
   }
 }
 
-// A create placed on a host other than the primary: its image there, under the name the
-// create uses, before dockerd sees the create. What the host holds is known from its watcher
-// (HostFacts), so a host that has it costs nothing.
-net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a) {
+namespace {
+
+// "repo:tag" as /images/json lists it, or nothing for a create that names an id.
+std::string tag_of(const Admission& a) {
+  return a.image_repo.empty() ? "" : a.image_repo + ":" + a.image_tag;
+}
+
+}  // namespace
+
+// Whether a placed create's host already holds its image under the name the create uses (or
+// it is the primary, which holds every image): the usual case, known from the host's watcher
+// (HostFacts) without a request or a coroutine.
+bool Session::image_ready(const Admission& a) const {
   if (a.host == nullptr || a.host == &a.rt->primary() || a.image_id.empty()) {
-    co_return std::nullopt;
+    return true;
   }
+  const auto facts = worker_.index().host_facts(a.host->name);
+  const std::string tag = tag_of(a);
+  const auto tagged = facts->image_tags.find(tag);
+  return std::binary_search(facts->image_ids.begin(), facts->image_ids.end(), a.image_id) &&
+         (tag.empty() || (tagged != facts->image_tags.end() && tagged->second == a.image_id));
+}
+
+// A create placed on a host other than the primary, whose image is not there yet (or not
+// under the name the create uses): copied from the primary and tagged, before dockerd sees
+// the create.
+net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a) {
   const Target to{a.host};
-  const std::string tag = a.image_repo.empty() ? "" : a.image_repo + ":" + a.image_tag;
+  const std::string tag = tag_of(a);
   const auto facts = worker_.index().host_facts(a.host->name);
   const bool held = std::binary_search(facts->image_ids.begin(), facts->image_ids.end(),
                                        a.image_id);
   const auto tagged = facts->image_tags.find(tag);
+  const bool retag = !tag.empty() &&
+                     (tagged == facts->image_tags.end() || tagged->second != a.image_id);
   std::string problem;
   if (!held) {
     problem = co_await copy_once(a);
   }
-  if (problem.empty() && !tag.empty() &&
-      (tagged == facts->image_tags.end() || tagged->second != a.image_id)) {
+  if (problem.empty() && retag) {
     std::string path = "/images/" + policy::escape_path(a.image_id) + "/tag?" +
                        policy::build_query({{"repo", a.image_repo}, {"tag", a.image_tag}});
     const auto reply = co_await docker_request_to(worker_.pool(), a.rt, to, http::verb::post,

@@ -59,7 +59,7 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
   if (auto refusal = place_container(a, ex)) {
     co_return refusal;
   }
-  if (!a.image_id.empty()) {
+  if (!image_ready(a)) {
     if (auto refusal = co_await provide_image(a)) {
       co_return refusal;
     }

@@ -245,6 +245,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::expected<Target, policy::Decision> target_of(Admission& a);
   void name_network_in_path(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
+  [[nodiscard]] bool image_ready(const Admission& a) const;
   net::awaitable<std::optional<Refusal>> provide_image(Admission& a);
   net::awaitable<std::string> copy_once(Admission& a);
   net::awaitable<void> propagate_image_removal(Admission& a);
