@@ -280,6 +280,15 @@ int cert_revoke(const std::vector<std::string>& argv) {
   return 0;
 }
 
+std::optional<std::string> read_file(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf()) || in.bad()) {
+    return std::nullopt;
+  }
+  return text.str();
+}
+
 int policy_check(const std::vector<std::string>& argv) {
   std::string problem;
   auto args = parse_args(argv, {}, problem);
@@ -290,12 +299,11 @@ int policy_check(const std::vector<std::string>& argv) {
     return usage("policy check needs exactly one FILE");
   }
   const std::string& file = args->positionals.front();
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  if (!in || !(text << in.rdbuf()) || in.bad()) {
+  const auto text = read_file(file);
+  if (!text) {
     return error("cannot read " + file);
   }
-  auto policy = berth::policy::parse_policy(text.str(), file);
+  auto policy = berth::policy::parse_policy(*text, file);
   if (!policy) {
     std::string report = berth::policy::format(policy.error());
     if (!report.empty() && report.back() != '\n') {
@@ -306,15 +314,6 @@ int policy_check(const std::vector<std::string>& argv) {
   }
   std::cout << file << ": ok\n";
   return 0;
-}
-
-std::optional<std::string> read_file(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  if (!in || !(text << in.rdbuf()) || in.bad()) {
-    return std::nullopt;
-  }
-  return text.str();
 }
 
 // `text` in place of `file`, all or nothing: a temporary file beside it with its mode,

@@ -478,6 +478,50 @@ net::awaitable<void> Session::settle_network_removal(Admission& a) {
   }
 }
 
+// A network delete on a fleet. A container just removed from an overlay on another host leaves
+// the Swarm an attachment task for a moment, and the manager refuses the delete meanwhile
+// ("network ... is in use by task ..."): seen with compose's down on the test fleet under load.
+// One host would have deleted it, so the delete is asked again for up to 5 s while that is
+// the answer. Then the network is settled (settle_network_removal) and the answer written.
+net::awaitable<bool> Session::delete_fleet_network(Admission& a, Exchange& ex) {
+  const Target primary{&a.rt->primary()};
+  ex.host = primary.host->name;
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  net::steady_timer pause(client_.get_executor());
+  std::expected<DockerReply, error_code> reply;
+  for (;;) {
+    reply = co_await docker_request_to(worker_.pool(), a.rt, primary, http::verb::delete_,
+                                       a.rewritten.target);
+    if (!reply || reply->status < 400 || Clock::now() >= deadline ||
+        reply->body.find("is in use by task") == std::string::npos) {
+      break;
+    }
+    pause.expires_after(std::chrono::milliseconds(250));
+    error_code ignored;
+    co_await pause.async_wait(with_ec(ignored));
+  }
+  if (!reply) {
+    const auto down = policy::Decision::deny(502, "berth: the Docker daemon did not answer",
+                                             "upstream.failed");
+    co_return co_await refuse(down, a.client_keep_alive(), ex);
+  }
+  if (reply->status == 204) {
+    co_await settle_network_removal(a);
+  }
+  http::response<http::string_body> res{static_cast<http::status>(reply->status), 11};
+  res.set(http::field::server, "berth");
+  if (reply->status != 204) {
+    res.set(http::field::content_type, "application/json");
+    res.body() = filter_answer(a, reply->status, reply->body).value_or(reply->body);
+  }
+  res.keep_alive(a.client_keep_alive() && !worker_.draining());
+  res.prepare_payload();
+  ex.status = reply->status;
+  ex.bytes_out += res.body().size();
+  const bool written = co_await write_response(res);
+  co_return written && res.keep_alive();
+}
+
 // The hosts' answers to one fanned-out request, asked all at once: a list takes as long as
 // the slowest host, not the sum of them.
 struct Session::Gather {

@@ -212,9 +212,18 @@ net::awaitable<std::string> Session::copy_once(Admission& a) {
       const Target primary{&a.rt->primary()};
       const Target to{a.host};
       auto copied = co_await copy_image(worker_.pool(), a.rt, primary, to, a.image_id);
-      co_return copied ? std::string()
-                       : "copy of " + a.image_id + " to " + a.host->name +
-                             " failed: " + copied.error();
+      if (!copied) {
+        co_return "copy of " + a.image_id + " to " + a.host->name + " failed: " + copied.error();
+      }
+      // Known to be there before the others stop waiting (the host's load event may come
+      // later): none of them copies it again.
+      index.update_host_facts(a.host->name, [&](HostFacts& f) {
+        const auto at = std::lower_bound(f.image_ids.begin(), f.image_ids.end(), a.image_id);
+        if (at == f.image_ids.end() || *at != a.image_id) {
+          f.image_ids.insert(at, a.image_id);
+        }
+      });
+      co_return std::string();
     }
     while (index.copying(key)) {
       pause.expires_after(std::chrono::milliseconds(100));
@@ -285,15 +294,10 @@ net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a) {
                           "fleet.image_copy"),
                       a.client_keep_alive()};
   }
-  worker_.index().update_host_facts(a.host->name, [&](HostFacts& f) {
-    const auto at = std::lower_bound(f.image_ids.begin(), f.image_ids.end(), a.image_id);
-    if (at == f.image_ids.end() || *at != a.image_id) {
-      f.image_ids.insert(at, a.image_id);
-    }
-    if (!tag.empty()) {
-      f.image_tags[tag] = a.image_id;
-    }
-  });
+  if (retag) {
+    worker_.index().update_host_facts(a.host->name,
+                                      [&](HostFacts& f) { f.image_tags[tag] = a.image_id; });
+  }
   co_return std::nullopt;
 }
 

@@ -39,6 +39,9 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   if (a.rt->fleet() && a.request->route->endpoint == "system.events") {
     co_return co_await fan_out_events(a, ex);
   }
+  if (a.rt->fleet() && a.request->route->endpoint == "network.delete") {
+    co_return co_await delete_fleet_network(a, ex);
+  }
   // 6. forward to dockerd (the host of the fleet that serves the request); its answer's head.
   Answer answer;
   if (std::optional<policy::Decision> no_host = route_request(a, answer, ex)) {
@@ -54,10 +57,6 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
       co_return false;
     }
     co_return co_await refuse(refusal->decision, refusal->keep_alive, ex);
-  }
-  if (a.rt->fleet() && answer.head.status == 204 &&
-      a.request->route->endpoint == "network.delete") {
-    co_await settle_network_removal(a);
   }
   // 7. deliver the answer: passed, rewritten for the tenant, or spliced.
   const bool removed_image = a.rt->fleet() && a.tenant() && answer.head.status == 200 &&

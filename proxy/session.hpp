@@ -253,6 +253,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<void> bring_commit_home(Admission& a, const std::string& answer);
   net::awaitable<bool> fan_out(Admission& a, Exchange& ex, FanOut kind);
   net::awaitable<void> settle_network_removal(Admission& a);
+  net::awaitable<bool> delete_fleet_network(Admission& a, Exchange& ex);
   struct Gather;
   static net::awaitable<void> gather_one(std::shared_ptr<Session> self,
                                          std::shared_ptr<Gather> gather, std::size_t i,
