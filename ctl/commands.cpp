@@ -4,12 +4,7 @@
 // libraries; every decision lives there. Errors go to stderr as "berthctl: <message>" with exit
 // status 1; a malformed command line prints the usage and exits 2.
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <charconv>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -316,35 +311,6 @@ int policy_check(const std::vector<std::string>& argv) {
   return 0;
 }
 
-// `text` in place of `file`, all or nothing: a temporary file beside it with its mode,
-// fsync'ed, renamed over it. berth-proxy, which watches the file, never reads half of it.
-std::optional<std::string> replace_file(const std::string& file, const std::string& text) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) {
-    return "cannot stat " + file;
-  }
-  const std::string temp = file + ".berthctl-" + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
-  if (fd < 0) {
-    return "cannot write " + temp;
-  }
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) {
-      break;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  const bool written = done == text.size() && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || std::rename(temp.c_str(), file.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    return "cannot write " + file;
-  }
-  return std::nullopt;
-}
-
 // berthctl host cordon|uncordon HOST POLICY_FILE: the host's `cordoned:` in the policy file.
 // A running berth-proxy sees the file change and reloads it (as on SIGHUP).
 int host_cordon(const std::vector<std::string>& argv, bool cordoned) {
@@ -372,8 +338,8 @@ int host_cordon(const std::vector<std::string>& argv, bool cordoned) {
     std::cout << host << " is already " << state << " in " << file << "\n";
     return 0;
   }
-  if (auto failed = replace_file(file, *out)) {
-    return error(*failed);
+  if (auto written = pki::replace_file(file, *out); !written) {
+    return error(written.error());
   }
   std::cout << host << " " << state << " in " << file
             << "; berth-proxy reloads it (containers on it stay where they are)\n";

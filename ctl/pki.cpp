@@ -1116,4 +1116,19 @@ std::string describe_bundle(const IssuedBundle& bundle, std::string_view host_po
   return out;
 }
 
+std::expected<void, std::string> replace_file(const std::filesystem::path& file,
+                                              std::string_view data) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    return std::unexpected(errno_error("cannot stat", file, errno));
+  }
+  const fs::path dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  FileSet set(dir, {});
+  if (auto staged = set.stage(file.filename().string(), data, st.st_mode & 07777, true);
+      !staged) {
+    return staged;
+  }
+  return set.commit();
+}
+
 }  // namespace berth::ctl::pki

@@ -117,4 +117,10 @@ struct CertIdentity {
 /// the equivalent environment, all for the daemon at `host_port` ("localhost:2376").
 [[nodiscard]] std::string describe_bundle(const IssuedBundle& bundle, std::string_view host_port);
 
+/// Replaces the existing file `file` with `data`, all or nothing, keeping its permission bits:
+/// written in full to a temp file beside it, fsync'ed, renamed over it, the directory fsync'ed
+/// (the policy file `berthctl host cordon` edits: berth-proxy never reads half of it).
+[[nodiscard]] std::expected<void, std::string> replace_file(const std::filesystem::path& file,
+                                                            std::string_view data);
+
 }  // namespace berth::ctl::pki
