@@ -246,37 +246,31 @@ std::string tag_of(const Admission& a) {
 
 }  // namespace
 
-// Whether a placed create's host already holds its image under the name the create uses (or
-// it is the primary, which holds every image): the usual case, known from the host's watcher
-// (HostFacts) without a request or a coroutine.
-bool Session::image_ready(const Admission& a) const {
+// What a placed create's host lacks of its image: the image, and the name the create uses
+// for it. Known from the host's watcher (HostFacts), without a request. The primary holds
+// every image.
+ImageNeed Session::image_need(const Admission& a) const {
   if (a.host == nullptr || a.host == &a.rt->primary() || a.image_id.empty()) {
-    return true;
+    return {};
   }
   const auto facts = worker_.index().host_facts(a.host->name);
   const std::string tag = tag_of(a);
   const auto tagged = facts->image_tags.find(tag);
-  return std::binary_search(facts->image_ids.begin(), facts->image_ids.end(), a.image_id) &&
-         (tag.empty() || (tagged != facts->image_tags.end() && tagged->second == a.image_id));
+  return {!std::binary_search(facts->image_ids.begin(), facts->image_ids.end(), a.image_id),
+          !tag.empty() && (tagged == facts->image_tags.end() || tagged->second != a.image_id)};
 }
 
 // A create placed on a host other than the primary, whose image is not there yet (or not
 // under the name the create uses): copied from the primary and tagged, before dockerd sees
 // the create.
-net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a) {
+net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a, ImageNeed need) {
   const Target to{a.host};
   const std::string tag = tag_of(a);
-  const auto facts = worker_.index().host_facts(a.host->name);
-  const bool held = std::binary_search(facts->image_ids.begin(), facts->image_ids.end(),
-                                       a.image_id);
-  const auto tagged = facts->image_tags.find(tag);
-  const bool retag = !tag.empty() &&
-                     (tagged == facts->image_tags.end() || tagged->second != a.image_id);
   std::string problem;
-  if (!held) {
+  if (need.copy) {
     problem = co_await copy_once(a);
   }
-  if (problem.empty() && retag) {
+  if (problem.empty() && need.retag) {
     std::string path = "/images/" + policy::escape_path(a.image_id) + "/tag?" +
                        policy::build_query({{"repo", a.image_repo}, {"tag", a.image_tag}});
     const auto reply = co_await docker_request_to(worker_.pool(), a.rt, to, http::verb::post,
@@ -294,7 +288,7 @@ net::awaitable<std::optional<Refusal>> Session::provide_image(Admission& a) {
                           "fleet.image_copy"),
                       a.client_keep_alive()};
   }
-  if (retag) {
+  if (need.retag) {
     worker_.index().update_host_facts(a.host->name,
                                       [&](HostFacts& f) { f.image_tags[tag] = a.image_id; });
   }

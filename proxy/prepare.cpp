@@ -59,8 +59,8 @@ net::awaitable<std::optional<Refusal>> Session::prepare(Admission& a, Exchange& 
   if (auto refusal = place_container(a, ex)) {
     co_return refusal;
   }
-  if (!image_ready(a)) {
-    if (auto refusal = co_await provide_image(a)) {
+  if (const ImageNeed need = image_need(a); need.copy || need.retag) {
+    if (auto refusal = co_await provide_image(a, need)) {
       co_return refusal;
     }
   }

@@ -51,6 +51,13 @@ class Worker;
 enum class FanOut { containers, volumes, disk_usage, prune };
 [[nodiscard]] std::optional<FanOut> fan_out_of(std::string_view endpoint);
 
+/// What a placed create's host lacks of its image (Session::image_need): the image itself, or
+/// only the name the create uses for it. Neither: the usual case, no coroutine is entered.
+struct ImageNeed {
+  bool copy = false;
+  bool retag = false;
+};
+
 /// The parameters of a request target's query string: none without one (or with one the
 /// judge would have refused).
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> query_params(
@@ -245,8 +252,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::expected<Target, policy::Decision> target_of(Admission& a);
   void name_network_in_path(Admission& a);
   std::optional<Refusal> place_container(Admission& a, Exchange& ex);
-  [[nodiscard]] bool image_ready(const Admission& a) const;
-  net::awaitable<std::optional<Refusal>> provide_image(Admission& a);
+  [[nodiscard]] ImageNeed image_need(const Admission& a) const;
+  net::awaitable<std::optional<Refusal>> provide_image(Admission& a, ImageNeed need);
   net::awaitable<std::string> copy_once(Admission& a);
   net::awaitable<void> propagate_image_removal(Admission& a);
   [[nodiscard]] static bool commit_elsewhere(const Admission& a, unsigned status) noexcept;
