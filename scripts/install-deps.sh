@@ -49,6 +49,10 @@ fi
 # from the Debian source of docker.io; fetched once into a cache.
 "$(dirname "${BASH_SOURCE[0]}")/../tests/differential/fetch_moby_source.sh" >/dev/null
 
+# Live migration (berth-node, tests/integration/migrate_test.cpp) needs a criu that works on
+# this kernel: Debian 12's does not (scripts/install-criu.sh says why); built once from source.
+as_root "$(dirname "${BASH_SOURCE[0]}")/install-criu.sh" >&2
+
 # dockerd: talk to the socket directly so neither DOCKER_HOST nor a docker context in the
 # caller's environment can point the check somewhere else.
 docker_answers() {

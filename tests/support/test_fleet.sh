@@ -8,7 +8,8 @@
 #   test_fleet.sh stop ID H       host H's dockerd stopped (a host that is down)
 #   test_fleet.sh start ID H      host H's dockerd started again (it rejoins the Swarm)
 #
-# Host i is reached at unix:///run/bf-ID/hI.sock; its underlay address is 192.168.250.(I+1).
+# Host i is reached at unix:///run/bf-ID/hI.sock; its underlay address is 192.168.250.(I+1);
+# its data root is /var/lib/bf-ID/hI.
 # Facts from ../shared/lab-multihost: an extra dockerd in the host's namespace deletes the
 # host's docker0, so every one gets a namespace; `nsenter --net` (not `ip netns exec`, which
 # remounts /sys and hides the cgroup mounts) keeps cgroups visible; iptables stays on, inside
@@ -24,12 +25,14 @@ sock() { echo "unix://$run/h$1.sock"; }
 dk() { local h=$1; shift; docker -H "$(sock "$h")" "$@"; }
 log() { echo "[test_fleet $id $(date +%T.%N | cut -c1-12)] $*" >&2; }
 
+# --experimental: dockerd's checkpoints, which berth-node's live migrations use (issue #16);
+# runc finds the criu that works on this kernel (scripts/install-criu.sh) through PATH.
 start_dockerd() {
   local h=$1
-  nsenter --net="/run/netns/$(ns h$h)" unshare --uts \
+  PATH="/opt/berth/bin:$PATH" nsenter --net="/run/netns/$(ns h$h)" unshare --uts \
     sh -c "hostname bf-$id-h$h && exec dockerd \"\$@\"" dockerd \
       --data-root "$data/h$h" --exec-root "$run/h$h" --pidfile "$run/h$h.pid" \
-      -H "$(sock $h)" --cgroup-parent "/bf-$id-h$h" \
+      -H "$(sock $h)" --cgroup-parent "/bf-$id-h$h" --experimental \
       >>"$run/h$h.log" 2>&1 </dev/null &
 }
 
