@@ -5,7 +5,9 @@
 #   proxy/    the request path: policy/ only (never billing code, never the operator's tool);
 #   metering/ billing: policy/vocabulary.hpp only (names shared with the proxy), never proxy/
 #             or ctl/;
-#   ctl/      the operator's tool: policy/ and metering/, never proxy/.
+#   ctl/      the operator's tool: policy/ and metering/, never proxy/;
+#   node/     the agent on each host (issue #16): none of the others (berth-proxy is its
+#             client over the wire only), and no module includes it.
 root="$1"
 status=0
 fail() {
@@ -25,5 +27,11 @@ if [ -d "$root/metering" ]; then
 fi
 if [ -d "$root/ctl" ]; then
   includes ctl 'proxy/' && fail "ctl/ must not depend on proxy/"
+fi
+if [ -d "$root/node" ]; then
+  includes node '(policy|proxy|metering|ctl)/' && fail "node/ must not depend on another module"
+  for m in policy proxy metering ctl; do
+    includes "$m" 'node/' && fail "$m/ must not include node/"
+  done
 fi
 exit $status

@@ -1,0 +1,461 @@
+#include "node/agent.hpp"
+
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <thread>
+
+#include "node/process.hpp"
+
+namespace berth::node {
+
+namespace fs = std::filesystem;
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::int64_t ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
+
+Outcome failure(unsigned status, std::string message) {
+  Outcome o;
+  o.status = status;
+  o.message = std::move(message);
+  return o;
+}
+
+// The container as dockerd describes it; status 0/404/... in `failed` when it cannot.
+std::optional<json> inspect(const Dockerd& dockerd, const std::string& id, Outcome& failed) {
+  const Reply reply = dockerd.call(http::verb::get, "/containers/" + id + "/json");
+  if (reply.status != 200) {
+    failed = failure(reply.status == 404 ? 404 : 500,
+                     reply.status == 404 ? "no such container: " + id : docker_message(reply));
+    return std::nullopt;
+  }
+  auto doc = json::parse(reply.body, nullptr, false);
+  if (!doc.is_object()) {
+    failed = failure(500, "dockerd's inspect is not JSON");
+    return std::nullopt;
+  }
+  return doc;
+}
+
+// The container's writable layer (overlay2's UpperDir), or empty.
+std::string upper_dir(const json& c) {
+  const json driver = c.value("GraphDriver", json::object());
+  if (driver.value("Name", std::string()) != "overlay2") {
+    return {};
+  }
+  const std::string upper = driver.value("Data", json::object()).value("UpperDir", std::string());
+  return fs::path(upper).filename() == "diff" ? upper : std::string();
+}
+
+std::vector<std::string> drain_rule(int pid, const char* op) {
+  return {"nsenter", "-t", std::to_string(pid), "-n", "iptables", "-w", op, "INPUT", "-p", "tcp",
+          "--syn", "-j", "DROP"};
+}
+
+void remove_tree(const fs::path& p) {
+  std::error_code ignored;
+  fs::remove_all(p, ignored);
+}
+
+std::vector<std::string> entries_named(const std::string& dir, std::string_view prefix) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with(prefix)) {
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool valid_container_id(const std::string& id) {
+  return id.size() == 64 &&
+         id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+bool valid_checkpoint_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && name.front() != '-' &&
+         name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+}
+
+void Figures::phase(const std::string& name, double seconds, bool ok) {
+  std::lock_guard lock(mutex_);
+  Phase& p = phases_[name];
+  (ok ? p.ok : p.failed) += 1;
+  p.seconds += seconds;
+  p.last = seconds;
+}
+
+void Figures::bytes(const std::string& direction, std::uint64_t n) {
+  std::lock_guard lock(mutex_);
+  bytes_[direction] += n;
+}
+
+std::string Figures::prometheus_text() const {
+  std::lock_guard lock(mutex_);
+  std::ostringstream out;
+  out << "# HELP berth_node_phase_total Migration phases run on this host, by outcome.\n"
+         "# TYPE berth_node_phase_total counter\n";
+  for (const auto& [name, p] : phases_) {
+    out << "berth_node_phase_total{phase=\"" << name << "\",outcome=\"ok\"} " << p.ok << "\n"
+        << "berth_node_phase_total{phase=\"" << name << "\",outcome=\"failed\"} " << p.failed
+        << "\n";
+  }
+  out << "# HELP berth_node_phase_seconds_total Time spent in each phase.\n"
+         "# TYPE berth_node_phase_seconds_total counter\n";
+  for (const auto& [name, p] : phases_) {
+    out << "berth_node_phase_seconds_total{phase=\"" << name << "\"} " << p.seconds << "\n";
+  }
+  out << "# HELP berth_node_phase_last_seconds The last run of each phase.\n"
+         "# TYPE berth_node_phase_last_seconds gauge\n";
+  for (const auto& [name, p] : phases_) {
+    out << "berth_node_phase_last_seconds{phase=\"" << name << "\"} " << p.last << "\n";
+  }
+  out << "# HELP berth_node_bytes_total Checkpoint and writable-layer bytes moved.\n"
+         "# TYPE berth_node_bytes_total counter\n";
+  for (const auto& [direction, n] : bytes_) {
+    out << "berth_node_bytes_total{direction=\"" << direction << "\"} " << n << "\n";
+  }
+  return out.str();
+}
+
+namespace {
+
+constexpr std::string_view criu_config_mark = "# berth-node: CRIU options for live migration";
+constexpr std::string_view criu_options = "tcp-established\nskip-in-flight\n";
+
+}  // namespace
+
+std::string ensure_criu_config(const Settings& settings) {
+  const fs::path file(settings.criu_config);
+  std::ifstream in(file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const bool mine = !in.is_open() || text.starts_with(criu_config_mark);
+  if (!mine) {
+    const bool enough = text.find("tcp-established") != std::string::npos &&
+                        text.find("skip-in-flight") != std::string::npos;
+    return enough ? std::string()
+                  : file.string() + " is not berth-node's and lacks tcp-established and "
+                                    "skip-in-flight: containers with open TCP connections "
+                                    "cannot move";
+  }
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  const fs::path temp = file.string() + ".berth-node";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << criu_config_mark << "\n" << criu_options;
+    if (!out) {
+      return "cannot write " + temp.string();
+    }
+  }
+  fs::rename(temp, file, ec);
+  return ec ? "cannot write " + file.string() + ": " + ec.message() : std::string();
+}
+
+Agent::Agent(Settings settings) : settings_(std::move(settings)), dockerd_(settings_.docker_socket) {
+  fs::create_directories(fs::path(settings_.state_dir) / "ckpt");
+}
+
+std::string Agent::kept(const std::string& id) const {
+  return (fs::path(settings_.state_dir) / "ckpt" / id).string();
+}
+
+json Agent::preflight() const {
+  json out = json::object();
+  const Ran version = run({settings_.criu, "--version"});
+  out["criu_version"] = version.ok() ? version.output.substr(0, version.output.find('\n')) : "";
+  const Ran check = run({settings_.criu, "check"});
+  out["criu_check"] = check.ok();
+  if (!check.ok()) {
+    out["criu_problem"] = check.output.substr(0, 2000);
+  }
+  // Pre-copy needs the kernel's soft-dirty bits; post-copy needs userfaultfd.
+  out["dirty_tracking"] = run({settings_.criu, "check", "--feature", "mem_dirty_track"}).ok();
+  out["lazy_pages"] = run({settings_.criu, "check", "--feature", "uffd-noncoop"}).ok();
+  const Reply info = dockerd_.call(http::verb::get, "/info");
+  const auto doc = json::parse(info.body, nullptr, false);
+  out["docker_checkpoints"] = doc.is_object() && doc.value("ExperimentalBuild", false);
+  out["storage_driver"] = doc.is_object() ? doc.value("Driver", std::string()) : std::string();
+  struct statvfs space {};
+  if (::statvfs(settings_.data_root.c_str(), &space) == 0) {
+    out["data_root_free_bytes"] = static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize;
+  }
+  const std::string options = ensure_criu_config(settings_);
+  out["criu_options"] = options.empty();
+  if (!options.empty()) {
+    out["criu_options_problem"] = options;
+  }
+  out["ready"] = out["criu_check"].get<bool>() && out["docker_checkpoints"].get<bool>() &&
+                 out["storage_driver"] == "overlay2" && options.empty();
+  return out;
+}
+
+Outcome Agent::checkpoint(const std::string& id, const std::string& name, int drain_ms) {
+  std::lock_guard lock(busy_);
+  Outcome failed;
+  const auto c = inspect(dockerd_, id, failed);
+  if (!c) {
+    return failed;
+  }
+  const json state = c->value("State", json::object());
+  if (!state.value("Running", false) || state.value("Paused", false)) {
+    return failure(409, "the container is not running");
+  }
+  const std::string upper = upper_dir(*c);
+  if (upper.empty()) {
+    return failure(409, "the container's writable layer is not overlay2's");
+  }
+  const fs::path dir = kept(id);
+  remove_tree(dir);
+  fs::create_directories(dir);
+  const json restart = c->value("HostConfig", json::object()).value("RestartPolicy", json::object());
+  const json networks = c->value("NetworkSettings", json::object()).value("Networks", json::object());
+  std::ofstream(dir / "source.json")
+      << json{{"RestartPolicy", restart}, {"UpperDir", upper}, {"Networks", networks}}.dump();
+  // dockerd must not start the source again once it has stopped into its checkpoint.
+  const json no_restart = {{"RestartPolicy", {{"Name", "no"}}}};
+  const Reply updated =
+      dockerd_.call(http::verb::post, "/containers/" + id + "/update", no_restart.dump());
+  if (updated.status != 200) {
+    remove_tree(dir);
+    return failure(500, "restart policy: " + docker_message(updated));
+  }
+  const int pid = state.value("Pid", 0);
+  const auto drain_start = Clock::now();
+  const bool drained = drain_ms > 0 && pid > 0 && run(drain_rule(pid, "-I")).ok();
+  if (drained) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(drain_ms));
+  }
+  const double drain_s = seconds_since(drain_start);
+  const auto dump_start = Clock::now();
+  const json request = {{"CheckpointID", name}, {"CheckpointDir", dir.string()}, {"Exit", true}};
+  const Reply dumped =
+      dockerd_.call(http::verb::post, "/containers/" + id + "/checkpoints", request.dump());
+  const double dump_s = seconds_since(dump_start);
+  figures_.phase("dump", dump_s, dumped.status == 201);
+  if (dumped.status != 201) {
+    if (drained) {
+      (void)run(drain_rule(pid, "-D"));
+    }
+    (void)dockerd_.call(http::verb::post, "/containers/" + id + "/update",
+                        json{{"RestartPolicy", restart}}.dump());
+    remove_tree(dir);
+    return failure(500, "checkpoint: " + docker_message(dumped));
+  }
+  std::uintmax_t bytes = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir / name, ec)) {
+    if (e.is_regular_file(ec)) {
+      bytes += e.file_size(ec);
+    }
+  }
+  Outcome o;
+  o.detail = {{"drain_ms", drained ? ms(drain_s) : 0}, {"dump_ms", ms(dump_s)},
+              {"checkpoint_bytes", bytes}};
+  return o;
+}
+
+std::vector<std::string> Agent::archive_command(const std::string& id,
+                                                const std::string& name) const {
+  std::ifstream in(fs::path(kept(id)) / "source.json");
+  const json source = json::parse(in, nullptr, false);
+  const std::string upper = source.is_object() ? source.value("UpperDir", std::string()) : "";
+  return {"tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-c", "-f", "-",
+          "-C", kept(id), name, "-C", fs::path(upper).parent_path().string(), "diff"};
+}
+
+Outcome Agent::commit(const std::string& id) {
+  std::lock_guard lock(busy_);
+  const Reply removed = dockerd_.call(http::verb::delete_, "/containers/" + id + "?force=1");
+  remove_tree(kept(id));
+  if (removed.status != 204 && removed.status != 404) {
+    return failure(500, "remove the source: " + docker_message(removed));
+  }
+  return {};
+}
+
+Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& name) {
+  const auto before = entries_named(settings_.containerd_tmp, "ctrd-checkpoint");
+  const auto start = Clock::now();
+  Reply started;
+  // The address is the source's: on an overlay the manager frees it a moment after the source
+  // stopped.
+  for (;;) {
+    started = dockerd_.call(http::verb::post, "/containers/" + id + "/start?checkpoint=" + name);
+    if (started.status < 400 || seconds_since(start) > 10 ||
+        docker_message(started).find("in use") == std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double restore_s = seconds_since(start);
+  figures_.phase("restore", restore_s, started.status < 400);
+  clean_containerd_tmp(before);
+  remove_tree(fs::path(settings_.data_root) / "containers" / id / "checkpoints" / name);
+  if (started.status >= 400 || started.status == 0) {
+    return failure(500, "restore: " + docker_message(started));
+  }
+  Outcome o;
+  o.detail = {{"restore_ms", ms(restore_s)}};
+  return o;
+}
+
+void Agent::clean_containerd_tmp(const std::vector<std::string>& before) const {
+  for (const std::string& name : entries_named(settings_.containerd_tmp, "ctrd-checkpoint")) {
+    if (std::find(before.begin(), before.end(), name) == before.end()) {
+      remove_tree(fs::path(settings_.containerd_tmp) / name);
+    }
+  }
+}
+
+// A stopped container's addresses made its own again: dockerd gives a container without a
+// fixed address (IPAMConfig) whatever is free at its next start, and CRIU cannot bind its
+// restored sockets to any other. Each network is left and joined again with the address the
+// container had, and its aliases.
+void Agent::pin_addresses(const std::string& id, const json& networks) {
+  for (const auto& [network, endpoint] : networks.items()) {
+    const std::string address = endpoint.value("IPAddress", std::string());
+    if (address.empty() || network == "bridge" || network == "host" || network == "none") {
+      continue;
+    }
+    json aliases = json::array();
+    for (const json& alias : endpoint.value("Aliases", json::array())) {
+      if (alias.is_string() && alias != id.substr(0, 12)) {
+        aliases.push_back(alias);
+      }
+    }
+    const std::string path = "/networks/" + network;
+    (void)dockerd_.call(http::verb::post, path + "/disconnect",
+                        json{{"Container", id}, {"Force", true}}.dump());
+    const json join = {{"Container", id},
+                       {"EndpointConfig",
+                        {{"IPAMConfig", {{"IPv4Address", address}}}, {"Aliases", aliases}}}};
+    const Reply joined = dockerd_.call(http::verb::post, path + "/connect", join.dump());
+    if (joined.status != 200) {
+      std::cerr << "berth-node: " << id << " could not get " << address << " on " << network
+                << " back: " << docker_message(joined) << "\n";
+    }
+  }
+}
+
+Outcome Agent::rollback(const std::string& id, const std::string& name) {
+  std::lock_guard lock(busy_);
+  const fs::path dir = kept(id);
+  std::ifstream in(dir / "source.json");
+  const json source = json::parse(in, nullptr, false);
+  if (!source.is_object() || !fs::exists(dir / name)) {
+    return failure(409, "no checkpoint of this container is kept here");
+  }
+  pin_addresses(id, source.value("Networks", json::object()));
+  const fs::path into = fs::path(settings_.data_root) / "containers" / id / "checkpoints";
+  fs::create_directories(into);
+  remove_tree(into / name);
+  const Ran copied = run({"cp", "-a", (dir / name).string(), (into / name).string()});
+  // dockerd uploads a checkpoint to containerd's content store before a restore, and refuses
+  // one whose archive is already there ("content sha256:...: already exists"), as the dump
+  // just made on this host still is. One more file (CRIU reads only its own) makes it another.
+  std::ofstream(into / name / "berth-rollback") << std::chrono::system_clock::now().time_since_epoch().count() << "\n";
+  Outcome o = copied.ok() ? start_from_checkpoint(id, name)
+                          : failure(500, "copy the checkpoint: " + copied.output);
+  if (!o.ok()) {
+    std::cerr << "berth-node: rollback of " << id << " from its checkpoint failed: " << o.message
+              << "; starting it afresh\n";
+    // Its memory is lost, but it runs: better than a container that is gone.
+    const Reply plain = dockerd_.call(http::verb::post, "/containers/" + id + "/start");
+    if (plain.status < 400 && plain.status != 0) {
+      const std::string why = o.message;
+      o = Outcome{};
+      o.detail["state_lost"] = true;
+      o.detail["restore_problem"] = why;
+    }
+  }
+  (void)dockerd_.call(http::verb::post, "/containers/" + id + "/update",
+                      json{{"RestartPolicy", source.value("RestartPolicy", json::object())}}.dump());
+  remove_tree(dir);
+  figures_.phase("rollback", 0, o.ok());
+  return o;
+}
+
+std::string Agent::begin_restore(const std::string& id, std::string& problem) {
+  Outcome failed;
+  const auto c = inspect(dockerd_, id, failed);
+  if (!c) {
+    problem = failed.message;
+    return {};
+  }
+  if (c->value("State", json::object()).value("Running", false)) {
+    problem = "the target container is already running";
+    return {};
+  }
+  if (upper_dir(*c).empty()) {
+    problem = "the target container's writable layer is not overlay2's";
+    return {};
+  }
+  const fs::path dir = fs::path(settings_.data_root) / "containers" / id / "berth-incoming";
+  remove_tree(dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    problem = "cannot make " + dir.string() + ": " + ec.message();
+    return {};
+  }
+  return dir.string();
+}
+
+std::vector<std::string> Agent::extract_command(const std::string& dir) {
+  return {"tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-x", "-p", "-f", "-",
+          "-C", dir};
+}
+
+void Agent::abandon_restore(const std::string& dir) { remove_tree(dir); }
+
+Outcome Agent::restore(const std::string& id, const std::string& name, const std::string& dir) {
+  std::lock_guard lock(busy_);
+  Outcome failed;
+  const auto c = inspect(dockerd_, id, failed);
+  if (!c) {
+    remove_tree(dir);
+    return failed;
+  }
+  const std::string upper = upper_dir(*c);
+  const fs::path incoming(dir);
+  if (upper.empty() || !fs::is_directory(incoming / name) || !fs::is_directory(incoming / "diff")) {
+    remove_tree(dir);
+    return failure(400, "the archive holds no checkpoint '" + name + "' and writable layer");
+  }
+  const auto layer_start = Clock::now();
+  const Ran layer = run({"cp", "-a", (incoming / "diff").string() + "/.", upper + "/"});
+  figures_.phase("layer", seconds_since(layer_start), layer.ok());
+  const fs::path into = fs::path(settings_.data_root) / "containers" / id / "checkpoints";
+  std::error_code ec;
+  fs::create_directories(into, ec);
+  if (!ec) {
+    fs::rename(incoming / name, into / name, ec);
+  }
+  remove_tree(dir);
+  if (!layer.ok() || ec) {
+    return failure(500, layer.ok() ? "checkpoint into place: " + ec.message()
+                                   : "writable layer: " + layer.output.substr(0, 500));
+  }
+  return start_from_checkpoint(id, name);
+}
+
+}  // namespace berth::node
