@@ -667,8 +667,29 @@ bool valid_host_name(std::string_view name) {
   });
 }
 
+// A host's berth-node: `node: {url: tls://host:port, ca: ..., cert: ..., key: ...}`.
+void parse_node(Checker& c, const YAML::Node& node, FleetHost& h) {
+  c.each_entry(node, "hosts.node", {"url", "ca", "cert", "key", "server_name"},
+               [&](const std::string& field, const YAML::Node&, const YAML::Node& v) {
+                 std::string* target = field == "url"    ? &h.node
+                                       : field == "ca"   ? &h.node_tls.ca
+                                       : field == "cert" ? &h.node_tls.cert
+                                       : field == "key"  ? &h.node_tls.key
+                                                         : &h.node_tls.server_name;
+                 if (c.string_value(v, "hosts.node." + field, *target) && field == "url" &&
+                     (!h.node.starts_with("tls://") || h.node.size() <= 6)) {
+                   c.error(v, "hosts.node.url must be tls://host:port (berth-node)");
+                 }
+               });
+  if (node.IsMap() && (h.node.empty() || h.node_tls.ca.empty() || h.node_tls.cert.empty() ||
+                       h.node_tls.key.empty())) {
+    c.error(node, "hosts.node needs a url, and the ca, cert and key berth reaches it with");
+  }
+}
+
 void parse_host(Checker& c, const YAML::Node& node, FleetHost& h) {
-  c.each_entry(node, "a host", {"name", "url", "tls", "labels", "capacity", "cordoned", "meter"},
+  c.each_entry(node, "a host", {"name", "url", "tls", "labels", "capacity", "cordoned", "meter",
+                                      "node"},
                [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
                  if (key == "name") {
                    if (c.string_value(value, "hosts.name", h.name) && !valid_host_name(h.name)) {
@@ -687,6 +708,8 @@ void parse_host(Checker& c, const YAML::Node& node, FleetHost& h) {
                        (!h.meter.starts_with("http://") || h.meter.size() <= 7)) {
                      c.error(value, "hosts.meter must be http://host:port/metrics (berth-meter)");
                    }
+                 } else if (key == "node") {
+                   parse_node(c, value, h);
                  } else if (key == "labels") {
                    c.each_entry(value, "hosts.labels", {},
                                 [&](const std::string& label, const YAML::Node&,
@@ -903,7 +926,7 @@ std::expected<Policy, Diagnostics> parse_policy(std::string_view yaml_text,
   }
   if (!has_hosts) {
     policy.hosts.push_back(FleetHost{"local", policy.upstream, policy.upstream_tls, {}, {}, {},
-                                     false, {}});
+                                     false, {}, {}, {}});
   }
   // Tenants first, so identity rules can be checked against them wherever they are written.
   parse_tenants(c, tenants_node, tenant_defaults_node, policy.tenants);

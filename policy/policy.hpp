@@ -164,6 +164,10 @@ struct FleetHost {
   /// Its berth-meter's metrics, "http://host:port/metrics": what its containers really use,
   /// for placement; empty: placement judges by limits alone.
   std::string meter;
+  /// Its berth-node (issue #16), "tls://host:port", and berth's client certificate for it;
+  /// empty: no container moves to or from this host.
+  std::string node;
+  UpstreamTls node_tls;
 };
 
 /// How far placement may reserve beyond a host's capacity (see policy/placement.hpp).

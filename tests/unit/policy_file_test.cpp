@@ -370,3 +370,40 @@ TEST_CASE("berthctl's cordon edit changes one value of the policy file and keeps
     CHECK_THAT(out.error(), Catch::Contains("no fleet hosts"));
   }
 }
+
+TEST_CASE("a host's berth-node is read with the files berth reaches it with, and one without "
+          "them or with another scheme is refused with its line",
+          "[policy][file][fleet][migrate]") {
+  auto p = parse_policy(with_hosts(R"(hosts:
+  - name: h1
+    url: "unix:///run/h1.sock"
+    node: {url: "tls://10.0.0.1:2378", ca: ca.pem, cert: berth.pem, key: berth-key.pem}
+  - name: h2
+    url: "unix:///run/h2.sock"
+)"),
+                        "policy.yaml");
+  INFO((p ? std::string() : dump(p.error())));
+  REQUIRE(p.has_value());
+  CHECK(p->hosts[0].node == "tls://10.0.0.1:2378");
+  CHECK(p->hosts[0].node_tls.cert == "berth.pem");
+  CHECK(p->hosts[0].node_tls.key == "berth-key.pem");
+  CHECK(p->hosts[1].node.empty());
+
+  auto bad = parse_policy(with_hosts(R"(hosts:
+  - name: h1
+    url: "unix:///run/h1.sock"
+    node: {url: "tcp://10.0.0.1:2378", ca: ca.pem, cert: c.pem, key: k.pem}
+  - name: h2
+    url: "unix:///run/h2.sock"
+    node: {url: "tls://10.0.0.2:2378"}
+  - name: h3
+    url: "unix:///run/h3.sock"
+    node: {url: "tls://10.0.0.3:2378", ca: ca.pem, cert: c.pem, key: k.pem, port: 1}
+)"),
+                          "policy.yaml");
+  REQUIRE_FALSE(bad.has_value());
+  INFO(dump(bad.error()));
+  CHECK(mentions(bad.error(), 5, "hosts.node.url must be tls://host:port"));
+  CHECK(mentions(bad.error(), 8, "hosts.node needs a url, and the ca, cert and key"));
+  CHECK(mentions(bad.error(), 11, "unknown key 'port'"));
+}

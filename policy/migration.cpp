@@ -1,0 +1,120 @@
+#include "policy/migration.hpp"
+
+namespace berth::policy {
+
+using json = nlohmann::json;
+
+namespace {
+
+const json& field(const json& doc, const char* key) {
+  static const json none;
+  return doc.is_object() && doc.contains(key) ? doc[key] : none;
+}
+
+bool non_empty(const json& v) {
+  return (v.is_array() || v.is_object()) && !v.empty();
+}
+
+}  // namespace
+
+std::vector<std::string> migration_blockers(const json& inspect) {
+  std::vector<std::string> out;
+  const json& state = field(inspect, "State");
+  const json& config = field(inspect, "Config");
+  const json& host = field(inspect, "HostConfig");
+  if (!field(state, "Running").is_boolean() || !field(state, "Running").get<bool>()) {
+    out.emplace_back("it is not running");
+  } else if (field(state, "Paused") == true) {
+    out.emplace_back("it is paused");
+  }
+  if (field(config, "Tty") == true) {
+    out.emplace_back("it has a TTY, whose sessions cannot be carried");
+  }
+  if (field(config, "OpenStdin") == true) {
+    out.emplace_back("its stdin is open to attach sessions, which cannot be carried");
+  }
+  const json& labels = field(config, "Labels");
+  if (labels.is_object() && labels.contains(no_migrate_label) &&
+      labels[std::string(no_migrate_label)] == "no") {
+    out.emplace_back("it is marked not to move (label " + std::string(no_migrate_label) +
+                     "=no)");
+  }
+  if (field(inspect, "Mounts").is_array()) {
+    for (const json& m : field(inspect, "Mounts")) {
+      const std::string type = field(m, "Type").is_string() ? m["Type"].get<std::string>() : "";
+      if (type != "tmpfs") {
+        out.emplace_back("it has a " + (type.empty() ? std::string("mount") : type) + " at " +
+                         (field(m, "Destination").is_string() ? m["Destination"].get<std::string>()
+                                                              : std::string("?")) +
+                         ", which stays on its host");
+      }
+    }
+  }
+  if (non_empty(field(host, "Devices")) || non_empty(field(host, "DeviceRequests"))) {
+    out.emplace_back("it uses devices of its host");
+  }
+  if (field(host, "Privileged") == true) {
+    out.emplace_back("it is privileged");
+  }
+  if (non_empty(field(host, "Links"))) {
+    out.emplace_back("it has legacy links");
+  }
+  const json& ports = field(host, "PortBindings");
+  if (ports.is_object()) {
+    for (const auto& [port, bindings] : ports.items()) {
+      if (non_empty(bindings)) {
+        out.emplace_back("it publishes port " + port + " on its host");
+        break;
+      }
+    }
+  }
+  const std::string mode =
+      field(host, "NetworkMode").is_string() ? host["NetworkMode"].get<std::string>() : "";
+  if (mode == "host" || mode.starts_with("container:")) {
+    out.emplace_back("it shares the network namespace of " +
+                     (mode == "host" ? std::string("its host") : mode.substr(10)));
+  }
+  const json& networks = field(field(inspect, "NetworkSettings"), "Networks");
+  if (networks.is_object() && networks.size() > 1) {
+    out.emplace_back("it is on more than one network");
+  }
+  if (!field(inspect, "Id").is_string() || !field(inspect, "Name").is_string()) {
+    out.emplace_back("dockerd's description of it has no id or name");
+  }
+  return out;
+}
+
+json migration_create_body(const json& inspect) {
+  json body = field(inspect, "Config").is_object() ? inspect["Config"] : json::object();
+  body["HostConfig"] = field(inspect, "HostConfig").is_object() ? inspect["HostConfig"]
+                                                               : json::object();
+  const std::string id = field(inspect, "Id").is_string() ? inspect["Id"].get<std::string>() : "";
+  const std::string short_id = id.substr(0, 12);
+  json endpoints = json::object();
+  const json& networks = field(field(inspect, "NetworkSettings"), "Networks");
+  if (networks.is_object()) {
+    for (const auto& [name, net] : networks.items()) {
+      json endpoint = json::object();
+      const json& address = field(net, "IPAddress");
+      if (address.is_string() && !address.get<std::string>().empty() && name != "bridge") {
+        endpoint["IPAMConfig"] = {{"IPv4Address", address}};
+      }
+      json aliases = json::array();
+      if (field(net, "Aliases").is_array()) {
+        for (const json& alias : net["Aliases"]) {
+          if (alias.is_string() && alias != short_id && alias != id) {
+            aliases.push_back(alias);
+          }
+        }
+      }
+      if (!aliases.empty()) {
+        endpoint["Aliases"] = aliases;
+      }
+      endpoints[name] = endpoint;
+    }
+  }
+  body["NetworkingConfig"] = {{"EndpointsConfig", endpoints}};
+  return body;
+}
+
+}  // namespace berth::policy

@@ -1,0 +1,85 @@
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "policy/migration.hpp"
+
+using berth::policy::migration_blockers;
+using berth::policy::migration_create_body;
+using json = nlohmann::json;
+
+namespace {
+
+// A running container on a tenant's overlay, as dockerd 20.10's inspect describes it.
+json movable() {
+  return json::parse(R"({
+    "Id": "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff",
+    "Name": "/acme_app",
+    "Image": "sha256:aaaa",
+    "State": {"Running": true, "Paused": false, "Pid": 42},
+    "Config": {"Hostname": "4f1e2d3c4b5a", "Image": "acme/app:v1", "Tty": false,
+               "OpenStdin": false, "Cmd": ["sh", "-c", "serve"], "Env": ["A=1"],
+               "Labels": {"berth.tenant": "acme"}},
+    "HostConfig": {"NetworkMode": "acme_net", "Memory": 67108864,
+                   "RestartPolicy": {"Name": "always"}, "Tmpfs": {"/run": ""},
+                   "PortBindings": {}, "Devices": [], "Links": null},
+    "Mounts": [{"Type": "tmpfs", "Destination": "/run"}],
+    "NetworkSettings": {"Networks": {"acme_net": {
+      "IPAddress": "10.0.9.7", "Aliases": ["4f1e2d3c4b5a", "app", "web"]}}}
+  })");
+}
+
+}  // namespace
+
+TEST_CASE("a running container on one network, with tmpfs only, may move", "[migrate]") {
+  CHECK(migration_blockers(movable()).empty());
+}
+
+TEST_CASE("what belongs to a container's host, or cannot be carried, keeps it from moving, "
+          "each said in words",
+          "[migrate]") {
+  auto with = [](const char* pointer, json value) {
+    json c = movable();
+    c[json::json_pointer(pointer)] = std::move(value);
+    return migration_blockers(c);
+  };
+  auto says = [](const std::vector<std::string>& reasons, const std::string& part) {
+    for (const auto& r : reasons) {
+      if (r.find(part) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  CHECK(says(with("/State/Running", false), "not running"));
+  CHECK(says(with("/State/Paused", true), "paused"));
+  CHECK(says(with("/Config/Tty", true), "TTY"));
+  CHECK(says(with("/Config/OpenStdin", true), "stdin"));
+  CHECK(says(with("/Config/Labels/berth.migrate", "no"), "marked not to move"));
+  CHECK(says(with("/Mounts/0", json{{"Type", "bind"}, {"Destination", "/data"}}),
+             "bind at /data"));
+  CHECK(says(with("/Mounts/0", json{{"Type", "volume"}, {"Destination", "/v"}}), "volume at /v"));
+  CHECK(says(with("/HostConfig/Devices", json::array({json::object()})), "devices"));
+  CHECK(says(with("/HostConfig/Privileged", true), "privileged"));
+  CHECK(says(with("/HostConfig/PortBindings", json{{"80/tcp", {{{"HostPort", "8080"}}}}}),
+             "publishes port 80/tcp"));
+  CHECK(says(with("/HostConfig/NetworkMode", "host"), "network namespace of its host"));
+  CHECK(says(with("/HostConfig/NetworkMode", "container:db"), "network namespace of db"));
+  CHECK(says(with("/NetworkSettings/Networks/other", json::object()), "more than one network"));
+  // Published-port keys with no binding are not a host port.
+  CHECK(with("/HostConfig/PortBindings", json{{"80/tcp", nullptr}}).empty());
+}
+
+TEST_CASE("the twin's create keeps the configuration, the host configuration, the network, the "
+          "address and the chosen aliases, not the alias of the old id",
+          "[migrate]") {
+  const json body = migration_create_body(movable());
+  CHECK(body["Image"] == "acme/app:v1");
+  CHECK(body["Hostname"] == "4f1e2d3c4b5a");
+  CHECK(body["Cmd"] == json::array({"sh", "-c", "serve"}));
+  CHECK(body["Labels"]["berth.tenant"] == "acme");
+  CHECK(body["HostConfig"]["Memory"] == 67108864);
+  CHECK(body["HostConfig"]["RestartPolicy"]["Name"] == "always");
+  const json& endpoint = body["NetworkingConfig"]["EndpointsConfig"]["acme_net"];
+  CHECK(endpoint["IPAMConfig"]["IPv4Address"] == "10.0.9.7");
+  CHECK(endpoint["Aliases"] == json::array({"app", "web"}));
+}
