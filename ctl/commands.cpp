@@ -5,6 +5,8 @@
 // status 1; a malformed command line prints the usage and exits 2.
 
 #include <charconv>
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -14,9 +16,14 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "ctl/operator_api.hpp"
 #include "policy/diagnostic.hpp"
+#include "policy/endpoint_table.hpp"
 #include "policy/policy.hpp"
 #include "policy/policy_edit.hpp"
+#include "policy/query.hpp"
 #include "ctl/pki.hpp"
 
 #ifdef BERTH_HAVE_METERING
@@ -38,7 +45,9 @@ constexpr std::string_view usage_text =
     "  berthctl cert revoke --ca DIR CERTFILE\n"
     "  berthctl policy check FILE\n"
     "  berthctl host list POLICY_FILE\n"
-    "  berthctl host cordon|uncordon HOST POLICY_FILE\n";
+    "  berthctl host cordon|uncordon HOST POLICY_FILE\n"
+    "  berthctl migrate CONTAINER --to HOST [--url tcp://PROXY:PORT] [--cert-path DIR]\n"
+    "      (an operator's certificate; defaults: DOCKER_HOST, DOCKER_CERT_PATH)\n";
 
 int usage(std::string_view message) {
   if (!message.empty()) {
@@ -386,6 +395,44 @@ int host_list(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// berthctl migrate CONTAINER --to HOST: berth-proxy moves the running container to HOST
+// (proxy/migrate.cpp) and says how long each step took, or why it did not move it.
+int migrate(const std::vector<std::string>& argv) {
+  std::string problem;
+  auto args = parse_args(
+      argv, {{"--to", true, false}, {"--url", true, false}, {"--cert-path", true, false}},
+      problem);
+  if (!args) {
+    return usage(problem);
+  }
+  if (args->positionals.size() != 1 || !args->has("--to")) {
+    return usage("migrate needs one CONTAINER and --to HOST");
+  }
+  const char* docker_host = std::getenv("DOCKER_HOST");
+  const char* cert_path = std::getenv("DOCKER_CERT_PATH");
+  berth::ctl::ProxyEndpoint endpoint{
+      args->last("--url").value_or(docker_host != nullptr ? docker_host : ""),
+      args->last("--cert-path").value_or(cert_path != nullptr ? cert_path : "")};
+  if (endpoint.url.empty() || endpoint.cert_path.empty()) {
+    return usage("migrate needs the proxy's address and an operator's certificates (--url and "
+                 "--cert-path, or DOCKER_HOST and DOCKER_CERT_PATH)");
+  }
+  const std::string target =
+      "/containers/" + berth::policy::escape_path(args->positionals.front()) + "/migrate?" +
+      berth::policy::build_query({{"to", *args->last("--to")}});
+  const auto answer = berth::ctl::operator_post(endpoint, target, std::chrono::minutes(30));
+  if (!answer) {
+    return error(answer.error());
+  }
+  const auto doc = nlohmann::json::parse(answer->body, nullptr, false);
+  if (answer->status != 200) {
+    const bool said = doc.is_object() && doc.contains("message") && doc["message"].is_string();
+    return error(said ? doc["message"].get<std::string>() : answer->body);
+  }
+  std::cout << (doc.is_object() ? doc.dump(2) : answer->body) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 namespace berth::ctl {
@@ -411,6 +458,9 @@ int run(const std::vector<std::string>& all) {
   }
   const std::string command = all[0] + " " + all[1];
   const std::vector<std::string> rest(all.begin() + 2, all.end());
+  if (all[0] == "migrate") {
+    return migrate(std::vector<std::string>(all.begin() + 1, all.end()));
+  }
   if (command == "ca init") {
     return ca_init(rest);
   }

@@ -275,6 +275,10 @@ constexpr std::array kRoutes{
           unindexed, holder},
     Route{"POST", "/containers/{id}/update", "container.update", tenant, judge, quick, {},
           container_updated, holder},
+    // berth's own: an operator moves a running container to another host of the fleet
+    // (issue #16; proxy/migrate.cpp). dockerd never sees it.
+    Route{"POST", "/containers/{id}/migrate", "container.migrate", operator_only, none, slow, {},
+          unindexed, holder},
     Route{"GET", "/containers/{id}/checkpoints", "checkpoint.list", operator_only, none, quick, {},
           unindexed, holder},
     Route{"POST", "/containers/{id}/checkpoints", "checkpoint.create", operator_only, judge, slow,

@@ -203,6 +203,24 @@ std::expected<HostRuntime, std::string> make_host(const policy::FleetHost& spec)
     h.ctx = std::move(*client);
     h.server_name = spec.tls.server_name.empty() ? h.address.host : spec.tls.server_name;
   }
+  if (!spec.node.empty()) {
+    auto node = std::make_shared<HostRuntime>();
+    node->name = spec.name + " (berth-node)";
+    auto node_address = parse_upstream(spec.node);
+    if (!node_address || node_address->kind != UpstreamAddress::Kind::tls) {
+      return std::unexpected("host " + spec.name + ": node url " + spec.node +
+                             " must be tls://host:port");
+    }
+    node->address = std::move(*node_address);
+    auto client = make_upstream_ctx(spec.node_tls);
+    if (!client) {
+      return std::unexpected("host " + spec.name + " node: " + client.error());
+    }
+    node->ctx = std::move(*client);
+    node->server_name =
+        spec.node_tls.server_name.empty() ? node->address.host : spec.node_tls.server_name;
+    h.node = std::move(node);
+  }
   return h;
 }
 
@@ -327,7 +345,8 @@ std::expected<std::shared_ptr<const Runtime>, std::string> load_runtime(
   }
   rt->server_ctx = std::move(*server);
   for (policy::FleetHost& h : p.hosts) {
-    for (std::string* f : {&h.tls.ca, &h.tls.cert, &h.tls.key}) {
+    for (std::string* f : {&h.tls.ca, &h.tls.cert, &h.tls.key, &h.node_tls.ca,
+                           &h.node_tls.cert, &h.node_tls.key}) {
       *f = resolve(base, *f);
     }
   }

@@ -54,6 +54,8 @@ struct HostRuntime {
   SslCtxPtr ctx;            ///< only for tls:// hosts
   std::string server_name;  ///< the name dockerd's certificate must carry (tls://)
   const policy::FleetHost* spec = nullptr;  ///< in the runtime's policy
+  /// Its berth-node (issue #16), reached like a tls:// dockerd; null when it has none.
+  std::shared_ptr<const HostRuntime> node;
 };
 
 struct Runtime {

@@ -14,6 +14,7 @@
 
 #include "policy/endpoint_table.hpp"
 #include "policy/query.hpp"
+#include "proxy/body_relay.hpp"
 #include "proxy/docker_client.hpp"
 #include "proxy/log.hpp"
 #include "proxy/ownership.hpp"
@@ -39,26 +40,65 @@ struct CopyGuard {
   ~CopyGuard() { index.end_copy(key); }
 };
 
-constexpr std::size_t copy_window = 64 * 1024;
-// A copy in which no byte moved for this long is given up: a dockerd that stopped answering
-// must not hold the create (and two connections) for ever.
-constexpr auto copy_stall = std::chrono::seconds(120);
-
 // Where a copy went wrong, for the operator's log.
 std::string failed(std::string_view step, const error_code& ec) {
   return std::string(step) + ": " + ec.message();
 }
 
-struct CopyProgress {
-  Clock::time_point last = Clock::now();
-  std::uint64_t bytes = 0;
-  bool done = false;
-  bool stalled = false;
-};
+// The save's archive streamed into the target's load, and the load's verdict.
+net::awaitable<std::expected<void, std::string>> save_into_load(TlsStream& source,
+                                                                TlsStream& target,
+                                                                const std::string& id,
+                                                                RelayProgress& progress) {
+  http::request<http::empty_body> get{http::verb::get,
+                                      "/images/" + policy::escape_path(id) + "/get", 11};
+  get.set(http::field::host, "docker");
+  error_code ec;
+  co_await http::async_write(source, get, with_ec(ec));
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> save;
+  save.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (!ec) {
+    co_await http::async_read_header(source, buffer, save, with_ec(ec));
+  }
+  if (ec || save.get().result() != http::status::ok) {
+    co_return std::unexpected(ec ? failed("save", ec)
+                                 : "save answered " + std::to_string(save.get().result_int()));
+  }
+  http::request<http::buffer_body> request{http::verb::post, "/images/load?quiet=1", 11};
+  request.set(http::field::host, "docker");
+  request.set(http::field::content_type, "application/x-tar");
+  request.chunked(true);
+  http::request_serializer<http::buffer_body> load{request};
+  co_await http::async_write_header(target, load, with_ec(ec));
+  if (!ec) {
+    ec = co_await relay_body(source, buffer, save, target, load, request, progress);
+  }
+  beast::flat_buffer answer_buffer;
+  http::response_parser<http::string_body> answer;
+  answer.body_limit(1024 * 1024);
+  if (!ec) {
+    co_await http::async_read(target, answer_buffer, answer, with_ec(ec));
+  }
+  if (ec) {
+    co_return std::unexpected(failed("load", ec));
+  }
+  // dockerd answers 200 and then tells of a failure in its message stream.
+  const std::string& said = answer.get().body();
+  if (answer.get().result() != http::status::ok ||
+      said.find("\"errorDetail\"") != std::string::npos) {
+    co_return std::unexpected("load answered " + std::to_string(answer.get().result_int()) +
+                              ": " + said.substr(0, 300));
+  }
+  co_return std::expected<void, std::string>{};
+}
 
+}  // namespace
+
+constexpr std::size_t copy_window = 64 * 1024;
 // Closes both connections of a copy that stopped moving; the copy's reads and writes then
 // fail at once.
-net::awaitable<void> watch_copy(std::shared_ptr<CopyProgress> progress,
+net::awaitable<void> watch_relay(std::shared_ptr<RelayProgress> progress,
                                 std::shared_ptr<TlsStream> source,
                                 std::shared_ptr<TlsStream> target) {
   net::steady_timer tick(co_await net::this_coro::executor);
@@ -66,7 +106,7 @@ net::awaitable<void> watch_copy(std::shared_ptr<CopyProgress> progress,
     tick.expires_after(std::chrono::seconds(1));
     error_code ignored;
     co_await tick.async_wait(with_ec(ignored));
-    if (!progress->done && Clock::now() - progress->last > copy_stall) {
+    if (!progress->done && Clock::now() - progress->last > relay_stall) {
       progress->stalled = true;
       source->close();
       target->close();
@@ -76,12 +116,12 @@ net::awaitable<void> watch_copy(std::shared_ptr<CopyProgress> progress,
 
 // The rest of the save's body (an image archive) into the load's, as a chunked request
 // body, window by window.
-net::awaitable<error_code> relay_archive(TlsStream& from, beast::flat_buffer& buffer,
-                                         http::response_parser<http::buffer_body>& save,
-                                         TlsStream& to,
-                                         http::request_serializer<http::buffer_body>& load,
-                                         http::request<http::buffer_body>& request,
-                                         CopyProgress& progress) {
+net::awaitable<error_code> relay_body(TlsStream& from, beast::flat_buffer& buffer,
+                                      http::response_parser<http::buffer_body>& save,
+                                      TlsStream& to,
+                                      http::request_serializer<http::buffer_body>& load,
+                                      http::request<http::buffer_body>& request,
+                                      RelayProgress& progress) {
   std::vector<char> window(copy_window);
   error_code ec;
   for (;;) {
@@ -114,56 +154,6 @@ net::awaitable<error_code> relay_archive(TlsStream& from, beast::flat_buffer& bu
   }
 }
 
-// The save's archive streamed into the target's load, and the load's verdict.
-net::awaitable<std::expected<void, std::string>> save_into_load(TlsStream& source,
-                                                                TlsStream& target,
-                                                                const std::string& id,
-                                                                CopyProgress& progress) {
-  http::request<http::empty_body> get{http::verb::get,
-                                      "/images/" + policy::escape_path(id) + "/get", 11};
-  get.set(http::field::host, "docker");
-  error_code ec;
-  co_await http::async_write(source, get, with_ec(ec));
-  beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> save;
-  save.body_limit(std::numeric_limits<std::uint64_t>::max());
-  if (!ec) {
-    co_await http::async_read_header(source, buffer, save, with_ec(ec));
-  }
-  if (ec || save.get().result() != http::status::ok) {
-    co_return std::unexpected(ec ? failed("save", ec)
-                                 : "save answered " + std::to_string(save.get().result_int()));
-  }
-  http::request<http::buffer_body> request{http::verb::post, "/images/load?quiet=1", 11};
-  request.set(http::field::host, "docker");
-  request.set(http::field::content_type, "application/x-tar");
-  request.chunked(true);
-  http::request_serializer<http::buffer_body> load{request};
-  co_await http::async_write_header(target, load, with_ec(ec));
-  if (!ec) {
-    ec = co_await relay_archive(source, buffer, save, target, load, request, progress);
-  }
-  beast::flat_buffer answer_buffer;
-  http::response_parser<http::string_body> answer;
-  answer.body_limit(1024 * 1024);
-  if (!ec) {
-    co_await http::async_read(target, answer_buffer, answer, with_ec(ec));
-  }
-  if (ec) {
-    co_return std::unexpected(failed("load", ec));
-  }
-  // dockerd answers 200 and then tells of a failure in its message stream.
-  const std::string& said = answer.get().body();
-  if (answer.get().result() != http::status::ok ||
-      said.find("\"errorDetail\"") != std::string::npos) {
-    co_return std::unexpected("load answered " + std::to_string(answer.get().result_int()) +
-                              ": " + said.substr(0, 300));
-  }
-  co_return std::expected<void, std::string>{};
-}
-
-}  // namespace
-
 // The image `id` from `from` onto `to`: GET /images/{id}/get into POST /images/load. The two
 // connections are berth's own and closed after (an archive is rare and large: no pooling).
 net::awaitable<std::expected<void, std::string>> copy_image(UpstreamPool& pool,
@@ -180,15 +170,15 @@ net::awaitable<std::expected<void, std::string>> copy_image(UpstreamPool& pool,
     co_return std::unexpected(failed("connect to the target", target.error()));
   }
   const auto started = Clock::now();
-  auto progress = std::make_shared<CopyProgress>();
+  auto progress = std::make_shared<RelayProgress>();
   const auto executor = co_await net::this_coro::executor;
-  net::co_spawn(executor, watch_copy(progress, *source, *target), net::detached);
+  net::co_spawn(executor, watch_relay(progress, *source, *target), net::detached);
   auto copied = co_await save_into_load(**source, **target, id, *progress);
   progress->done = true;
   (*source)->close();
   (*target)->close();
   if (progress->stalled) {
-    copied = std::unexpected("no byte moved for " + std::to_string(copy_stall.count()) + " s");
+    copied = std::unexpected("no byte moved for " + std::to_string(relay_stall.count()) + " s");
   }
   if (copied) {
     const auto ms =

@@ -42,6 +42,9 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   if (a.rt->fleet() && a.request->route->endpoint == "network.delete") {
     co_return co_await delete_fleet_network(a, ex);
   }
+  if (a.request->route->endpoint == "container.migrate") {
+    co_return co_await migrate_container(a, ex);  // berth's own, never dockerd's
+  }
   // 6. forward to dockerd (the host of the fleet that serves the request); its answer's head.
   Answer answer;
   if (std::optional<policy::Decision> no_host = route_request(a, answer, ex)) {

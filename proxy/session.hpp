@@ -21,6 +21,7 @@
 // connections rely on TCP keepalive. A deadline is a time, not a timer: the worker's sweep
 // closes connections past theirs once a second.
 
+#include <nlohmann/json.hpp>
 #include <openssl/x509.h>
 
 #include <chrono>
@@ -50,6 +51,9 @@ class Worker;
 /// container and volume prunes, done on every host and reported as one.
 enum class FanOut { containers, volumes, disk_usage, prune };
 [[nodiscard]] std::optional<FanOut> fan_out_of(std::string_view endpoint);
+
+struct MigrationPlan;   // proxy/migrate.cpp
+struct HandoffFailure;  // proxy/migrate.cpp
 
 /// What a placed create's host lacks of its image (Session::image_need): the image itself, or
 /// only the name the create uses for it. Neither: the usual case, no coroutine is entered.
@@ -261,6 +265,15 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> fan_out(Admission& a, Exchange& ex, FanOut kind);
   net::awaitable<void> settle_network_removal(Admission& a);
   net::awaitable<bool> delete_fleet_network(Admission& a, Exchange& ex);
+  // proxy/migrate.cpp: an operator's live migration of a container to another host.
+  net::awaitable<bool> migrate_container(Admission& a, Exchange& ex);
+  net::awaitable<std::expected<nlohmann::json, policy::Decision>> migrate(Admission& a);
+  net::awaitable<std::expected<MigrationPlan, policy::Decision>> plan_migration(Admission& a);
+  net::awaitable<std::expected<nlohmann::json, HandoffFailure>> hand_over_between_nodes(
+      Admission& a, const MigrationPlan& plan, const std::string& new_id,
+      const std::string& checkpoint);
+  net::awaitable<std::string> image_for_migration(Admission& a, Target from, Target to,
+                                                  const nlohmann::json& inspect);
   struct Gather;
   static net::awaitable<void> gather_one(std::shared_ptr<Session> self,
                                          std::shared_ptr<Gather> gather, std::size_t i,

@@ -1,0 +1,399 @@
+// An operator's live migration of a running container to another host of the fleet (issue
+// #16): POST /containers/{id}/migrate?to=HOST with an operator's certificate (berthctl
+// migrate). berth drives it; each host's berth-node does what dockerd cannot (node/agent.hpp):
+//
+//   1. judge: the container can move (policy::migration_blockers), the target host is up, not
+//      cordoned, and both hosts have a berth-node;
+//   2. the target gets the image (copied from the source host if it lacks it, and tagged);
+//   3. the twin is created on the target: same configuration, name, labels, network, address
+//      and aliases (policy::migration_create_body); an overlay allocates the address at start,
+//      so this is allowed while the source still runs;
+//   4. the source's node drains new connections and checkpoints the container (it stops); its
+//      archive (checkpoint and writable layer) is streamed from the source's node straight
+//      into the target's, which restores the twin from it;
+//   5. commit: the source's node removes the stopped source; or, when 4 failed after the dump,
+//      rollback: the twin is removed and the source's node starts the source again from its
+//      kept checkpoint. A failure before the dump leaves the source running, untouched.
+// The tenant's index follows from the hosts' events (the source destroyed, the twin created).
+
+#include <chrono>
+#include <limits>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/endpoint_table.hpp"
+#include "policy/migration.hpp"
+#include "policy/names.hpp"
+#include "policy/query.hpp"
+#include "proxy/body_relay.hpp"
+#include "proxy/docker_client.hpp"
+#include "proxy/log.hpp"
+#include "proxy/ownership.hpp"
+#include "proxy/server.hpp"
+#include "proxy/session.hpp"
+#include "proxy/wire.hpp"
+
+namespace berth::proxy {
+
+using namespace wire;
+using json = nlohmann::json;
+
+std::vector<std::pair<std::string, std::string>> query_params(std::string_view target);
+
+// Why step 4 failed, and whether the source had stopped into its checkpoint (then it must
+// be rolled back).
+struct HandoffFailure {
+  bool dumped = false;
+  std::string message;
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// New connections are dropped this long before the dump, so requests already accepted end;
+// clients retry their SYN and reach the restored twin (../shared/lab-multihost: 0 failed
+// requests with it, hangs without).
+constexpr int drain_ms = 300;
+
+std::int64_t ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+policy::Decision refused(unsigned status, const std::string& message, std::string rule) {
+  return policy::Decision::deny(status, "berth: " + message, std::move(rule));
+}
+
+std::string message_of(const DockerReply& reply) {
+  const auto doc = json::parse(reply.body, nullptr, false);
+  if (doc.is_object() && doc.contains("message") && doc["message"].is_string()) {
+    return doc["message"].get<std::string>();
+  }
+  return reply.body.substr(0, 300);
+}
+
+// A failure's reason from a node's answer whose head is read.
+net::awaitable<std::string> node_refusal(TlsStream& from, beast::flat_buffer& buffer,
+                                         http::response_parser<http::buffer_body>& head) {
+  http::response_parser<http::string_body> rest{std::move(head)};
+  rest.body_limit(64 * 1024);
+  error_code ec;
+  co_await http::async_read(from, buffer, rest, with_ec(ec));
+  DockerReply reply{rest.get().result_int(), ec ? std::string() : rest.get().body()};
+  co_return std::to_string(reply.status) + " " + message_of(reply);
+}
+
+// Step 4 on two connections of berth's own: the source node's checkpoint answer streamed
+// into the target node's restore request. The figures of both nodes on success.
+net::awaitable<std::expected<json, HandoffFailure>> hand_over(TlsStream& source,
+                                                              TlsStream& target,
+                                                              const std::string& old_id,
+                                                              const std::string& new_id,
+                                                              const std::string& checkpoint,
+                                                              RelayProgress& progress) {
+  http::request<http::empty_body> dump{
+      http::verb::post,
+      "/v1/containers/" + old_id + "/checkpoint?checkpoint=" + checkpoint +
+          "&drain_ms=" + std::to_string(drain_ms),
+      11};
+  dump.set(http::field::host, "berth-node");
+  dump.content_length(0);
+  error_code ec;
+  co_await http::async_write(source, dump, with_ec(ec));
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> archive;
+  archive.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (!ec) {
+    co_await http::async_read_header(source, buffer, archive, with_ec(ec));
+  }
+  if (ec) {
+    // Whether the dump happened is unknown: the rollback finds out (it refuses without a
+    // kept checkpoint, and the source then still runs).
+    co_return std::unexpected(HandoffFailure{true, "checkpoint: " + ec.message()});
+  }
+  if (archive.get().result() != http::status::ok) {
+    std::string why = co_await node_refusal(source, buffer, archive);
+    co_return std::unexpected(HandoffFailure{false, "checkpoint: " + why});
+  }
+  json figures = json::parse(archive.get()["Berth-Checkpoint"], nullptr, false);
+  if (!figures.is_object()) {
+    figures = json::object();
+  }
+  const auto transfer_start = Clock::now();
+  http::request<http::buffer_body> restore{
+      http::verb::post, "/v1/containers/" + new_id + "/restore?checkpoint=" + checkpoint, 11};
+  restore.set(http::field::host, "berth-node");
+  restore.set(http::field::content_type, "application/x-tar");
+  restore.chunked(true);
+  http::request_serializer<http::buffer_body> serializer{restore};
+  co_await http::async_write_header(target, serializer, with_ec(ec));
+  if (!ec) {
+    ec = co_await relay_body(source, buffer, archive, target, serializer, restore, progress);
+  }
+  if (ec) {
+    co_return std::unexpected(HandoffFailure{true, "transfer: " + ec.message()});
+  }
+  figures["transfer_ms"] = ms_since(transfer_start);
+  figures["archive_bytes"] = progress.bytes;
+  beast::flat_buffer answer_buffer;
+  http::response_parser<http::string_body> answer;
+  answer.body_limit(64 * 1024);
+  co_await http::async_read(target, answer_buffer, answer, with_ec(ec));
+  if (ec || answer.get().result() != http::status::ok) {
+    DockerReply reply{answer.get().result_int(), ec ? ec.message() : answer.get().body()};
+    co_return std::unexpected(HandoffFailure{true, "restore: " + message_of(reply)});
+  }
+  const json restored = json::parse(answer.get().body(), nullptr, false);
+  if (restored.is_object()) {
+    figures.update(restored);
+  }
+  co_return figures;
+}
+
+// The reason migration_blockers() gives, as one sentence.
+std::string joined(const std::vector<std::string>& reasons) {
+  std::string out;
+  for (const std::string& r : reasons) {
+    out += out.empty() ? r : "; " + r;
+  }
+  return out;
+}
+
+}  // namespace
+
+net::awaitable<bool> Session::migrate_container(Admission& a, Exchange& ex) {
+  auto moved = co_await migrate(a);
+  if (!moved) {
+    co_return co_await refuse(moved.error(), a.client_keep_alive(), ex);
+  }
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.set(http::field::server, "berth");
+  res.set(http::field::content_type, "application/json");
+  res.body() = moved->dump() + "\n";
+  res.keep_alive(a.client_keep_alive() && !worker_.draining());
+  res.prepare_payload();
+  ex.status = 200;
+  ex.bytes_out += res.body().size();
+  const bool written = co_await write_response(res);
+  co_return written && res.keep_alive();
+}
+
+// Step 2: the image the container runs, on the target, under the name its configuration
+// gives. Copied from the source host (which has it, whatever the primary has done since).
+net::awaitable<std::string> Session::image_for_migration(Admission& a, Target from, Target to,
+                                                         const json& inspect) {
+  const std::string id = inspect.value("Image", std::string());
+  const std::string name = inspect.value("Config", json::object()).value("Image", std::string());
+  const auto facts = worker_.index().host_facts(to.host->name);
+  if (!std::binary_search(facts->image_ids.begin(), facts->image_ids.end(), id)) {
+    auto copied = co_await copy_image(worker_.pool(), a.rt, from, to, id);
+    if (!copied) {
+      co_return "copy of its image to " + to.host->name + " failed: " + copied.error();
+    }
+  }
+  const auto ref = name.starts_with("sha256:") ? std::nullopt : policy::names::parse_image_ref(name);
+  const auto tagged = facts->image_tags.find(name);
+  if (ref && !ref->tag.empty() && (tagged == facts->image_tags.end() || tagged->second != id)) {
+    std::string path = "/images/" + policy::escape_path(id) + "/tag?" +
+                       policy::build_query({{"repo", ref->name}, {"tag", ref->tag}});
+    const auto reply = co_await docker_request_to(worker_.pool(), a.rt, to, http::verb::post,
+                                                  std::move(path));
+    if (!reply || reply->status != 201) {
+      co_return "tag of its image as " + name + " on " + to.host->name + " failed";
+    }
+  }
+  co_return std::string();
+}
+
+// What step 1 judged: where the container is and goes, and dockerd's description of it.
+struct MigrationPlan {
+  Target from;
+  Target to;
+  json inspect;
+  std::string old_id;
+  std::string name;
+};
+
+namespace {
+
+// After a failed step 4: the twin removed, and the source started again from its kept
+// checkpoint when it had stopped into one. The operator's refusal says what happened.
+net::awaitable<policy::Decision> undo(UpstreamPool& pool, std::shared_ptr<const Runtime> rt,
+                                      const MigrationPlan& plan, std::string new_id,
+                                      std::string checkpoint, HandoffFailure failure) {
+  std::string twin = "/containers/" + new_id + "?force=1";
+  (void)co_await docker_request_to(pool, rt, plan.to, http::verb::delete_, std::move(twin));
+  std::string outcome = "the container still runs on " + plan.from.host->name;
+  if (failure.dumped) {
+    const Target node{plan.from.host->node.get()};
+    std::string resume = "/v1/containers/" + plan.old_id + "/rollback?checkpoint=" + checkpoint;
+    const auto resumed = co_await docker_request_to(pool, rt, node, http::verb::post,
+                                                    std::move(resume));
+    const json said = resumed ? json::parse(resumed->body, nullptr, false) : json();
+    if (resumed && resumed->status == 200) {
+      outcome = said.is_object() && said.value("state_lost", false)
+                    ? "it was rolled back: it runs again on " + plan.from.host->name +
+                          ", restarted without its memory state (" +
+                          said.value("restore_problem", std::string()) + ")"
+                    : "it was rolled back: it runs again on " + plan.from.host->name;
+    } else if (resumed && resumed->status == 409) {
+      outcome = "the container was never stopped: it still runs on " + plan.from.host->name;
+    } else {
+      outcome = "its rollback on " + plan.from.host->name + " failed too (" +
+                (resumed ? message_of(*resumed) : std::string("no answer")) + ")";
+    }
+  }
+  log_warn("migrate: " + plan.name + " from " + plan.from.host->name + " to " +
+           plan.to.host->name + " failed: " + failure.message + "; " + outcome);
+  co_return refused(500,
+                    "the migration of " + plan.name + " to " + plan.to.host->name +
+                        " failed (" + failure.message + "); " + outcome,
+                    "migrate.failed");
+}
+
+}  // namespace
+
+// Step 1: whether, from where and to where the container may move. Nothing is changed.
+net::awaitable<std::expected<MigrationPlan, policy::Decision>> Session::plan_migration(
+    Admission& a) {
+  const Runtime& rt = *a.rt;
+  if (!rt.fleet()) {
+    co_return std::unexpected(refused(
+        400, "a migration moves a container between the hosts of a fleet; this one has one",
+        "migrate.no_fleet"));
+  }
+  std::string to_name;
+  for (const auto& [key, value] : query_params(a.rewritten.target)) {
+    if (key == "to") {
+      to_name = value;
+    }
+  }
+  const HostRuntime* to = rt.host(to_name);
+  if (to == nullptr) {
+    co_return std::unexpected(
+        refused(400, "migrate needs ?to=HOST, one of the policy's hosts", "migrate.to"));
+  }
+  const auto from = target_of(a);
+  if (!from) {
+    co_return std::unexpected(from.error());
+  }
+  std::optional<policy::Decision> no;
+  if (from->host == to) {
+    no = refused(409, "the container already runs on " + to->name, "migrate.same_host");
+  } else if (!worker_.index().host_facts(to->name)->up) {
+    no = refused(503, "host " + to->name + " is down", "migrate.down");
+  } else if (to->spec != nullptr && to->spec->cordoned) {
+    no = refused(409, "host " + to->name + " is cordoned", "migrate.cordoned");
+  } else if (!from->host->node || !to->node) {
+    no = refused(409,
+                 "host " + (from->host->node ? to->name : from->host->name) +
+                     " has no berth-node in the policy (hosts.node)",
+                 "migrate.no_node");
+  }
+  if (no) {
+    co_return std::unexpected(*no);
+  }
+  std::string path = "/containers/" + policy::escape_path(a.request->params.front()) + "/json";
+  const auto inspected =
+      co_await docker_request_to(worker_.pool(), a.rt, *from, http::verb::get, std::move(path));
+  if (!inspected || inspected->status != 200) {
+    co_return std::unexpected(
+        inspected ? refused(inspected->status, message_of(*inspected), "migrate.inspect")
+                  : refused(502, "the Docker daemon did not answer", "upstream.failed"));
+  }
+  MigrationPlan plan{*from, Target{to}, json::parse(inspected->body, nullptr, false), {}, {}};
+  if (const auto blockers = policy::migration_blockers(plan.inspect); !blockers.empty()) {
+    co_return std::unexpected(
+        refused(409, "this container cannot move: " + joined(blockers), "migrate.immovable"));
+  }
+  plan.old_id = plan.inspect["Id"].get<std::string>();
+  plan.name = plan.inspect["Name"].get<std::string>().substr(1);
+  co_return plan;
+}
+
+// Steps 2 to 5 (the file's head).
+net::awaitable<std::expected<json, policy::Decision>> Session::migrate(Admission& a) {
+  auto planned = co_await plan_migration(a);
+  if (!planned) {
+    co_return std::unexpected(planned.error());
+  }
+  const MigrationPlan& plan = *planned;
+  std::string problem = co_await image_for_migration(a, plan.from, plan.to, plan.inspect);
+  if (!problem.empty()) {
+    co_return std::unexpected(refused(503, problem, "migrate.image"));
+  }
+  std::string create = "/containers/create?" + policy::build_query({{"name", plan.name}});
+  std::string body = policy::migration_create_body(plan.inspect).dump();
+  const auto created = co_await docker_request_to(worker_.pool(), a.rt, plan.to,
+                                                  http::verb::post, std::move(create),
+                                                  std::move(body));
+  const json made = created ? json::parse(created->body, nullptr, false) : json();
+  if (!created || created->status != 201 || !made.is_object() || !made.contains("Id")) {
+    co_return std::unexpected(refused(
+        500, "the container's twin could not be created on " + plan.to.host->name + ": " +
+                 (created ? message_of(*created) : std::string("no answer")),
+        "migrate.create"));
+  }
+  const std::string new_id = made["Id"].get<std::string>();
+  const std::string checkpoint =
+      "berth-" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count());
+  const auto started = Clock::now();
+  auto handed = co_await hand_over_between_nodes(a, plan, new_id, checkpoint);
+  if (!handed) {
+    auto refusal = co_await undo(worker_.pool(), a.rt, plan, new_id, checkpoint, handed.error());
+    co_return std::unexpected(std::move(refusal));
+  }
+  const Target source_node{plan.from.host->node.get()};
+  std::string commit = "/v1/containers/" + plan.old_id + "/commit";
+  const auto committed = co_await docker_request_to(worker_.pool(), a.rt, source_node,
+                                                    http::verb::post, std::move(commit));
+  if (!committed || committed->status != 200) {
+    log_warn("migrate: " + plan.name + " runs on " + plan.to.host->name +
+             ", but its stopped source on " + plan.from.host->name + " was not removed: " +
+             (committed ? message_of(*committed) : std::string("no answer")));
+  }
+  json figures = std::move(*handed);
+  figures["downtime_ms"] = ms_since(started) - figures.value("drain_ms", std::int64_t{0});
+  figures["Id"] = new_id;
+  figures["PreviousId"] = plan.old_id;
+  figures["Name"] = plan.name;
+  figures["From"] = plan.from.host->name;
+  figures["To"] = plan.to.host->name;
+  log_info("migrate: " + plan.name + " moved from " + plan.from.host->name + " to " +
+           plan.to.host->name + " " + figures.dump());
+  co_return figures;
+}
+
+// Step 4 on two connections of berth's own to the two nodes, closed after.
+net::awaitable<std::expected<json, HandoffFailure>> Session::hand_over_between_nodes(
+    Admission& a, const MigrationPlan& plan, const std::string& new_id,
+    const std::string& checkpoint) {
+  const Target source_node{plan.from.host->node.get()};
+  const Target target_node{plan.to.host->node.get()};
+  auto source = co_await worker_.pool().acquire(a.rt, source_node);
+  if (!source) {
+    co_return std::unexpected(HandoffFailure{false, "berth-node of " + plan.from.host->name +
+                                                        ": " + source.error().message()});
+  }
+  auto into = co_await worker_.pool().acquire(a.rt, target_node);
+  if (!into) {
+    (*source)->close();
+    co_return std::unexpected(HandoffFailure{false, "berth-node of " + plan.to.host->name +
+                                                        ": " + into.error().message()});
+  }
+  auto progress = std::make_shared<RelayProgress>();
+  net::co_spawn(client_.get_executor(), watch_relay(progress, *source, *into), net::detached);
+  auto handed = co_await hand_over(**source, **into, plan.old_id, new_id, checkpoint, *progress);
+  progress->done = true;
+  (*source)->close();
+  (*into)->close();
+  if (!handed && progress->stalled) {
+    handed.error().message += " (no byte moved for " + std::to_string(relay_stall.count()) + " s)";
+  }
+  co_return handed;
+}
+
+}  // namespace berth::proxy

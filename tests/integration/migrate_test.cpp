@@ -1,0 +1,256 @@
+// Live migration (issue #16) on the test fleet: berth-node on each host, berth-proxy driving
+// it, the operator asking with berthctl migrate, a tenant's application carrying on.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "tests/support/fleet.hpp"
+#include "tests/support/log_tail.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/proxy_under_test.hpp"
+#include "tests/support/text.hpp"
+
+#ifndef BERTH_NODE_BIN
+#define BERTH_NODE_BIN "berth-node"
+#endif
+
+using berth::test::BackgroundProcess;
+using berth::test::describe;
+using berth::test::ProxyOptions;
+using berth::test::ProxyUnderTest;
+using berth::test::RunResult;
+using berth::test::TestFleet;
+using berth::test::test_image;
+using berth::test::trim;
+using Catch::Matchers::Contains;
+
+namespace {
+
+constexpr const char* cli = "/usr/local/bin/docker";
+
+// A port no one listens on now (the kernel's choice for an ephemeral bind).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  const auto port = static_cast<unsigned>(a.sin_port);  // network order
+  return static_cast<int>(((port & 0xffU) << 8) | (port >> 8));
+}
+
+std::string node_bin() {
+  const char* env = std::getenv("BERTH_NODE_BIN");
+  return env != nullptr ? env : BERTH_NODE_BIN;
+}
+
+// The fleet's hosts in the policy, each with its berth-node on loopback; the proxy reaches
+// the nodes with the operator's certificate (a real deployment gives berth one of its own).
+std::string hosts_with_nodes(const TestFleet& fleet, const std::vector<int>& ports) {
+  std::string yaml;
+  for (int h = 0; h < fleet.size(); ++h) {
+    yaml += fleet.policy_host(h) + "    node:\n      url: tls://127.0.0.1:" +
+            std::to_string(ports[static_cast<std::size_t>(h)]) +
+            "\n      ca: ca/ca.pem\n      cert: operator/cert.pem\n      key: operator/key.pem\n";
+  }
+  return yaml;
+}
+
+// One host's berth-node, serving until the test ends; `data_root` is what it believes dockerd's
+// data root to be.
+BackgroundProcess start_node(const ProxyUnderTest& p, const TestFleet& fleet, int host, int port,
+                             const std::string& data_root) {
+  const std::string h = std::to_string(host);
+  const auto log = p.dir() / ("node-h" + h + ".log");
+  BackgroundProcess node(
+      {node_bin(), "--listen", "127.0.0.1:" + std::to_string(port), "--cert",
+       (p.ca_dir() / "server-cert.pem").string(), "--key", (p.ca_dir() / "server-key.pem").string(),
+       "--client-ca", (p.ca_dir() / "ca.pem").string(), "--docker", fleet.url(host), "--data-root",
+       data_root, "--state", (p.dir() / ("node-h" + h)).string(), "--criu", "/opt/berth/bin/criu"},
+      log);
+  const auto ready = berth::test::wait_for_line(log, std::regex("listening on"),
+                                                std::chrono::seconds(10),
+                                                [&node] { return node.running(); });
+  INFO(berth::test::tail_lines(log, 20));
+  REQUIRE(ready);
+  return node;
+}
+
+std::string data_root(const TestFleet& fleet, int host) {
+  return "/var/lib/bf-" + fleet.id() + "/h" + std::to_string(host);
+}
+
+int host_of(const TestFleet& fleet, const ProxyUnderTest& p, const std::string& name) {
+  for (int h = 0; h < fleet.size(); ++h) {
+    const auto r = fleet.docker(h, {"ps", "-q", "--filter", "label=" + p.tenant_label(),
+                                    "--filter", "name=_" + name + "$"});
+    if (!trim(r.out).empty()) {
+      return h;
+    }
+  }
+  return -1;
+}
+
+RunResult migrate(const ProxyUnderTest& p, const std::string& container, int to) {
+  return p.berthctl({"migrate", container, "--to", "h" + std::to_string(to), "--url",
+                     "tcp://127.0.0.1:" + std::to_string(p.port()), "--cert-path",
+                     p.operator_bundle().string()});
+}
+
+// berth's stored name of the tenant's container (what the operator sees on the hosts).
+std::string stored_name(const TestFleet& fleet, int host, const ProxyUnderTest& p,
+                        const std::string& name) {
+  const auto r = fleet.docker(host, {"ps", "--filter", "label=" + p.tenant_label(), "--filter",
+                                     "name=_" + name + "$", "--format", "{{.Names}}"});
+  return trim(r.out);
+}
+
+long counter(const ProxyUnderTest& p) {
+  const auto r = p.docker(cli, p.tenant_bundle(), {"exec", "app", "cat", "/dev/shm/count"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  return std::stol(trim(r.out));
+}
+
+}  // namespace
+
+TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory, files and "
+          "open TCP connection, a failed restore rolls it back, and what cannot move stays put",
+          "[fleet][migrate]") {
+  TestFleet fleet(2);
+  INFO(fleet.failure());
+  REQUIRE(fleet.up());
+  const std::vector<int> ports{free_port(), free_port()};
+  ProxyOptions options;
+  options.hosts = hosts_with_nodes(fleet, ports);
+  options.policy_extra = "placement: {cpu_overcommit: 8}\n";
+  ProxyUnderTest p(options);
+  auto tenant = [&](const std::vector<std::string>& args) {
+    return p.docker(cli, p.tenant_bundle(), args);
+  };
+  REQUIRE(tenant({"network", "create", "appnet"}).ok());
+  auto r = tenant({"run", "-d", "--name", "app", "--network", "appnet", test_image, "sh", "-c",
+                   "echo booted >> /boots; "
+                   "(while true; do nc -l -p 7000 -e sh -c "
+                   "'while true; do echo tick; sleep 0.2; done'; done) & "
+                   "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; sleep 0.1; done"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  // A client holding one TCP connection to the app: nc ends (and its container stops) if the
+  // connection breaks.
+  r = tenant({"run", "-d", "--name", "client", "--network", "appnet", test_image, "sh", "-c",
+              "sleep 1; nc app 7000 > /ticks"});
+  REQUIRE(r.ok());
+  const std::string address_before = trim(
+      tenant({"inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "app"})
+          .out);
+  REQUIRE_FALSE(address_before.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  int home = host_of(fleet, p, "app");
+  REQUIRE(home >= 0);
+  const int away = 1 - home;
+  const std::string stored = stored_name(fleet, home, p, "app");
+  BackgroundProcess home_node = start_node(p, fleet, home, ports[static_cast<std::size_t>(home)],
+                                           data_root(fleet, home));
+  // The other host's node is misconfigured at first: it puts checkpoints where its dockerd
+  // never looks.
+  BackgroundProcess away_node = start_node(p, fleet, away, ports[static_cast<std::size_t>(away)],
+                                           (p.dir() / "not-the-data-root").string());
+
+  {  // A tenant cannot ask for a migration.
+    r = p.berthctl({"migrate", stored, "--to", "h" + std::to_string(1 - home), "--url",
+                    "tcp://127.0.0.1:" + std::to_string(p.port()), "--cert-path",
+                    p.tenant_bundle().string()});
+    CHECK(r.exit_code == 1);
+    CHECK(host_of(fleet, p, "app") == home);
+  }
+
+  // Away while the node there is misconfigured: the restore fails after the dump, and the app
+  // is rolled back onto its host from its checkpoint, still counting from where it was.
+  {
+    const long before = counter(p);
+    r = migrate(p, stored, away);
+    INFO(describe(r));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Contains("rolled back") &&
+                          Contains("runs again on h" + std::to_string(home)));
+    CHECK(host_of(fleet, p, "app") == home);
+    const long after = counter(p);
+    CHECK(after >= before);  // its memory, not a restart
+    CHECK(trim(tenant({"exec", "app", "cat", "/boots"}).out) == "booted");
+    // Nothing of the failed twin is left on h1.
+    CHECK(trim(fleet.docker(away, {"ps", "-aq", "--filter", "label=" + p.tenant_label(),
+                                   "--filter", "name=_app$"})
+                   .out)
+              .empty());
+  }
+  away_node.stop(SIGTERM, std::chrono::seconds(2));
+  away_node = start_node(p, fleet, away, ports[static_cast<std::size_t>(away)],
+                         data_root(fleet, away));
+
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    home = host_of(fleet, p, "app");
+    const int to = 1 - home;
+    const long before = counter(p);
+    r = migrate(p, stored, to);
+    INFO(describe(r));
+    INFO(berth::test::tail_lines(p.log_file(), 30));
+    REQUIRE(r.ok());
+    const auto figures = nlohmann::json::parse(r.out);
+    CHECK(figures["To"] == "h" + std::to_string(to));
+    CHECK(figures["downtime_ms"].get<long>() > 0);
+    CHECK(host_of(fleet, p, "app") == to);
+    // Same name and address, its memory carried on, its writable layer with it, one boot.
+    const long after = counter(p);
+    CHECK(after >= before);
+    CHECK(trim(tenant({"exec", "app", "cat", "/boots"}).out) == "booted");
+    CHECK(trim(tenant({"inspect", "-f",
+                       "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "app"})
+                   .out) == address_before);
+    const auto listed = tenant({"ps", "--format", "{{.Names}}"});
+    CHECK(trim(listed.out).find("app") != std::string::npos);
+    // The client's one connection is alive: still running, ticks still arriving.
+    const auto ticks = [&] {
+      return std::stol(trim(tenant({"exec", "client", "sh", "-c", "wc -l < /ticks"}).out));
+    };
+    const long t0 = ticks();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(ticks() > t0);
+    CHECK(trim(tenant({"inspect", "-f", "{{.State.Running}}", "client"}).out) == "true");
+    // The source is gone from its host, and no checkpoint is left behind by the nodes.
+    CHECK(trim(fleet.docker(home, {"ps", "-aq", "--filter", "label=" + p.tenant_label(),
+                                   "--filter", "name=_app$"})
+                   .out)
+              .empty());
+  }
+  for (int h = 0; h < 2; ++h) {
+    CHECK(std::filesystem::is_empty(p.dir() / ("node-h" + std::to_string(h)) / "ckpt"));
+  }
+
+  // What cannot move is said, and it stays where it runs.
+  REQUIRE(tenant({"run", "-d", "-t", "--name", "term", test_image, "sh"}).ok());
+  const int term_home = host_of(fleet, p, "term");
+  r = migrate(p, stored_name(fleet, term_home, p, "term"), 1 - term_home);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Contains("cannot move") && Contains("TTY"));
+  CHECK(host_of(fleet, p, "term") == term_home);
+  CHECK(trim(tenant({"inspect", "-f", "{{.State.Running}}", "term"}).out) == "true");
+}
