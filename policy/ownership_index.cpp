@@ -42,14 +42,28 @@ bool is_hex(std::string_view s) {
 
 }  // namespace
 
+// A name belongs to one container. On a fleet two may carry it for a moment, while a live
+// migration's twin is made on another host (proxy/migrate.cpp): the newer container takes the
+// name, a container read again keeps a name only if no other holds it, and when the holder
+// goes the name passes to the other.
 void OwnershipIndex::put_container(ContainerInfo c) {
-  if (auto it = containers_.find(c.id); it != containers_.end()) {
-    container_names_.erase(it->second.name);
-  }
   if (!c.name.empty() && c.name.front() == '/') {
     c.name.erase(0, 1);
   }
-  container_names_[c.name] = c.id;
+  bool known = false;
+  if (auto it = containers_.find(c.id); it != containers_.end()) {
+    known = true;
+    if (auto n = container_names_.find(it->second.name);
+        n != container_names_.end() && n->second == c.id && it->second.name != c.name) {
+      container_names_.erase(n);  // renamed
+    }
+  }
+  const auto held = container_names_.find(c.name);
+  const bool other_holder = held != container_names_.end() && held->second != c.id &&
+                            containers_.contains(held->second);
+  if (!known || !other_holder) {
+    container_names_[c.name] = c.id;
+  }
   std::string id = c.id;
   containers_[id] = std::move(c);
 }
@@ -59,6 +73,12 @@ void OwnershipIndex::erase_container(std::string_view id) {
     if (auto n = container_names_.find(it->second.name);
         n != container_names_.end() && n->second == it->first) {
       container_names_.erase(n);
+      for (const auto& [other, info] : containers_) {
+        if (other != it->first && info.name == it->second.name) {
+          container_names_[info.name] = other;
+          break;
+        }
+      }
     }
     containers_.erase(it);
   }

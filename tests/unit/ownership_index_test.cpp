@@ -479,3 +479,32 @@ TEST_CASE("a create in flight holds its stored name against another create of th
   idx.release(first);
   CHECK_FALSE(idx.name_reserved("acme_web", second));
 }
+
+TEST_CASE("a migrated container's name stays with its twin on the other host, however the "
+          "hosts' events about the two interleave",
+          "[policy][index][migrate]") {
+  const std::string source(64, 'a');
+  const std::string twin(64, 'b');
+  OwnershipIndex idx;
+  idx.put_container({source, "acme", "acme_app", "running", "h0"});
+  // The twin is created on h1 under the same name: the newer container takes it.
+  idx.put_container({twin, "acme", "acme_app", "created", "h1"});
+  CHECK(idx.host_of_container("acme_app") == "h1");
+  // h0 reports the source's dump (it stops): read again, it does not take the name back.
+  idx.put_container({source, "acme", "acme_app", "exited", "h0"});
+  CHECK(idx.host_of_container("acme_app") == "h1");
+  // The source is removed: the name stays the twin's.
+  idx.erase_container(source);
+  CHECK(idx.host_of_container("acme_app") == "h1");
+
+  // A rollback: the twin goes, the source (which held the name before) gets it back.
+  OwnershipIndex back;
+  back.put_container({source, "acme", "acme_app", "running", "h0"});
+  back.put_container({twin, "acme", "acme_app", "created", "h1"});
+  back.erase_container(twin);
+  CHECK(back.host_of_container("acme_app") == "h0");
+  // A rename still moves a container's name.
+  back.put_container({source, "acme", "acme_web", "running", "h0"});
+  CHECK(back.host_of_container("acme_web") == "h0");
+  CHECK_FALSE(back.host_of_container("acme_app").has_value());
+}

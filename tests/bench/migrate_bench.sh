@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Live migration (issue #16), measured on this machine: a two-host test fleet, a berth-node on
+# each host, berth-proxy in front; a tenant's small application (busybox httpd, a counter in
+# memory and /dev/shm, a TCP tick server) on its overlay network, a client container asking it
+# for a page every 50 ms and another holding one TCP connection to it; the operator moves the
+# application back and forth BENCH_MIGRATIONS times with berthctl migrate. Prints the
+# distribution of each phase as berth measured it, the longest gap the client saw between two
+# answered requests, its failed requests, and whether the held connection lived through it all.
+#
+# usage: tests/bench/migrate_bench.sh BUILD_DIR
+#   BUILD_DIR holds proxy/berth-proxy, node/berth-node and ctl/berthctl.
+# Needs: root, dockerd with berth-test/busybox:latest, /opt/berth/bin/criu
+#   (scripts/install-criu.sh), tests/support/test_fleet.sh's tools.
+# Knobs: BENCH_MIGRATIONS (30).
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+BUILD=$(cd "$1" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+PROXY=$BUILD/proxy/berth-proxy
+NODE=$BUILD/node/berth-node
+CTL=$BUILD/ctl/berthctl
+FLEET=$SRC/tests/support/test_fleet.sh
+IMAGE=berth-test/busybox:latest
+MIGRATIONS=${BENCH_MIGRATIONS:-30}
+ID=mb$(($$ % 10000))
+WORK=$(mktemp -d /tmp/berth-migrate-bench.XXXXXX)
+PIDS=()
+
+log() { printf '[migrate_bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  bash "$FLEET" down "$ID" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for bin in "$PROXY" "$NODE" "$CTL" /opt/berth/bin/criu; do
+  [[ -x $bin ]] || die "$bin not there"
+done
+
+log "fleet $ID: two dockerds"
+bash "$FLEET" up "$ID" 2 "$IMAGE" >"$WORK/fleet.log" 2>&1 || { cat "$WORK/fleet.log" >&2; die "no fleet"; }
+"$CTL" ca init "$WORK/ca" --host 127.0.0.1 >/dev/null
+"$CTL" cert issue --ca "$WORK/ca" --tenant benchco --user bench --out "$WORK/tenant" >/dev/null
+"$CTL" cert issue --ca "$WORK/ca" --operator --user ops --out "$WORK/operator" >/dev/null
+
+ports=()
+for h in 0 1; do
+  port=$((20000 + RANDOM % 20000))
+  ports+=("$port")
+  "$NODE" --listen "127.0.0.1:$port" --cert "$WORK/ca/server-cert.pem" \
+    --key "$WORK/ca/server-key.pem" --client-ca "$WORK/ca/ca.pem" \
+    --docker "/run/bf-$ID/h$h.sock" --data-root "/var/lib/bf-$ID/h$h" --state "$WORK/node-h$h" \
+    --criu /opt/berth/bin/criu >"$WORK/node-h$h.log" 2>&1 &
+  PIDS+=($!)
+done
+{
+  echo 'listen: "127.0.0.1:0"'
+  echo 'hosts:'
+  for h in 0 1; do
+    printf '  - name: h%d\n    url: "unix:///run/bf-%s/h%d.sock"\n' "$h" "$ID" "$h"
+    printf '    capacity: {cpus: 64, memory: 64GiB}\n'
+    printf '    node: {url: "tls://127.0.0.1:%s", ca: %s/ca/ca.pem, cert: %s/operator/cert.pem, key: %s/operator/key.pem}\n' \
+      "${ports[$h]}" "$WORK" "$WORK" "$WORK"
+  done
+  printf 'tls:\n  cert: %s/ca/server-cert.pem\n  key: %s/ca/server-key.pem\n' "$WORK" "$WORK"
+  printf '  client_ca: %s/ca/ca.pem\n' "$WORK"
+  printf 'tenants:\n  benchco: {}\nidentities:\n  - organization: benchco\n    tenant: benchco\n'
+  printf '  - organization: berth-operators\n    role: operator\n'
+} >"$WORK/policy.yaml"
+"$PROXY" --policy "$WORK/policy.yaml" >"$WORK/proxy.log" 2>&1 &
+PIDS+=($!)
+PORT=
+for _ in $(seq 100); do
+  PORT=$(sed -n 's/^berth-proxy: ready on port \([0-9]*\)$/\1/p' "$WORK/proxy.log")
+  [[ -n $PORT ]] && break
+  sleep 0.1
+done
+[[ -n $PORT ]] || { cat "$WORK/proxy.log" >&2; die "berth-proxy did not start"; }
+
+tenant() {
+  DOCKER_CONFIG=$WORK/docker-config docker --tlsverify --tlscacert "$WORK/tenant/ca.pem" \
+    --tlscert "$WORK/tenant/cert.pem" --tlskey "$WORK/tenant/key.pem" \
+    -H "tcp://127.0.0.1:$PORT" "$@"
+}
+
+tenant network create appnet >/dev/null
+tenant run -d --name app --network appnet "$IMAGE" sh -c \
+  "mkdir -p /www && echo hello > /www/index.html && httpd -p 8080 -h /www &&
+   (while true; do nc -l -p 7000 -e sh -c 'while true; do echo tick; sleep 0.2; done'; done) &
+   i=0; while true; do i=\$((i+1)); echo \$i > /dev/shm/count; sleep 0.1; done" >/dev/null
+tenant run -d --name loop --network appnet "$IMAGE" sh -c \
+  'sleep 1; while true; do
+     if printf "GET / HTTP/1.0\r\n\r\n" | nc -w 10 app 8080 | grep -q hello; then r=ok; else r=fail; fi
+     echo "$(cut -d" " -f1 /proc/uptime) $r"
+     sleep 0.05
+   done > /log' >/dev/null
+tenant run -d --name held --network appnet "$IMAGE" sh -c 'sleep 1; nc app 7000 > /ticks' >/dev/null
+sleep 3
+stored=$(for h in 0 1; do docker -H "unix:///run/bf-$ID/h$h.sock" ps --filter name=_app$ --format '{{.Names}}'; done | head -1)
+[[ -n $stored ]] || die "the application did not start"
+home=$(for h in 0 1; do
+  if docker -H "unix:///run/bf-$ID/h$h.sock" ps -q --filter name=_app$ | grep -q .; then echo "$h"; fi
+done)
+log "application $stored on h$home; $MIGRATIONS migrations"
+
+failed_migrations=0
+for ((i = 1; i <= MIGRATIONS; i++)); do
+  to=$((1 - home))
+  if DOCKER_HOST=tcp://127.0.0.1:$PORT DOCKER_CERT_PATH=$WORK/operator \
+       "$CTL" migrate "$stored" --to "h$to" >"$WORK/m.json" 2>"$WORK/m.err"; then
+    python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$WORK/m.json" >>"$WORK/migrations.jsonl"
+    home=$to
+  else
+    failed_migrations=$((failed_migrations + 1))
+    log "migration $i failed: $(cat "$WORK/m.err")"
+  fi
+  sleep 1
+done
+sleep 1
+tenant exec loop cat /log >"$WORK/loop.log"
+held=$(tenant inspect -f '{{.State.Running}}' held)
+ticks=$(tenant exec held sh -c 'wc -l < /ticks' || echo 0)
+count=$(tenant exec app cat /dev/shm/count)
+
+python3 - "$WORK/migrations.jsonl" "$WORK/loop.log" "$MIGRATIONS" "$failed_migrations" "$held" "$ticks" "$count" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])] if open(sys.argv[1]).read().strip() else []
+def q(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
+print(f"\n{len(rows)} of {sys.argv[3]} migrations done ({sys.argv[4]} failed)\n")
+print("| ms (bytes) | min | p50 | p95 | max |\n|---|---|---|---|---|")
+for key in ("downtime_ms", "drain_ms", "dump_ms", "transfer_ms", "restore_ms", "archive_bytes"):
+    vals = [r[key] for r in rows if key in r]
+    if vals:
+        print(f"| {key} | {min(vals)} | {q(vals, .5)} | {q(vals, .95)} | {max(vals)} |")
+lines = [l.split() for l in open(sys.argv[2]) if l.strip()]
+ok = [float(t) for t, s in lines if s == "ok"]
+fail = sum(1 for _, s in lines if s == "fail")
+gap = max((b - a for a, b in zip(ok, ok[1:])), default=0) * 1000  # /proc/uptime: 10 ms steps
+print(f"\nclient: {len(ok)} requests answered, {fail} failed, longest gap between answers {gap:.0f} ms")
+print(f"held TCP connection: {'alive' if sys.argv[5] == 'true' else 'BROKEN'} ({sys.argv[6]} ticks)")
+print(f"application's in-memory counter at the end: {sys.argv[7]} (one boot: it never restarted)")
+PY
