@@ -47,7 +47,9 @@ constexpr std::string_view usage_text =
     "  berthctl host list POLICY_FILE\n"
     "  berthctl host cordon|uncordon HOST POLICY_FILE\n"
     "  berthctl migrate CONTAINER --to HOST [--url tcp://PROXY:PORT] [--cert-path DIR]\n"
-    "      (an operator's certificate; defaults: DOCKER_HOST, DOCKER_CERT_PATH)\n";
+    "  berthctl host drain HOST [--url tcp://PROXY:PORT] [--cert-path DIR]\n"
+    "      (these two ask berth-proxy with an operator's certificate; defaults: DOCKER_HOST,\n"
+    "       DOCKER_CERT_PATH; drain a host cordoned first)\n";
 
 int usage(std::string_view message) {
   if (!message.empty()) {
@@ -395,6 +397,34 @@ int host_list(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// The proxy berthctl asks, and the operator's certificates: the command line's, or the
+// docker CLI's environment.
+berth::ctl::ProxyEndpoint proxy_endpoint(const Args& args) {
+  const char* docker_host = std::getenv("DOCKER_HOST");
+  const char* cert_path = std::getenv("DOCKER_CERT_PATH");
+  return {args.last("--url").value_or(docker_host != nullptr ? docker_host : ""),
+          args.last("--cert-path").value_or(cert_path != nullptr ? cert_path : "")};
+}
+
+// berth-proxy's answer to an operator's POST: its JSON printed, or its message as the error.
+int ask_proxy(const berth::ctl::ProxyEndpoint& endpoint, const std::string& target) {
+  if (endpoint.url.empty() || endpoint.cert_path.empty()) {
+    return usage("the proxy's address and an operator's certificates are needed (--url and "
+                 "--cert-path, or DOCKER_HOST and DOCKER_CERT_PATH)");
+  }
+  const auto answer = berth::ctl::operator_post(endpoint, target, std::chrono::minutes(30));
+  if (!answer) {
+    return error(answer.error());
+  }
+  const auto doc = nlohmann::json::parse(answer->body, nullptr, false);
+  if (answer->status != 200) {
+    const bool said = doc.is_object() && doc.contains("message") && doc["message"].is_string();
+    return error(said ? doc["message"].get<std::string>() : answer->body);
+  }
+  std::cout << (doc.is_object() ? doc.dump(2) : answer->body) << "\n";
+  return 0;
+}
+
 // berthctl migrate CONTAINER --to HOST: berth-proxy moves the running container to HOST
 // (proxy/migrate.cpp) and says how long each step took, or why it did not move it.
 int migrate(const std::vector<std::string>& argv) {
@@ -408,29 +438,24 @@ int migrate(const std::vector<std::string>& argv) {
   if (args->positionals.size() != 1 || !args->has("--to")) {
     return usage("migrate needs one CONTAINER and --to HOST");
   }
-  const char* docker_host = std::getenv("DOCKER_HOST");
-  const char* cert_path = std::getenv("DOCKER_CERT_PATH");
-  berth::ctl::ProxyEndpoint endpoint{
-      args->last("--url").value_or(docker_host != nullptr ? docker_host : ""),
-      args->last("--cert-path").value_or(cert_path != nullptr ? cert_path : "")};
-  if (endpoint.url.empty() || endpoint.cert_path.empty()) {
-    return usage("migrate needs the proxy's address and an operator's certificates (--url and "
-                 "--cert-path, or DOCKER_HOST and DOCKER_CERT_PATH)");
+  return ask_proxy(proxy_endpoint(*args),
+                   "/containers/" + berth::policy::escape_path(args->positionals.front()) +
+                       "/migrate?" + berth::policy::build_query({{"to", *args->last("--to")}}));
+}
+
+// berthctl host drain HOST: every running container of the cordoned HOST moved elsewhere, one
+// at a time; what could not move is listed with the reason.
+int host_drain(const std::vector<std::string>& argv) {
+  std::string problem;
+  auto args = parse_args(argv, {{"--url", true, false}, {"--cert-path", true, false}}, problem);
+  if (!args) {
+    return usage(problem);
   }
-  const std::string target =
-      "/containers/" + berth::policy::escape_path(args->positionals.front()) + "/migrate?" +
-      berth::policy::build_query({{"to", *args->last("--to")}});
-  const auto answer = berth::ctl::operator_post(endpoint, target, std::chrono::minutes(30));
-  if (!answer) {
-    return error(answer.error());
+  if (args->positionals.size() != 1) {
+    return usage("host drain needs one HOST");
   }
-  const auto doc = nlohmann::json::parse(answer->body, nullptr, false);
-  if (answer->status != 200) {
-    const bool said = doc.is_object() && doc.contains("message") && doc["message"].is_string();
-    return error(said ? doc["message"].get<std::string>() : answer->body);
-  }
-  std::cout << (doc.is_object() ? doc.dump(2) : answer->body) << "\n";
-  return 0;
+  return ask_proxy(proxy_endpoint(*args),
+                   "/hosts/" + berth::policy::escape_path(args->positionals.front()) + "/drain");
 }
 
 }  // namespace
@@ -460,6 +485,9 @@ int run(const std::vector<std::string>& all) {
   const std::vector<std::string> rest(all.begin() + 2, all.end());
   if (all[0] == "migrate") {
     return migrate(std::vector<std::string>(all.begin() + 1, all.end()));
+  }
+  if (command == "host drain") {
+    return host_drain(rest);
   }
   if (command == "ca init") {
     return ca_init(rest);

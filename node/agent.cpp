@@ -247,18 +247,44 @@ Outcome Agent::checkpoint(const std::string& id, const std::string& name, int dr
   const double drain_s = seconds_since(drain_start);
   const auto dump_start = Clock::now();
   const json request = {{"CheckpointID", name}, {"CheckpointDir", dir.string()}, {"Exit", true}};
-  const Reply dumped =
-      dockerd_.call(http::verb::post, "/containers/" + id + "/checkpoints", request.dump());
+  Reply dumped;
+  bool running = true;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    dumped = dockerd_.call(http::verb::post, "/containers/" + id + "/checkpoints", request.dump());
+    if (dumped.status == 201) {
+      break;
+    }
+    // containerd may still hold a blob of this container's last checkpoint ("content
+    // sha256:...: already exists", seen after a rollback). Whether CRIU had already stopped
+    // the container then decides: still running, the dump is tried again a moment later.
+    Outcome gone;
+    const auto now = inspect(dockerd_, id, gone);
+    running = now && now->value("State", json::object()).value("Running", false);
+    if (!running || docker_message(dumped).find("already exists") == std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
   const double dump_s = seconds_since(dump_start);
   figures_.phase("dump", dump_s, dumped.status == 201);
   if (dumped.status != 201) {
-    if (drained) {
+    if (drained && running) {
       (void)run(drain_rule(pid, "-D"));
     }
     (void)dockerd_.call(http::verb::post, "/containers/" + id + "/update",
                         json{{"RestartPolicy", restart}}.dump());
     remove_tree(dir);
-    return failure(500, "checkpoint: " + docker_message(dumped));
+    std::string why = "checkpoint: " + docker_message(dumped);
+    if (!running) {
+      // Stopped by the dump, whose images dockerd then lost: it runs again, without its memory.
+      const Reply plain = dockerd_.call(http::verb::post, "/containers/" + id + "/start");
+      why += plain.status < 400 && plain.status != 0
+                 ? "; the dump had stopped it: it was started again without its memory state"
+                 : "; the dump had stopped it and it could not be started again: " +
+                       docker_message(plain);
+    }
+    std::cerr << "berth-node: " << id << ": " << why << "\n";
+    return failure(500, why);
   }
   std::uintmax_t bytes = 0;
   std::error_code ec;

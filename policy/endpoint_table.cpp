@@ -279,6 +279,9 @@ constexpr std::array kRoutes{
     // (issue #16; proxy/migrate.cpp). dockerd never sees it.
     Route{"POST", "/containers/{id}/migrate", "container.migrate", operator_only, none, slow, {},
           unindexed, holder},
+    // berth's own: every container of a cordoned host migrated elsewhere, one at a time.
+    Route{"POST", "/hosts/{name}/drain", "host.drain", operator_only, none, slow, {}, unindexed,
+          any},
     Route{"GET", "/containers/{id}/checkpoints", "checkpoint.list", operator_only, none, quick, {},
           unindexed, holder},
     Route{"POST", "/containers/{id}/checkpoints", "checkpoint.create", operator_only, judge, slow,

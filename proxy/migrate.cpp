@@ -16,6 +16,7 @@
 //      kept checkpoint. A failure before the dump leaves the source running, untouched.
 // The tenant's index follows from the hosts' events (the source destroyed, the twin created).
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <string>
@@ -162,32 +163,127 @@ std::string joined(const std::vector<std::string>& reasons) {
 
 }  // namespace
 
-net::awaitable<bool> Session::migrate_container(Admission& a, Exchange& ex) {
-  auto moved = co_await migrate(a);
-  if (!moved) {
-    co_return co_await refuse(moved.error(), a.client_keep_alive(), ex);
-  }
+namespace {
+
+// A berth route's JSON answer to an operator.
+http::response<http::string_body> json_answer(const json& body, bool keep_alive) {
   http::response<http::string_body> res{http::status::ok, 11};
   res.set(http::field::server, "berth");
   res.set(http::field::content_type, "application/json");
-  res.body() = moved->dump() + "\n";
-  res.keep_alive(a.client_keep_alive() && !worker_.draining());
+  res.body() = body.dump() + "\n";
+  res.keep_alive(keep_alive);
   res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+net::awaitable<bool> Session::migrate_container(Admission& a, Exchange& ex) {
+  std::string to;
+  for (const auto& [key, value] : query_params(a.rewritten.target)) {
+    if (key == "to") {
+      to = value;
+    }
+  }
+  const std::string ref = a.request->params.front();
+  auto moved = co_await migrate(a.rt, ref, to);
+  if (!moved) {
+    co_return co_await refuse(moved.error(), a.client_keep_alive(), ex);
+  }
+  auto res = json_answer(*moved, a.client_keep_alive() && !worker_.draining());
   ex.status = 200;
   ex.bytes_out += res.body().size();
   const bool written = co_await write_response(res);
   co_return written && res.keep_alive();
 }
 
+// POST /hosts/{name}/drain (berthctl host drain): every running container of a cordoned host
+// migrated in turn, one at a time, each to the host that is up, not cordoned, has a berth-node
+// and holds the fewest containers then. What cannot move stays, with the reason.
+net::awaitable<bool> Session::drain_host(Admission& a, Exchange& ex) {
+  const std::shared_ptr<const Runtime> rt = a.rt;
+  const std::string name = a.request->params.front();
+  const HostRuntime* host = rt->host(name);
+  std::optional<policy::Decision> no;
+  if (!rt->fleet() || host == nullptr) {
+    no = refused(404, "no host " + name + " in the policy's fleet", "drain.unknown");
+  } else if (host->spec == nullptr || !host->spec->cordoned) {
+    no = refused(409,
+                 "host " + name + " is not cordoned: cordon it first (berthctl host cordon), "
+                 "so that nothing new is placed on it while it drains",
+                 "drain.uncordoned");
+  }
+  if (no) {
+    co_return co_await refuse(*no, a.client_keep_alive(), ex);
+  }
+  const auto running = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+    std::vector<policy::ContainerInfo> out;
+    for (auto& c : idx.all_containers()) {
+      if (c.host == name && c.state == "running") {
+        out.push_back(std::move(c));
+      }
+    }
+    return out;
+  });
+  json moved = json::array();
+  json stayed = json::array();
+  for (const policy::ContainerInfo& c : running) {
+    const std::optional<std::string> to = drain_target(*rt, name);
+    if (!to) {
+      stayed.push_back({{"Name", c.name}, {"Reason", "no other host can take it"}});
+      continue;
+    }
+    auto result = co_await migrate(rt, c.id, *to);
+    if (result) {
+      moved.push_back({{"Name", c.name}, {"To", *to}, {"Id", (*result)["Id"]},
+                       {"downtime_ms", (*result)["downtime_ms"]}});
+    } else {
+      stayed.push_back({{"Name", c.name}, {"Reason", result.error().tenant_message}});
+    }
+  }
+  log_info("drain: host " + name + ": " + std::to_string(moved.size()) + " moved, " +
+           std::to_string(stayed.size()) + " stayed");
+  auto res = json_answer(json{{"Host", name}, {"Moved", moved}, {"Stayed", stayed}},
+                         a.client_keep_alive() && !worker_.draining());
+  ex.status = 200;
+  ex.bytes_out += res.body().size();
+  const bool written = co_await write_response(res);
+  co_return written && res.keep_alive();
+}
+
+// Where a drained host's next container goes: the host, other than `from`, that is up, not
+// cordoned, has a berth-node, and holds the fewest containers now.
+std::optional<std::string> Session::drain_target(const Runtime& rt, const std::string& from) {
+  std::optional<std::string> best;
+  std::size_t fewest = std::numeric_limits<std::size_t>::max();
+  for (const HostRuntime& h : rt.hosts) {
+    if (h.name == from || !h.node || (h.spec != nullptr && h.spec->cordoned) ||
+        !worker_.index().host_facts(h.name)->up) {
+      continue;
+    }
+    const std::size_t held = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+      const auto all = idx.all_containers();
+      return static_cast<std::size_t>(std::count_if(
+          all.begin(), all.end(), [&](const policy::ContainerInfo& c) { return c.host == h.name; }));
+    });
+    if (held < fewest) {
+      fewest = held;
+      best = h.name;
+    }
+  }
+  return best;
+}
+
 // Step 2: the image the container runs, on the target, under the name its configuration
 // gives. Copied from the source host (which has it, whatever the primary has done since).
-net::awaitable<std::string> Session::image_for_migration(Admission& a, Target from, Target to,
+net::awaitable<std::string> Session::image_for_migration(std::shared_ptr<const Runtime> rt,
+                                                         Target from, Target to,
                                                          const json& inspect) {
   const std::string id = inspect.value("Image", std::string());
   const std::string name = inspect.value("Config", json::object()).value("Image", std::string());
   const auto facts = worker_.index().host_facts(to.host->name);
   if (!std::binary_search(facts->image_ids.begin(), facts->image_ids.end(), id)) {
-    auto copied = co_await copy_image(worker_.pool(), a.rt, from, to, id);
+    auto copied = co_await copy_image(worker_.pool(), rt, from, to, id);
     if (!copied) {
       co_return "copy of its image to " + to.host->name + " failed: " + copied.error();
     }
@@ -197,7 +293,7 @@ net::awaitable<std::string> Session::image_for_migration(Admission& a, Target fr
   if (ref && !ref->tag.empty() && (tagged == facts->image_tags.end() || tagged->second != id)) {
     std::string path = "/images/" + policy::escape_path(id) + "/tag?" +
                        policy::build_query({{"repo", ref->name}, {"tag", ref->tag}});
-    const auto reply = co_await docker_request_to(worker_.pool(), a.rt, to, http::verb::post,
+    const auto reply = co_await docker_request_to(worker_.pool(), rt, to, http::verb::post,
                                                   std::move(path));
     if (!reply || reply->status != 201) {
       co_return "tag of its image as " + name + " on " + to.host->name + " failed";
@@ -256,33 +352,30 @@ net::awaitable<policy::Decision> undo(UpstreamPool& pool, std::shared_ptr<const 
 
 // Step 1: whether, from where and to where the container may move. Nothing is changed.
 net::awaitable<std::expected<MigrationPlan, policy::Decision>> Session::plan_migration(
-    Admission& a) {
-  const Runtime& rt = *a.rt;
-  if (!rt.fleet()) {
+    std::shared_ptr<const Runtime> rt, const std::string& ref, const std::string& to_name) {
+  if (!rt->fleet()) {
     co_return std::unexpected(refused(
         400, "a migration moves a container between the hosts of a fleet; this one has one",
         "migrate.no_fleet"));
   }
-  std::string to_name;
-  for (const auto& [key, value] : query_params(a.rewritten.target)) {
-    if (key == "to") {
-      to_name = value;
-    }
-  }
-  const HostRuntime* to = rt.host(to_name);
+  const HostRuntime* to = rt->host(to_name);
   if (to == nullptr) {
     co_return std::unexpected(
         refused(400, "migrate needs ?to=HOST, one of the policy's hosts", "migrate.to"));
   }
-  const auto from = target_of(a);
-  if (!from) {
-    co_return std::unexpected(from.error());
+  const auto holder = worker_.index().read(
+      [&](const policy::OwnershipIndex& idx) { return idx.host_of_container(ref); });
+  const HostRuntime* source = holder ? rt->host(*holder) : nullptr;
+  if (source == nullptr) {
+    co_return std::unexpected(refused(404, "No such container: " + ref, "migrate.unknown"));
   }
+  const std::optional<Target> from = Target{source};
   std::optional<policy::Decision> no;
   if (from->host == to) {
     no = refused(409, "the container already runs on " + to->name, "migrate.same_host");
-  } else if (!worker_.index().host_facts(to->name)->up) {
-    no = refused(503, "host " + to->name + " is down", "migrate.down");
+  } else if (!worker_.index().host_facts(to->name)->up ||
+             !worker_.index().host_facts(source->name)->up) {
+    no = refused(503, "host " + to->name + " or " + source->name + " is down", "migrate.down");
   } else if (to->spec != nullptr && to->spec->cordoned) {
     no = refused(409, "host " + to->name + " is cordoned", "migrate.cordoned");
   } else if (!from->host->node || !to->node) {
@@ -294,9 +387,9 @@ net::awaitable<std::expected<MigrationPlan, policy::Decision>> Session::plan_mig
   if (no) {
     co_return std::unexpected(*no);
   }
-  std::string path = "/containers/" + policy::escape_path(a.request->params.front()) + "/json";
+  std::string path = "/containers/" + policy::escape_path(ref) + "/json";
   const auto inspected =
-      co_await docker_request_to(worker_.pool(), a.rt, *from, http::verb::get, std::move(path));
+      co_await docker_request_to(worker_.pool(), rt, *from, http::verb::get, std::move(path));
   if (!inspected || inspected->status != 200) {
     co_return std::unexpected(
         inspected ? refused(inspected->status, message_of(*inspected), "migrate.inspect")
@@ -313,19 +406,20 @@ net::awaitable<std::expected<MigrationPlan, policy::Decision>> Session::plan_mig
 }
 
 // Steps 2 to 5 (the file's head).
-net::awaitable<std::expected<json, policy::Decision>> Session::migrate(Admission& a) {
-  auto planned = co_await plan_migration(a);
+net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
+    std::shared_ptr<const Runtime> rt, std::string ref, std::string to) {
+  auto planned = co_await plan_migration(rt, ref, to);
   if (!planned) {
     co_return std::unexpected(planned.error());
   }
   const MigrationPlan& plan = *planned;
-  std::string problem = co_await image_for_migration(a, plan.from, plan.to, plan.inspect);
+  std::string problem = co_await image_for_migration(rt, plan.from, plan.to, plan.inspect);
   if (!problem.empty()) {
     co_return std::unexpected(refused(503, problem, "migrate.image"));
   }
   std::string create = "/containers/create?" + policy::build_query({{"name", plan.name}});
   std::string body = policy::migration_create_body(plan.inspect).dump();
-  const auto created = co_await docker_request_to(worker_.pool(), a.rt, plan.to,
+  const auto created = co_await docker_request_to(worker_.pool(), rt, plan.to,
                                                   http::verb::post, std::move(create),
                                                   std::move(body));
   const json made = created ? json::parse(created->body, nullptr, false) : json();
@@ -341,14 +435,14 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(Admission
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count());
   const auto started = Clock::now();
-  auto handed = co_await hand_over_between_nodes(a, plan, new_id, checkpoint);
+  auto handed = co_await hand_over_between_nodes(rt, plan, new_id, checkpoint);
   if (!handed) {
-    auto refusal = co_await undo(worker_.pool(), a.rt, plan, new_id, checkpoint, handed.error());
+    auto refusal = co_await undo(worker_.pool(), rt, plan, new_id, checkpoint, handed.error());
     co_return std::unexpected(std::move(refusal));
   }
   const Target source_node{plan.from.host->node.get()};
   std::string commit = "/v1/containers/" + plan.old_id + "/commit";
-  const auto committed = co_await docker_request_to(worker_.pool(), a.rt, source_node,
+  const auto committed = co_await docker_request_to(worker_.pool(), rt, source_node,
                                                     http::verb::post, std::move(commit));
   if (!committed || committed->status != 200) {
     log_warn("migrate: " + plan.name + " runs on " + plan.to.host->name +
@@ -369,16 +463,16 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(Admission
 
 // Step 4 on two connections of berth's own to the two nodes, closed after.
 net::awaitable<std::expected<json, HandoffFailure>> Session::hand_over_between_nodes(
-    Admission& a, const MigrationPlan& plan, const std::string& new_id,
+    std::shared_ptr<const Runtime> rt, const MigrationPlan& plan, const std::string& new_id,
     const std::string& checkpoint) {
   const Target source_node{plan.from.host->node.get()};
   const Target target_node{plan.to.host->node.get()};
-  auto source = co_await worker_.pool().acquire(a.rt, source_node);
+  auto source = co_await worker_.pool().acquire(rt, source_node);
   if (!source) {
     co_return std::unexpected(HandoffFailure{false, "berth-node of " + plan.from.host->name +
                                                         ": " + source.error().message()});
   }
-  auto into = co_await worker_.pool().acquire(a.rt, target_node);
+  auto into = co_await worker_.pool().acquire(rt, target_node);
   if (!into) {
     (*source)->close();
     co_return std::unexpected(HandoffFailure{false, "berth-node of " + plan.to.host->name +

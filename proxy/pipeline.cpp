@@ -45,6 +45,9 @@ net::awaitable<bool> Session::pipeline(RequestParser& parser, Exchange& ex) {
   if (a.request->route->endpoint == "container.migrate") {
     co_return co_await migrate_container(a, ex);  // berth's own, never dockerd's
   }
+  if (a.request->route->endpoint == "host.drain") {
+    co_return co_await drain_host(a, ex);  // berth's own, never dockerd's
+  }
   // 6. forward to dockerd (the host of the fleet that serves the request); its answer's head.
   Answer answer;
   if (std::optional<policy::Decision> no_host = route_request(a, answer, ex)) {

@@ -265,14 +265,20 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> fan_out(Admission& a, Exchange& ex, FanOut kind);
   net::awaitable<void> settle_network_removal(Admission& a);
   net::awaitable<bool> delete_fleet_network(Admission& a, Exchange& ex);
-  // proxy/migrate.cpp: an operator's live migration of a container to another host.
+  // proxy/migrate.cpp: an operator's live migration of a container to another host, and
+  // the drain of a host (each of its containers migrated in turn).
   net::awaitable<bool> migrate_container(Admission& a, Exchange& ex);
-  net::awaitable<std::expected<nlohmann::json, policy::Decision>> migrate(Admission& a);
-  net::awaitable<std::expected<MigrationPlan, policy::Decision>> plan_migration(Admission& a);
+  net::awaitable<bool> drain_host(Admission& a, Exchange& ex);
+  std::optional<std::string> drain_target(const Runtime& rt, const std::string& from);
+  net::awaitable<std::expected<nlohmann::json, policy::Decision>> migrate(
+      std::shared_ptr<const Runtime> rt, std::string ref, std::string to);
+  net::awaitable<std::expected<MigrationPlan, policy::Decision>> plan_migration(
+      std::shared_ptr<const Runtime> rt, const std::string& ref, const std::string& to_name);
   net::awaitable<std::expected<nlohmann::json, HandoffFailure>> hand_over_between_nodes(
-      Admission& a, const MigrationPlan& plan, const std::string& new_id,
+      std::shared_ptr<const Runtime> rt, const MigrationPlan& plan, const std::string& new_id,
       const std::string& checkpoint);
-  net::awaitable<std::string> image_for_migration(Admission& a, Target from, Target to,
+  net::awaitable<std::string> image_for_migration(std::shared_ptr<const Runtime> rt,
+                                                  Target from, Target to,
                                                   const nlohmann::json& inspect);
   struct Gather;
   static net::awaitable<void> gather_one(std::shared_ptr<Session> self,

@@ -132,7 +132,8 @@ long counter(const ProxyUnderTest& p) {
 }  // namespace
 
 TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory, files and "
-          "open TCP connection, a failed restore rolls it back, and what cannot move stays put",
+          "open TCP connection, a failed restore rolls it back, a drain empties a cordoned host, "
+          "and what cannot move stays put",
           "[fleet][migrate]") {
   TestFleet fleet(2);
   INFO(fleet.failure());
@@ -253,4 +254,40 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   CHECK_THAT(r.err, Contains("cannot move") && Contains("TTY"));
   CHECK(host_of(fleet, p, "term") == term_home);
   CHECK(trim(tenant({"inspect", "-f", "{{.State.Running}}", "term"}).out) == "true");
+
+  // A drain takes every container off a cordoned host, one at a time, and says what stays.
+  const int drained = host_of(fleet, p, "app");
+  const std::string drained_name = "h" + std::to_string(drained);
+  r = p.berthctl({"host", "drain", drained_name, "--url",
+                  "tcp://127.0.0.1:" + std::to_string(p.port()), "--cert-path",
+                  p.operator_bundle().string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Contains("not cordoned"));
+  r = p.berthctl({"host", "cordon", drained_name, p.policy_file().string()});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  CHECK_THAT(p.reload(), Contains("policy reloaded"));
+  const long before_drain = counter(p);
+  r = p.berthctl({"host", "drain", drained_name, "--url",
+                  "tcp://127.0.0.1:" + std::to_string(p.port()), "--cert-path",
+                  p.operator_bundle().string()});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  const auto report = nlohmann::json::parse(r.out);
+  CHECK(host_of(fleet, p, "app") == 1 - drained);
+  CHECK(counter(p) >= before_drain);
+  CHECK(trim(tenant({"exec", "app", "cat", "/boots"}).out) == "booted");
+  bool app_moved = false;
+  for (const auto& m : report["Moved"]) {
+    app_moved = app_moved || m["Name"] == stored;
+  }
+  CHECK(app_moved);
+  if (term_home == drained) {
+    REQUIRE(report["Stayed"].size() == 1);
+    CHECK_THAT(report["Stayed"][0]["Reason"].get<std::string>(), Contains("TTY"));
+  }
+  CHECK(trim(fleet.docker(drained, {"ps", "-q", "--filter", "label=" + p.tenant_label(),
+                                    "--filter", "name=_app$"})
+                 .out)
+            .empty());
 }

@@ -217,7 +217,7 @@ TEST_CASE("daemon-wide administration stays with the operator", "[policy][author
       "config.inspect", "config.delete", "config.update", "plugin.privileges", "plugin.pull",
       "plugin.create", "plugin.enable", "plugin.disable", "plugin.push", "plugin.upgrade",
       "plugin.set", "plugin.delete", "build.prune", "build.grpc", "container.copy", "checkpoint.list", "checkpoint.create", "checkpoint.delete",
-      "container.migrate",  // berth's own: an operator moves a container between hosts
+      "container.migrate", "host.drain",  // berth's own: containers moved between hosts
       "distribution.inspect",
       // cancels any BuildKit build by its id, whoever started it
       "build.cancel"};
