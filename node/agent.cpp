@@ -225,7 +225,11 @@ Outcome Agent::checkpoint(const std::string& id, const std::string& name, int dr
   }
   const fs::path dir = kept(id);
   remove_tree(dir);
-  fs::create_directories(dir);
+  std::error_code made;
+  fs::create_directories(dir, made);
+  if (made) {
+    return failure(500, "cannot make " + dir.string() + ": " + made.message());
+  }
   const json restart = c->value("HostConfig", json::object()).value("RestartPolicy", json::object());
   const json networks = c->value("NetworkSettings", json::object()).value("Networks", json::object());
   std::ofstream(dir / "source.json")
@@ -392,7 +396,8 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   }
   pin_addresses(id, source.value("Networks", json::object()));
   const fs::path into = fs::path(settings_.data_root) / "containers" / id / "checkpoints";
-  fs::create_directories(into);
+  std::error_code made;
+  fs::create_directories(into, made);
   remove_tree(into / name);
   const Ran copied = run({"cp", "-a", (dir / name).string(), (into / name).string()});
   // dockerd uploads a checkpoint to containerd's content store before a restore, and refuses

@@ -351,7 +351,13 @@ int serve(Agent& agent, const ServerSettings& settings) {
       boost::system::error_code hs;
       stream.handshake(ssl::stream_base::server, hs);
       if (!hs && peer_allowed(stream, settings.client_cn)) {
-        handle_request(stream, agent);
+        try {
+          handle_request(stream, agent);
+        } catch (const std::exception& e) {
+          // A filesystem or JSON surprise ends this request, never the agent.
+          std::cerr << "berth-node: request failed: " << e.what() << "\n";
+          write_json(stream, 500, json{{"message", std::string("berth-node: ") + e.what()}});
+        }
         stream.shutdown(hs);
       }
       --active;
