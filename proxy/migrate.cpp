@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -161,10 +162,6 @@ std::string joined(const std::vector<std::string>& reasons) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 // A berth route's JSON answer to an operator.
 http::response<http::string_body> json_answer(const json& body, bool keep_alive) {
   http::response<http::string_body> res{http::status::ok, 11};
@@ -254,6 +251,14 @@ net::awaitable<bool> Session::drain_host(Admission& a, Exchange& ex) {
 // Where a drained host's next container goes: the host, other than `from`, that is up, not
 // cordoned, has a berth-node, and holds the fewest containers now.
 std::optional<std::string> Session::drain_target(const Runtime& rt, const std::string& from) {
+  // How many containers each host holds, counted in one pass over the index.
+  const auto held = worker_.index().read([](const policy::OwnershipIndex& idx) {
+    std::map<std::string, std::size_t> count;
+    for (const policy::ContainerInfo& c : idx.all_containers()) {
+      ++count[c.host];
+    }
+    return count;
+  });
   std::optional<std::string> best;
   std::size_t fewest = std::numeric_limits<std::size_t>::max();
   for (const HostRuntime& h : rt.hosts) {
@@ -261,13 +266,10 @@ std::optional<std::string> Session::drain_target(const Runtime& rt, const std::s
         !worker_.index().host_facts(h.name)->up) {
       continue;
     }
-    const std::size_t held = worker_.index().read([&](const policy::OwnershipIndex& idx) {
-      const auto all = idx.all_containers();
-      return static_cast<std::size_t>(std::count_if(
-          all.begin(), all.end(), [&](const policy::ContainerInfo& c) { return c.host == h.name; }));
-    });
-    if (held < fewest) {
-      fewest = held;
+    const auto n = held.find(h.name);
+    const std::size_t here = n == held.end() ? 0 : n->second;
+    if (here < fewest) {
+      fewest = here;
       best = h.name;
     }
   }
