@@ -14,6 +14,7 @@
 #include "policy/build_context.hpp"
 #include "policy/dockerfile.hpp"
 #include "policy/ownership_index.hpp"
+#include "tests/fuzz/fuzz_entry.hpp"
 
 namespace {
 

@@ -16,6 +16,7 @@
 
 #include "proxy/chunked.hpp"
 #include "proxy/response_head.hpp"
+#include "tests/fuzz/fuzz_entry.hpp"
 
 namespace {
 

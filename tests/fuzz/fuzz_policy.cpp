@@ -21,6 +21,7 @@
 #include "policy/go_json.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/rewrite.hpp"
+#include "tests/fuzz/fuzz_entry.hpp"
 
 namespace {
 

@@ -15,6 +15,7 @@
 #include "policy/endpoint_table.hpp"
 #include "policy/query.hpp"
 #include "policy/rewrite.hpp"
+#include "tests/fuzz/fuzz_entry.hpp"
 
 namespace {
 

@@ -22,6 +22,7 @@
 #include "policy/image_archive.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/tar_stream.hpp"
+#include "tests/fuzz/fuzz_entry.hpp"
 
 namespace {
 

@@ -1,5 +1,6 @@
-// Replays every file of the fuzz corpora through the fuzz entry points (built with ASan and
-// UBSan), so the corpus is a regression test under g++ even where libFuzzer is not built.
+// Replays every file of the fuzz corpora through the fuzz entry points, so the corpus is a
+// regression test under g++ even where libFuzzer is not built: plainly in the main build tree,
+// under ASan+UBSan and TSan in the sanitizer trees (tests/hostile/run_sanitized.sh).
 
 #include <cstdint>
 #include <cstdio>
@@ -8,7 +9,7 @@
 #include <iterator>
 #include <string>
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+#include "tests/fuzz/fuzz_entry.hpp"
 
 int main(int argc, char** argv) {
   int files = 0;

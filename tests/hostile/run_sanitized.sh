@@ -1,8 +1,9 @@
 #!/bin/bash
-# The hostile-client suite (label hostile) against berth-proxy built with a sanitizer, in the
-# build tree scripts/test.sh makes for it (BUILD-asan: ASan+UBSan, BUILD-tsan: TSan). Every
-# test there fails on a sanitizer report in the proxy's log, a crash, or a stop that is not
-# clean.
+# The hostile-client suite (label hostile) against berth-proxy built with a sanitizer, and the
+# fuzz corpus replays (label replay) over policy/ built the same way, in the build tree
+# scripts/test.sh makes for it (BUILD-asan: ASan+UBSan, BUILD-tsan: TSan). Every hostile test
+# there fails on a sanitizer report in the proxy's log, a crash, or a stop that is not clean;
+# every replay on a sanitizer report.
 #
 #   run_sanitized.sh BUILD_DIR
 #
@@ -18,4 +19,4 @@ if [[ ! -x $dir/proxy/berth-proxy || ! -x $dir/tests/hostile/berth_hostile_tests
   echo "run_sanitized: $dir not built (scripts/test.sh builds it): skipping" >&2
   exit 77
 fi
-exec ctest --test-dir "$dir" -L hostile --output-on-failure
+exec ctest --test-dir "$dir" -L 'hostile|replay' --output-on-failure
