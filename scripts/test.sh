@@ -31,10 +31,10 @@ cmake -S . -B "$build_dir" -DBERTH_WERROR=ON "-DBERTH_SANITIZER_BUILDS=$sanitize
   -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 cmake --build "$build_dir" -j"$jobs"
 echo "test.sh: dependencies and the main tree built at ${SECONDS} s"
-# Only what run_sanitized.sh runs (target berth_sanitizer_suite: the proxy, berthctl, the hostile
-# suite and the fuzz corpus replays), at -O1 as the sanitizers' documentation advises: less than
-# half the compile time of -O2 -g under instrumentation. mimalloc would stand in front of the
-# sanitizers' allocators.
+# Only what run_sanitized.sh needs (target berth_sanitizer_suite: berth-proxy, and the fuzz corpus
+# replays under ASan; the hostile suite's clients are the main tree's), at -O1 as the sanitizers'
+# documentation advises: less than half the compile time of -O2 -g under instrumentation.
+# mimalloc would stand in front of the sanitizers' allocators.
 for sanitizer in asan:address,undefined tsan:thread; do
   tree="$build_abs-${sanitizer%%:*}"
   cmake -S . -B "$tree" -DBERTH_WERROR=ON "-DBERTH_SANITIZE=${sanitizer#*:}" -DBERTH_MIMALLOC=OFF \
