@@ -315,13 +315,37 @@ struct MigrationPlan {
 
 namespace {
 
+// The switch of a container between hosts, as requests for it see it (SharedIndex::
+// begin_switch): on from the twin's creation, off however migrate() ends.
+struct SwitchGuard {
+  SharedIndex& index;
+  std::vector<std::string> keys;
+  SwitchGuard(SharedIndex& i, std::vector<std::string> k) : index(i), keys(std::move(k)) {
+    index.begin_switch(keys);
+  }
+  SwitchGuard(const SwitchGuard&) = delete;
+  SwitchGuard& operator=(const SwitchGuard&) = delete;
+  ~SwitchGuard() { index.end_switch(keys); }
+};
+
+// The container the migration removed leaves the index before the requests it held go on
+// (the host's destroy event may come later): its name is the other one's again at once.
+void forget_container(SharedIndex& index, const std::string& id) {
+  index.write([&](policy::OwnershipIndex& idx) { idx.erase_container(id); });
+}
+
 // After a failed step 4: the twin removed, and the source started again from its kept
 // checkpoint when it had stopped into one. The operator's refusal says what happened.
-net::awaitable<policy::Decision> undo(UpstreamPool& pool, std::shared_ptr<const Runtime> rt,
+net::awaitable<policy::Decision> undo(UpstreamPool& pool, SharedIndex& index,
+                                      std::shared_ptr<const Runtime> rt,
                                       const MigrationPlan& plan, std::string new_id,
                                       std::string checkpoint, HandoffFailure failure) {
   std::string twin = "/containers/" + new_id + "?force=1";
-  (void)co_await docker_request_to(pool, rt, plan.to, http::verb::delete_, std::move(twin));
+  const auto removed =
+      co_await docker_request_to(pool, rt, plan.to, http::verb::delete_, std::move(twin));
+  if (removed && (removed->status == 204 || removed->status == 404)) {
+    forget_container(index, new_id);
+  }
   std::string outcome = "the container still runs on " + plan.from.host->name;
   if (failure.dumped) {
     const Target node{plan.from.host->node.get()};
@@ -432,6 +456,7 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
         "migrate.create"));
   }
   const std::string new_id = made["Id"].get<std::string>();
+  const SwitchGuard held(worker_.index(), {plan.old_id, new_id, plan.name});
   const std::string checkpoint =
       "berth-" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
@@ -439,14 +464,17 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
   const auto started = Clock::now();
   auto handed = co_await hand_over_between_nodes(rt, plan, new_id, checkpoint);
   if (!handed) {
-    auto refusal = co_await undo(worker_.pool(), rt, plan, new_id, checkpoint, handed.error());
+    auto refusal = co_await undo(worker_.pool(), worker_.index(), rt, plan, new_id, checkpoint,
+                                 handed.error());
     co_return std::unexpected(std::move(refusal));
   }
   const Target source_node{plan.from.host->node.get()};
   std::string commit = "/v1/containers/" + plan.old_id + "/commit";
   const auto committed = co_await docker_request_to(worker_.pool(), rt, source_node,
                                                     http::verb::post, std::move(commit));
-  if (!committed || committed->status != 200) {
+  if (committed && committed->status == 200) {
+    forget_container(worker_.index(), plan.old_id);
+  } else {
     log_warn("migrate: " + plan.name + " runs on " + plan.to.host->name +
              ", but its stopped source on " + plan.from.host->name + " was not removed: " +
              (committed ? message_of(*committed) : std::string("no answer")));

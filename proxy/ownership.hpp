@@ -11,7 +11,9 @@
 #include <set>
 #include <memory>
 #include <shared_mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -121,6 +123,31 @@ class SharedIndex {
     std::shared_lock lock(mutex_);
     return copies_.find(key) != copies_.end();
   }
+  /// Containers a migration is switching between hosts (its ids and stored name, from the
+  /// twin's creation to the commit or the rollback): a request naming one waits until the
+  /// switch is over (Session::hold_while_switching), then reaches it where it runs.
+  void begin_switch(const std::vector<std::string>& keys) {
+    std::unique_lock lock(mutex_);
+    switching_.insert(keys.begin(), keys.end());
+    switches_.store(switching_.size(), std::memory_order_release);
+  }
+  void end_switch(const std::vector<std::string>& keys) {
+    std::unique_lock lock(mutex_);
+    for (const std::string& key : keys) {
+      if (auto it = switching_.find(key); it != switching_.end()) {
+        switching_.erase(it);
+      }
+    }
+    switches_.store(switching_.size(), std::memory_order_release);
+  }
+  /// One atomic load when no migration is under way: every request for a container asks.
+  [[nodiscard]] bool switching(std::string_view key) const {
+    if (switches_.load(std::memory_order_acquire) == 0) {
+      return false;
+    }
+    std::shared_lock lock(mutex_);
+    return switching_.find(key) != switching_.end();
+  }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   void mark_ready() noexcept { ready_.store(true); }
 
@@ -131,6 +158,8 @@ class SharedIndex {
   std::map<std::string, std::shared_ptr<const HostFacts>, std::less<>> hosts_;
   std::map<std::string, std::shared_ptr<const HostUsage>, std::less<>> usage_;
   std::set<std::string, std::less<>> copies_;
+  std::multiset<std::string, std::less<>> switching_;
+  std::atomic<std::size_t> switches_{0};
   std::atomic<bool> ready_{false};
 };
 

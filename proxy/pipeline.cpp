@@ -103,6 +103,10 @@ net::awaitable<std::optional<Refusal>> Session::admit(Admission& a, Exchange& ex
                                a.request->params.front());
     resolved = look_up(a);
   }
+  if (switching(a, resolved)) {
+    co_await hold_while_switching(resolved->params.front());
+    resolved = look_up(a);
+  }
   if (auto refusal = resolve(a, std::move(resolved), ex)) {
     co_return refusal;
   }
@@ -227,6 +231,28 @@ std::vector<std::string> Session::image_refs_in_query(const policy::Classified& 
 bool Session::worth_asking_dockerd(const Admission& a, const Resolved& resolved) {
   return !resolved && resolved.error().http_status == 404 &&
          policy::ref_kind(*a.request->route) != policy::RefKind::none;
+}
+
+// A container a migration is switching between hosts: from its twin's creation to the commit
+// or rollback, the name leads to a twin not yet restored and the id to a source that stops.
+// A request for it waits for the switch to end, then is resolved again, so it reaches the
+// container where it runs. One atomic load when no migration runs.
+bool Session::switching(const Admission& a, const Resolved& resolved) {
+  return resolved && !resolved->params.empty() &&
+         policy::ref_kind(*a.request->route) == policy::RefKind::container &&
+         worker_.index().switching(resolved->params.front());
+}
+
+net::awaitable<void> Session::hold_while_switching(std::string key) {
+  constexpr auto hold_limit = std::chrono::seconds(30);
+  constexpr auto step = std::chrono::milliseconds(20);
+  const auto until = std::chrono::steady_clock::now() + hold_limit;
+  net::steady_timer pause(client_.get_executor());
+  while (worker_.index().switching(key) && std::chrono::steady_clock::now() < until) {
+    pause.expires_after(step);
+    error_code ignored;
+    co_await pause.async_wait(with_ec(ignored));
+  }
 }
 
 std::optional<Refusal> Session::resolve(Admission& a, Resolved resolved, Exchange& ex) {

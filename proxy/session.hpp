@@ -159,6 +159,8 @@ class Session : public std::enable_shared_from_this<Session> {
   using Resolved = std::expected<policy::Classified, policy::Decision>;
   Resolved look_up(Admission& a);  // the request's references, in the ownership index
   static bool worth_asking_dockerd(const Admission& a, const Resolved& resolved);
+  bool switching(const Admission& a, const Resolved& resolved);  // a migration moves it now
+  net::awaitable<void> hold_while_switching(std::string key);
   static std::vector<std::string> image_refs_in_query(const policy::Classified& request);
   std::optional<Refusal> resolve(Admission& a, Resolved resolved, Exchange& ex);
   net::awaitable<std::optional<Refusal>> read_judged_body(Admission& a, Exchange& ex);

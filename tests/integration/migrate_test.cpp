@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -211,10 +212,26 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
     home = host_of(fleet, p, "app");
     const int to = 1 - home;
     const long before = counter(p);
+    // The tenant keeps asking the app for its counter while it moves: a request that comes
+    // during the switch waits for it and reaches the app where it runs, none fails.
+    std::atomic<bool> moving{true};
+    std::vector<RunResult> during;
+    std::thread asker([&] {
+      while (moving.load()) {
+        during.push_back(tenant({"exec", "app", "cat", "/dev/shm/count"}));
+      }
+    });
     r = migrate(p, stored, to);
+    moving.store(false);
+    asker.join();
     INFO(describe(r));
     INFO(berth::test::tail_lines(p.log_file(), 30));
     REQUIRE(r.ok());
+    CHECK(during.size() >= 2);
+    for (const RunResult& asked : during) {
+      INFO(describe(asked));
+      CHECK(asked.ok());
+    }
     const auto figures = nlohmann::json::parse(r.out);
     CHECK(figures["To"] == "h" + std::to_string(to));
     CHECK(figures["downtime_ms"].get<long>() > 0);

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "policy/migration.hpp"
+#include "proxy/ownership.hpp"
 
 using berth::policy::migration_blockers;
 using berth::policy::migration_create_body;
@@ -82,4 +83,24 @@ TEST_CASE("the twin's create keeps the configuration, the host configuration, th
   const json& endpoint = body["NetworkingConfig"]["EndpointsConfig"]["acme_net"];
   CHECK(endpoint["IPAMConfig"]["IPv4Address"] == "10.0.9.7");
   CHECK(endpoint["Aliases"] == json::array({"app", "web"}));
+}
+
+TEST_CASE("a container switched by two overlapping migrations is held until both have ended",
+          "[proxy][migrate]") {
+  berth::proxy::SharedIndex index;
+  CHECK_FALSE(index.switching("acme_app"));
+  index.begin_switch({"old-id", "twin-id", "acme_app"});
+  CHECK(index.switching("old-id"));
+  CHECK(index.switching("twin-id"));
+  CHECK(index.switching("acme_app"));
+  CHECK_FALSE(index.switching("acme_other"));
+  // A second migration of the same name (the twin moved on) while the first has not ended.
+  index.begin_switch({"twin-id", "third-id", "acme_app"});
+  index.end_switch({"old-id", "twin-id", "acme_app"});
+  CHECK_FALSE(index.switching("old-id"));
+  CHECK(index.switching("twin-id"));
+  CHECK(index.switching("acme_app"));
+  index.end_switch({"twin-id", "third-id", "acme_app"});
+  CHECK_FALSE(index.switching("acme_app"));
+  CHECK_FALSE(index.switching("twin-id"));
 }
