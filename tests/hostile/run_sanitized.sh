@@ -10,6 +10,9 @@
 # hostile test fails on a sanitizer report in the proxy's log, a crash, or a stop that is not
 # clean; every replay on a sanitizer report.
 #
+# The sanitizers' options (halt_on_error) come from the CTest test that runs this
+# (tests/hostile/CMakeLists.txt), as for the suite's own tests.
+#
 # Exit 77 (skipped) when that tree has not been built, unless BERTH_REQUIRE_SANITIZERS=1
 # (scripts/test.sh sets it: CI never goes green by skipping).
 set -euo pipefail
@@ -23,10 +26,6 @@ if [[ ! -x $dir/proxy/berth-proxy ]]; then
   echo "run_sanitized: $dir not built (scripts/test.sh builds it): skipping" >&2
   exit 77
 fi
-# A sanitizer's report ends the proxy (halt_on_error), which the suite's fixture notices.
-export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 status=0
 BERTH_PROXY_BIN=$dir/proxy/berth-proxy "$main/tests/hostile/berth_hostile_tests" || status=$?
 if [[ $status == 77 ]]; then
