@@ -425,6 +425,74 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   return o;
 }
 
+Outcome Agent::release(const std::string& id) {
+  std::lock_guard lock(busy_);
+  const fs::path dir = kept(id);
+  std::ifstream in(dir / "source.json");
+  const json source = json::parse(in, nullptr, false);
+  if (!source.is_object()) {
+    return failure(409, "no checkpoint of this container is kept here");
+  }
+  Outcome failed;
+  const auto c = inspect(dockerd_, id, failed);
+  if (c && c->value("State", json::object()).value("Running", false)) {
+    const int pid = c->value("State", json::object()).value("Pid", 0);
+    // Deleted until none is left: a drain interrupted before its own -D left one.
+    for (int i = 0; pid > 0 && i < 8 && run(drain_rule(pid, "-D")).ok(); ++i) {
+    }
+    const Reply updated = dockerd_.call(
+        http::verb::post, "/containers/" + id + "/update",
+        json{{"RestartPolicy", source.value("RestartPolicy", json::object())}}.dump());
+    if (updated.status != 200) {
+      return failure(500, "restart policy: " + docker_message(updated));
+    }
+  } else if (c) {
+    // A source stopped into its checkpoint is rolled back or committed, never let go of.
+    return failure(409, "the container is stopped: roll it back or commit it");
+  } else if (failed.status != 404) {
+    return failed;
+  }
+  remove_tree(dir);
+  return {};
+}
+
+json Agent::kept_checkpoints() const {
+  json out = json::array();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(settings_.state_dir) / "ckpt", ec)) {
+    const std::string id = e.path().filename().string();
+    if (!valid_container_id(id) || !fs::exists(e.path() / "source.json", ec)) {
+      continue;
+    }
+    std::string checkpoint;
+    for (const auto& sub : fs::directory_iterator(e.path(), ec)) {
+      const std::string name = sub.path().filename().string();
+      if (sub.is_directory(ec) && valid_checkpoint_name(name)) {
+        checkpoint = name;
+      }
+    }
+    out.push_back({{"Id", id}, {"Checkpoint", checkpoint}});
+  }
+  return out;
+}
+
+Outcome Agent::discard(const std::string& id) {
+  std::lock_guard lock(busy_);
+  Outcome failed;
+  const auto c = inspect(dockerd_, id, failed);
+  if (!c) {
+    return failed.status == 404 ? Outcome{} : failed;
+  }
+  if (c->value("State", json::object()).value("Running", false)) {
+    return failure(409, "the container runs");
+  }
+  const Reply removed = dockerd_.call(http::verb::delete_, "/containers/" + id + "?force=1");
+  if (removed.status != 204 && removed.status != 404) {
+    return failure(500, "remove the twin: " + docker_message(removed));
+  }
+  return {};
+}
+
 std::string Agent::begin_restore(const std::string& id, std::string& problem) {
   Outcome failed;
   const auto c = inspect(dockerd_, id, failed);

@@ -95,6 +95,18 @@ class Agent {
   Outcome commit(const std::string& id);
   /// Source: the container running again from its kept checkpoint.
   Outcome rollback(const std::string& id, const std::string& name);
+  /// Source: a kept checkpoint whose container was never stopped into it (the dump did not
+  /// happen) or no longer needs it: the container's new connections let in again and its
+  /// restart policy given back when it runs, the checkpoint dropped. The container is left.
+  Outcome release(const std::string& id);
+  /// The checkpoints kept here, as [{"Id", "Checkpoint"}]: what a berth-proxy restarted after
+  /// a kill (or one whose call to this node failed) finishes or rolls back
+  /// (policy::recovery_steps). A migration under way shows here too.
+  [[nodiscard]] nlohmann::json kept_checkpoints() const;
+
+  /// Target: a twin that must not run removed, unless it runs already (409). Waits for a
+  /// restore under way, so a twin is never removed while it starts, nor starts once removed.
+  Outcome discard(const std::string& id);
 
   /// Target: an empty directory for the archive, in the container's own directory of the
   /// data root (so the checkpoint moves in by rename); empty with `problem` set when the

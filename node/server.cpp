@@ -222,6 +222,10 @@ void handle_request(Stream& stream, Agent& agent) {
     write_json(stream, 200, agent.preflight());
     return;
   }
+  if (req.method() == http::verb::get && t.path == "/v1/kept") {
+    write_json(stream, 200, json{{"Kept", agent.kept_checkpoints()}});
+    return;
+  }
   if (req.method() == http::verb::get && t.path == "/metrics") {
     write_text(stream, 200, agent.figures().prometheus_text());
     return;
@@ -263,6 +267,10 @@ void handle_request(Stream& stream, Agent& agent) {
     write_outcome(stream, agent.commit(id));
   } else if (action == "rollback" && named) {
     write_outcome(stream, agent.rollback(id, name));
+  } else if (action == "release") {
+    write_outcome(stream, agent.release(id));
+  } else if (action == "discard") {
+    write_outcome(stream, agent.discard(id));
   } else {
     write_json(stream, 404, json{{"message", "no such route"}});
   }

@@ -1,5 +1,8 @@
 #include "policy/migration.hpp"
 
+#include <map>
+#include <set>
+
 namespace berth::policy {
 
 using json = nlohmann::json;
@@ -114,7 +117,75 @@ json migration_create_body(const json& inspect) {
     }
   }
   body["NetworkingConfig"] = {{"EndpointsConfig", endpoints}};
+  if (!body["Labels"].is_object()) {
+    body["Labels"] = json::object();
+  }
+  body["Labels"][std::string(twin_label)] = id;
   return body;
+}
+
+namespace {
+
+// The steps for one source (see recovery_steps).
+std::vector<RecoveryStep> recover_one(const std::string& id, const std::vector<TwinSeen>& twins,
+                                      const KeptSeen* kept, const std::optional<SourceSeen>& src) {
+  using Kind = RecoveryStep::Kind;
+  std::vector<RecoveryStep> steps;
+  if (!src) {
+    if (kept != nullptr) {  // the twin, if any, is the container now
+      steps.push_back({Kind::release, kept->host, id});
+    }
+    return steps;
+  }
+  bool twin_runs = false;
+  for (const TwinSeen& t : twins) {
+    twin_runs = twin_runs || t.running;
+  }
+  for (const TwinSeen& t : twins) {
+    if (!t.running) {
+      steps.push_back({Kind::discard, t.host, t.id});
+    }
+  }
+  const std::string& holder = kept != nullptr ? kept->host : src->host;
+  if (twin_runs) {
+    steps.push_back({Kind::commit, holder, id});
+  } else if (kept != nullptr) {
+    steps.push_back(src->running ? RecoveryStep{Kind::release, holder, id}
+                                 : RecoveryStep{Kind::rollback, holder, id, kept->checkpoint});
+  }
+  return steps;
+}
+
+}  // namespace
+
+std::vector<Recovery> recovery_steps(
+    const std::vector<TwinSeen>& twins, const std::vector<KeptSeen>& kept,
+    const std::function<std::optional<SourceSeen>(std::string_view)>& source,
+    const std::function<bool(std::string_view)>& in_flight) {
+  std::map<std::string, std::vector<TwinSeen>> twins_of;
+  std::map<std::string, const KeptSeen*> kept_of;
+  std::set<std::string> sources;
+  for (const TwinSeen& t : twins) {
+    twins_of[t.source].push_back(t);
+    sources.insert(t.source);
+  }
+  for (const KeptSeen& k : kept) {
+    kept_of[k.container] = &k;
+    sources.insert(k.container);
+  }
+  std::vector<Recovery> out;
+  for (const std::string& id : sources) {
+    if (id.empty() || in_flight(id)) {
+      continue;
+    }
+    const auto k = kept_of.find(id);
+    auto steps = recover_one(id, twins_of[id], k == kept_of.end() ? nullptr : k->second,
+                             source(id));
+    if (!steps.empty()) {
+      out.push_back({id, std::move(steps)});
+    }
+  }
+  return out;
 }
 
 }  // namespace berth::policy

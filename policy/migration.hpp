@@ -1,9 +1,13 @@
 #pragma once
 // What berth judges of a live migration before anything moves (issue #16): whether a running
-// container can move at all, and the create that makes its twin on the target host. Pure:
-// the proxy passes dockerd's inspect of the container in.
+// container can move at all, and the create that makes its twin on the target host; and,
+// after berth-proxy or a berth-node was killed mid-way, what finishes or undoes it. Pure:
+// the proxy passes dockerd's and the nodes' descriptions in.
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +16,11 @@ namespace berth::policy {
 
 /// The label a tenant (or the operator) sets to keep a container where it is.
 inline constexpr std::string_view no_migrate_label = "berth.migrate";
+
+/// The label on a migration's twin: the id of the container it replaces. With the
+/// checkpoint the source's berth-node keeps, it is the migration's journal on the hosts
+/// themselves, which survives the death of berth-proxy or of a node.
+inline constexpr std::string_view twin_label = "berth.migrated-from";
 
 /// Why the container of `inspect` (dockerd's GET /containers/{id}/json) cannot move; empty
 /// when it can. A moved container keeps its memory, processes, address and TCP connections,
@@ -23,7 +32,61 @@ inline constexpr std::string_view no_migrate_label = "berth.migrate";
 /// The body of POST /containers/create that makes the container's twin on another host:
 /// its configuration and host configuration as they are, on the same network at the same
 /// address (IPAMConfig) with the same aliases, minus the alias dockerd derives from the old
-/// id. Call only when migration_blockers() is empty.
+/// id, with twin_label naming it. Call only when migration_blockers() is empty.
 [[nodiscard]] nlohmann::json migration_create_body(const nlohmann::json& inspect);
+
+/// A container that carries twin_label, as a host lists it.
+struct TwinSeen {
+  std::string id;
+  std::string host;
+  std::string source;  ///< twin_label's value
+  bool running = false;
+};
+
+/// A checkpoint a berth-node keeps for a migration's source (its GET /v1/kept).
+struct KeptSeen {
+  std::string host;  ///< whose node keeps it
+  std::string container;
+  std::string checkpoint;
+};
+
+/// A migration's source as the index knows it.
+struct SourceSeen {
+  std::string host;
+  bool running = false;
+};
+
+/// One berth-node call of a recovery.
+struct RecoveryStep {
+  enum class Kind {
+    discard,   ///< the twin removed unless it runs (POST .../discard on its host)
+    commit,    ///< the source removed with its kept checkpoint
+    rollback,  ///< the source started again from its kept checkpoint
+    release,   ///< the kept checkpoint dropped; the source (running, or gone) let be
+  };
+  Kind kind = Kind::discard;
+  std::string host;
+  std::string container;
+  std::string checkpoint = {};  ///< rollback's
+  bool operator==(const RecoveryStep&) const = default;
+};
+
+/// What leaves exactly one copy of each container whose migration no berth-proxy drives any
+/// more (`in_flight` says which sources this proxy's own migrations hold): a twin that runs
+/// stays and its source goes (commit); else the twins go and the source runs again from its
+/// kept checkpoint (rollback), or keeps running with the checkpoint dropped when it never
+/// stopped into it (release). A twin whose source is gone is the container now: never
+/// touched. One group of steps per source, in order: the proxy stops a group at its first
+/// failure and finds the rest again next time, so a discard that fails (its twin started
+/// meanwhile) never leads to a rollback.
+struct Recovery {
+  std::string source;  ///< the migration's source container
+  std::vector<RecoveryStep> steps;
+  bool operator==(const Recovery&) const = default;
+};
+[[nodiscard]] std::vector<Recovery> recovery_steps(
+    const std::vector<TwinSeen>& twins, const std::vector<KeptSeen>& kept,
+    const std::function<std::optional<SourceSeen>(std::string_view)>& source,
+    const std::function<bool(std::string_view)>& in_flight);
 
 }  // namespace berth::policy

@@ -362,8 +362,10 @@ net::awaitable<policy::Decision> undo(UpstreamPool& pool, SharedIndex& index,
     } else if (resumed && resumed->status == 409) {
       outcome = "the container was never stopped: it still runs on " + plan.from.host->name;
     } else {
-      outcome = "its rollback on " + plan.from.host->name + " failed too (" +
-                (resumed ? message_of(*resumed) : std::string("no answer")) + ")";
+      outcome = resumed ? "its rollback on " + plan.from.host->name + " failed too (" +
+                              message_of(*resumed) + ")"
+                        : "the berth-node of " + plan.from.host->name +
+                              " does not answer: berth rolls it back once it does";
     }
   }
   log_warn("migrate: " + plan.name + " from " + plan.from.host->name + " to " +
@@ -439,6 +441,11 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
     co_return std::unexpected(planned.error());
   }
   const MigrationPlan& plan = *planned;
+  const MigrationHold driving(worker_.index(), plan.old_id);
+  if (!driving.held()) {
+    co_return std::unexpected(refused(409, "a migration of " + plan.name + " is under way",
+                                      "migrate.busy"));
+  }
   std::string problem = co_await image_for_migration(rt, plan.from, plan.to, plan.inspect);
   if (!problem.empty()) {
     co_return std::unexpected(refused(503, problem, "migrate.image"));

@@ -15,6 +15,7 @@
 #include "proxy/docker_client.hpp"
 #include "proxy/host_routes.hpp"
 #include "proxy/log.hpp"
+#include "proxy/recovery.hpp"
 
 namespace berth::proxy {
 
@@ -435,6 +436,7 @@ IndexWatcher::~IndexWatcher() { stop(); }
 
 void IndexWatcher::start() {
   net::co_spawn(context_, follow_meter(this), net::detached);
+  net::co_spawn(context_, follow_migrations(this), net::detached);
   net::co_spawn(context_, run(this), [](std::exception_ptr e) {
     if (e) {
       try {
@@ -550,6 +552,18 @@ net::awaitable<void> IndexWatcher::follow_meter(IndexWatcher* self) {
       }
     }
     net::steady_timer pause(self->context_, std::chrono::seconds(5));
+    error_code ec;
+    co_await pause.async_wait(with_ec(ec));
+  }
+}
+
+net::awaitable<void> IndexWatcher::follow_migrations(IndexWatcher* self) {
+  while (!self->stopping_) {
+    const auto rt = self->runtime_.get();
+    if (self->synced_ && rt->fleet() && self->primary(*rt)) {
+      co_await recover_migrations(self->index_, self->pool_, rt);
+    }
+    net::steady_timer pause(self->context_, std::chrono::seconds(3));
     error_code ec;
     co_await pause.async_wait(with_ec(ec));
   }

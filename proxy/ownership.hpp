@@ -148,6 +148,28 @@ class SharedIndex {
     std::shared_lock lock(mutex_);
     return switching_.find(key) != switching_.end();
   }
+  /// Migrations this proxy drives, by their source's id, from judgement to the end: one at a
+  /// time per container, and none of them is taken for one a killed proxy left
+  /// (recover_migrations). False when the container's migration is under way already.
+  bool begin_migration(const std::string& id) {
+    std::unique_lock lock(mutex_);
+    migration_epoch_.fetch_add(1, std::memory_order_acq_rel);
+    return migrating_.insert(id).second;
+  }
+  void end_migration(const std::string& id) {
+    std::unique_lock lock(mutex_);
+    migration_epoch_.fetch_add(1, std::memory_order_acq_rel);
+    migrating_.erase(id);
+  }
+  /// Changes whenever a migration begins or ends: a recovery that read the hosts while it
+  /// changed read a migration's passing state, and acts on nothing of it.
+  [[nodiscard]] std::uint64_t migration_epoch() const noexcept {
+    return migration_epoch_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] bool migrating(std::string_view id) const {
+    std::shared_lock lock(mutex_);
+    return migrating_.find(id) != migrating_.end();
+  }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   void mark_ready() noexcept { ready_.store(true); }
 
@@ -159,8 +181,31 @@ class SharedIndex {
   std::map<std::string, std::shared_ptr<const HostUsage>, std::less<>> usage_;
   std::set<std::string, std::less<>> copies_;
   std::multiset<std::string, std::less<>> switching_;
+  std::set<std::string, std::less<>> migrating_;
+  std::atomic<std::uint64_t> migration_epoch_{0};
   std::atomic<std::size_t> switches_{0};
   std::atomic<bool> ready_{false};
+};
+
+/// A migration of the container `id` held in `index` (SharedIndex::begin_migration) for the
+/// guard's life; held() is false when one was under way already.
+class MigrationHold {
+ public:
+  MigrationHold(SharedIndex& index, std::string id)
+      : index_(index), id_(std::move(id)), held_(index_.begin_migration(id_)) {}
+  MigrationHold(const MigrationHold&) = delete;
+  MigrationHold& operator=(const MigrationHold&) = delete;
+  ~MigrationHold() {
+    if (held_) {
+      index_.end_migration(id_);
+    }
+  }
+  [[nodiscard]] bool held() const noexcept { return held_; }
+
+ private:
+  SharedIndex& index_;
+  std::string id_;
+  bool held_;
 };
 
 /// Fills `index` from a dockerd reply; shared by the watcher and the on-miss refresh. `host`
@@ -221,6 +266,9 @@ class IndexWatcher {
   // Every 5 s, the host's berth-meter (its policy's `meter`), into the index's usage snapshot.
   static net::awaitable<void> follow_meter(IndexWatcher* self);
   net::awaitable<std::optional<std::string>> scrape(const std::string& url);
+  // Every 3 s on the primary's watcher of a fleet: migrations a killed proxy or node left,
+  // finished or undone (proxy/recovery.hpp).
+  static net::awaitable<void> follow_migrations(IndexWatcher* self);
   policy::UsageHistory usage_;
 
   SharedIndex& index_;

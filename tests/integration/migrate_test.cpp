@@ -10,7 +10,9 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,6 +130,42 @@ long counter(const ProxyUnderTest& p) {
   INFO(describe(r));
   REQUIRE(r.ok());
   return std::stol(trim(r.out));
+}
+
+// True once `ready` holds, checked every 200 ms for at most `limit`.
+template <typename F>
+bool eventually(std::chrono::seconds limit, F&& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return true;
+}
+
+// The states of every copy of the tenant's container `name` on the fleet's hosts, as the
+// operator sees them there ("running", "created", "exited"...).
+std::vector<std::string> copies(const TestFleet& fleet, const ProxyUnderTest& p,
+                                const std::string& name) {
+  std::vector<std::string> out;
+  for (int h = 0; h < fleet.size(); ++h) {
+    const auto r = fleet.docker(h, {"ps", "-a", "--filter", "label=" + p.tenant_label(),
+                                    "--filter", "name=_" + name + "$", "--format", "{{.State}}"});
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (!trim(line).empty()) {
+        out.push_back(trim(line));
+      }
+    }
+  }
+  return out;
+}
+
+// Whether host `h` holds a migration's twin now (berth's label on it).
+bool twin_on(const TestFleet& fleet, int h) {
+  return !trim(fleet.docker(h, {"ps", "-aq", "--filter", "label=berth.migrated-from"}).out).empty();
 }
 
 }  // namespace
@@ -307,4 +345,117 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
                                     "--filter", "name=_app$"})
                  .out)
             .empty());
+}
+
+TEST_CASE("a migration cut by a kill of berth-proxy or of a berth-node is finished or undone "
+          "once they are back: one copy runs, with its memory, and no checkpoint is left",
+          "[fleet][migrate]") {
+  TestFleet fleet(2);
+  INFO(fleet.failure());
+  REQUIRE(fleet.up());
+  const std::vector<int> ports{free_port(), free_port()};
+  ProxyOptions options;
+  options.hosts = hosts_with_nodes(fleet, ports);
+  options.policy_extra = "placement: {cpu_overcommit: 8}\n";
+  ProxyUnderTest p(options);
+  auto tenant = [&](const std::vector<std::string>& args) {
+    return p.docker(cli, p.tenant_bundle(), args);
+  };
+  REQUIRE(tenant({"network", "create", "appnet"}).ok());
+  auto r = tenant({"run", "-d", "--name", "app", "--network", "appnet", "--restart",
+                   "unless-stopped", test_image, "sh", "-c",
+                   "echo booted >> /boots; "
+                   "(while true; do nc -l -p 7000 -e echo tick; done) & "
+                   "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; sleep 0.1; done"});
+  INFO(describe(r));
+  REQUIRE(r.ok());
+  const int home = host_of(fleet, p, "app");
+  REQUIRE(home >= 0);
+  const int away = 1 - home;
+  const std::string stored = stored_name(fleet, home, p, "app");
+  std::vector<BackgroundProcess> nodes;
+  for (int h = 0; h < 2; ++h) {
+    nodes.push_back(start_node(p, fleet, h, ports[static_cast<std::size_t>(h)], data_root(fleet, h)));
+  }
+  // A migration started in the background; `cut` runs once its twin exists on the target.
+  // What berthctl said.
+  const auto cut_migration = [&](const std::function<void()>& cut) {
+    RunResult moved;
+    std::thread operator_thread([&] { moved = migrate(p, stored, away); });
+    const bool twin = eventually(std::chrono::seconds(60), [&] { return twin_on(fleet, away); });
+    cut();
+    operator_thread.join();
+    CHECK(twin);
+    return moved;
+  };
+  // Exactly one copy, running, with the memory and files it had: never two, never none.
+  // `steps`: the recovery steps berth must have logged as done ("discard|rollback").
+  const auto one_copy_runs = [&](long before, const std::string& steps) {
+    const bool settled = eventually(std::chrono::seconds(30), [&] {
+      return copies(fleet, p, "app") == std::vector<std::string>{"running"};
+    });
+    INFO(berth::test::tail_lines(p.log_file(), 30));
+    INFO(berth::test::tail_lines(p.dir() / "node-h0.log", 10));
+    INFO(berth::test::tail_lines(p.dir() / "node-h1.log", 10));
+    REQUIRE(settled);
+    CHECK(eventually(std::chrono::seconds(10), [&] {
+      return berth::test::count_lines(
+                 p.log_file(),
+                 std::regex("migration recovery: (" + steps + ") [0-9a-f]+ on h[01]: 200")) > 0;
+    }));
+    CHECK(eventually(std::chrono::seconds(15), [&] {
+      const auto c = tenant({"exec", "app", "cat", "/dev/shm/count"});
+      return c.ok() && std::stol(trim(c.out)) >= before;
+    }));
+    CHECK(trim(tenant({"exec", "app", "cat", "/boots"}).out) == "booted");
+    // New connections are let in again, and the restart policy is the tenant's again.
+    const auto probe = tenant({"run", "--rm", "--network", "appnet", test_image, "sh", "-c",
+                               "nc -w 3 app 7000"});
+    INFO(describe(probe));
+    CHECK(trim(probe.out) == "tick");
+    CHECK(trim(tenant({"inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "app"}).out) ==
+          "unless-stopped");
+    CHECK(eventually(std::chrono::seconds(10), [&] {
+      return std::filesystem::is_empty(p.dir() / "node-h0" / "ckpt") &&
+             std::filesystem::is_empty(p.dir() / "node-h1" / "ckpt");
+    }));
+  };
+
+  SECTION("berth-proxy killed once the twin exists, and restarted") {
+    const long before = counter(p);
+    const auto moved = cut_migration([&] { p.kill_and_restart(); });
+    INFO(describe(moved));
+    CHECK_FALSE(moved.ok());
+    // The node may or may not have stopped the source into its checkpoint before the kill.
+    one_copy_runs(before, "discard");
+  }
+  // The source's node killed at a moment the source shows (`reached`), then started again:
+  // until it is back nothing is decided; then its kept checkpoint tells.
+  const auto kill_source_node = [&](const std::function<bool()>& reached,
+                                    const std::string& steps) {
+    const long before = counter(p);
+    auto moved = cut_migration([&] {
+      CHECK(eventually(std::chrono::seconds(30), reached));
+      nodes[static_cast<std::size_t>(home)].stop(SIGKILL, std::chrono::seconds(5));
+    });
+    nodes[static_cast<std::size_t>(home)] =
+        start_node(p, fleet, home, ports[static_cast<std::size_t>(home)], data_root(fleet, home));
+    one_copy_runs(before, steps);
+    return moved;
+  };
+  const auto source_shows = [&](const std::string& format) {
+    return trim(fleet.docker(home, {"inspect", "-f", format, stored}).out);
+  };
+  SECTION("the source's berth-node killed while it drains new connections, and restarted") {
+    // Its restart policy reads "no" from just before the drain.
+    const auto moved = kill_source_node(
+        [&] { return source_shows("{{.HostConfig.RestartPolicy.Name}}") == "no"; }, "release");
+    CHECK_FALSE(moved.ok());
+  }
+  SECTION("the source's berth-node killed once the source stopped into its checkpoint") {
+    // The twin may have been restored before the kill (a small archive goes in milliseconds):
+    // the migration then succeeded, and the source's removal waits for its node.
+    (void)kill_source_node([&] { return source_shows("{{.State.Running}}") == "false"; },
+                           "commit|rollback");
+  }
 }

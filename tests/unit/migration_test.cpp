@@ -1,3 +1,8 @@
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -6,6 +11,11 @@
 
 using berth::policy::migration_blockers;
 using berth::policy::migration_create_body;
+using berth::policy::Recovery;
+using berth::policy::recovery_steps;
+using berth::policy::SourceSeen;
+using Step = berth::policy::RecoveryStep;
+using Kind = berth::policy::RecoveryStep::Kind;
 using json = nlohmann::json;
 
 namespace {
@@ -27,6 +37,20 @@ json movable() {
     "NetworkSettings": {"Networks": {"acme_net": {
       "IPAddress": "10.0.9.7", "Aliases": ["4f1e2d3c4b5a", "app", "web"]}}}
   })");
+}
+
+// recovery_steps over sources known by id ("S": host h0, running or not).
+std::vector<Recovery> recover(const std::vector<berth::policy::TwinSeen>& twins,
+                              const std::vector<berth::policy::KeptSeen>& kept,
+                              const std::map<std::string, SourceSeen>& sources,
+                              const std::string& in_flight = {}) {
+  return recovery_steps(
+      twins, kept,
+      [&](std::string_view id) -> std::optional<SourceSeen> {
+        const auto it = sources.find(std::string(id));
+        return it == sources.end() ? std::nullopt : std::optional(it->second);
+      },
+      [&](std::string_view id) { return id == in_flight; });
 }
 
 }  // namespace
@@ -78,6 +102,7 @@ TEST_CASE("the twin's create keeps the configuration, the host configuration, th
   CHECK(body["Hostname"] == "4f1e2d3c4b5a");
   CHECK(body["Cmd"] == json::array({"sh", "-c", "serve"}));
   CHECK(body["Labels"]["berth.tenant"] == "acme");
+  CHECK(body["Labels"]["berth.migrated-from"] == movable()["Id"]);
   CHECK(body["HostConfig"]["Memory"] == 67108864);
   CHECK(body["HostConfig"]["RestartPolicy"]["Name"] == "always");
   const json& endpoint = body["NetworkingConfig"]["EndpointsConfig"]["acme_net"];
@@ -103,4 +128,70 @@ TEST_CASE("a container switched by two overlapping migrations is held until both
   index.end_switch({"twin-id", "third-id", "acme_app"});
   CHECK_FALSE(index.switching("acme_app"));
   CHECK_FALSE(index.switching("twin-id"));
+}
+
+TEST_CASE("after a kill mid-migration, a twin that runs stays and its stopped source is removed "
+          "with its checkpoint, and a second twin that never started goes first",
+          "[migrate]") {
+  const auto steps = recover({{"T", "h1", "S", true}, {"T2", "h2", "S", false}},
+                             {{"h0", "S", "berth-1"}}, {{"S", {"h0", false}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].source == "S");
+  CHECK(steps[0].steps ==
+        std::vector<Step>{{Kind::discard, "h2", "T2"}, {Kind::commit, "h0", "S"}});
+}
+
+TEST_CASE("after a kill mid-migration, a twin that does not run is removed before its stopped "
+          "source runs again from the checkpoint its node keeps",
+          "[migrate]") {
+  const auto steps =
+      recover({{"T", "h1", "S", false}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps ==
+        std::vector<Step>{{Kind::discard, "h1", "T"}, {Kind::rollback, "h0", "S", "berth-1"}});
+}
+
+TEST_CASE("a source that never stopped into its checkpoint keeps running, its checkpoint "
+          "released, and a twin made before the dump is removed",
+          "[migrate]") {
+  auto steps = recover({}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", true}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps == std::vector<Step>{{Kind::release, "h0", "S"}});
+  steps = recover({{"T", "h1", "S", false}}, {}, {{"S", {"h0", true}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps == std::vector<Step>{{Kind::discard, "h1", "T"}});
+}
+
+TEST_CASE("a moved container whose source is gone is never touched, whether it runs or not, "
+          "and a checkpoint left of that source is released",
+          "[migrate]") {
+  CHECK(recover({{"T", "h1", "S", false}, {"U", "h0", "R", true}}, {}, {}).empty());
+  const auto steps = recover({{"T", "h1", "S", false}}, {{"h0", "S", "berth-1"}}, {});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps == std::vector<Step>{{Kind::release, "h0", "S"}});
+}
+
+TEST_CASE("a migration this proxy drives is left to it, and a source stopped without a kept "
+          "checkpoint is not started by recovery",
+          "[migrate]") {
+  CHECK(recover({{"T", "h1", "S", false}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false}}},
+                "S")
+            .empty());
+  CHECK(recover({}, {}, {{"S", {"h0", false}}}).empty());
+}
+
+TEST_CASE("a recovery holds its source as a migration, so that none begins meanwhile, and "
+          "every beginning and end of one changes the epoch a recovery reads under",
+          "[proxy][migrate]") {
+  berth::proxy::SharedIndex index;
+  const auto epoch = index.migration_epoch();
+  {
+    const berth::proxy::MigrationHold first(index, "S");
+    CHECK(first.held());
+    CHECK(index.migrating("S"));
+    const berth::proxy::MigrationHold second(index, "S");
+    CHECK_FALSE(second.held());
+  }
+  CHECK_FALSE(index.migrating("S"));
+  CHECK(index.migration_epoch() != epoch);
 }

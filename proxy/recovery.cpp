@@ -1,0 +1,160 @@
+// Migrations no berth-proxy drives any more (issue #16): a proxy killed mid-way, or one whose
+// call to a berth-node failed because that node was killed, leaves a twin that must not run,
+// a source stopped into its checkpoint, or a drained source. The hosts keep the journal
+// (policy::twin_label on the twin, the checkpoint the source's node keeps); every few seconds
+// the primary's watcher reads it and finishes or undoes each such migration
+// (policy::recovery_steps), so that exactly one copy of the container runs.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/migration.hpp"
+#include "policy/query.hpp"
+#include "proxy/docker_client.hpp"
+#include "proxy/log.hpp"
+#include "proxy/ownership.hpp"
+#include "proxy/recovery.hpp"
+
+namespace berth::proxy {
+
+using json = nlohmann::json;
+
+namespace {
+
+struct Journal {
+  std::vector<policy::TwinSeen> twins;
+  std::vector<policy::KeptSeen> kept;
+};
+
+// A JSON document's member `key` that is an array, or an empty one.
+json array_at(const json& doc, const char* key) {
+  return doc.is_object() && doc.contains(key) && doc[key].is_array() ? doc[key] : json::array();
+}
+
+// One host's part of the journal; false when its dockerd or node did not answer.
+net::awaitable<bool> read_host(UpstreamPool& pool, std::shared_ptr<const Runtime> rt,
+                               const HostRuntime& host, Journal& into) {
+  const json filters = {{"label", json::array({std::string(policy::twin_label)})}};
+  std::string path =
+      "/containers/json?" + policy::build_query({{"all", "1"}, {"filters", filters.dump()}});
+  const Target dockerd{&host};
+  const Target node{host.node.get()};
+  const auto listed = co_await docker_request_to(pool, rt, dockerd, http::verb::get, std::move(path));
+  const json twins = listed && listed->status == 200 ? json::parse(listed->body, nullptr, false)
+                                                     : json();
+  const auto kept = co_await docker_request_to(pool, rt, node, http::verb::get, "/v1/kept");
+  const json held = kept && kept->status == 200 ? json::parse(kept->body, nullptr, false) : json();
+  if (!twins.is_array() || !held.is_object()) {
+    co_return false;
+  }
+  for (const json& c : twins) {
+    const json labels = c.is_object() ? c.value("Labels", json::object()) : json::object();
+    const json source = labels.is_object() ? labels.value(std::string(policy::twin_label), json())
+                                           : json();
+    if (c.is_object() && c.value("Id", json()).is_string() && source.is_string()) {
+      into.twins.push_back({c["Id"].get<std::string>(), host.name, source.get<std::string>(),
+                            c.value("State", json()) == "running"});
+    }
+  }
+  for (const json& k : array_at(held, "Kept")) {
+    if (k.is_object() && k.value("Id", json()).is_string() &&
+        k.value("Checkpoint", json()).is_string()) {
+      into.kept.push_back({host.name, k["Id"].get<std::string>(), k["Checkpoint"].get<std::string>()});
+    }
+  }
+  co_return true;
+}
+
+const char* verb(policy::RecoveryStep::Kind kind) {
+  switch (kind) {
+    case policy::RecoveryStep::Kind::discard: return "discard";
+    case policy::RecoveryStep::Kind::commit: return "commit";
+    case policy::RecoveryStep::Kind::rollback: return "rollback";
+    case policy::RecoveryStep::Kind::release: return "release";
+  }
+  return "";
+}
+
+// One step on its host's node; true when it was done.
+net::awaitable<bool> run_step(UpstreamPool& pool, SharedIndex& index,
+                              std::shared_ptr<const Runtime> rt, const policy::RecoveryStep& step) {
+  const HostRuntime* host = rt->host(step.host);
+  if (host == nullptr || !host->node) {
+    co_return false;
+  }
+  std::string path = "/v1/containers/" + step.container + "/" + verb(step.kind);
+  if (step.kind == policy::RecoveryStep::Kind::rollback) {
+    path += "?checkpoint=" + step.checkpoint;
+  }
+  const Target node{host->node.get()};
+  const auto reply =
+      co_await docker_request_to(pool, rt, node, http::verb::post, std::move(path));
+  const bool done = reply && reply->status == 200;
+  if (done && (step.kind == policy::RecoveryStep::Kind::discard ||
+               step.kind == policy::RecoveryStep::Kind::commit)) {
+    index.write([&](policy::OwnershipIndex& idx) { idx.erase_container(step.container); });
+  }
+  const std::string said = reply ? std::to_string(reply->status) + " " + reply->body.substr(0, 300)
+                                 : reply.error().message();
+  (done ? log_info : log_warn)("migration recovery: " + std::string(verb(step.kind)) + " " +
+                               step.container.substr(0, 12) + " on " + step.host + ": " + said);
+  co_return done;
+}
+
+// The steps the journal calls for now (the sources looked up in the index).
+std::vector<policy::Recovery> steps_for(const SharedIndex& index, const Journal& journal) {
+  const auto source = [&](std::string_view id) {
+    return index.read([&](const policy::OwnershipIndex& idx) -> std::optional<policy::SourceSeen> {
+      const auto c = idx.container_by_id(id);
+      if (!c) {
+        return std::nullopt;
+      }
+      return policy::SourceSeen{c->host, c->state == "running"};
+    });
+  };
+  const auto in_flight = [&](std::string_view id) { return index.migrating(id); };
+  return policy::recovery_steps(journal.twins, journal.kept, source, in_flight);
+}
+
+}  // namespace
+
+net::awaitable<void> recover_migrations(SharedIndex& index, UpstreamPool& pool,
+                                        std::shared_ptr<const Runtime> rt) {
+  const std::uint64_t epoch = index.migration_epoch();
+  Journal journal;
+  for (const HostRuntime& host : rt->hosts) {
+    if (!host.node) {
+      continue;
+    }
+    // Every host that can hold a twin or a source answers, or nothing is judged: a source
+    // missing from a host not yet read is not a source that is gone.
+    if (!index.host_facts(host.name)->up) {
+      co_return;
+    }
+    const bool read = co_await read_host(pool, rt, host, journal);
+    if (!read) {
+      co_return;
+    }
+  }
+  if (index.migration_epoch() != epoch) {
+    co_return;  // a migration began or ended meanwhile: what was read may be its passing state
+  }
+  const std::vector<policy::Recovery> recoveries = steps_for(index, journal);
+  for (const policy::Recovery& r : recoveries) {
+    // Held as a migration of the source, so that none begins while it is recovered.
+    const MigrationHold hold(index, r.source);
+    if (!hold.held()) {
+      continue;
+    }
+    for (const policy::RecoveryStep& step : r.steps) {
+      const bool done = co_await run_step(pool, index, rt, step);
+      if (!done) {
+        break;  // the rest waits for the next reading
+      }
+    }
+  }
+}
+
+}  // namespace berth::proxy
