@@ -51,6 +51,13 @@ std::optional<json> inspect(const Dockerd& dockerd, const std::string& id, Outco
   return doc;
 }
 
+// Where json-file writes the container's log (dockerd's LogPath), or empty for another driver.
+std::string json_log_path(const json& c) {
+  const json log_config = c.value("HostConfig", json::object()).value("LogConfig", json::object());
+  return log_config.value("Type", std::string()) == "json-file" ? c.value("LogPath", std::string())
+                                                                : std::string();
+}
+
 // The container's writable layer (overlay2's UpperDir), or empty.
 std::string upper_dir(const json& c) {
   const json driver = c.value("GraphDriver", json::object());
@@ -233,7 +240,9 @@ Outcome Agent::checkpoint(const std::string& id, const std::string& name, int dr
   const json restart = c->value("HostConfig", json::object()).value("RestartPolicy", json::object());
   const json networks = c->value("NetworkSettings", json::object()).value("Networks", json::object());
   std::ofstream(dir / "source.json")
-      << json{{"RestartPolicy", restart}, {"UpperDir", upper}, {"Networks", networks}}.dump();
+      << json{{"RestartPolicy", restart}, {"UpperDir", upper}, {"Networks", networks},
+              {"LogPath", json_log_path(*c)}}
+             .dump();
   // dockerd must not start the source again once it has stopped into its checkpoint.
   const json no_restart = {{"RestartPolicy", {{"Name", "no"}}}};
   const Reply updated =
@@ -308,8 +317,27 @@ std::vector<std::string> Agent::archive_command(const std::string& id,
   std::ifstream in(fs::path(kept(id)) / "source.json");
   const json source = json::parse(in, nullptr, false);
   const std::string upper = source.is_object() ? source.value("UpperDir", std::string()) : "";
-  return {"tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-c", "-f", "-",
-          "-C", kept(id), name, "-C", fs::path(upper).parent_path().string(), "diff"};
+  std::vector<std::string> command = {"tar", "--xattrs", "--xattrs-include=*", "--numeric-owner",
+                                      "-c", "-f", "-", "-C", kept(id), name,
+                                      "-C", fs::path(upper).parent_path().string(), "diff"};
+  // The container's log and its rotated files, so that `docker logs` on the twin shows what
+  // was logged before the move.
+  const fs::path log = source.is_object() ? source.value("LogPath", std::string()) : "";
+  std::vector<std::string> logs;
+  std::error_code ec;
+  if (!log.empty()) {
+    for (const auto& e : fs::directory_iterator(log.parent_path(), ec)) {
+      const std::string file = e.path().filename().string();
+      if (e.is_regular_file(ec) && file.starts_with(log.filename().string())) {
+        logs.push_back(file);
+      }
+    }
+  }
+  if (!logs.empty()) {
+    command.insert(command.end(), {"-C", log.parent_path().string()});
+    command.insert(command.end(), logs.begin(), logs.end());
+  }
+  return command;
 }
 
 Outcome Agent::commit(const std::string& id) {
@@ -346,6 +374,32 @@ Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& n
   Outcome o;
   o.detail = {{"restore_ms", ms(restore_s)}};
   return o;
+}
+
+// The source's json-file logs from the archive, renamed for the twin ("<old id>-json.log.1"
+// becomes "<id>-json.log.1") into its directory, before dockerd starts it: json-file opens its
+// log to append, so `docker logs` shows the history first.
+void Agent::take_logs(const std::string& id, const json& twin, const fs::path& incoming) const {
+  const json log_config = twin.value("HostConfig", json::object()).value("LogConfig", json::object());
+  if (log_config.value("Type", std::string()) != "json-file") {
+    return;  // another driver keeps its logs elsewhere, in its own form
+  }
+  const fs::path into = fs::path(settings_.data_root) / "containers" / id;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(incoming, ec)) {
+    const std::string file = e.path().filename().string();
+    constexpr std::string_view suffix = "-json.log";
+    if (file.size() < 64 + suffix.size() || !valid_container_id(file.substr(0, 64)) ||
+        file.compare(64, suffix.size(), suffix) != 0 || !e.is_regular_file(ec)) {
+      continue;
+    }
+    std::error_code moved;
+    fs::rename(e.path(), into / (id + file.substr(64)), moved);
+    if (moved) {
+      std::cerr << "berth-node: " << id << ": log " << file << " not carried over: "
+                << moved.message() << "\n";
+    }
+  }
 }
 
 void Agent::clean_containerd_tmp(const std::vector<std::string>& before) const {
@@ -543,6 +597,7 @@ Outcome Agent::restore(const std::string& id, const std::string& name, const std
   const auto layer_start = Clock::now();
   const Ran layer = run({"cp", "-a", (incoming / "diff").string() + "/.", upper + "/"});
   figures_.phase("layer", seconds_since(layer_start), layer.ok());
+  take_logs(id, *c, incoming);
   const fs::path into = fs::path(settings_.data_root) / "containers" / id / "checkpoints";
   std::error_code ec;
   fs::create_directories(into, ec);

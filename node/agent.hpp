@@ -19,6 +19,7 @@
 //           given back.
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
@@ -127,6 +128,8 @@ class Agent {
   Outcome start_from_checkpoint(const std::string& id, const std::string& name);
   void pin_addresses(const std::string& id, const nlohmann::json& networks);
   void clean_containerd_tmp(const std::vector<std::string>& before) const;
+  void take_logs(const std::string& id, const nlohmann::json& twin,
+                 const std::filesystem::path& incoming) const;
 
   Settings settings_;
   Dockerd dockerd_;

@@ -187,7 +187,7 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   };
   REQUIRE(tenant({"network", "create", "appnet"}).ok());
   auto r = tenant({"run", "-d", "--name", "app", "--network", "appnet", test_image, "sh", "-c",
-                   "echo booted >> /boots; "
+                   "echo booted | tee -a /boots; "
                    "(while true; do nc -l -p 7000 -e sh -c "
                    "'while true; do echo tick; sleep 0.2; done'; done) & "
                    "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; sleep 0.1; done"});
@@ -278,6 +278,8 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
     const long after = counter(p);
     CHECK(after >= before);
     CHECK(trim(tenant({"exec", "app", "cat", "/boots"}).out) == "booted");
+    // Its log came along: what it wrote before the move, once.
+    CHECK(trim(tenant({"logs", "app"}).out) == "booted");
     CHECK(trim(tenant({"inspect", "-f",
                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "app"})
                    .out) == address_before);
