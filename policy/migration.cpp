@@ -138,12 +138,16 @@ std::vector<RecoveryStep> recover_one(const std::string& id, const std::vector<T
     return steps;
   }
   bool twin_runs = false;
+  std::vector<const TwinSeen*> real;
   for (const TwinSeen& t : twins) {
-    twin_runs = twin_runs || t.running;
+    if (t.tenant == src->tenant && t.name == src->name) {
+      real.push_back(&t);
+      twin_runs = twin_runs || t.running;
+    }
   }
-  for (const TwinSeen& t : twins) {
-    if (!t.running) {
-      steps.push_back({Kind::discard, t.host, t.id});
+  for (const TwinSeen* t : real) {
+    if (!t->running) {
+      steps.push_back({Kind::discard, t->host, t->id});
     }
   }
   const std::string& holder = kept != nullptr ? kept->host : src->host;

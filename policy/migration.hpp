@@ -41,6 +41,8 @@ struct TwinSeen {
   std::string host;
   std::string source;  ///< twin_label's value
   bool running = false;
+  std::string tenant = {};  ///< its ownership label
+  std::string name = {};    ///< its stored name, without the '/'
 };
 
 /// A checkpoint a berth-node keeps for a migration's source (its GET /v1/kept).
@@ -54,6 +56,8 @@ struct KeptSeen {
 struct SourceSeen {
   std::string host;
   bool running = false;
+  std::string tenant = {};
+  std::string name = {};
 };
 
 /// One berth-node call of a recovery.
@@ -76,7 +80,9 @@ struct RecoveryStep {
 /// stays and its source goes (commit); else the twins go and the source runs again from its
 /// kept checkpoint (rollback), or keeps running with the checkpoint dropped when it never
 /// stopped into it (release). A twin whose source is gone is the container now: never
-/// touched. One group of steps per source, in order: the proxy stops a group at its first
+/// touched. A container whose label names a source of another tenant or another name is no
+/// twin of it (a label can come from an image berth did not build) and is ignored. One group
+/// of steps per source, in order: the proxy stops a group at its first
 /// failure and finds the rest again next time, so a discard that fails (its twin started
 /// meanwhile) never leads to a rollback.
 struct Recovery {

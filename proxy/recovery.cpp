@@ -12,6 +12,7 @@
 
 #include "policy/migration.hpp"
 #include "policy/query.hpp"
+#include "policy/vocabulary.hpp"
 #include "proxy/docker_client.hpp"
 #include "proxy/log.hpp"
 #include "proxy/ownership.hpp"
@@ -31,6 +32,19 @@ struct Journal {
 // A JSON document's member `key` that is an array, or an empty one.
 json array_at(const json& doc, const char* key) {
   return doc.is_object() && doc.contains(key) && doc[key].is_array() ? doc[key] : json::array();
+}
+
+// A listed container's own stored name ("/acme_app" of its Names; the others are links'
+// "/acme_web/db"), without the '/'; empty when it has none.
+std::string own_name(const json& c) {
+  const json names = c.is_object() ? c.value("Names", json::array()) : json::array();
+  for (const json& n : names.is_array() ? names : json::array()) {
+    const std::string name = n.is_string() ? n.get<std::string>() : std::string();
+    if (name.size() > 1 && name[0] == '/' && name.find('/', 1) == std::string::npos) {
+      return name.substr(1);
+    }
+  }
+  return {};
 }
 
 // One host's part of the journal; false when its dockerd or node did not answer.
@@ -53,9 +67,15 @@ net::awaitable<bool> read_host(UpstreamPool& pool, std::shared_ptr<const Runtime
     const json labels = c.is_object() ? c.value("Labels", json::object()) : json::object();
     const json source = labels.is_object() ? labels.value(std::string(policy::twin_label), json())
                                            : json();
-    if (c.is_object() && c.value("Id", json()).is_string() && source.is_string()) {
+    const json tenant = labels.is_object()
+                            ? labels.value(std::string(vocabulary::tenant_label), json())
+                            : json();
+    const std::string name = own_name(c);
+    if (c.is_object() && c.value("Id", json()).is_string() && source.is_string() &&
+        tenant.is_string() && !name.empty()) {
       into.twins.push_back({c["Id"].get<std::string>(), host.name, source.get<std::string>(),
-                            c.value("State", json()) == "running"});
+                            c.value("State", json()) == "running", tenant.get<std::string>(),
+                            name});
     }
   }
   for (const json& k : array_at(held, "Kept")) {
@@ -111,7 +131,7 @@ std::vector<policy::Recovery> steps_for(const SharedIndex& index, const Journal&
       if (!c) {
         return std::nullopt;
       }
-      return policy::SourceSeen{c->host, c->state == "running"};
+      return policy::SourceSeen{c->host, c->state == "running", c->tenant, c->name};
     });
   };
   const auto in_flight = [&](std::string_view id) { return index.migrating(id); };

@@ -133,8 +133,8 @@ TEST_CASE("a container switched by two overlapping migrations is held until both
 TEST_CASE("after a kill mid-migration, a twin that runs stays and its stopped source is removed "
           "with its checkpoint, and a second twin that never started goes first",
           "[migrate]") {
-  const auto steps = recover({{"T", "h1", "S", true}, {"T2", "h2", "S", false}},
-                             {{"h0", "S", "berth-1"}}, {{"S", {"h0", false}}});
+  const auto steps = recover({{"T", "h1", "S", true, "acme", "acme_app"}, {"T2", "h2", "S", false, "acme", "acme_app"}},
+                             {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].source == "S");
   CHECK(steps[0].steps ==
@@ -145,7 +145,7 @@ TEST_CASE("after a kill mid-migration, a twin that does not run is removed befor
           "source runs again from the checkpoint its node keeps",
           "[migrate]") {
   const auto steps =
-      recover({{"T", "h1", "S", false}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false}}});
+      recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps ==
         std::vector<Step>{{Kind::discard, "h1", "T"}, {Kind::rollback, "h0", "S", "berth-1"}});
@@ -154,10 +154,10 @@ TEST_CASE("after a kill mid-migration, a twin that does not run is removed befor
 TEST_CASE("a source that never stopped into its checkpoint keeps running, its checkpoint "
           "released, and a twin made before the dump is removed",
           "[migrate]") {
-  auto steps = recover({}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", true}}});
+  auto steps = recover({}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", true, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps == std::vector<Step>{{Kind::release, "h0", "S"}});
-  steps = recover({{"T", "h1", "S", false}}, {}, {{"S", {"h0", true}}});
+  steps = recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {}, {{"S", {"h0", true, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps == std::vector<Step>{{Kind::discard, "h1", "T"}});
 }
@@ -165,8 +165,8 @@ TEST_CASE("a source that never stopped into its checkpoint keeps running, its ch
 TEST_CASE("a moved container whose source is gone is never touched, whether it runs or not, "
           "and a checkpoint left of that source is released",
           "[migrate]") {
-  CHECK(recover({{"T", "h1", "S", false}, {"U", "h0", "R", true}}, {}, {}).empty());
-  const auto steps = recover({{"T", "h1", "S", false}}, {{"h0", "S", "berth-1"}}, {});
+  CHECK(recover({{"T", "h1", "S", false, "acme", "acme_app"}, {"U", "h0", "R", true, "acme", "acme_db"}}, {}, {}).empty());
+  const auto steps = recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {{"h0", "S", "berth-1"}}, {});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps == std::vector<Step>{{Kind::release, "h0", "S"}});
 }
@@ -174,10 +174,10 @@ TEST_CASE("a moved container whose source is gone is never touched, whether it r
 TEST_CASE("a migration this proxy drives is left to it, and a source stopped without a kept "
           "checkpoint is not started by recovery",
           "[migrate]") {
-  CHECK(recover({{"T", "h1", "S", false}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false}}},
+  CHECK(recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}},
                 "S")
             .empty());
-  CHECK(recover({}, {}, {{"S", {"h0", false}}}).empty());
+  CHECK(recover({}, {}, {{"S", {"h0", false, "acme", "acme_app"}}}).empty());
 }
 
 TEST_CASE("a recovery holds its source as a migration, so that none begins meanwhile, and "
@@ -194,4 +194,21 @@ TEST_CASE("a recovery holds its source as a migration, so that none begins meanw
   }
   CHECK_FALSE(index.migrating("S"));
   CHECK(index.migration_epoch() != epoch);
+}
+
+TEST_CASE("a container whose migration label names another tenant's container, or one of "
+          "another name, is no twin of it: the victim is never removed nor rolled back",
+          "[migrate]") {
+  // A label from an image berth did not build, naming a running container it should not touch.
+  CHECK(recover({{"X", "h1", "S", true, "evil", "evil_app"}}, {}, {{"S", {"h0", true, "acme", "acme_app"}}})
+            .empty());
+  CHECK(recover({{"X", "h1", "S", true, "acme", "acme_other"}}, {},
+                {{"S", {"h0", false, "acme", "acme_app"}}})
+            .empty());
+  // With a kept checkpoint of the victim (a migration cut mid-way), only the real twin counts:
+  // the impostor's running does not commit (remove) the victim.
+  const auto steps = recover({{"X", "h1", "S", true, "evil", "evil_app"}},
+                             {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps == std::vector<Step>{{Kind::rollback, "h0", "S", "berth-1"}});
 }
