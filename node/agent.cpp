@@ -53,9 +53,11 @@ std::optional<json> inspect(const Dockerd& dockerd, const std::string& id, Outco
 
 // Where json-file writes the container's log (dockerd's LogPath), or empty for another driver.
 std::string json_log_path(const json& c) {
-  const json log_config = c.value("HostConfig", json::object()).value("LogConfig", json::object());
-  return log_config.value("Type", std::string()) == "json-file" ? c.value("LogPath", std::string())
-                                                                : std::string();
+  const json& host = c.contains("HostConfig") ? c["HostConfig"] : json();
+  const json& config = host.is_object() && host.contains("LogConfig") ? host["LogConfig"] : json();
+  const bool json_file = config.is_object() && config.contains("Type") && config["Type"] == "json-file";
+  const json& path = c.contains("LogPath") ? c["LogPath"] : json();
+  return json_file && path.is_string() ? path.get<std::string>() : std::string();
 }
 
 // The container's writable layer (overlay2's UpperDir), or empty.
@@ -215,8 +217,14 @@ json Agent::preflight() const {
   return out;
 }
 
-Outcome Agent::checkpoint(const std::string& id, const std::string& name, int drain_ms) {
+Outcome Agent::checkpoint(const std::string& id, const std::string& name, int drain_ms,
+                          const std::string& twin) {
   std::lock_guard lock(busy_);
+  if (fs::exists(fs::path(kept(id)) / "source.json")) {
+    // Its first state (restart policy, drain) is in there: berth-proxy's recovery ends that
+    // migration first.
+    return failure(409, "an earlier migration of this container is not finished yet");
+  }
   Outcome failed;
   const auto c = inspect(dockerd_, id, failed);
   if (!c) {
@@ -241,7 +249,7 @@ Outcome Agent::checkpoint(const std::string& id, const std::string& name, int dr
   const json networks = c->value("NetworkSettings", json::object()).value("Networks", json::object());
   std::ofstream(dir / "source.json")
       << json{{"RestartPolicy", restart}, {"UpperDir", upper}, {"Networks", networks},
-              {"LogPath", json_log_path(*c)}}
+              {"LogPath", json_log_path(*c)}, {"Twin", twin}}
              .dump();
   // dockerd must not start the source again once it has stopped into its checkpoint.
   const json no_restart = {{"RestartPolicy", {{"Name", "no"}}}};
@@ -328,7 +336,8 @@ std::vector<std::string> Agent::archive_command(const std::string& id,
   if (!log.empty()) {
     for (const auto& e : fs::directory_iterator(log.parent_path(), ec)) {
       const std::string file = e.path().filename().string();
-      if (e.is_regular_file(ec) && file.starts_with(log.filename().string())) {
+      if (e.symlink_status(ec).type() == fs::file_type::regular &&
+          file.starts_with(log.filename().string())) {
         logs.push_back(file);
       }
     }
@@ -343,10 +352,10 @@ std::vector<std::string> Agent::archive_command(const std::string& id,
 Outcome Agent::commit(const std::string& id) {
   std::lock_guard lock(busy_);
   const Reply removed = dockerd_.call(http::verb::delete_, "/containers/" + id + "?force=1");
-  remove_tree(kept(id));
   if (removed.status != 204 && removed.status != 404) {
-    return failure(500, "remove the source: " + docker_message(removed));
+    return failure(500, "remove the source: " + docker_message(removed));  // kept: tried again
   }
+  remove_tree(kept(id));
   return {};
 }
 
@@ -380,8 +389,9 @@ Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& n
 // becomes "<id>-json.log.1") into its directory, before dockerd starts it: json-file opens its
 // log to append, so `docker logs` shows the history first.
 void Agent::take_logs(const std::string& id, const json& twin, const fs::path& incoming) const {
-  const json log_config = twin.value("HostConfig", json::object()).value("LogConfig", json::object());
-  if (log_config.value("Type", std::string()) != "json-file") {
+  json with_path = twin;
+  with_path["LogPath"] = "-";
+  if (json_log_path(with_path).empty()) {
     return;  // another driver keeps its logs elsewhere, in its own form
   }
   const fs::path into = fs::path(settings_.data_root) / "containers" / id;
@@ -390,7 +400,8 @@ void Agent::take_logs(const std::string& id, const json& twin, const fs::path& i
     const std::string file = e.path().filename().string();
     constexpr std::string_view suffix = "-json.log";
     if (file.size() < 64 + suffix.size() || !valid_container_id(file.substr(0, 64)) ||
-        file.compare(64, suffix.size(), suffix) != 0 || !e.is_regular_file(ec)) {
+        file.compare(64, suffix.size(), suffix) != 0 ||
+        e.symlink_status(ec).type() != fs::file_type::regular) {
       continue;
     }
     std::error_code moved;
@@ -445,21 +456,37 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   const fs::path dir = kept(id);
   std::ifstream in(dir / "source.json");
   const json source = json::parse(in, nullptr, false);
-  if (!source.is_object() || !fs::exists(dir / name)) {
+  if (!source.is_object()) {
     return failure(409, "no checkpoint of this container is kept here");
   }
-  pin_addresses(id, source.value("Networks", json::object()));
-  const fs::path into = fs::path(settings_.data_root) / "containers" / id / "checkpoints";
-  std::error_code made;
-  fs::create_directories(into, made);
-  remove_tree(into / name);
-  const Ran copied = run({"cp", "-a", (dir / name).string(), (into / name).string()});
-  // dockerd uploads a checkpoint to containerd's content store before a restore, and refuses
-  // one whose archive is already there ("content sha256:...: already exists"), as the dump
-  // just made on this host still is. One more file (CRIU reads only its own) makes it another.
-  std::ofstream(into / name / "berth-rollback") << std::chrono::system_clock::now().time_since_epoch().count() << "\n";
-  Outcome o = copied.ok() ? start_from_checkpoint(id, name)
-                          : failure(500, "copy the checkpoint: " + copied.output);
+  Outcome failed;
+  const auto c = inspect(dockerd_, id, failed);
+  if (!c) {
+    if (failed.status == 404) {
+      remove_tree(dir);  // nothing left to roll back
+    }
+    return failed;
+  }
+  if (c->value("State", json::object()).value("Running", false)) {
+    return failure(409, "the container runs: nothing to roll back (release its checkpoint)");
+  }
+  // No checkpoint when the node was killed before the dump ended and the source stopped
+  // anyway (a reboot while drained): it is started afresh.
+  Outcome o = failure(500, "no checkpoint was made");
+  if (!name.empty() && fs::exists(dir / name)) {
+    pin_addresses(id, source.value("Networks", json::object()));
+    const fs::path into = fs::path(settings_.data_root) / "containers" / id / "checkpoints";
+    std::error_code made;
+    fs::create_directories(into, made);
+    remove_tree(into / name);
+    const Ran copied = run({"cp", "-a", (dir / name).string(), (into / name).string()});
+    // dockerd uploads a checkpoint to containerd's content store before a restore, and refuses
+    // one whose archive is already there ("content sha256:...: already exists"), as the dump
+    // just made on this host still is. One more file (CRIU reads only its own) makes it another.
+    std::ofstream(into / name / "berth-rollback") << std::chrono::system_clock::now().time_since_epoch().count() << "\n";
+    o = copied.ok() ? start_from_checkpoint(id, name)
+                    : failure(500, "copy the checkpoint: " + copied.output);
+  }
   if (!o.ok()) {
     std::cerr << "berth-node: rollback of " << id << " from its checkpoint failed: " << o.message
               << "; starting it afresh\n";
@@ -474,7 +501,9 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   }
   (void)dockerd_.call(http::verb::post, "/containers/" + id + "/update",
                       json{{"RestartPolicy", source.value("RestartPolicy", json::object())}}.dump());
-  remove_tree(dir);
+  if (o.ok()) {
+    remove_tree(dir);  // else kept, and berth-proxy's recovery tries again
+  }
   figures_.phase("rollback", 0, o.ok());
   return o;
 }
@@ -518,6 +547,9 @@ json Agent::kept_checkpoints() const {
     if (!valid_container_id(id) || !fs::exists(e.path() / "source.json", ec)) {
       continue;
     }
+    std::ifstream in(e.path() / "source.json");
+    const json source = json::parse(in, nullptr, false);
+    const json twin = source.is_object() ? source.value("Twin", json()) : json();
     std::string checkpoint;
     for (const auto& sub : fs::directory_iterator(e.path(), ec)) {
       const std::string name = sub.path().filename().string();
@@ -525,7 +557,8 @@ json Agent::kept_checkpoints() const {
         checkpoint = name;
       }
     }
-    out.push_back({{"Id", id}, {"Checkpoint", checkpoint}});
+    out.push_back({{"Id", id}, {"Checkpoint", checkpoint},
+                   {"Twin", twin.is_string() ? twin.get<std::string>() : std::string()}});
   }
   return out;
 }
@@ -537,8 +570,8 @@ Outcome Agent::discard(const std::string& id) {
   if (!c) {
     return failed.status == 404 ? Outcome{} : failed;
   }
-  if (c->value("State", json::object()).value("Running", false)) {
-    return failure(409, "the container runs");
+  if (c->value("State", json::object()).value("Status", std::string()) != "created") {
+    return failure(409, "the container has run: it is the container now");
   }
   const Reply removed = dockerd_.call(http::verb::delete_, "/containers/" + id + "?force=1");
   if (removed.status != 204 && removed.status != 404) {

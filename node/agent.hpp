@@ -88,25 +88,33 @@ class Agent {
   [[nodiscard]] nlohmann::json preflight() const;
 
   /// Source: the container stopped into a checkpoint kept here (see the file's head).
-  Outcome checkpoint(const std::string& id, const std::string& name, int drain_ms);
+  /// `twin`: the target's container, recorded with the kept checkpoint (kept_checkpoints) so
+  /// that a recovery knows it by id. Refused (409) while an earlier migration's checkpoint is
+  /// kept: that one is recovered first.
+  Outcome checkpoint(const std::string& id, const std::string& name, int drain_ms,
+                     const std::string& twin = {});
   /// tar of the kept checkpoint ("<name>/...") and the writable layer ("diff/...") on stdout.
   [[nodiscard]] std::vector<std::string> archive_command(const std::string& id,
                                                          const std::string& name) const;
   /// Source: the stopped container removed, its checkpoint dropped.
   Outcome commit(const std::string& id);
-  /// Source: the container running again from its kept checkpoint.
+  /// Source: the stopped container running again from its kept checkpoint (afresh, its memory
+  /// lost, when there is none or it cannot be restored); refused (409) while it runs. The
+  /// checkpoint stays kept when the container could not be started at all.
   Outcome rollback(const std::string& id, const std::string& name);
   /// Source: a kept checkpoint whose container was never stopped into it (the dump did not
   /// happen) or no longer needs it: the container's new connections let in again and its
   /// restart policy given back when it runs, the checkpoint dropped. The container is left.
   Outcome release(const std::string& id);
-  /// The checkpoints kept here, as [{"Id", "Checkpoint"}]: what a berth-proxy restarted after
+  /// The checkpoints kept here, as [{"Id", "Checkpoint", "Twin"}] ("" when none was made or
+  /// named): what a berth-proxy restarted after
   /// a kill (or one whose call to this node failed) finishes or rolls back
   /// (policy::recovery_steps). A migration under way shows here too.
   [[nodiscard]] nlohmann::json kept_checkpoints() const;
 
-  /// Target: a twin that must not run removed, unless it runs already (409). Waits for a
-  /// restore under way, so a twin is never removed while it starts, nor starts once removed.
+  /// Target: a twin that never started removed; one that has run (409) is the container now.
+  /// Waits for a restore under way, so a twin is never removed while it starts, nor starts
+  /// once removed.
   Outcome discard(const std::string& id);
 
   /// Target: an empty directory for the archive, in the container's own directory of the

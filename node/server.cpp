@@ -254,7 +254,12 @@ void handle_request(Stream& stream, Agent& agent) {
       write_json(stream, 400, json{{"message", "drain_ms: 0 to 10000"}});
       return;
     }
-    const Outcome o = agent.checkpoint(id, name, drain_ms);
+    const std::string twin = t.param("twin");
+    if (!twin.empty() && !valid_container_id(twin)) {
+      write_json(stream, 400, json{{"message", "twin: a container id"}});
+      return;
+    }
+    const Outcome o = agent.checkpoint(id, name, drain_ms, twin);
     if (!o.ok()) {
       write_outcome(stream, o);
       return;
@@ -265,7 +270,7 @@ void handle_request(Stream& stream, Agent& agent) {
   }
   if (action == "commit") {
     write_outcome(stream, agent.commit(id));
-  } else if (action == "rollback" && named) {
+  } else if (action == "rollback" && (named || name.empty())) {
     write_outcome(stream, agent.rollback(id, name));
   } else if (action == "release") {
     write_outcome(stream, agent.release(id));

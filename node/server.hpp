@@ -5,14 +5,14 @@
 //
 //   GET  /v1/preflight                              what the host can do (Agent::preflight)
 //   GET  /metrics                                   per-phase figures, Prometheus text
-//   POST /v1/containers/ID/checkpoint?checkpoint=N&drain_ms=MS
+//   POST /v1/containers/ID/checkpoint?checkpoint=N&drain_ms=MS&twin=ID
 //                                                   200: the archive, chunked, as it is read
 //   POST /v1/containers/ID/restore?checkpoint=N     the archive as the body; 200: started
 //   POST /v1/containers/ID/commit                   the stopped source removed
-//   POST /v1/containers/ID/rollback?checkpoint=N    the source started again
+//   POST /v1/containers/ID/rollback[?checkpoint=N]  the source started again
 //   POST /v1/containers/ID/release                  a kept checkpoint dropped, the source
 //                                                   let be (Agent::release)
-//   POST /v1/containers/ID/discard                  a twin that does not run removed
+//   POST /v1/containers/ID/discard                  a twin that never started removed
 //   GET  /v1/kept                                   the checkpoints kept here
 // Errors are {"message": ...} with a status; anything else is 404.
 

@@ -132,26 +132,25 @@ std::vector<RecoveryStep> recover_one(const std::string& id, const std::vector<T
   using Kind = RecoveryStep::Kind;
   std::vector<RecoveryStep> steps;
   if (!src) {
-    if (kept != nullptr) {  // the twin, if any, is the container now
+    if (kept != nullptr) {
       steps.push_back({Kind::release, kept->host, id});
     }
     return steps;
   }
-  bool twin_runs = false;
-  std::vector<const TwinSeen*> real;
+  bool twin_ran = false;
   for (const TwinSeen& t : twins) {
-    if (t.tenant == src->tenant && t.name == src->name) {
-      real.push_back(&t);
-      twin_runs = twin_runs || t.running;
+    const bool recorded = kept != nullptr && !kept->twin.empty() && kept->twin == t.id;
+    if (!recorded && (t.tenant != src->tenant || t.name != src->name)) {
+      continue;  // no twin of this source
     }
-  }
-  for (const TwinSeen* t : real) {
-    if (!t->running) {
-      steps.push_back({Kind::discard, t->host, t->id});
+    if (t.state == "created") {
+      steps.push_back({Kind::discard, t.host, t.id});
+    } else {
+      twin_ran = true;
     }
   }
   const std::string& holder = kept != nullptr ? kept->host : src->host;
-  if (twin_runs) {
+  if (twin_ran) {
     steps.push_back({Kind::commit, holder, id});
   } else if (kept != nullptr) {
     steps.push_back(src->running ? RecoveryStep{Kind::release, holder, id}
@@ -179,7 +178,11 @@ std::vector<Recovery> recovery_steps(
   }
   std::vector<Recovery> out;
   for (const std::string& id : sources) {
-    if (id.empty() || in_flight(id)) {
+    bool busy = id.empty() || in_flight(id);
+    for (const TwinSeen& t : twins_of[id]) {
+      busy = busy || in_flight(t.id);
+    }
+    if (busy) {
       continue;
     }
     const auto k = kept_of.find(id);

@@ -40,8 +40,8 @@ struct TwinSeen {
   std::string id;
   std::string host;
   std::string source;  ///< twin_label's value
-  bool running = false;
-  std::string tenant = {};  ///< its ownership label
+  std::string state;   ///< dockerd's: "created" until it first starts, then "running", ...
+  std::string tenant = {};  ///< its ownership label ("" for the operator's)
   std::string name = {};    ///< its stored name, without the '/'
 };
 
@@ -49,7 +49,8 @@ struct TwinSeen {
 struct KeptSeen {
   std::string host;  ///< whose node keeps it
   std::string container;
-  std::string checkpoint;
+  std::string checkpoint;  ///< "" when the dump was not made (or not finished)
+  std::string twin = {};   ///< the twin the checkpoint was made for, as the node recorded it
 };
 
 /// A migration's source as the index knows it.
@@ -76,15 +77,16 @@ struct RecoveryStep {
 };
 
 /// What leaves exactly one copy of each container whose migration no berth-proxy drives any
-/// more (`in_flight` says which sources this proxy's own migrations hold): a twin that runs
-/// stays and its source goes (commit); else the twins go and the source runs again from its
-/// kept checkpoint (rollback), or keeps running with the checkpoint dropped when it never
-/// stopped into it (release). A twin whose source is gone is the container now: never
-/// touched. A container whose label names a source of another tenant or another name is no
-/// twin of it (a label can come from an image berth did not build) and is ignored. One group
-/// of steps per source, in order: the proxy stops a group at its first
-/// failure and finds the rest again next time, so a discard that fails (its twin started
-/// meanwhile) never leads to a rollback.
+/// more (`in_flight` says which containers this proxy's own migrations hold, as source or as
+/// twin): a twin that has run is the container, and its source goes (commit); else the twins
+/// that never started go and the source runs again from its kept checkpoint (rollback), or
+/// keeps running with the checkpoint dropped when it never stopped into it (release).
+/// A source's twin is the container its node recorded with the checkpoint, or one with the
+/// source's tenant and name: a label alone, which an image berth did not build can carry,
+/// makes no twin. Once the source is gone nothing labelled with it is touched (it may be a
+/// container of the tenant's own, made from a committed image). One group of steps per
+/// source, in order: the proxy stops a group at its first failure and finds the rest again
+/// next time, so a discard that fails (its twin started meanwhile) never leads to a rollback.
 struct Recovery {
   std::string source;  ///< the migration's source container
   std::vector<RecoveryStep> steps;

@@ -97,7 +97,7 @@ net::awaitable<std::expected<json, HandoffFailure>> hand_over(TlsStream& source,
   http::request<http::empty_body> dump{
       http::verb::post,
       "/v1/containers/" + old_id + "/checkpoint?checkpoint=" + checkpoint +
-          "&drain_ms=" + std::to_string(drain_ms),
+          "&drain_ms=" + std::to_string(drain_ms) + "&twin=" + new_id,
       11};
   dump.set(http::field::host, "berth-node");
   dump.content_length(0);
@@ -430,6 +430,18 @@ net::awaitable<std::expected<MigrationPlan, policy::Decision>> Session::plan_mig
   }
   plan.old_id = plan.inspect["Id"].get<std::string>();
   plan.name = plan.inspect["Name"].get<std::string>().substr(1);
+  // A second container of its name is the twin of an earlier migration cut mid-way, which the
+  // recovery (proxy/recovery.cpp) has not removed yet.
+  const auto namesakes = worker_.index().read([&](const policy::OwnershipIndex& idx) {
+    const auto all = idx.all_containers();
+    return std::count_if(all.begin(), all.end(),
+                         [&](const policy::ContainerInfo& c) { return c.name == plan.name; });
+  });
+  if (namesakes > 1) {
+    co_return std::unexpected(refused(
+        409, "an earlier migration of " + plan.name + " is not finished yet; try again shortly",
+        "migrate.unfinished"));
+  }
   co_return plan;
 }
 

@@ -561,7 +561,12 @@ net::awaitable<void> IndexWatcher::follow_migrations(IndexWatcher* self) {
   while (!self->stopping_) {
     const auto rt = self->runtime_.get();
     if (self->synced_ && rt->fleet() && self->primary(*rt)) {
-      co_await recover_migrations(self->index_, self->pool_, rt);
+      try {
+        co_await recover_migrations(self->index_, self->pool_, rt);
+      } catch (const std::exception& e) {
+        // A surprise in one reading ends that reading, never the recovery.
+        log_error(std::string("migration recovery failed: ") + e.what());
+      }
     }
     net::steady_timer pause(self->context_, std::chrono::seconds(3));
     error_code ec;

@@ -67,21 +67,23 @@ net::awaitable<bool> read_host(UpstreamPool& pool, std::shared_ptr<const Runtime
     const json labels = c.is_object() ? c.value("Labels", json::object()) : json::object();
     const json source = labels.is_object() ? labels.value(std::string(policy::twin_label), json())
                                            : json();
+    // No ownership label: the operator's container (tenant "", as the index has it).
     const json tenant = labels.is_object()
-                            ? labels.value(std::string(vocabulary::tenant_label), json())
+                            ? labels.value(std::string(vocabulary::tenant_label), json(""))
                             : json();
+    const json state = c.is_object() ? c.value("State", json()) : json();
     const std::string name = own_name(c);
     if (c.is_object() && c.value("Id", json()).is_string() && source.is_string() &&
-        tenant.is_string() && !name.empty()) {
+        tenant.is_string() && state.is_string() && !name.empty()) {
       into.twins.push_back({c["Id"].get<std::string>(), host.name, source.get<std::string>(),
-                            c.value("State", json()) == "running", tenant.get<std::string>(),
-                            name});
+                            state.get<std::string>(), tenant.get<std::string>(), name});
     }
   }
   for (const json& k : array_at(held, "Kept")) {
     if (k.is_object() && k.value("Id", json()).is_string() &&
-        k.value("Checkpoint", json()).is_string()) {
-      into.kept.push_back({host.name, k["Id"].get<std::string>(), k["Checkpoint"].get<std::string>()});
+        k.value("Checkpoint", json()).is_string() && k.value("Twin", json()).is_string()) {
+      into.kept.push_back({host.name, k["Id"].get<std::string>(),
+                           k["Checkpoint"].get<std::string>(), k["Twin"].get<std::string>()});
     }
   }
   co_return true;
@@ -105,7 +107,7 @@ net::awaitable<bool> run_step(UpstreamPool& pool, SharedIndex& index,
     co_return false;
   }
   std::string path = "/v1/containers/" + step.container + "/" + verb(step.kind);
-  if (step.kind == policy::RecoveryStep::Kind::rollback) {
+  if (step.kind == policy::RecoveryStep::Kind::rollback && !step.checkpoint.empty()) {
     path += "?checkpoint=" + step.checkpoint;
   }
   const Target node{host->node.get()};

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -125,11 +126,23 @@ std::string stored_name(const TestFleet& fleet, int host, const ProxyUnderTest& 
   return trim(r.out);
 }
 
+// A count the app wrote, or -1 for anything else (a read between its truncation and write).
+long number(const std::string& text) {
+  const std::string t = trim(text);
+  long n = -1;
+  const auto [end, err] = std::from_chars(t.data(), t.data() + t.size(), n);
+  return err == std::errc() && end == t.data() + t.size() && !t.empty() ? n : -1;
+}
+
 long counter(const ProxyUnderTest& p) {
-  const auto r = p.docker(cli, p.tenant_bundle(), {"exec", "app", "cat", "/dev/shm/count"});
-  INFO(describe(r));
-  REQUIRE(r.ok());
-  return std::stol(trim(r.out));
+  for (int attempt = 0;; ++attempt) {
+    const auto r = p.docker(cli, p.tenant_bundle(), {"exec", "app", "cat", "/dev/shm/count"});
+    INFO(describe(r));
+    REQUIRE(r.ok());
+    if (number(r.out) >= 0 || attempt == 4) {
+      return number(r.out);
+    }
+  }
 }
 
 // True once `ready` holds, checked every 200 ms for at most `limit`.
@@ -410,7 +423,7 @@ TEST_CASE("a migration cut by a kill of berth-proxy or of a berth-node is finish
     }
     CHECK(eventually(std::chrono::seconds(15), [&] {
       const auto c = tenant({"exec", "app", "cat", "/dev/shm/count"});
-      return c.ok() && std::stol(trim(c.out)) >= before;
+      return c.ok() && number(c.out) >= before;
     }));
     CHECK(trim(tenant({"exec", "app", "cat", "/boots"}).out) == "booted");
     // New connections are let in again, and the restart policy is the tenant's again.
@@ -430,9 +443,9 @@ TEST_CASE("a migration cut by a kill of berth-proxy or of a berth-node is finish
     const long before = counter(p);
     const auto moved = cut_migration([&] { p.kill_and_restart(); });
     INFO(describe(moved));
-    CHECK_FALSE(moved.ok());
-    // The node may or may not have stopped the source into its checkpoint before the kill.
-    one_copy_runs(before, "discard");
+    // The node may or may not have stopped the source into its checkpoint before the kill;
+    // rarely the move was over already.
+    one_copy_runs(before, moved.ok() ? "" : "discard");
   }
   // The source's node killed at a moment the source shows (`reached`), then started again:
   // until it is back nothing is decided; then its kept checkpoint tells.
@@ -471,8 +484,11 @@ TEST_CASE("a migration cut by a kill of berth-proxy or of a berth-node is finish
   }
   SECTION("the source's berth-node killed while it drains new connections, and restarted") {
     // Its restart policy reads "no" from just before the drain.
-    const auto moved = kill_source_node(
-        [&] { return source_shows("{{.HostConfig.RestartPolicy.Name}}") == "no"; }, "release");
+    // Killed in the drain, the source runs on with its checkpoint released; killed a moment
+    // later, in the dump, it is rolled back.
+    const auto moved =
+        kill_source_node([&] { return source_shows("{{.HostConfig.RestartPolicy.Name}}") == "no"; },
+                         "release|rollback");
     CHECK_FALSE(moved.ok());
   }
   SECTION("the source's berth-node killed once the source stopped into its checkpoint") {

@@ -130,54 +130,93 @@ TEST_CASE("a container switched by two overlapping migrations is held until both
   CHECK_FALSE(index.switching("twin-id"));
 }
 
-TEST_CASE("after a kill mid-migration, a twin that runs stays and its stopped source is removed "
-          "with its checkpoint, and a second twin that never started goes first",
+TEST_CASE("after a kill mid-migration, a twin that has run stays and its stopped source is "
+          "removed with its checkpoint, and a second twin that never started goes first",
           "[migrate]") {
-  const auto steps = recover({{"T", "h1", "S", true, "acme", "acme_app"}, {"T2", "h2", "S", false, "acme", "acme_app"}},
-                             {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
+  const auto steps =
+      recover({{"T", "h1", "S", "running", "acme", "acme_app"},
+               {"T2", "h2", "S", "created", "acme", "acme_app"}},
+              {{"h0", "S", "berth-1", "T"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].source == "S");
   CHECK(steps[0].steps ==
         std::vector<Step>{{Kind::discard, "h2", "T2"}, {Kind::commit, "h0", "S"}});
+  // A twin that ran and stopped since (the tenant stopped it) is the container all the same.
+  CHECK(recover({{"T", "h1", "S", "exited", "acme", "acme_app"}}, {{"h0", "S", "berth-1", "T"}},
+                {{"S", {"h0", false, "acme", "acme_app"}}})[0]
+            .steps == std::vector<Step>{{Kind::commit, "h0", "S"}});
 }
 
-TEST_CASE("after a kill mid-migration, a twin that does not run is removed before its stopped "
-          "source runs again from the checkpoint its node keeps",
+TEST_CASE("after a kill mid-migration, a twin that never started is removed before its stopped "
+          "source runs again from the checkpoint its node keeps, or afresh without one",
           "[migrate]") {
-  const auto steps =
-      recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
+  auto steps = recover({{"T", "h1", "S", "created", "acme", "acme_app"}},
+                       {{"h0", "S", "berth-1", "T"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps ==
         std::vector<Step>{{Kind::discard, "h1", "T"}, {Kind::rollback, "h0", "S", "berth-1"}});
+  steps = recover({}, {{"h0", "S", "", "T"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps == std::vector<Step>{{Kind::rollback, "h0", "S", ""}});
 }
 
 TEST_CASE("a source that never stopped into its checkpoint keeps running, its checkpoint "
           "released, and a twin made before the dump is removed",
           "[migrate]") {
-  auto steps = recover({}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", true, "acme", "acme_app"}}});
+  auto steps = recover({}, {{"h0", "S", "berth-1", "T"}}, {{"S", {"h0", true, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps == std::vector<Step>{{Kind::release, "h0", "S"}});
-  steps = recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {}, {{"S", {"h0", true, "acme", "acme_app"}}});
+  steps = recover({{"T", "h1", "S", "created", "acme", "acme_app"}}, {},
+                  {{"S", {"h0", true, "acme", "acme_app"}}});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps == std::vector<Step>{{Kind::discard, "h1", "T"}});
 }
 
-TEST_CASE("a moved container whose source is gone is never touched, whether it runs or not, "
-          "and a checkpoint left of that source is released",
+TEST_CASE("once the source is gone nothing labelled with it is touched, started or not, and a "
+          "checkpoint left of it is released",
           "[migrate]") {
-  CHECK(recover({{"T", "h1", "S", false, "acme", "acme_app"}, {"U", "h0", "R", true, "acme", "acme_db"}}, {}, {}).empty());
-  const auto steps = recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {{"h0", "S", "berth-1"}}, {});
+  // A moved container, and one of the tenant's made from an image committed from it.
+  CHECK(recover({{"T", "h1", "S", "created", "acme", "acme_app"},
+                 {"U", "h0", "R", "running", "acme", "acme_db"}},
+                {}, {})
+            .empty());
+  const auto steps = recover({{"T", "h1", "S", "created", "acme", "acme_app"}},
+                             {{"h0", "S", "berth-1", "T"}}, {});
   REQUIRE(steps.size() == 1);
   CHECK(steps[0].steps == std::vector<Step>{{Kind::release, "h0", "S"}});
 }
 
-TEST_CASE("a migration this proxy drives is left to it, and a source stopped without a kept "
-          "checkpoint is not started by recovery",
+TEST_CASE("a migration this proxy drives, by its source or by a twin moving on, is left to it, "
+          "and a source stopped without a kept checkpoint is not started by recovery",
           "[migrate]") {
-  CHECK(recover({{"T", "h1", "S", false, "acme", "acme_app"}}, {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}},
-                "S")
+  const std::vector<berth::policy::TwinSeen> twin{{"T", "h1", "S", "created", "acme", "acme_app"}};
+  const std::map<std::string, SourceSeen> stopped{{"S", {"h0", false, "acme", "acme_app"}}};
+  CHECK(recover(twin, {{"h0", "S", "berth-1", "T"}}, stopped, "S").empty());
+  CHECK(recover(twin, {{"h0", "S", "berth-1", "T"}}, stopped, "T").empty());
+  CHECK(recover({}, {}, stopped).empty());
+}
+
+TEST_CASE("a container whose migration label names another tenant's container, or one of "
+          "another name, is no twin of it: the victim is never removed nor rolled back",
+          "[migrate]") {
+  // A label from an image berth did not build, naming a running container it should not touch.
+  CHECK(recover({{"X", "h1", "S", "running", "evil", "evil_app"}}, {},
+                {{"S", {"h0", true, "acme", "acme_app"}}})
             .empty());
-  CHECK(recover({}, {}, {{"S", {"h0", false, "acme", "acme_app"}}}).empty());
+  CHECK(recover({{"X", "h1", "S", "running", "acme", "acme_other"}}, {},
+                {{"S", {"h0", false, "acme", "acme_app"}}})
+            .empty());
+  // With a kept checkpoint of the victim (a migration cut mid-way), only the recorded twin
+  // counts: the impostor's running does not commit (remove) the victim.
+  auto steps = recover({{"X", "h1", "S", "running", "evil", "evil_app"}},
+                       {{"h0", "S", "berth-1", "T"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps == std::vector<Step>{{Kind::rollback, "h0", "S", "berth-1"}});
+  // The twin the node recorded is the twin even when renamed since.
+  steps = recover({{"T", "h1", "S", "running", "acme", "acme_renamed"}},
+                  {{"h0", "S", "berth-1", "T"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].steps == std::vector<Step>{{Kind::commit, "h0", "S"}});
 }
 
 TEST_CASE("a recovery holds its source as a migration, so that none begins meanwhile, and "
@@ -194,21 +233,4 @@ TEST_CASE("a recovery holds its source as a migration, so that none begins meanw
   }
   CHECK_FALSE(index.migrating("S"));
   CHECK(index.migration_epoch() != epoch);
-}
-
-TEST_CASE("a container whose migration label names another tenant's container, or one of "
-          "another name, is no twin of it: the victim is never removed nor rolled back",
-          "[migrate]") {
-  // A label from an image berth did not build, naming a running container it should not touch.
-  CHECK(recover({{"X", "h1", "S", true, "evil", "evil_app"}}, {}, {{"S", {"h0", true, "acme", "acme_app"}}})
-            .empty());
-  CHECK(recover({{"X", "h1", "S", true, "acme", "acme_other"}}, {},
-                {{"S", {"h0", false, "acme", "acme_app"}}})
-            .empty());
-  // With a kept checkpoint of the victim (a migration cut mid-way), only the real twin counts:
-  // the impostor's running does not commit (remove) the victim.
-  const auto steps = recover({{"X", "h1", "S", true, "evil", "evil_app"}},
-                             {{"h0", "S", "berth-1"}}, {{"S", {"h0", false, "acme", "acme_app"}}});
-  REQUIRE(steps.size() == 1);
-  CHECK(steps[0].steps == std::vector<Step>{{Kind::rollback, "h0", "S", "berth-1"}});
 }
