@@ -187,6 +187,11 @@ std::string Agent::kept(const std::string& id) const {
   return (fs::path(settings_.state_dir) / "ckpt" / id).string();
 }
 
+json Agent::kept_source(const std::string& id) const {
+  std::ifstream in(fs::path(kept(id)) / "source.json");
+  return json::parse(in, nullptr, false);
+}
+
 json Agent::preflight() const {
   json out = json::object();
   const Ran version = run({settings_.criu, "--version"});
@@ -322,8 +327,7 @@ Outcome Agent::checkpoint(const std::string& id, const std::string& name, int dr
 
 std::vector<std::string> Agent::archive_command(const std::string& id,
                                                 const std::string& name) const {
-  std::ifstream in(fs::path(kept(id)) / "source.json");
-  const json source = json::parse(in, nullptr, false);
+  const json source = kept_source(id);
   const std::string upper = source.is_object() ? source.value("UpperDir", std::string()) : "";
   std::vector<std::string> command = {"tar", "--xattrs", "--xattrs-include=*", "--numeric-owner",
                                       "-c", "-f", "-", "-C", kept(id), name,
@@ -454,8 +458,7 @@ void Agent::pin_addresses(const std::string& id, const json& networks) {
 Outcome Agent::rollback(const std::string& id, const std::string& name) {
   std::lock_guard lock(busy_);
   const fs::path dir = kept(id);
-  std::ifstream in(dir / "source.json");
-  const json source = json::parse(in, nullptr, false);
+  const json source = kept_source(id);
   if (!source.is_object()) {
     return failure(409, "no checkpoint of this container is kept here");
   }
@@ -511,8 +514,7 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
 Outcome Agent::release(const std::string& id) {
   std::lock_guard lock(busy_);
   const fs::path dir = kept(id);
-  std::ifstream in(dir / "source.json");
-  const json source = json::parse(in, nullptr, false);
+  const json source = kept_source(id);
   if (!source.is_object()) {
     return failure(409, "no checkpoint of this container is kept here");
   }
@@ -547,8 +549,7 @@ json Agent::kept_checkpoints() const {
     if (!valid_container_id(id) || !fs::exists(e.path() / "source.json", ec)) {
       continue;
     }
-    std::ifstream in(e.path() / "source.json");
-    const json source = json::parse(in, nullptr, false);
+    const json source = kept_source(id);
     const json twin = source.is_object() ? source.value("Twin", json()) : json();
     std::string checkpoint;
     for (const auto& sub : fs::directory_iterator(e.path(), ec)) {

@@ -133,6 +133,8 @@ class Agent {
 
  private:
   [[nodiscard]] std::string kept(const std::string& id) const;
+  // The source.json of the checkpoint kept for `id`: discarded (not an object) when none.
+  [[nodiscard]] nlohmann::json kept_source(const std::string& id) const;
   Outcome start_from_checkpoint(const std::string& id, const std::string& name);
   void pin_addresses(const std::string& id, const nlohmann::json& networks);
   void clean_containerd_tmp(const std::vector<std::string>& before) const;

@@ -77,6 +77,14 @@ std::string hosts_with_nodes(const TestFleet& fleet, const std::vector<int>& por
   return yaml;
 }
 
+// berth on the fleet, with its nodes, and room for every test container on either host.
+ProxyOptions options_with_nodes(const TestFleet& fleet, const std::vector<int>& ports) {
+  ProxyOptions options;
+  options.hosts = hosts_with_nodes(fleet, ports);
+  options.policy_extra = "placement: {cpu_overcommit: 8}\n";
+  return options;
+}
+
 // One host's berth-node, serving until the test ends; `data_root` is what it believes dockerd's
 // data root to be.
 BackgroundProcess start_node(const ProxyUnderTest& p, const TestFleet& fleet, int host, int port,
@@ -191,10 +199,7 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   INFO(fleet.failure());
   REQUIRE(fleet.up());
   const std::vector<int> ports{free_port(), free_port()};
-  ProxyOptions options;
-  options.hosts = hosts_with_nodes(fleet, ports);
-  options.policy_extra = "placement: {cpu_overcommit: 8}\n";
-  ProxyUnderTest p(options);
+  ProxyUnderTest p(options_with_nodes(fleet, ports));
   auto tenant = [&](const std::vector<std::string>& args) {
     return p.docker(cli, p.tenant_bundle(), args);
   };
@@ -369,10 +374,7 @@ TEST_CASE("a migration cut by a kill of berth-proxy or of a berth-node is finish
   INFO(fleet.failure());
   REQUIRE(fleet.up());
   const std::vector<int> ports{free_port(), free_port()};
-  ProxyOptions options;
-  options.hosts = hosts_with_nodes(fleet, ports);
-  options.policy_extra = "placement: {cpu_overcommit: 8}\n";
-  ProxyUnderTest p(options);
+  ProxyUnderTest p(options_with_nodes(fleet, ports));
   auto tenant = [&](const std::vector<std::string>& args) {
     return p.docker(cli, p.tenant_bundle(), args);
   };
