@@ -1,5 +1,7 @@
 #include "policy/migration.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -122,6 +124,83 @@ json migration_create_body(const json& inspect) {
   }
   body["Labels"][std::string(twin_label)] = id;
   return body;
+}
+
+json moved_event(const json& source_inspect, const std::string& new_id, std::int64_t time_nano) {
+  const json& config = field(source_inspect, "Config");
+  json attributes = field(config, "Labels").is_object() ? field(config, "Labels") : json::object();
+  for (auto it = attributes.begin(); it != attributes.end();) {
+    it = it.value().is_string() ? std::next(it) : attributes.erase(it);
+  }
+  const json& image = field(config, "Image");
+  const json& name = field(source_inspect, "Name");
+  const json& old_id = field(source_inspect, "Id");
+  attributes["image"] = image.is_string() ? image : json("");
+  attributes["name"] = name.is_string() ? json(name.get<std::string>().substr(
+                                              name.get<std::string>().starts_with('/') ? 1 : 0))
+                                        : json("");
+  attributes["previousId"] = old_id.is_string() ? old_id : json("");
+  return {{"status", "moved"},
+          {"id", new_id},
+          {"from", attributes["image"]},
+          {"Type", "container"},
+          {"Action", "moved"},
+          {"Actor", {{"ID", new_id}, {"Attributes", attributes}}},
+          {"scope", "local"},
+          {"time", time_nano / 1000000000},
+          {"timeNano", time_nano}};
+}
+
+namespace {
+
+// True when some value of `values` is `wanted`.
+bool any_is(const std::vector<std::string>& values, const std::string& wanted) {
+  return std::find(values.begin(), values.end(), wanted) != values.end();
+}
+
+std::string text_at(const json& obj, const char* key) {
+  const json& v = field(obj, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+}  // namespace
+
+bool event_admitted(const std::map<std::string, std::vector<std::string>>& filters,
+                    const json& event) {
+  const json& attributes = field(field(event, "Actor"), "Attributes");
+  for (const auto& [key, values] : filters) {
+    if (values.empty()) {
+      continue;
+    }
+    bool holds = false;
+    if (key == "type") {
+      holds = any_is(values, text_at(event, "Type"));
+    } else if (key == "event") {
+      holds = any_is(values, text_at(event, "Action"));
+    } else if (key == "scope") {
+      holds = any_is(values, text_at(event, "scope"));
+    } else if (key == "container") {
+      holds = any_is(values, text_at(field(event, "Actor"), "ID")) ||
+              any_is(values, text_at(attributes, "previousId")) ||
+              any_is(values, text_at(attributes, "name"));
+    } else if (key == "image") {
+      const std::string image = text_at(attributes, "image");
+      holds = std::any_of(values.begin(), values.end(), [&](const std::string& v) {
+        return v == image || image.starts_with(v + ":");
+      });
+    } else if (key == "label") {
+      holds = std::all_of(values.begin(), values.end(), [&](const std::string& v) {
+        const std::size_t eq = v.find('=');
+        const std::string k = v.substr(0, eq);
+        return attributes.is_object() && attributes.contains(k) && attributes[k].is_string() &&
+               (eq == std::string::npos || attributes[k] == v.substr(eq + 1));
+      });
+    }
+    if (!holds) {
+      return false;
+    }
+  }
+  return true;
 }
 
 namespace {

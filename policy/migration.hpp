@@ -4,7 +4,9 @@
 // after berth-proxy or a berth-node was killed mid-way, what finishes or undoes it. Pure:
 // the proxy passes dockerd's and the nodes' descriptions in.
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +36,21 @@ inline constexpr std::string_view twin_label = "berth.migrated-from";
 /// address (IPAMConfig) with the same aliases, minus the alias dockerd derives from the old
 /// id, with twin_label naming it. Call only when migration_blockers() is empty.
 [[nodiscard]] nlohmann::json migration_create_body(const nlohmann::json& inspect);
+
+/// The event berth adds to `docker events` when a container moved (a private host never moves
+/// one, so Docker has no such action): shaped as dockerd's container events, Type "container",
+/// Action "moved", the twin's id, and as attributes the container's labels, image and stored
+/// name (a tenant's stream renames and strips them as any event's) and "previousId", the id it
+/// had. `source_inspect` is dockerd's inspect of the source; `time_nano` since the epoch.
+[[nodiscard]] nlohmann::json moved_event(const nlohmann::json& source_inspect,
+                                         const std::string& new_id, std::int64_t time_nano);
+
+/// Whether the filters of a `docker events` request (parse_filters' form, as berth forwards
+/// them) let a container event through, as dockerd's events filter would: type, event,
+/// container (its id, previous id or stored name), image, label (each "key" or "key=value"
+/// holds) and scope. A filter on anything else (a network, a volume, the daemon) excludes it.
+[[nodiscard]] bool event_admitted(const std::map<std::string, std::vector<std::string>>& filters,
+                                  const nlohmann::json& event);
 
 /// A container that carries twin_label, as a host lists it.
 struct TwinSeen {

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "policy/filter.hpp"
+#include "policy/migration.hpp"
 #include "policy/names.hpp"
 #include "policy/placement.hpp"
 #include "policy/query.hpp"
@@ -754,6 +756,24 @@ struct Session::EventMerge {
   }
 };
 
+namespace {
+
+// A subscription to berth's own events, for the life of one merged stream.
+struct EventSink {
+  SharedIndex& index;
+  std::uint64_t token;
+  EventSink(SharedIndex& i, std::uint64_t t) : index(i), token(t) {}
+  EventSink(const EventSink&) = delete;
+  EventSink& operator=(const EventSink&) = delete;
+  ~EventSink() {
+    if (token != 0) {
+      index.unsubscribe_events(token);
+    }
+  }
+};
+
+}  // namespace
+
 net::awaitable<void> Session::read_events(std::shared_ptr<Session> self,
                                           std::shared_ptr<EventMerge> merge,
                                           std::shared_ptr<const Runtime> rt, Target from,
@@ -822,6 +842,46 @@ net::awaitable<void> Session::watch_merge_client(std::shared_ptr<Session> self,
   }
 }
 
+// berth's own events (SharedIndex::publish_event) into the merged stream, as the hosts' are:
+// those the request's filters admit, in the tenant's view. None with until= (the hosts end
+// that stream, and berth keeps no past of its own). The token to unsubscribe, or 0.
+std::uint64_t Session::subscribe_berth_events(Admission& a,
+                                              const std::shared_ptr<EventMerge>& merge) {
+  std::map<std::string, std::vector<std::string>> filters;
+  for (const auto& [key, value] : query_params(a.rewritten.target)) {
+    if (key == "until" && !value.empty()) {
+      return 0;
+    }
+    if (key == "filters" && filters.empty()) {
+      filters = policy::parse_filters(value.empty() ? "{}" : value).value_or(filters);
+    }
+  }
+  const std::weak_ptr<Session> weak_self = shared_from_this();
+  const std::weak_ptr<EventMerge> weak_merge = merge;
+  auto executor = client_.get_executor();
+  return worker_.index().subscribe_events(
+      [weak_self, weak_merge, executor, filters](const std::string& line) {
+        if (!policy::event_admitted(filters, json::parse(line, nullptr, false))) {
+          return;
+        }
+        net::post(executor, [weak_self, weak_merge, line] {
+          const auto session = weak_self.lock();
+          const auto stream = weak_merge.lock();
+          if (!session || !stream || stream->client_gone) {
+            return;
+          }
+          const std::string seen =
+              stream->who ? session->transform_lines(LineMode::events, line, *stream->who) : line;
+          if (stream->holding) {
+            stream->hold(seen);
+          } else {
+            stream->pending += seen;
+          }
+          stream->wake.cancel();
+        });
+      });
+}
+
 // A reader per host that is up, on the requester's query; since= holds the replayed events.
 void Session::start_event_readers(Admission& a, const std::shared_ptr<EventMerge>& merge) {
   for (const auto& [key, value] : query_params(a.rewritten.target)) {
@@ -859,6 +919,7 @@ net::awaitable<bool> Session::fan_out_events(Admission& a, Exchange& ex) {
     co_return false;
   }
   start_event_readers(a, merge);
+  const EventSink sink(worker_.index(), subscribe_berth_events(a, merge));
   bool watch_done = false;
   net::co_spawn(client_.get_executor(), watch_merge_client(shared_from_this(), merge),
                 [self = shared_from_this(), &watch_done](std::exception_ptr) {

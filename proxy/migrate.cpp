@@ -498,6 +498,11 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
              ", but its stopped source on " + plan.from.host->name + " was not removed: " +
              (committed ? message_of(*committed) : std::string("no answer")));
   }
+  // The tenant's `docker events` say that it moved (proxy/fleet.cpp, policy::moved_event).
+  const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  worker_.index().publish_event(policy::moved_event(plan.inspect, new_id, now_ns).dump() + "\n");
   json figures = std::move(*handed);
   figures["downtime_ms"] = ms_since(started) - figures.value("drain_ms", std::int64_t{0});
   figures["Id"] = new_id;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
@@ -170,6 +171,30 @@ class SharedIndex {
     std::shared_lock lock(mutex_);
     return migrating_.find(id) != migrating_.end();
   }
+  /// berth's own events (a container moved, policy::moved_event) for every `docker events`
+  /// stream of a fleet: a stream subscribes a sink for its life; publish_event() calls each,
+  /// and a sink hands the line to its stream's own thread.
+  std::uint64_t subscribe_events(std::function<void(const std::string&)> sink) {
+    std::unique_lock lock(mutex_);
+    sinks_.emplace(++next_sink_, std::move(sink));
+    return next_sink_;
+  }
+  void unsubscribe_events(std::uint64_t token) {
+    std::unique_lock lock(mutex_);
+    sinks_.erase(token);
+  }
+  void publish_event(const std::string& line) {
+    std::vector<std::function<void(const std::string&)>> now;
+    {
+      std::shared_lock lock(mutex_);
+      for (const auto& [token, sink] : sinks_) {
+        now.push_back(sink);
+      }
+    }
+    for (const auto& sink : now) {
+      sink(line);
+    }
+  }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   void mark_ready() noexcept { ready_.store(true); }
 
@@ -183,6 +208,8 @@ class SharedIndex {
   std::multiset<std::string, std::less<>> switching_;
   std::set<std::string, std::less<>> migrating_;
   std::atomic<std::uint64_t> migration_epoch_{0};
+  std::map<std::uint64_t, std::function<void(const std::string&)>> sinks_;
+  std::uint64_t next_sink_ = 0;
   std::atomic<std::size_t> switches_{0};
   std::atomic<bool> ready_{false};
 };

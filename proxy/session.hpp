@@ -288,6 +288,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                          std::shared_ptr<const Runtime> rt, http::verb method,
                                          std::string target);
   struct EventMerge;
+  std::uint64_t subscribe_berth_events(Admission& a, const std::shared_ptr<EventMerge>& merge);
   net::awaitable<bool> fan_out_events(Admission& a, Exchange& ex);
   void start_event_readers(Admission& a, const std::shared_ptr<EventMerge>& merge);
   static net::awaitable<void> read_events(std::shared_ptr<Session> self,

@@ -277,9 +277,39 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
         during.push_back(tenant({"exec", "app", "cat", "/dev/shm/count"}));
       }
     });
+    // The tenant's `docker events`, filtered on the app, says that it moved (for 12 s, the
+    // first round: the migration ends well within).
+    // Another tenant's, unfiltered, says nothing of it.
+    RunResult events;
+    RunResult strangers;
+    const auto listen = [&](const std::filesystem::path& bundle, std::vector<std::string> filters) {
+      std::vector<std::string> args{"12", cli, "events", "--format",
+                                    "{{.Actor.Attributes.name}} {{.Action}}"};
+      args.insert(args.end(), filters.begin(), filters.end());
+      return p.docker("/usr/bin/timeout", bundle, args);
+    };
+    std::thread listener([&] {
+      if (round == 0) {
+        events = listen(p.tenant_bundle(),
+                        {"--filter", "container=app", "--filter", "event=moved"});
+      }
+    });
+    std::thread stranger([&] {
+      if (round == 0) {
+        strangers = listen(p.other_tenant_bundle(), {});
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     r = migrate(p, stored, to);
     moving.store(false);
     asker.join();
+    listener.join();
+    stranger.join();
+    if (round == 0) {
+      INFO(describe(events));
+      CHECK(trim(events.out) == "app moved");
+      CHECK(trim(strangers.out).empty());
+    }
     INFO(describe(r));
     INFO(berth::test::tail_lines(p.log_file(), 30));
     REQUIRE(r.ok());

@@ -10,7 +10,9 @@
 #include "proxy/ownership.hpp"
 
 using berth::policy::migration_blockers;
+using berth::policy::event_admitted;
 using berth::policy::migration_create_body;
+using berth::policy::moved_event;
 using berth::policy::Recovery;
 using berth::policy::recovery_steps;
 using berth::policy::SourceSeen;
@@ -233,4 +235,43 @@ TEST_CASE("a recovery holds its source as a migration, so that none begins meanw
   }
   CHECK_FALSE(index.migrating("S"));
   CHECK(index.migration_epoch() != epoch);
+}
+
+TEST_CASE("the moved event is a container event of the new id with the container's labels, "
+          "image and stored name, and the id it had",
+          "[migrate]") {
+  const json ev = moved_event(movable(), "9999", 1700000000123456789);
+  CHECK(ev["Type"] == "container");
+  CHECK(ev["Action"] == "moved");
+  CHECK(ev["status"] == "moved");
+  CHECK(ev["id"] == "9999");
+  CHECK(ev["Actor"]["ID"] == "9999");
+  CHECK(ev["Actor"]["Attributes"]["name"] == "acme_app");
+  CHECK(ev["Actor"]["Attributes"]["image"] == "acme/app:v1");
+  CHECK(ev["Actor"]["Attributes"]["previousId"] == movable()["Id"]);
+  CHECK(ev["Actor"]["Attributes"]["berth.tenant"] == "acme");
+  CHECK(ev["time"] == 1700000000);
+  CHECK(ev["timeNano"] == 1700000000123456789);
+}
+
+TEST_CASE("an events filter admits the moved event as dockerd's filter would, and one on a "
+          "network, a volume or another action, type, container or label excludes it",
+          "[migrate]") {
+  const json ev = moved_event(movable(), "9999", 1);
+  using F = std::map<std::string, std::vector<std::string>>;
+  CHECK(event_admitted(F{}, ev));
+  CHECK(event_admitted(F{{"type", {"network", "container"}}, {"event", {"die", "moved"}}}, ev));
+  CHECK(event_admitted(F{{"container", {"9999"}}}, ev));
+  CHECK(event_admitted(F{{"container", {movable()["Id"].get<std::string>()}}}, ev));
+  CHECK(event_admitted(F{{"container", {"acme_app"}}}, ev));
+  CHECK(event_admitted(F{{"image", {"acme/app"}}}, ev));
+  CHECK(event_admitted(F{{"label", {"berth.tenant=acme", "berth.tenant"}}}, ev));
+  CHECK(event_admitted(F{{"scope", {"local"}}}, ev));
+  CHECK_FALSE(event_admitted(F{{"event", {"die"}}}, ev));
+  CHECK_FALSE(event_admitted(F{{"type", {"network"}}}, ev));
+  CHECK_FALSE(event_admitted(F{{"container", {"acme_db"}}}, ev));
+  CHECK_FALSE(event_admitted(F{{"image", {"acme/ap"}}}, ev));
+  CHECK_FALSE(event_admitted(F{{"label", {"berth.tenant=acme", "team"}}}, ev));
+  CHECK_FALSE(event_admitted(F{{"network", {"acme_net"}}}, ev));
+  CHECK_FALSE(event_admitted(F{{"volume", {"data"}}}, ev));
 }
