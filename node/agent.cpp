@@ -51,13 +51,17 @@ std::optional<json> inspect(const Dockerd& dockerd, const std::string& id, Outco
   return doc;
 }
 
-// Where json-file writes the container's log (dockerd's LogPath), or empty for another driver.
-std::string json_log_path(const json& c) {
+// True when the container (dockerd's inspect) logs with json-file.
+bool logs_to_json_file(const json& c) {
   const json& host = c.contains("HostConfig") ? c["HostConfig"] : json();
   const json& config = host.is_object() && host.contains("LogConfig") ? host["LogConfig"] : json();
-  const bool json_file = config.is_object() && config.contains("Type") && config["Type"] == "json-file";
+  return config.is_object() && config.contains("Type") && config["Type"] == "json-file";
+}
+
+// Where json-file writes the container's log (dockerd's LogPath), or empty for another driver.
+std::string json_log_path(const json& c) {
   const json& path = c.contains("LogPath") ? c["LogPath"] : json();
-  return json_file && path.is_string() ? path.get<std::string>() : std::string();
+  return logs_to_json_file(c) && path.is_string() ? path.get<std::string>() : std::string();
 }
 
 // The container's writable layer (overlay2's UpperDir), or empty.
@@ -393,9 +397,7 @@ Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& n
 // becomes "<id>-json.log.1") into its directory, before dockerd starts it: json-file opens its
 // log to append, so `docker logs` shows the history first.
 void Agent::take_logs(const std::string& id, const json& twin, const fs::path& incoming) const {
-  json with_path = twin;
-  with_path["LogPath"] = "-";
-  if (json_log_path(with_path).empty()) {
+  if (!logs_to_json_file(twin)) {
     return;  // another driver keeps its logs elsewhere, in its own form
   }
   const fs::path into = fs::path(settings_.data_root) / "containers" / id;

@@ -756,6 +756,17 @@ struct Session::EventMerge {
   }
 };
 
+void Session::add_events(EventMerge& merge, std::string_view lines) {
+  const std::string seen =
+      merge.who ? transform_lines(LineMode::events, lines, *merge.who) : std::string(lines);
+  if (merge.holding) {
+    merge.hold(seen);
+  } else {
+    merge.pending += seen;
+  }
+  merge.wake.cancel();
+}
+
 namespace {
 
 // A subscription to berth's own events, for the life of one merged stream.
@@ -810,15 +821,8 @@ net::awaitable<void> Session::read_events(std::shared_ptr<Session> self,
       const std::string whole =
           as_private_host_events(std::string_view(partial).substr(0, end + 1),
                                  from.host == &rt->primary());
-      const std::string seen =
-          merge->who ? self->transform_lines(LineMode::events, whole, *merge->who) : whole;
-      if (merge->holding) {
-        merge->hold(seen);
-      } else {
-        merge->pending += seen;
-      }
+      self->add_events(*merge, whole);
       partial.erase(0, end + 1);
-      merge->wake.cancel();
     }
     stream->close();
   } else {
@@ -870,14 +874,7 @@ std::uint64_t Session::subscribe_berth_events(Admission& a,
           if (!session || !stream || stream->client_gone) {
             return;
           }
-          const std::string seen =
-              stream->who ? session->transform_lines(LineMode::events, line, *stream->who) : line;
-          if (stream->holding) {
-            stream->hold(seen);
-          } else {
-            stream->pending += seen;
-          }
-          stream->wake.cancel();
+          session->add_events(*stream, line);
         });
       });
 }

@@ -289,6 +289,9 @@ class Session : public std::enable_shared_from_this<Session> {
                                          std::string target);
   struct EventMerge;
   std::uint64_t subscribe_berth_events(Admission& a, const std::shared_ptr<EventMerge>& merge);
+  // Whole event lines (a host's, or berth's own) into the merged stream, in the requester's
+  // view: held while since= replays, else pending; the writer is woken.
+  void add_events(EventMerge& merge, std::string_view lines);
   net::awaitable<bool> fan_out_events(Admission& a, Exchange& ex);
   void start_event_readers(Admission& a, const std::shared_ptr<EventMerge>& merge);
   static net::awaitable<void> read_events(std::shared_ptr<Session> self,
