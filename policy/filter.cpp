@@ -1,5 +1,7 @@
 #include "policy/filter.hpp"
 
+#include "policy/migration.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 
 #include "policy/authorize.hpp"
 #include "policy/json_scan.hpp"
+#include "policy/migration.hpp"
 #include "policy/names.hpp"
 #include "policy/vocabulary.hpp"
 
@@ -852,27 +855,79 @@ json wanted_references(json images, const std::vector<std::string>& patterns) {
 
 }  // namespace
 
+void show_ids(std::string& text, const std::unordered_map<std::string, std::string>& shown) {
+  if (shown.empty()) {
+    return;
+  }
+  auto hex = [&](std::size_t i) {
+    const char c = text[i];
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!hex(i)) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && hex(end)) {
+      ++end;
+    }
+    if (end - i == 64) {
+      if (auto it = shown.find(text.substr(i, 64)); it != shown.end() && it->second.size() == 64) {
+        text.replace(i, 64, it->second);
+      }
+    }
+    i = end;
+  }
+}
+
+namespace {
+
+std::optional<std::string> filter_dom(ResponseView view_kind, const Principal& who,
+                                      std::string_view body, const OwnershipIndex& index,
+                                      const ListFilter& extra);
+
+// The tenant's view of a whole answer, its moved containers shown under the ids it knows.
+std::optional<std::string> with_shown_ids(std::optional<std::string> out, const Principal& who,
+                                          const OwnershipIndex& index) {
+  if (out && !who.is_operator()) {
+    show_ids(*out, index.shown_ids(who.tenant));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::string> filter_response(ResponseView view_kind, const Principal& who,
                                            std::string_view body, const OwnershipIndex& index,
                                            const ListFilter& extra) {
   if (!extra.empty() && !who.is_operator()) {
-    return filter_response_dom(view_kind, who, body, index, extra);
+    return with_shown_ids(filter_dom(view_kind, who, body, index, extra), who, index);
   }
   if (!who.is_operator() && (view_kind == ResponseView::container_list ||
                              view_kind == ResponseView::container_inspect)) {
     ContainerRewriter rewriter(who.tenant, body);
     auto out = view_kind == ResponseView::container_list ? rewriter.list() : rewriter.inspect();
     if (out) {
-      return out;
+      return with_shown_ids(std::move(out), who, index);
     }
   }
-  return filter_response_dom(view_kind, who, body, index);
+  return with_shown_ids(filter_dom(view_kind, who, body, index, {}), who, index);
 }
 
 std::optional<std::string> filter_response_dom(ResponseView view_kind, const Principal& who,
                                                std::string_view body,
                                                const OwnershipIndex& index,
                                                const ListFilter& extra) {
+  return with_shown_ids(filter_dom(view_kind, who, body, index, extra), who, index);
+}
+
+namespace {
+
+std::optional<std::string> filter_dom(ResponseView view_kind, const Principal& who,
+                                      std::string_view body, const OwnershipIndex& index,
+                                      const ListFilter& extra) {
   const NameMatcher names_wanted(extra.names);
   if (view_kind == ResponseView::pass || who.is_operator()) {
     return std::string(body);
@@ -922,10 +977,16 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
         return std::nullopt;
       }
       json out = json::array();
+      const NameMatcher ids_wanted(extra.ids);
       for (auto& c : doc) {
         if (c.is_object() && owned(c["Labels"], t)) {
+          std::string visible = shown_id(c["Labels"]);
+          if (visible.empty() && c.contains("Id") && c["Id"].is_string()) {
+            visible = c["Id"].get<std::string>();
+          }
           view_container(t, c, false);
-          if (!extra.names.empty() && !container_name_wanted(c, names_wanted)) {
+          if ((!extra.names.empty() && !container_name_wanted(c, names_wanted)) ||
+              !ids_wanted.matches(visible)) {
             continue;
           }
           out.push_back(std::move(c));
@@ -1074,6 +1135,8 @@ std::optional<std::string> filter_response_dom(ResponseView view_kind, const Pri
   }
 }
 
+}  // namespace
+
 bool overlay_attachment_event(const json& event) {
   if (!event.is_object() || event.value("Type", std::string()) != "network" ||
       event.value("scope", std::string()) != "local") {
@@ -1152,6 +1215,8 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
   if (!attrs.is_object()) {
     attrs = json::object();
   }
+  const std::int64_t time_nano =
+      ev.contains("timeNano") && ev["timeNano"].is_number_integer() ? ev["timeNano"].get<std::int64_t>() : 0;
   if (type == "container") {
     const bool mine = owned(attrs, t) || [&] {
       auto c = index.container_by_id(id);
@@ -1159,6 +1224,19 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
     }();
     if (!mine) {
       return std::nullopt;
+    }
+    // A migration's steps on the hosts are not the tenant's; berth's "moved" says it all.
+    const json& twin_of = attrs[std::string(twin_label)];
+    if (ev.value("Action", std::string()) != "moved" &&
+        index.move_hides(id, twin_of.is_string() ? twin_of.get_ref<const std::string&>() : "",
+                         time_nano)) {
+      return std::nullopt;
+    }
+    if (const std::string shown = shown_id(attrs); !shown.empty()) {
+      actor["ID"] = shown;
+      if (ev.contains("id")) {
+        ev["id"] = shown;
+      }
     }
     for (const char* field : {"name", "oldName"}) {
       if (attrs.contains(field) && attrs[field].is_string()) {
@@ -1185,7 +1263,7 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
     }
     if (attrs.contains("container")) {
       auto c = index.container_by_id(attrs["container"].get<std::string>());
-      if (!c || c->tenant != t) {
+      if (!c || c->tenant != t || index.move_hides(c->id, c->twin_of, time_nano)) {
         return std::nullopt;
       }
     }
@@ -1219,10 +1297,13 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
   if (ev.contains("status") && ev.contains("id") && type == "container") {
     view_image_field(t, ev, "from");
   }
-  return dump(ev);
+  std::string out = dump(ev);
+  show_ids(out, index.shown_ids(t));
+  return out;
 }
 
-std::string filter_stats_line(const Principal& who, std::string_view line) {
+std::string filter_stats_line(const Principal& who, std::string_view line,
+                              const OwnershipIndex* index) {
   if (who.is_operator()) {
     return std::string(line);
   }
@@ -1245,7 +1326,11 @@ std::string filter_stats_line(const Principal& who, std::string_view line) {
       doc.erase(it);
     }
   }
-  return doc.dump();
+  std::string out = doc.dump();
+  if (index != nullptr) {
+    show_ids(out, index->shown_ids(who.tenant));
+  }
+  return out;
 }
 
 std::string filter_build_message(const Principal& who, std::string_view line) {
@@ -1304,6 +1389,9 @@ std::string tenant_error_message(const Principal& who, std::string_view message,
     } else {
       pos += prefix.size();
     }
+  }
+  if (index != nullptr) {
+    show_ids(out, index->shown_ids(who.tenant));
   }
   return out;
 }

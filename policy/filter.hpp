@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -62,9 +63,17 @@ namespace berth::policy {
                                                       const OwnershipIndex& index);
 
 /// One sample of a container's stats stream with the container's name as the tenant gave it
-/// (dockerd writes the stored "/<tenant>_<name>"). A line that is not a JSON object with a
-/// name of the tenant's is passed on without its name.
-[[nodiscard]] std::string filter_stats_line(const Principal& who, std::string_view line);
+/// (dockerd writes the stored "/<tenant>_<name>") and its id as the tenant knows it
+/// (`index`'s shown ids, when given). A line that is not a JSON object with a name of the
+/// tenant's is passed on without its name.
+[[nodiscard]] std::string filter_stats_line(const Principal& who, std::string_view line,
+                                            const OwnershipIndex* index = nullptr);
+
+/// Writes over each host id in `text` that `shown` maps (a tenant's moved containers,
+/// OwnershipIndex::shown_ids) the id the tenant knows: a whole run of 64 hex digits only,
+/// in place, since both are 64 digits long. Every answer of a container's id a tenant gets
+/// passes here (filter_response, filter_event, filter_stats_line, tenant_error_message).
+void show_ids(std::string& text, const std::unordered_map<std::string, std::string>& shown);
 
 /// One message of a build's JSON progress stream with image names in the tenant's namespace.
 [[nodiscard]] std::string filter_build_message(const Principal& who, std::string_view line);

@@ -8,6 +8,7 @@
 //    or a Go regular expression found in it; Go's regexp is RE2, so berth matches with RE2
 //    (linear time whatever the pattern; an invalid one matches only by equality, as in Go).
 //    A container matches with or without its leading '/'.
+//  - id (containers): as name, on the id the tenant knows.
 //  - reference (images): reference.FamiliarMatch, a path.Match glob on "name:tag" or on the
 //    name alone; an image keeps only the references that match, and goes when none does.
 
@@ -21,7 +22,12 @@ namespace berth::policy {
 struct ListFilter {
   std::vector<std::string> names;       ///< the tenant's `name` filter values
   std::vector<std::string> references;  ///< the tenant's `reference` filter values
-  [[nodiscard]] bool empty() const noexcept { return names.empty() && references.empty(); }
+  /// The tenant's container `id` filter values, matched as `name`'s on the id it knows (a
+  /// moved container's is not the id its host gave it).
+  std::vector<std::string> ids;
+  [[nodiscard]] bool empty() const noexcept {
+    return names.empty() && references.empty() && ids.empty();
+  }
 };
 
 /// Compiled `name` patterns; matches everything when there are none.

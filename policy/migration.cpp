@@ -20,7 +20,26 @@ bool non_empty(const json& v) {
   return (v.is_array() || v.is_object()) && !v.empty();
 }
 
+bool full_id(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 }  // namespace
+
+std::string shown_id(const json& labels) {
+  const json& v = field(labels, std::string(shown_id_label).c_str());
+  return v.is_string() && full_id(v.get_ref<const std::string&>()) ? v.get<std::string>() : "";
+}
+
+std::string tenant_id_of(const json& inspect) {
+  std::string shown = shown_id(field(field(inspect, "Config"), "Labels"));
+  if (shown.empty() && field(inspect, "Id").is_string()) {
+    shown = inspect["Id"].get<std::string>();
+  }
+  return shown;
+}
 
 std::vector<std::string> migration_blockers(const json& inspect) {
   std::vector<std::string> out;
@@ -123,10 +142,12 @@ json migration_create_body(const json& inspect) {
     body["Labels"] = json::object();
   }
   body["Labels"][std::string(twin_label)] = id;
+  body["Labels"][std::string(shown_id_label)] = tenant_id_of(inspect);
   return body;
 }
 
-json moved_event(const json& source_inspect, const std::string& new_id, std::int64_t time_nano) {
+json moved_event(const json& source_inspect, std::int64_t time_nano) {
+  const std::string new_id = tenant_id_of(source_inspect);
   const json& config = field(source_inspect, "Config");
   json attributes = field(config, "Labels").is_object() ? field(config, "Labels") : json::object();
   for (auto it = attributes.begin(); it != attributes.end();) {

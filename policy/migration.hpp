@@ -24,6 +24,19 @@ inline constexpr std::string_view no_migrate_label = "berth.migrate";
 /// themselves, which survives the death of berth-proxy or of a node.
 inline constexpr std::string_view twin_label = "berth.migrated-from";
 
+/// The label on a moved container: the id the tenant knows it by (its first container's id),
+/// which berth shows and resolves in place of the id its current host gave it. Set only by
+/// migration_create_body; a tenant's create sets it empty, so that an image committed from a
+/// moved container passes no id on.
+inline constexpr std::string_view shown_id_label = "berth.id";
+
+/// shown_id_label's value among `labels` when it is a full container id (64 lowercase hex);
+/// "" when it is absent, empty or anything else.
+[[nodiscard]] std::string shown_id(const nlohmann::json& labels);
+
+/// The id a tenant knows the container of `inspect` by: shown_id of its labels, else its Id.
+[[nodiscard]] std::string tenant_id_of(const nlohmann::json& inspect);
+
 /// Why the container of `inspect` (dockerd's GET /containers/{id}/json) cannot move; empty
 /// when it can. A moved container keeps its memory, processes, address and TCP connections,
 /// not what belongs to its host: bind mounts and volumes, devices, published host ports,
@@ -34,16 +47,18 @@ inline constexpr std::string_view twin_label = "berth.migrated-from";
 /// The body of POST /containers/create that makes the container's twin on another host:
 /// its configuration and host configuration as they are, on the same network at the same
 /// address (IPAMConfig) with the same aliases, minus the alias dockerd derives from the old
-/// id, with twin_label naming it. Call only when migration_blockers() is empty.
+/// id, with twin_label naming it and shown_id_label the id the tenant knows (tenant_id_of),
+/// which the twin keeps. Call only when migration_blockers() is empty.
 [[nodiscard]] nlohmann::json migration_create_body(const nlohmann::json& inspect);
 
 /// The event berth adds to `docker events` when a container moved (a private host never moves
 /// one, so Docker has no such action): shaped as dockerd's container events, Type "container",
-/// Action "moved", the twin's id, and as attributes the container's labels, image and stored
-/// name (a tenant's stream renames and strips them as any event's) and "previousId", the id it
-/// had. `source_inspect` is dockerd's inspect of the source; `time_nano` since the epoch.
+/// Action "moved", the id the tenant knows (tenant_id_of: the same before and after), and as
+/// attributes the container's labels, image and stored name (a tenant's stream renames and
+/// strips them as any event's) and "previousId", the source's id on its host, which a
+/// stream's container filter was resolved to. `time_nano` since the epoch.
 [[nodiscard]] nlohmann::json moved_event(const nlohmann::json& source_inspect,
-                                         const std::string& new_id, std::int64_t time_nano);
+                                         std::int64_t time_nano);
 
 /// Whether the filters of a `docker events` request (parse_filters' form, as berth forwards
 /// them) let a container event through, as dockerd's events filter would: type, event,

@@ -31,6 +31,19 @@ Resolved<typename Map::mapped_type> by_prefix(const Map& m, std::string_view pre
   return out;
 }
 
+// Keeps `key` in an insertion-ordered, bounded record (`order` its keys, oldest first).
+template <typename Map>
+void remember(Map& m, std::vector<std::string>& order, const std::string& key,
+              typename Map::mapped_type value) {
+  if (m.insert_or_assign(key, std::move(value)).second) {
+    order.push_back(key);
+    if (order.size() > 4096) {
+      m.erase(order.front());
+      order.erase(order.begin());
+    }
+  }
+}
+
 bool is_hex(std::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
@@ -53,6 +66,7 @@ void OwnershipIndex::put_container(ContainerInfo c) {
   bool known = false;
   if (auto it = containers_.find(c.id); it != containers_.end()) {
     known = true;
+    drop_alias(it->second);
     if (auto n = container_names_.find(it->second.name);
         n != container_names_.end() && n->second == c.id && it->second.name != c.name) {
       container_names_.erase(n);  // renamed
@@ -64,12 +78,69 @@ void OwnershipIndex::put_container(ContainerInfo c) {
   if (!known || !other_holder) {
     container_names_[c.name] = c.id;
   }
+  if (!c.shown.empty()) {
+    aliases_.emplace(c.shown, c.id);
+    remember(moved_.shown, moved_.shown_order, c.id, Moved::Shown{c.tenant, c.shown});
+  }
   std::string id = c.id;
   containers_[id] = std::move(c);
 }
 
+void OwnershipIndex::drop_alias(const ContainerInfo& c) {
+  if (c.shown.empty()) {
+    return;
+  }
+  auto [first, last] = aliases_.equal_range(c.shown);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == c.id) {
+      aliases_.erase(it);
+      return;
+    }
+  }
+}
+
+std::unordered_map<std::string, std::string> OwnershipIndex::shown_ids(
+    std::string_view tenant) const {
+  std::unordered_map<std::string, std::string> out;
+  for (const auto& [id, seen] : moved_.shown) {
+    if (seen.tenant == tenant) {
+      out.emplace(id, seen.shown);
+    }
+  }
+  return out;
+}
+
+void OwnershipIndex::begin_move(std::string source) {
+  remember(moved_.moves, moved_.move_order, source, Moved::Move{});
+}
+
+void OwnershipIndex::end_move(std::string_view source, bool moved, std::int64_t end_nano) {
+  if (auto it = moved_.moves.find(source); it != moved_.moves.end()) {
+    it->second.state = moved ? Moved::Move::State::moved : Moved::Move::State::undone;
+    it->second.end_nano = end_nano;
+  }
+}
+
+bool OwnershipIndex::move_hides(std::string_view id, std::string_view twin_of,
+                                std::int64_t time_nano) const {
+  using State = Moved::Move::State;
+  if (auto it = moved_.moves.find(id); it != moved_.moves.end()) {
+    const auto& m = it->second;
+    if (m.state != State::undone || time_nano <= m.end_nano) {
+      return true;  // the source's drain, dump and removal; or its stop and restore
+    }
+  }
+  if (auto it = twin_of.empty() ? moved_.moves.end() : moved_.moves.find(twin_of);
+      it != moved_.moves.end()) {
+    const auto& m = it->second;
+    return m.state == State::moving || m.state == State::undone || time_nano <= m.end_nano;
+  }
+  return false;
+}
+
 void OwnershipIndex::erase_container(std::string_view id) {
   if (auto it = containers_.find(id); it != containers_.end()) {
+    drop_alias(it->second);
     if (auto n = container_names_.find(it->second.name);
         n != container_names_.end() && n->second == it->first) {
       container_names_.erase(n);
@@ -101,6 +172,9 @@ Resolved<ContainerInfo> OwnershipIndex::find_container(std::string_view tenant,
   if (ref.empty()) {
     return out;
   }
+  if (auto exact = by_visible_id(tenant, ref, false); exact.result != Lookup::missing) {
+    return exact;
+  }
   if (auto it = containers_.find(ref); it != containers_.end()) {
     if (it->second.tenant == tenant) {
       return {Lookup::found, it->second};
@@ -123,8 +197,54 @@ Resolved<ContainerInfo> OwnershipIndex::find_container(std::string_view tenant,
       }
     }
   }
-  return by_prefix(containers_, ref,
-                   [&](const ContainerInfo& c) { return c.tenant == tenant; });
+  return by_visible_id(tenant, ref, true);
+}
+
+// The tenant's containers whose visible id is `ref` (or starts with it): found when they
+// are one container, or one moved container's source and twin for a moment (the running
+// one, else the name's holder, stands for it); ambiguous when they are several.
+Resolved<ContainerInfo> OwnershipIndex::by_visible_id(std::string_view tenant,
+                                                      std::string_view ref, bool prefix) const {
+  std::vector<const ContainerInfo*> found;
+  auto consider = [&](const ContainerInfo& c) {
+    if (c.tenant == tenant) {
+      found.push_back(&c);
+    }
+  };
+  auto matches = [&](const std::string& key) {
+    return prefix ? key.starts_with(ref) : key == ref;
+  };
+  for (auto it = containers_.lower_bound(ref); it != containers_.end() && matches(it->first);
+       ++it) {
+    if (it->second.shown.empty()) {
+      consider(it->second);
+    }
+  }
+  for (auto it = aliases_.lower_bound(ref); it != aliases_.end() && matches(it->first); ++it) {
+    if (auto c = containers_.find(it->second); c != containers_.end()) {
+      consider(c->second);
+    }
+  }
+  Resolved<ContainerInfo> out;
+  if (ref.empty() || found.empty()) {
+    return out;
+  }
+  const std::string& visible = found.front()->visible_id();
+  if (std::any_of(found.begin(), found.end(),
+                  [&](const ContainerInfo* c) { return c->visible_id() != visible; })) {
+    out.result = Lookup::ambiguous;
+    return out;
+  }
+  auto rank = [&](const ContainerInfo* c) {
+    const auto holder = container_names_.find(c->name);
+    return (c->state == "running" ? 2 : 0) +
+           (holder != container_names_.end() && holder->second == c->id ? 1 : 0);
+  };
+  out.result = Lookup::found;
+  out.value = **std::max_element(found.begin(), found.end(), [&](auto* a, auto* b) {
+    return rank(a) < rank(b);
+  });
+  return out;
 }
 
 std::optional<ContainerInfo> OwnershipIndex::container_by_id(std::string_view id) const {
@@ -466,6 +586,7 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   auto subnet_reservations = std::move(subnet_reservations_);
   auto removed = std::move(removed_);
   auto removed_order = std::move(removed_order_);
+  auto moved = std::move(moved_);
   auto transient = std::move(transient_);
   auto pulls = std::move(pulls_);
   const auto next = next_reservation_;
@@ -487,6 +608,12 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   pulls_ = std::move(pulls);
   removed_ = std::move(removed);
   removed_order_ = std::move(removed_order);
+  for (const auto& [id, c] : containers_) {
+    if (!c.shown.empty()) {
+      remember(moved.shown, moved.shown_order, id, Moved::Shown{c.tenant, c.shown});
+    }
+  }
+  moved_ = std::move(moved);
   next_reservation_ = next;
 }
 
@@ -524,6 +651,7 @@ void OwnershipIndex::replace_host(std::string_view host, OwnershipIndex&& fresh,
         n != container_names_.end() && n->second == it->first) {
       container_names_.erase(n);
     }
+    drop_alias(it->second);
     resources_.erase(it->first);
     std::erase_if(execs_, [&](const auto& e) { return e.second == it->first; });
     it = containers_.erase(it);
@@ -560,6 +688,11 @@ bool OwnershipIndex::name_reserved(std::string_view stored, std::uint64_t except
 std::optional<std::string> OwnershipIndex::host_of_container(std::string_view ref) const {
   if (auto it = containers_.find(ref); it != containers_.end()) {
     return it->second.host;
+  }
+  if (auto it = aliases_.find(ref); it != aliases_.end()) {
+    if (auto c = containers_.find(it->second); c != containers_.end()) {
+      return c->second.host;
+    }
   }
   const std::string_view name = ref.starts_with('/') ? ref.substr(1) : ref;
   if (auto n = container_names_.find(std::string(name)); n != container_names_.end()) {

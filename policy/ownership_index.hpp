@@ -46,6 +46,11 @@ struct ContainerInfo {
   std::string name;    ///< stored name, without the leading '/'
   std::string state;   ///< "created", "running", "paused", "exited"...
   std::string host = {};  ///< the fleet host that holds it (its policy name)
+  /// The id its tenant knows it by when that is not `id`: a moved container keeps the id of
+  /// the container it was first (policy::shown_id_label), which berth resolves and shows.
+  std::string shown = {};
+  std::string twin_of = {};  ///< policy::twin_label's value: the container it was made to replace
+  [[nodiscard]] const std::string& visible_id() const { return shown.empty() ? id : shown; }
 };
 
 struct NetworkInfo {
@@ -94,6 +99,23 @@ class OwnershipIndex {
   [[nodiscard]] std::vector<ContainerInfo> containers_of_tenants() const;
   void set_container_state(std::string_view id, std::string state);
   void rename_container(std::string_view id, std::string name);
+  /// Host ids of `tenant`'s moved containers and the ids it knows them by (those it holds and
+  /// the last 4096 removed): berth writes the shown ids over the host ids in its answers
+  /// (policy::show_ids). Empty, and cheap, for a tenant none of whose containers moved.
+  [[nodiscard]] std::unordered_map<std::string, std::string> shown_ids(
+      std::string_view tenant) const;
+
+  // A migration as the tenant's `docker events` see it: nothing of it but berth's own
+  // "moved" event. While the source `source` moves, none of its events is shown, nor any of
+  // a container carrying policy::twin_label with its id; once it has moved, no event of the
+  // source is shown any more, nor the twin's up to the end; once undone, neither's up to the
+  // end (the source's die and restart from its checkpoint), the twin's never.
+  void begin_move(std::string source);
+  void end_move(std::string_view source, bool moved, std::int64_t end_nano);
+  /// True when the event of container `id` at `time_nano` (ns since the epoch) is a step of a
+  /// migration; `twin_of` is its twin_label's value, "" when it has none.
+  [[nodiscard]] bool move_hides(std::string_view id, std::string_view twin_of,
+                                std::int64_t time_nano) const;
 
   // exec sessions belong to the owner of their container
   void put_exec(std::string exec_id, std::string container_id);
@@ -211,6 +233,27 @@ class OwnershipIndex {
   // with another request) does not bring it back.
   std::set<std::string, std::less<>> removed_;
   std::vector<std::string> removed_order_;
+  // Moved containers: shown id -> host id (resolution), and what survives a resync: host id
+  // -> {tenant, shown id} (see shown_ids) and the migrations' records (see begin_move).
+  std::multimap<std::string, std::string, std::less<>> aliases_;
+  void drop_alias(const ContainerInfo& c);
+  [[nodiscard]] Resolved<ContainerInfo> by_visible_id(std::string_view tenant,
+                                                      std::string_view ref, bool prefix) const;
+  struct Moved {
+    struct Shown {
+      std::string tenant;
+      std::string shown;
+    };
+    std::map<std::string, Shown, std::less<>> shown;  // by host id
+    std::vector<std::string> shown_order;
+    struct Move {
+      enum class State { moving, moved, undone } state = State::moving;
+      std::int64_t end_nano = 0;
+    };
+    std::map<std::string, Move, std::less<>> moves;  // by source id
+    std::vector<std::string> move_order;
+  };
+  Moved moved_;
 };
 
 }  // namespace berth::policy

@@ -11,6 +11,7 @@
 #include "policy/egress.hpp"
 #include "policy/go_json.hpp"
 #include "policy/hex.hpp"
+#include "policy/migration.hpp"
 #include "policy/names.hpp"
 #include "policy/network_pools.hpp"
 #include "policy/units.hpp"
@@ -985,6 +986,9 @@ Rewritten container_create(const Ctx& c, const Classified& request, std::string_
   if (auto d = own_labels(doc, "Labels", c.tenant(), "container")) {
     return refused(*d);
   }
+  // No id to show but its own, whatever labels its image carries (one committed from a
+  // moved container carries the label that shows that container's id).
+  doc["Labels"][std::string(shown_id_label)] = "";
   // The image: the tenant's own tag, a shared image, or an id it may see.
   if (doc.contains("Image")) {
     const std::string image = doc["Image"].get<std::string>();
@@ -1370,6 +1374,10 @@ std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_vi
          route_of_filters == "volume.list")) {
       c.out.list_filter.names = (*f)["name"];
       f->erase("name");
+    }
+    if (f->contains("id") && route_of_filters == "container.list") {
+      c.out.list_filter.ids = (*f)["id"];
+      f->erase("id");
     }
     if (f->contains("reference") && route_of_filters == "image.list") {
       c.out.list_filter.references = (*f)["reference"];

@@ -699,7 +699,9 @@ std::string Session::transform_lines(LineMode mode, std::string_view lines,
       continue;
     }
     if (mode == LineMode::stats) {
-      out += policy::filter_stats_line(who, line);
+      out += worker_.index().read([&](const policy::OwnershipIndex& idx) {
+        return policy::filter_stats_line(who, line, &idx);
+      });
       out += '\n';
     } else if (mode == LineMode::events) {
       auto filtered = worker_.index().read([&](const policy::OwnershipIndex& idx) {

@@ -328,6 +328,29 @@ struct SwitchGuard {
   ~SwitchGuard() { index.end_switch(keys); }
 };
 
+std::int64_t now_nano() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The migration as the tenant's `docker events` see it (OwnershipIndex::begin_move): from
+// before the twin is made until migrate() ends, having moved the container or not.
+struct MoveRecord {
+  SharedIndex& index;
+  std::string source;
+  bool moved = false;
+  MoveRecord(SharedIndex& i, std::string s) : index(i), source(std::move(s)) {
+    index.write([&](policy::OwnershipIndex& idx) { idx.begin_move(source); });
+  }
+  MoveRecord(const MoveRecord&) = delete;
+  MoveRecord& operator=(const MoveRecord&) = delete;
+  ~MoveRecord() {
+    const std::int64_t end = now_nano();
+    index.write([&](policy::OwnershipIndex& idx) { idx.end_move(source, moved, end); });
+  }
+};
+
 // The container the migration removed leaves the index before the requests it held go on
 // (the host's destroy event may come later): its name is the other one's again at once.
 void forget_container(SharedIndex& index, const std::string& id) {
@@ -458,6 +481,7 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
     co_return std::unexpected(refused(409, "a migration of " + plan.name + " is under way",
                                       "migrate.busy"));
   }
+  MoveRecord record(worker_.index(), plan.old_id);
   std::string problem = co_await image_for_migration(rt, plan.from, plan.to, plan.inspect);
   if (!problem.empty()) {
     co_return std::unexpected(refused(503, problem, "migrate.image"));
@@ -487,6 +511,7 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
                                  handed.error());
     co_return std::unexpected(std::move(refusal));
   }
+  record.moved = true;
   const Target source_node{plan.from.host->node.get()};
   std::string commit = "/v1/containers/" + plan.old_id + "/commit";
   const auto committed = co_await docker_request_to(worker_.pool(), rt, source_node,
@@ -499,14 +524,12 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
              (committed ? message_of(*committed) : std::string("no answer")));
   }
   // The tenant's `docker events` say that it moved (proxy/fleet.cpp, policy::moved_event).
-  const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count();
-  worker_.index().publish_event(policy::moved_event(plan.inspect, new_id, now_ns).dump() + "\n");
+  worker_.index().publish_event(policy::moved_event(plan.inspect, now_nano()).dump() + "\n");
   json figures = std::move(*handed);
   figures["downtime_ms"] = ms_since(started) - figures.value("drain_ms", std::int64_t{0});
   figures["Id"] = new_id;
   figures["PreviousId"] = plan.old_id;
+  figures["TenantId"] = policy::tenant_id_of(plan.inspect);
   figures["Name"] = plan.name;
   figures["From"] = plan.from.host->name;
   figures["To"] = plan.to.host->name;

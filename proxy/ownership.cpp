@@ -9,6 +9,7 @@
 #include "policy/endpoint_table.hpp"
 #include "policy/filter.hpp"
 #include "policy/isolation.hpp"
+#include "policy/migration.hpp"
 #include "policy/names.hpp"
 #include "policy/quota.hpp"
 #include "policy/vocabulary.hpp"
@@ -22,6 +23,15 @@ namespace berth::proxy {
 namespace {
 
 using json = nlohmann::json;
+
+// What a container's labels say of a migration: the id its tenant knows, the container it
+// replaced.
+void note_moved(policy::ContainerInfo& c, const json& labels) {
+  c.shown = policy::shown_id(labels);
+  const auto twin_of = labels.is_object() ? labels.find(std::string(policy::twin_label))
+                                          : labels.end();
+  c.twin_of = twin_of != labels.end() && twin_of->is_string() ? twin_of->get<std::string>() : "";
+}
 
 std::string label_tenant(const json& labels) {
   if (labels.is_object()) {
@@ -104,6 +114,7 @@ void fill_from_lists(policy::OwnershipIndex& fresh, const std::string& container
         }
       }
       info_c.tenant = label_tenant(c.value("Labels", json()));
+      note_moved(info_c, c.value("Labels", json()));
       info_c.state = c.value("State", std::string());
       if (!info_c.tenant.empty() && c.contains("Mounts") && c["Mounts"].is_array()) {
         for (const auto& m : c["Mounts"]) {
@@ -208,6 +219,7 @@ void index_container(SharedIndex& index, std::string_view inspect_json, std::str
   info.host = std::string(host);
   if (c.contains("Config") && c["Config"].is_object()) {
     info.tenant = label_tenant(c["Config"].value("Labels", json()));
+    note_moved(info, c["Config"].value("Labels", json()));
   }
   if (c.contains("State") && c["State"].is_object()) {
     info.state = c["State"].value("Status", std::string());
@@ -755,6 +767,7 @@ net::awaitable<void> IndexWatcher::apply_container_event(std::string action, std
   if (action == "create") {
     policy::ContainerInfo c{id, label_tenant(attrs), attrs.value("name", std::string()),
                             "created", host->name};
+    note_moved(c, attrs);
     index_.write([&](policy::OwnershipIndex& idx) { idx.put_container(c); });
     if (!c.tenant.empty()) {
       // A tenant container created behind berth's back (by the operator on the socket)

@@ -263,6 +263,9 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   away_node = start_node(p, fleet, away, ports[static_cast<std::size_t>(away)],
                          data_root(fleet, away));
 
+  // The id the tenant knows its app by, which it keeps wherever the app runs.
+  const std::string known_id = trim(tenant({"inspect", "-f", "{{.Id}}", "app"}).out);
+  REQUIRE(known_id.size() == 64);
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
     home = host_of(fleet, p, "app");
@@ -277,22 +280,28 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
         during.push_back(tenant({"exec", "app", "cat", "/dev/shm/count"}));
       }
     });
-    // The tenant's `docker events`, filtered on the app, says that it moved (for 12 s, the
-    // first round: the migration ends well within).
-    // Another tenant's, unfiltered, says nothing of it.
+    // The tenant's `docker events` (for 12 s: the migration ends well within) say that it
+    // moved, under the id it knows, and nothing of the steps on the hosts: no die, create,
+    // start or destroy of either copy. Filtered on the app, they say it moved.
+    // Another tenant's, unfiltered, say nothing of it.
     RunResult events;
+    RunResult on_app;
     RunResult strangers;
     const auto listen = [&](const std::filesystem::path& bundle, std::vector<std::string> filters) {
       std::vector<std::string> args{"12", cli, "events", "--format",
-                                    "{{.Actor.Attributes.name}} {{.Action}}"};
+                                    "{{.Actor.Attributes.name}} {{.Action}} {{.Actor.ID}}"};
       args.insert(args.end(), filters.begin(), filters.end());
       return p.docker("/usr/bin/timeout", bundle, args);
     };
     std::thread listener([&] {
-      if (round == 0) {
-        events = listen(p.tenant_bundle(),
-                        {"--filter", "container=app", "--filter", "event=moved"});
+      std::vector<std::string> lifecycle;
+      for (const char* action : {"create", "start", "kill", "die", "stop", "destroy", "moved"}) {
+        lifecycle.insert(lifecycle.end(), {"--filter", std::string("event=") + action});
       }
+      events = listen(p.tenant_bundle(), lifecycle);
+    });
+    std::thread app_listener([&] {
+      on_app = listen(p.tenant_bundle(), {"--filter", "container=app", "--filter", "event=moved"});
     });
     std::thread stranger([&] {
       if (round == 0) {
@@ -304,10 +313,13 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
     moving.store(false);
     asker.join();
     listener.join();
+    app_listener.join();
     stranger.join();
-    if (round == 0) {
+    {
       INFO(describe(events));
-      CHECK(trim(events.out) == "app moved");
+      CHECK(trim(events.out) == "app moved " + known_id);
+      INFO(describe(on_app));
+      CHECK(trim(on_app.out) == "app moved " + known_id);
       CHECK(trim(strangers.out).empty());
     }
     INFO(describe(r));
@@ -328,6 +340,16 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
     CHECK(trim(tenant({"exec", "app", "cat", "/boots"}).out) == "booted");
     // Its log came along: what it wrote before the move, once.
     CHECK(trim(tenant({"logs", "app"}).out) == "booted");
+    // The same id: inspected, listed, filtered on, named in a request, in its stats.
+    CHECK(figures["TenantId"] == known_id);
+    CHECK(figures["Id"] != known_id);
+    CHECK(trim(tenant({"inspect", "-f", "{{.Id}}", "app"}).out) == known_id);
+    CHECK(trim(tenant({"ps", "-q", "--no-trunc", "--filter", "name=^app$"}).out) == known_id);
+    CHECK(trim(tenant({"ps", "--format", "{{.Names}}", "--filter",
+                       "id=" + known_id.substr(0, 12)}).out) == "app");
+    CHECK(trim(tenant({"exec", known_id.substr(0, 12), "cat", "/boots"}).out) == "booted");
+    CHECK(trim(tenant({"stats", "--no-stream", "--format", "{{.ID}} {{.Name}}", "app"}).out) ==
+          known_id.substr(0, 12) + " app");
     CHECK(trim(tenant({"inspect", "-f",
                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "app"})
                    .out) == address_before);

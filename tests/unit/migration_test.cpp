@@ -105,11 +105,30 @@ TEST_CASE("the twin's create keeps the configuration, the host configuration, th
   CHECK(body["Cmd"] == json::array({"sh", "-c", "serve"}));
   CHECK(body["Labels"]["berth.tenant"] == "acme");
   CHECK(body["Labels"]["berth.migrated-from"] == movable()["Id"]);
+  CHECK(body["Labels"]["berth.id"] == movable()["Id"]);
   CHECK(body["HostConfig"]["Memory"] == 67108864);
   CHECK(body["HostConfig"]["RestartPolicy"]["Name"] == "always");
   const json& endpoint = body["NetworkingConfig"]["EndpointsConfig"]["acme_net"];
   CHECK(endpoint["IPAMConfig"]["IPv4Address"] == "10.0.9.7");
   CHECK(endpoint["Aliases"] == json::array({"app", "web"}));
+}
+
+TEST_CASE("a twin of a container that moved before keeps the id its tenant knows, not its "
+          "source's id on the host",
+          "[migrate]") {
+  json twin = movable();
+  const std::string first = "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
+  twin["Id"] = std::string(64, 'b');
+  twin["Config"]["Labels"]["berth.id"] = first;
+  const json body = migration_create_body(twin);
+  CHECK(body["Labels"]["berth.id"] == first);
+  CHECK(body["Labels"]["berth.migrated-from"] == std::string(64, 'b'));
+  CHECK(berth::policy::tenant_id_of(twin) == first);
+  // A label that is not a full id is no id to show.
+  twin["Config"]["Labels"]["berth.id"] = "4f1e2d3c4b5a";
+  CHECK(berth::policy::tenant_id_of(twin) == std::string(64, 'b'));
+  twin["Config"]["Labels"]["berth.id"] = std::string(64, 'B');
+  CHECK(berth::policy::shown_id(twin["Config"]["Labels"]).empty());
 }
 
 TEST_CASE("a container switched by two overlapping migrations is held until both have ended",
@@ -237,18 +256,22 @@ TEST_CASE("a recovery holds its source as a migration, so that none begins meanw
   CHECK(index.migration_epoch() != epoch);
 }
 
-TEST_CASE("the moved event is a container event of the new id with the container's labels, "
-          "image and stored name, and the id it had",
+TEST_CASE("the moved event is a container event of the id the tenant knows with the container's "
+          "labels, image and stored name, and the id it had on its host",
           "[migrate]") {
-  const json ev = moved_event(movable(), "9999", 1700000000123456789);
+  json twin = movable();
+  twin["Id"] = std::string(64, 'c');
+  twin["Config"]["Labels"]["berth.id"] = std::string(64, '9');
+  const json ev = moved_event(twin, 1700000000123456789);
   CHECK(ev["Type"] == "container");
   CHECK(ev["Action"] == "moved");
   CHECK(ev["status"] == "moved");
-  CHECK(ev["id"] == "9999");
-  CHECK(ev["Actor"]["ID"] == "9999");
+  CHECK(ev["id"] == std::string(64, '9'));
+  CHECK(ev["Actor"]["ID"] == std::string(64, '9'));
+  CHECK(moved_event(movable(), 1)["id"] == movable()["Id"]);
   CHECK(ev["Actor"]["Attributes"]["name"] == "acme_app");
   CHECK(ev["Actor"]["Attributes"]["image"] == "acme/app:v1");
-  CHECK(ev["Actor"]["Attributes"]["previousId"] == movable()["Id"]);
+  CHECK(ev["Actor"]["Attributes"]["previousId"] == std::string(64, 'c'));
   CHECK(ev["Actor"]["Attributes"]["berth.tenant"] == "acme");
   CHECK(ev["time"] == 1700000000);
   CHECK(ev["timeNano"] == 1700000000123456789);
@@ -257,11 +280,13 @@ TEST_CASE("the moved event is a container event of the new id with the container
 TEST_CASE("an events filter admits the moved event as dockerd's filter would, and one on a "
           "network, a volume or another action, type, container or label excludes it",
           "[migrate]") {
-  const json ev = moved_event(movable(), "9999", 1);
+  json twin = movable();
+  twin["Config"]["Labels"]["berth.id"] = std::string(64, '9');
+  const json ev = moved_event(twin, 1);
   using F = std::map<std::string, std::vector<std::string>>;
   CHECK(event_admitted(F{}, ev));
   CHECK(event_admitted(F{{"type", {"network", "container"}}, {"event", {"die", "moved"}}}, ev));
-  CHECK(event_admitted(F{{"container", {"9999"}}}, ev));
+  CHECK(event_admitted(F{{"container", {std::string(64, '9')}}}, ev));
   CHECK(event_admitted(F{{"container", {movable()["Id"].get<std::string>()}}}, ev));
   CHECK(event_admitted(F{{"container", {"acme_app"}}}, ev));
   CHECK(event_admitted(F{{"image", {"acme/app"}}}, ev));

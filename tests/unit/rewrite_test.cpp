@@ -518,7 +518,7 @@ TEST_CASE("every created container carries the tenant's ownership label and cgro
           "[policy][rewrite][labels]") {
   SECTION("with no labels and no HostConfig") {
     const json doc = forwarded(create(R"({"Image":"busybox"})"));
-    CHECK(doc["Labels"] == json{{"berth.tenant", "acme"}});
+    CHECK(doc["Labels"] == json{{"berth.tenant", "acme"}, {"berth.id", ""}});
     CHECK(doc["HostConfig"]["CgroupParent"] == "/berth/acme");
   }
   SECTION("with an empty body") {
@@ -530,12 +530,13 @@ TEST_CASE("every created container carries the tenant's ownership label and cgro
     const json doc = forwarded(
         create(R"({"Labels":{"com.example.team":"web","com.docker.compose.project":"p"}})"));
     CHECK(doc["Labels"] == json{{"berth.tenant", "acme"},
+                                {"berth.id", ""},
                                 {"com.example.team", "web"},
                                 {"com.docker.compose.project", "p"}});
   }
   SECTION("with labels and HostConfig explicitly null") {
     const json doc = forwarded(create(R"({"Labels":null,"HostConfig":null})"));
-    CHECK(doc["Labels"] == json{{"berth.tenant", "acme"}});
+    CHECK(doc["Labels"] == json{{"berth.tenant", "acme"}, {"berth.id", ""}});
     CHECK(doc["HostConfig"]["CgroupParent"] == "/berth/acme");
   }
   SECTION("with an empty cgroup parent from the client") {
