@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/migration.hpp"
 #include "policy/vocabulary.hpp"
 
 namespace berth::metering {
@@ -66,6 +67,7 @@ std::vector<ContainerInfo> parse_container_list(std::string_view body) {
       info.name = strip_slash(names->front().get<std::string>());
     }
     info.tenant = tenant_for_label(label(c.value("Labels", json()), vocabulary::tenant_label));
+    info.shown_id = policy::shown_id(c.value("Labels", json()));
     info.running = str(c, "State") == "running";
     out.push_back(std::move(info));
   }
@@ -81,8 +83,9 @@ std::optional<ContainerInfo> parse_container_inspect(std::string_view body) {
   info.id = str(c, "Id");
   info.name = strip_slash(str(c, "Name"));
   const json config = c.value("Config", json::object());
-  info.tenant = tenant_for_label(
-      label(config.is_object() ? config.value("Labels", json()) : json(), vocabulary::tenant_label));
+  const json labels = config.is_object() ? config.value("Labels", json()) : json();
+  info.tenant = tenant_for_label(label(labels, vocabulary::tenant_label));
+  info.shown_id = policy::shown_id(labels);
   const json host = c.value("HostConfig", json::object());
   if (host.is_object()) {
     info.cgroup_parent = str(host, "CgroupParent");
@@ -114,6 +117,7 @@ std::optional<ContainerEvent> parse_event(std::string_view line) {
   const json attributes = actor.value("Attributes", json::object());
   ev.name = str(attributes, "name");
   ev.tenant_label = label(attributes, vocabulary::tenant_label);
+  ev.shown_id = policy::shown_id(attributes);
   if (const auto t = e.find("timeNano"); t != e.end() && t->is_number_integer()) {
     ev.time_unix_ns = t->get<std::int64_t>();
   }

@@ -31,6 +31,7 @@ struct ContainerInfo {
   std::string id;
   std::string name;           ///< without dockerd's leading '/'
   std::string tenant;         ///< from the label, or operator_tenant
+  std::string shown_id;       ///< a moved container's, the id its tenant knows (policy::shown_id)
   std::string cgroup_parent;  ///< HostConfig.CgroupParent ("" = dockerd's default); inspect only
   std::string started_at;     ///< State.StartedAt; inspect only
   bool running = false;
@@ -52,6 +53,7 @@ struct ContainerEvent {
   std::string id;
   std::string name;
   std::optional<std::string> tenant_label;
+  std::string shown_id;  ///< as ContainerInfo's
   std::int64_t time_unix_ns = 0;
 };
 /// nullopt for non-container events and lines that are not JSON objects.

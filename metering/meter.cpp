@@ -596,6 +596,14 @@ void Meter::scan_at(std::int64_t now_ns, std::int64_t now_unix_ms) {
                              ? info->second.name
                              : c.id.substr(0, 12);
       }
+      if (s->second.id.empty() || s->second.id == std::string_view(c.id).substr(0, 12)) {
+        // A moved container's series keeps the id its tenant knows (once its labels are read).
+        const auto info = containers_.find(c.id);
+        s->second.id = (info != containers_.end() && !info->second.shown_id.empty()
+                            ? info->second.shown_id
+                            : c.id)
+                           .substr(0, 12);
+      }
       Reading& shown = s->second.reading;
       const Reading before = shown;
       shown = o.reading;
@@ -674,7 +682,9 @@ void Meter::scan_stats_api(std::int64_t now_ns, std::int64_t now_unix_ms) {
       }
     } else {
       o.reading = frame->second.reading;
-      series[id] = ContainerSeries{info.tenant, info.name, o.reading};
+      series[id] = ContainerSeries{info.tenant, info.name,
+                                   (info.shown_id.empty() ? id : info.shown_id).substr(0, 12),
+                                   o.reading};
       ++read;
     }
     observations.push_back(std::move(o));
@@ -1085,6 +1095,9 @@ void Meter::on_event(const ContainerEvent& ev) {
     info.name = ev.name;
   }
   info.tenant = tenant_for_label(ev.tenant_label);
+  if (!ev.shown_id.empty()) {
+    info.shown_id = ev.shown_id;
+  }
   if (ev.action == "start") {
     // A new run, with counters from 0: until the inspect that follows tells its StartedAt, the
     // stats fallback must not take frames of this run for the previous one's.
@@ -1307,7 +1320,9 @@ std::vector<MetricFamily> Meter::collect_billing() {
       continue;
     }
     const std::vector<ClientMetric::Label> l{
-        {"container", s->second.name}, {"id", id.substr(0, 12)}, {"tenant", s->second.tenant}};
+        {"container", s->second.name},
+        {"id", s->second.id.empty() ? id.substr(0, 12) : s->second.id},
+        {"tenant", s->second.tenant}};
     const Reading& r = s->second.reading;
     add_value(c_cpu, l, static_cast<double>(r.cpu_ns) / 1e9);
     add_value(c_ws, l, static_cast<double>(r.working_set_bytes));

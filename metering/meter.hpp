@@ -87,6 +87,7 @@ inline constexpr std::string_view meter_usage_text =
 struct ContainerSeries {
   std::string tenant;
   std::string name;
+  std::string id;  ///< the id its tenant knows (a moved container's first), 12 digits
   Reading reading;
 };
 

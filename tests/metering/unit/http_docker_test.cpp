@@ -81,13 +81,16 @@ TEST_CASE("a container's tenant is its label if that is a valid tenant id, else 
 TEST_CASE("dockerd's container list, inspect and events give names and owners",
           "[metering][docker]") {
   const auto list = m::parse_container_list(
-      R"([{"Id":"abc","Names":["/web"],"State":"running","Labels":{"berth.tenant":"acme"}},
+      R"([{"Id":"abc","Names":["/web"],"State":"running","Labels":{"berth.tenant":"acme",)"
+      R"("berth.id":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
           {"Id":"def","Names":["/ops"],"State":"exited","Labels":{}},
           {"Names":["/no-id"]}])");
   REQUIRE(list.size() == 2);
   CHECK(list[0].name == "web");
   CHECK(list[0].tenant == "acme");
   CHECK(list[0].running);
+  CHECK(list[0].shown_id == std::string(64, 'a'));
+  CHECK(list[1].shown_id.empty());
   CHECK(list[1].tenant == "operator");
   CHECK_FALSE(list[1].inspected);
 
@@ -103,13 +106,15 @@ TEST_CASE("dockerd's container list, inspect and events give names and owners",
 
   const auto ev = m::parse_event(
       R"({"status":"start","id":"abc","Type":"container","Action":"start",)"
-      R"("Actor":{"ID":"abc","Attributes":{"berth.tenant":"acme","image":"x","name":"web"}},)"
+      R"("Actor":{"ID":"abc","Attributes":{"berth.tenant":"acme","image":"x","name":"web",)"
+      R"("berth.id":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}},)"
       R"("time":1,"timeNano":1000000001})");
   REQUIRE(ev);
   CHECK(ev->action == "start");
   CHECK(ev->name == "web");
   CHECK(ev->tenant_label == "acme");
   CHECK(ev->time_unix_ns == 1000000001);
+  CHECK(ev->shown_id == std::string(64, 'b'));
   CHECK_FALSE(m::parse_event(R"({"Type":"network","Action":"connect","Actor":{"ID":"n"}})"));
   CHECK_FALSE(m::parse_event("not json"));
 }

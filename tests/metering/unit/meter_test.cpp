@@ -71,6 +71,26 @@ TEST_CASE("the meter bills a tenant from its aggregate cgroup and exports the he
   CHECK(text.find("berth_host_cpus ") != std::string::npos);
 }
 
+TEST_CASE("a moved container's series carries the id its tenant knows, not its host's",
+          "[metering][meter][migrate]") {
+  TempTree tree;
+  const auto cg = tree.path() / "cg";
+  put(cg / "cgroup.controllers", "cpu memory io\n");
+  fake_v2_cgroup(cg, "berth/acme", 2'000'000, 64 << 20, 0);
+  fake_v2_cgroup(cg, "berth/acme/" + container_id(1), 2'000'000, 64 << 20, 0);
+  auto mt = meter(tree);
+  m::ContainerInfo info;
+  info.id = container_id(1);
+  info.name = "app";
+  info.tenant = "acme";
+  info.shown_id = std::string(64, 'a');
+  mt->learn(info);
+  mt->scan_at(100 * s, 1'700'000'000'000);
+  const std::string text = mt->metrics_text();
+  CHECK(sample(text, "berth_container_cpu_seconds_total{container=\"app\",id=\"aaaaaaaaaaaa\",tenant=\"acme\"}") ==
+        Approx(2.0));
+}
+
 TEST_CASE("a loose container without a label is billed to the operator", "[metering][meter]") {
   TempTree tree;
   const auto cg = tree.path() / "cg";
