@@ -1226,9 +1226,12 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
       return std::nullopt;
     }
     // A migration's steps on the hosts are not the tenant's; berth's "moved" says it all.
-    const json& twin_of = attrs[std::string(twin_label)];
+    const auto twin_of = attrs.find(std::string(twin_label));
     if (ev.value("Action", std::string()) != "moved" &&
-        index.move_hides(id, twin_of.is_string() ? twin_of.get_ref<const std::string&>() : "",
+        index.move_hides(id,
+                         twin_of != attrs.end() && twin_of->is_string()
+                             ? std::string_view(twin_of->get_ref<const std::string&>())
+                             : std::string_view(),
                          time_nano)) {
       return std::nullopt;
     }

@@ -1385,11 +1385,20 @@ std::expected<std::string, Decision> tenant_filters(const Ctx& c, std::string_vi
     }
     if (kind == RefKind::container) {
       if (f->contains("container")) {
-        // dockerd matches an events "container" filter on the id or the stored name.
-        for (auto& ref : (*f)["container"]) {
+        // dockerd matches an events "container" filter on the id or the stored name. A
+        // container found is followed by both: by its name wherever it moves (its twin on
+        // another host has another id, the same name).
+        std::vector<std::string> refs;
+        for (const auto& ref : (*f)["container"]) {
           auto found = c.index.find_container(c.tenant(), ref);
-          ref = found.result == Lookup::found ? found.value.id : names::stored(c.tenant(), ref);
+          if (found.result == Lookup::found) {
+            refs.push_back(found.value.id);
+            refs.push_back(found.value.name);
+          } else {
+            refs.push_back(names::stored(c.tenant(), ref));
+          }
         }
+        (*f)["container"] = std::move(refs);
       }
       for (const char* rel : {"before", "since"}) {
         if (f->contains(rel)) {
