@@ -175,7 +175,7 @@ net::awaitable<bool> Session::deliver_parsed(Admission& a, Answer& answer, Excha
     ex.hijacked = true;
     ex.stream = true;
     const GaugeHold stream(worker_.metrics(), true);
-    co_await splice(answer, ex);
+    co_await splice(answer, ex, stream_cut(a));
     co_return false;
   }
   std::optional<GaugeHold> stream;

@@ -301,11 +301,18 @@ class Session : public std::enable_shared_from_this<Session> {
   static net::awaitable<void> watch_merge_client(std::shared_ptr<Session> self,
                                                  std::shared_ptr<EventMerge> merge);
 
-  // splice.cpp: hijacked streams.
-  net::awaitable<void> splice(Answer& answer, Exchange& ex);
+  // splice.cpp: hijacked streams. `cut`: the container whose attach or exec session this is
+  // (its id on its host; none for the operator's), and whether it has a TTY (a raw stream)
+  // or not (Docker's multiplexed frames): a migration that ends it says so to the client.
+  struct StreamCut {
+    std::string container;
+    bool tty = false;
+  };
+  [[nodiscard]] StreamCut stream_cut(const Admission& a) const;
+  net::awaitable<void> splice(Answer& answer, Exchange& ex, StreamCut cut);
   static net::awaitable<void> pump(std::shared_ptr<Session> self,
                                    std::shared_ptr<TlsStream> upstream, bool client_to_upstream,
-                                   std::uint64_t* counter);
+                                   std::uint64_t* counter, const StreamCut* cut = nullptr);
   net::awaitable<void> join(bool& done);
   void signal_join() noexcept;
 

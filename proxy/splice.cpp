@@ -5,15 +5,27 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
 #include "proxy/session.hpp"
+#include "proxy/stdcopy.hpp"
 #include "proxy/wire.hpp"
 
 namespace berth::proxy {
 
 using namespace wire;
+
+namespace {
+
+constexpr std::string_view moved_message =
+    "berth: this session ended because its container is moving to another host, where it "
+    "goes on running; attach or exec again";
+
+}  // namespace
 
 void Session::signal_join() noexcept {
   if (join_timer_) {
@@ -35,7 +47,26 @@ net::awaitable<void> Session::join(bool& done) {
   join_timer_.reset();
 }
 
-net::awaitable<void> Session::splice(Answer& answer, Exchange& ex) {
+Session::StreamCut Session::stream_cut(const Admission& a) const {
+  StreamCut cut;
+  if (!a.tenant() || !a.request || a.request->params.empty()) {
+    return cut;
+  }
+  const std::string_view endpoint = a.request->route->endpoint;
+  const std::string& ref = a.request->params.front();
+  if (endpoint == "container.attach") {
+    cut.container = ref;  // resolved; a container with a TTY never moves (migration_blockers)
+  } else if (endpoint == "exec.start") {
+    cut.container = worker_.index()
+                        .read([&](const policy::OwnershipIndex& idx) { return idx.exec_container(ref); })
+                        .value_or("");
+    const auto body = nlohmann::json::parse(a.rewritten.body.value_or("{}"), nullptr, false);
+    cut.tty = body.is_object() && body.value("Tty", false) == true;
+  }
+  return cut;
+}
+
+net::awaitable<void> Session::splice(Answer& answer, Exchange& ex, StreamCut cut) {
   std::shared_ptr<TlsStream> upstream = std::move(answer.upstream);
   UpstreamBuffer& upstream_buffer = answer.buffer;
   const ResponseParser& rp = answer.parser;
@@ -81,7 +112,7 @@ net::awaitable<void> Session::splice(Answer& answer, Exchange& ex) {
                   client_side_done = true;
                   self->signal_join();
                 });
-  co_await pump(shared_from_this(), upstream, false, &ex.bytes_out);
+  co_await pump(shared_from_this(), upstream, false, &ex.bytes_out, &cut);
   if (!client_side_done) {
     // dockerd ended its direction and the client was told (close_notify + FIN). Like dockerd,
     // which closes a finished hijacked connection, give the client a bounded time to finish.
@@ -95,7 +126,7 @@ net::awaitable<void> Session::splice(Answer& answer, Exchange& ex) {
 
 net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
                                    std::shared_ptr<TlsStream> upstream, bool client_to_upstream,
-                                   std::uint64_t* counter) {
+                                   std::uint64_t* counter, const StreamCut* cut) {
   TlsStream& from = client_to_upstream ? self->client_ : *upstream;
   TlsStream& to = client_to_upstream ? *upstream : self->client_;
   Window window;
@@ -106,6 +137,8 @@ net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
   // meantime goes on as one piece: at most gather_wait later. A piece after a pause (typing,
   // a prompt) is read and relayed at once.
   const bool gathers = !client_to_upstream && !from.is_tls();
+  const bool watched = cut != nullptr && !cut->container.empty();
+  StdcopyFrames frames;
   std::optional<net::steady_timer> gather;
   Clock::time_point last_read{};
   bool pause = false;
@@ -126,6 +159,14 @@ net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
       pause = n < gather_below && now - last_read < gather_after;
       last_read = now;
     }
+    if (ec && watched && self->worker_.index().cutting(cut->container) &&
+        (cut->tty || frames.at_boundary())) {
+      // dockerd ended the session because a migration is dumping its container.
+      const std::string said = cut->tty ? "\r\n" + std::string(moved_message) + "\r\n"
+                                        : stderr_frame(std::string(moved_message) + "\n");
+      error_code ignored;
+      co_await net::async_write(to, net::buffer(said), with_ec(ignored));
+    }
     if (ec == net::error::eof) {
       // Half-close preserved: the other side learns this direction is over and may go on
       // sending (the docker CLI closes stdin right after an exec upgrade and still reads).
@@ -136,6 +177,9 @@ net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
       from.close();
       to.close();
       co_return;
+    }
+    if (watched && !cut->tty) {
+      frames.feed(window.get(), n);
     }
     *counter += n;
     co_await net::async_write(to, net::buffer(window.get(), n), with_ec(ec));

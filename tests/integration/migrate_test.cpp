@@ -308,6 +308,13 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
         strangers = listen(p.other_tenant_bundle(), {});
       }
     });
+    // An exec session open through the move is ended, and its client told why.
+    RunResult session;
+    std::thread exec_session([&] {
+      if (round == 0) {
+        session = tenant({"exec", "app", "sh", "-c", "echo started; sleep 60"});
+      }
+    });
     std::this_thread::sleep_for(std::chrono::seconds(1));
     r = migrate(p, stored, to);
     moving.store(false);
@@ -315,6 +322,13 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
     listener.join();
     app_listener.join();
     stranger.join();
+    exec_session.join();
+    if (round == 0) {
+      INFO(describe(session));
+      CHECK(trim(session.out) == "started");
+      CHECK_THAT(session.err, Contains("berth: this session ended because its container is "
+                                       "moving to another host"));
+    }
     {
       INFO(describe(events));
       CHECK(trim(events.out) == "app moved " + known_id);
