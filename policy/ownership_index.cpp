@@ -80,7 +80,7 @@ void OwnershipIndex::put_container(ContainerInfo c) {
   }
   if (!c.shown.empty()) {
     aliases_.emplace(c.shown, c.id);
-    remember(moved_.shown, moved_.shown_order, c.id, Moved::Shown{c.tenant, c.shown});
+    moved_.remember_shown(c);
   }
   std::string id = c.id;
   containers_[id] = std::move(c);
@@ -99,15 +99,27 @@ void OwnershipIndex::drop_alias(const ContainerInfo& c) {
   }
 }
 
-std::unordered_map<std::string, std::string> OwnershipIndex::shown_ids(
-    std::string_view tenant) const {
-  std::unordered_map<std::string, std::string> out;
-  for (const auto& [id, seen] : moved_.shown) {
-    if (seen.tenant == tenant) {
-      out.emplace(id, seen.shown);
+void OwnershipIndex::Moved::remember_shown(const ContainerInfo& c) {
+  if (shown[c.tenant].insert_or_assign(c.id, c.shown).second) {
+    shown_order.emplace_back(c.tenant, c.id);
+    if (shown_order.size() > 4096) {
+      const auto& [tenant, id] = shown_order.front();
+      if (auto it = shown.find(tenant); it != shown.end()) {
+        it->second.erase(id);
+        if (it->second.empty()) {
+          shown.erase(it);
+        }
+      }
+      shown_order.erase(shown_order.begin());
     }
   }
-  return out;
+}
+
+const std::unordered_map<std::string, std::string>& OwnershipIndex::shown_ids(
+    std::string_view tenant) const {
+  static const std::unordered_map<std::string, std::string> none;
+  const auto it = moved_.shown.find(tenant);
+  return it == moved_.shown.end() ? none : it->second;
 }
 
 void OwnershipIndex::begin_move(std::string source) {
@@ -610,7 +622,7 @@ void OwnershipIndex::replace_all(OwnershipIndex&& fresh) {
   removed_order_ = std::move(removed_order);
   for (const auto& [id, c] : containers_) {
     if (!c.shown.empty()) {
-      remember(moved.shown, moved.shown_order, id, Moved::Shown{c.tenant, c.shown});
+      moved.remember_shown(c);
     }
   }
   moved_ = std::move(moved);

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "policy/address.hpp"
@@ -102,7 +103,8 @@ class OwnershipIndex {
   /// Host ids of `tenant`'s moved containers and the ids it knows them by (those it holds and
   /// the last 4096 removed): berth writes the shown ids over the host ids in its answers
   /// (policy::show_ids). Empty, and cheap, for a tenant none of whose containers moved.
-  [[nodiscard]] std::unordered_map<std::string, std::string> shown_ids(
+  /// A reference into the index: valid while the caller holds it (the proxy's read lock).
+  [[nodiscard]] const std::unordered_map<std::string, std::string>& shown_ids(
       std::string_view tenant) const;
 
   // A migration as the tenant's `docker events` see it: nothing of it but berth's own
@@ -240,12 +242,10 @@ class OwnershipIndex {
   [[nodiscard]] Resolved<ContainerInfo> by_visible_id(std::string_view tenant,
                                                       std::string_view ref, bool prefix) const;
   struct Moved {
-    struct Shown {
-      std::string tenant;
-      std::string shown;
-    };
-    std::map<std::string, Shown, std::less<>> shown;  // by host id
-    std::vector<std::string> shown_order;
+    // tenant -> host id -> shown id; shown_order: (tenant, host id), oldest first.
+    std::map<std::string, std::unordered_map<std::string, std::string>, std::less<>> shown;
+    std::vector<std::pair<std::string, std::string>> shown_order;
+    void remember_shown(const ContainerInfo& c);
     struct Move {
       enum class State { moving, moved, undone } state = State::moving;
       std::int64_t end_nano = 0;

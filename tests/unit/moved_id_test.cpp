@@ -2,6 +2,7 @@
 // every answer that names it shows it, whatever id its current host gave it; the hosts'
 // events of the move itself are not the tenant's.
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include "policy/identity.hpp"
 #include "policy/ownership_index.hpp"
 #include "policy/rewrite.hpp"
+#include "proxy/stdcopy.hpp"
 
 using namespace berth::policy;
 using json = nlohmann::json;
@@ -239,4 +241,24 @@ TEST_CASE("a move undone leaves the twin unseen and the source's stop and restar
   // A container made later from an image committed from a twin carries its label: shown.
   idx.end_move(kKnown, true, 300);
   CHECK(seen(idx, container_event("create", kOther, 500, {{"berth.migrated-from", kKnown}})));
+}
+
+TEST_CASE("berth's word to a session cut by a move goes between two of dockerd's frames, never "
+          "inside one, however the bytes are split",
+          "[proxy][migrate]") {
+  const std::string stream = berth::proxy::stderr_frame("hello\n") +
+                             std::string("\x01\0\0\0\0\0\x01\x2c", 8) + std::string(300, 'x');
+  CHECK(stream.substr(0, 8) == std::string("\x02\0\0\0\0\0\0\x06", 8));
+  for (const std::size_t piece : {1UL, 3UL, 8UL, 13UL, 64UL, 1000UL}) {
+    CAPTURE(piece);
+    berth::proxy::StdcopyFrames frames;
+    CHECK(frames.at_boundary());
+    for (std::size_t at = 0; at < stream.size(); at += piece) {
+      const std::size_t n = std::min(piece, stream.size() - at);
+      frames.feed(stream.data() + at, n);
+      const std::size_t end = at + n;
+      CHECK(frames.at_boundary() == (end == 14 || end == stream.size()));
+    }
+    CHECK(frames.at_boundary());
+  }
 }
