@@ -5,6 +5,7 @@
 // the primary's watcher reads it and finishes or undoes each such migration
 // (policy::recovery_steps), so that exactly one copy of the container runs.
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@
 #include "proxy/log.hpp"
 #include "proxy/ownership.hpp"
 #include "proxy/recovery.hpp"
+
+#include <chrono>
 
 namespace berth::proxy {
 
@@ -170,12 +173,21 @@ net::awaitable<void> recover_migrations(SharedIndex& index, UpstreamPool& pool,
     if (!hold.held()) {
       continue;
     }
+    // Its steps on the hosts are hidden from the tenant's events, as a migration's are
+    // (OwnershipIndex::begin_move): the source's removal after a commit, a discarded twin.
+    index.write([&](policy::OwnershipIndex& idx) { idx.begin_move(r.source); });
+    bool committed = false;
     for (const policy::RecoveryStep& step : r.steps) {
       const bool done = co_await run_step(pool, index, rt, step);
       if (!done) {
         break;  // the rest waits for the next reading
       }
+      committed = committed || step.kind == policy::RecoveryStep::Kind::commit;
     }
+    const std::int64_t end = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    index.write([&](policy::OwnershipIndex& idx) { idx.end_move(r.source, committed, end); });
   }
 }
 
