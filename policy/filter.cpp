@@ -1,7 +1,5 @@
 #include "policy/filter.hpp"
 
-#include "policy/migration.hpp"
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -874,7 +872,8 @@ void show_ids(std::string& text, const std::unordered_map<std::string, std::stri
       ++end;
     }
     if (end - i == 64) {
-      if (auto it = shown.find(text.substr(i, 64)); it != shown.end() && it->second.size() == 64) {
+      if (auto it = shown.find(text.substr(i, 64));
+          it != shown.end() && it->second.size() == 64) {
         text.replace(i, 64, it->second);
       }
     }
@@ -1215,8 +1214,9 @@ std::optional<std::string> filter_event(const Principal& who, std::string_view e
   if (!attrs.is_object()) {
     attrs = json::object();
   }
-  const std::int64_t time_nano =
-      ev.contains("timeNano") && ev["timeNano"].is_number_integer() ? ev["timeNano"].get<std::int64_t>() : 0;
+  const std::int64_t time_nano = ev.contains("timeNano") && ev["timeNano"].is_number_integer()
+                                     ? ev["timeNano"].get<std::int64_t>()
+                                     : 0;
   if (type == "container") {
     const bool mine = owned(attrs, t) || [&] {
       auto c = index.container_by_id(id);

@@ -57,9 +57,10 @@ Session::StreamCut Session::stream_cut(const Admission& a) const {
   if (endpoint == "container.attach") {
     cut.container = ref;  // resolved; a container with a TTY never moves (migration_blockers)
   } else if (endpoint == "exec.start") {
-    cut.container = worker_.index()
-                        .read([&](const policy::OwnershipIndex& idx) { return idx.exec_container(ref); })
-                        .value_or("");
+    cut.container =
+        worker_.index()
+            .read([&](const policy::OwnershipIndex& idx) { return idx.exec_container(ref); })
+            .value_or("");
     const auto body = nlohmann::json::parse(a.rewritten.body.value_or("{}"), nullptr, false);
     cut.tty = body.is_object() && body.value("Tty", false) == true;
   }

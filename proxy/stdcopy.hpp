@@ -33,6 +33,7 @@ class StdcopyFrames {
       }
     }
   }
+
   /// True between two frames: a frame of berth's own may go here.
   [[nodiscard]] bool at_boundary() const noexcept { return head_seen_ == 0 && payload_left_ == 0; }
 
@@ -45,8 +46,13 @@ class StdcopyFrames {
 /// One stderr frame carrying `text`.
 inline std::string stderr_frame(std::string_view text) {
   const auto n = static_cast<std::uint32_t>(text.size());
-  std::string out{'\x02', '\0', '\0', '\0', static_cast<char>((n >> 24) & 0xff),
-                  static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 8) & 0xff),
+  std::string out{'\x02',
+                  '\0',
+                  '\0',
+                  '\0',
+                  static_cast<char>((n >> 24) & 0xff),
+                  static_cast<char>((n >> 16) & 0xff),
+                  static_cast<char>((n >> 8) & 0xff),
                   static_cast<char>(n & 0xff)};
   out += text;
   return out;

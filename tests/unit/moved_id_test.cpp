@@ -56,9 +56,14 @@ json container_event(const std::string& action, const std::string& id, std::int6
                      json attributes) {
   attributes["berth.tenant"] = "acme";
   attributes["name"] = "acme_app";
-  return {{"Type", "container"}, {"Action", action},  {"status", action},
-          {"id", id},            {"from", "busybox"}, {"Actor", {{"ID", id}, {"Attributes", attributes}}},
-          {"time", time_nano / 1000000000},           {"timeNano", time_nano}};
+  return {{"Type", "container"},
+          {"Action", action},
+          {"status", action},
+          {"id", id},
+          {"from", "busybox"},
+          {"Actor", {{"ID", id}, {"Attributes", attributes}}},
+          {"time", time_nano / 1000000000},
+          {"timeNano", time_nano}};
 }
 
 std::optional<json> seen(const OwnershipIndex& idx, const json& ev,
@@ -69,11 +74,13 @@ std::optional<json> seen(const OwnershipIndex& idx, const json& ev,
 
 }  // namespace
 
-TEST_CASE("a moved container resolves by the id its tenant knows, in full or by a unique "
-          "prefix, and by its name, for its tenant only",
-          "[policy][index][migrate]") {
+TEST_CASE(
+    "a moved container resolves by the id its tenant knows, in full or by a unique "
+    "prefix, and by its name, for its tenant only",
+    "[policy][index][migrate]") {
   const OwnershipIndex idx = moved_index();
-  for (const std::string& ref : {kKnown, kKnown.substr(0, 12), std::string("aaaa"), std::string("app")}) {
+  for (const std::string& ref :
+       {kKnown, kKnown.substr(0, 12), std::string("aaaa"), std::string("app")}) {
     CAPTURE(ref);
     const auto found = idx.find_container("acme", ref);
     REQUIRE(found.result == Lookup::found);
@@ -88,9 +95,10 @@ TEST_CASE("a moved container resolves by the id its tenant knows, in full or by 
   CHECK(idx.host_of_container(kKnown) == std::optional<std::string>("h1"));
 }
 
-TEST_CASE("while a moved container moves again, its source and its new twin are one "
-          "container to its tenant: the running one answers for the id",
-          "[policy][index][migrate]") {
+TEST_CASE(
+    "while a moved container moves again, its source and its new twin are one "
+    "container to its tenant: the running one answers for the id",
+    "[policy][index][migrate]") {
   OwnershipIndex idx = moved_index();
   const std::string third = "cccc" + std::string(60, '4');
   idx.put_container(container(third, "acme", "acme_app", "created", kKnown, kTwin));
@@ -110,9 +118,10 @@ TEST_CASE("while a moved container moves again, its source and its new twin are 
   CHECK(idx.shown_ids("globex").empty());
 }
 
-TEST_CASE("a resynchronisation of a host keeps the moved containers' shown ids and the "
-          "migrations' records",
-          "[policy][index][migrate]") {
+TEST_CASE(
+    "a resynchronisation of a host keeps the moved containers' shown ids and the "
+    "migrations' records",
+    "[policy][index][migrate]") {
   OwnershipIndex idx;
   idx.begin_move(kKnown);
   OwnershipIndex fresh;
@@ -126,26 +135,30 @@ TEST_CASE("a resynchronisation of a host keeps the moved containers' shown ids a
   CHECK(idx.shown_ids("acme").at(kTwin) == kKnown);
 }
 
-TEST_CASE("only a whole run of 64 hex digits that is a moved container's host id is shown as "
-          "the id its tenant knows",
-          "[policy][filter][migrate]") {
+TEST_CASE(
+    "only a whole run of 64 hex digits that is a moved container's host id is shown as "
+    "the id its tenant knows",
+    "[policy][filter][migrate]") {
   const std::unordered_map<std::string, std::string> shown{{kTwin, kKnown}};
   std::string text = "{\"Id\":\"" + kTwin + "\",\"Image\":\"sha256:" + kTwin + "\",\"x\":\"" +
                      kTwin + "0\",\"y\":\"" + kTwin.substr(0, 12) + "\"}";
   show_ids(text, shown);
-  CHECK(text == "{\"Id\":\"" + kKnown + "\",\"Image\":\"sha256:" + kKnown + "\",\"x\":\"" +
-                    kTwin + "0\",\"y\":\"" + kTwin.substr(0, 12) + "\"}");
+  CHECK(text == "{\"Id\":\"" + kKnown + "\",\"Image\":\"sha256:" + kKnown + "\",\"x\":\"" + kTwin +
+                    "0\",\"y\":\"" + kTwin.substr(0, 12) + "\"}");
 }
 
-TEST_CASE("lists, inspect, exec inspect, network inspect, stats and errors show a moved "
-          "container under the id its tenant knows",
-          "[policy][filter][migrate]") {
+TEST_CASE(
+    "lists, inspect, exec inspect, network inspect, stats and errors show a moved "
+    "container under the id its tenant knows",
+    "[policy][filter][migrate]") {
   const OwnershipIndex idx = moved_index();
   const json labels = {{"berth.tenant", "acme"}, {"berth.id", kKnown}};
-  const json list = json::array({{{"Id", kTwin}, {"Names", {"/acme_app"}}, {"Labels", labels}},
-                                 {{"Id", kOther}, {"Names", {"/acme_db"}}, {"Labels", {{"berth.tenant", "acme"}}}}});
-  for (const auto& body : {filter_response(ResponseView::container_list, tenant("acme"), list.dump(), idx),
-                           filter_response_dom(ResponseView::container_list, tenant("acme"), list.dump(), idx)}) {
+  const json list = json::array(
+      {{{"Id", kTwin}, {"Names", {"/acme_app"}}, {"Labels", labels}},
+       {{"Id", kOther}, {"Names", {"/acme_db"}}, {"Labels", {{"berth.tenant", "acme"}}}}});
+  for (const auto& body :
+       {filter_response(ResponseView::container_list, tenant("acme"), list.dump(), idx),
+        filter_response_dom(ResponseView::container_list, tenant("acme"), list.dump(), idx)}) {
     REQUIRE(body);
     const json out = json::parse(*body);
     CHECK(out[0]["Id"] == kKnown);
@@ -171,12 +184,15 @@ TEST_CASE("lists, inspect, exec inspect, network inspect, stats and errors show 
   CHECK(tenant_error_message(tenant("globex"), "x " + kTwin, &idx) == "x " + kTwin);
 }
 
-TEST_CASE("a container list's id filter matches the id its tenant knows, as dockerd's would "
-          "match the id",
-          "[policy][filter][migrate]") {
+TEST_CASE(
+    "a container list's id filter matches the id its tenant knows, as dockerd's would "
+    "match the id",
+    "[policy][filter][migrate]") {
   const OwnershipIndex idx = moved_index();
   const json list = json::array(
-      {{{"Id", kTwin}, {"Names", {"/acme_app"}}, {"Labels", {{"berth.tenant", "acme"}, {"berth.id", kKnown}}}},
+      {{{"Id", kTwin},
+        {"Names", {"/acme_app"}},
+        {"Labels", {{"berth.tenant", "acme"}, {"berth.id", kKnown}}}},
        {{"Id", kOther}, {"Names", {"/acme_db"}}, {"Labels", {{"berth.tenant", "acme"}}}}});
   auto ids = [&](std::vector<std::string> wanted) {
     ListFilter f;
@@ -196,9 +212,10 @@ TEST_CASE("a container list's id filter matches the id its tenant knows, as dock
   CHECK(ids({"aaaa", "bbbb3"}) == std::vector<std::string>{kKnown, kOther});
 }
 
-TEST_CASE("the tenant's events say nothing of a move's steps on the hosts, and show the moved "
-          "container's later events under the id it knows",
-          "[policy][filter][migrate]") {
+TEST_CASE(
+    "the tenant's events say nothing of a move's steps on the hosts, and show the moved "
+    "container's later events under the id it knows",
+    "[policy][filter][migrate]") {
   OwnershipIndex idx;
   idx.put_container(container(kKnown, "acme", "acme_app", "running"));
   CHECK(seen(idx, container_event("die", kKnown, 100, json::object())));
@@ -220,14 +237,18 @@ TEST_CASE("the tenant's events say nothing of a move's steps on the hosts, and s
   CHECK((*later)["Actor"]["ID"] == kKnown);
   CHECK_FALSE((*later)["Actor"]["Attributes"].contains("berth.id"));
   // A network event of the twin during the move is one of its steps too.
-  const json connect = {{"Type", "network"}, {"Action", "connect"}, {"timeNano", 250},
-                        {"Actor", {{"ID", "n1"}, {"Attributes", {{"container", kTwin}, {"name", "acme_net"}}}}}};
+  const json connect = {
+      {"Type", "network"},
+      {"Action", "connect"},
+      {"timeNano", 250},
+      {"Actor", {{"ID", "n1"}, {"Attributes", {{"container", kTwin}, {"name", "acme_net"}}}}}};
   CHECK_FALSE(seen(idx, connect));
 }
 
-TEST_CASE("a move undone leaves the twin unseen and the source's stop and restart hidden up to "
-          "its end, and its later events shown",
-          "[policy][filter][migrate]") {
+TEST_CASE(
+    "a move undone leaves the twin unseen and the source's stop and restart hidden up to "
+    "its end, and its later events shown",
+    "[policy][filter][migrate]") {
   OwnershipIndex idx;
   idx.put_container(container(kKnown, "acme", "acme_app", "running"));
   idx.begin_move(kKnown);
@@ -243,9 +264,10 @@ TEST_CASE("a move undone leaves the twin unseen and the source's stop and restar
   CHECK(seen(idx, container_event("create", kOther, 500, {{"berth.migrated-from", kKnown}})));
 }
 
-TEST_CASE("berth's word to a session cut by a move goes between two of dockerd's frames, never "
-          "inside one, however the bytes are split",
-          "[proxy][migrate]") {
+TEST_CASE(
+    "berth's word to a session cut by a move goes between two of dockerd's frames, never "
+    "inside one, however the bytes are split",
+    "[proxy][migrate]") {
   const std::string stream = berth::proxy::stderr_frame("hello\n") +
                              std::string("\x01\0\0\0\0\0\x01\x2c", 8) + std::string(300, 'x');
   CHECK(stream.substr(0, 8) == std::string("\x02\0\0\0\0\0\0\x06", 8));

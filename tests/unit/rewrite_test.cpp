@@ -1466,12 +1466,14 @@ TEST_CASE("an events filter on a container name matches the tenant's container",
   CHECK((contains(c, "acme_web") || contains(c, kAcmeWeb)));
 }
 
-TEST_CASE("an events filter on a container id follows the container by its stored name too, "
-          "wherever it moves",
-          "[policy][rewrite][filters][migrate]") {
+TEST_CASE(
+    "an events filter on a container id follows the container by its stored name too, "
+    "wherever it moves",
+    "[policy][rewrite][filters][migrate]") {
   // A moved container runs as a twin with another id on another host, under the same name.
-  const Rewritten r = judge("GET", "/v1.41/events?filters=" +
-                                       enc(R"({"container":[")" + kAcmeWeb.substr(0, 12) + R"("]})"));
+  const Rewritten r =
+      judge("GET", "/v1.41/events?filters=" +
+                       enc(R"({"container":[")" + kAcmeWeb.substr(0, 12) + R"("]})"));
   const auto f = forwarded_filters(r);
   REQUIRE(f.contains("container"));
   CHECK(f.at("container") == std::vector<std::string>{kAcmeWeb, "acme_web"});

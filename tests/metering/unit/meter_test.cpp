@@ -87,8 +87,9 @@ TEST_CASE("a moved container's series carries the id its tenant knows, not its h
   mt->learn(info);
   mt->scan_at(100 * s, 1'700'000'000'000);
   const std::string text = mt->metrics_text();
-  CHECK(sample(text, "berth_container_cpu_seconds_total{container=\"app\",id=\"aaaaaaaaaaaa\",tenant=\"acme\"}") ==
-        Approx(2.0));
+  CHECK(sample(text,
+               "berth_container_cpu_seconds_total{container=\"app\",id=\"aaaaaaaaaaaa\",tenant="
+               "\"acme\"}") == Approx(2.0));
 }
 
 TEST_CASE("a loose container without a label is billed to the operator", "[metering][meter]") {
