@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "policy/migration.hpp"
 #include "policy/vocabulary.hpp"
 
 namespace berth::metering {
@@ -29,6 +28,12 @@ std::optional<std::string> label(const json& labels, std::string_view key) {
     return std::nullopt;
   }
   return it->get<std::string>();
+}
+
+// A moved container's berth.id: the id its tenant knows (vocabulary::shown_id_label).
+std::string shown_id(const json& labels) {
+  auto v = label(labels, vocabulary::shown_id_label);
+  return v && vocabulary::is_full_container_id(*v) ? *v : std::string();
 }
 
 std::string strip_slash(std::string name) {
@@ -67,7 +72,7 @@ std::vector<ContainerInfo> parse_container_list(std::string_view body) {
       info.name = strip_slash(names->front().get<std::string>());
     }
     info.tenant = tenant_for_label(label(c.value("Labels", json()), vocabulary::tenant_label));
-    info.shown_id = policy::shown_id(c.value("Labels", json()));
+    info.shown_id = shown_id(c.value("Labels", json()));
     info.running = str(c, "State") == "running";
     out.push_back(std::move(info));
   }
@@ -85,7 +90,7 @@ std::optional<ContainerInfo> parse_container_inspect(std::string_view body) {
   const json config = c.value("Config", json::object());
   const json labels = config.is_object() ? config.value("Labels", json()) : json();
   info.tenant = tenant_for_label(label(labels, vocabulary::tenant_label));
-  info.shown_id = policy::shown_id(labels);
+  info.shown_id = shown_id(labels);
   const json host = c.value("HostConfig", json::object());
   if (host.is_object()) {
     info.cgroup_parent = str(host, "CgroupParent");
@@ -117,7 +122,7 @@ std::optional<ContainerEvent> parse_event(std::string_view line) {
   const json attributes = actor.value("Attributes", json::object());
   ev.name = str(attributes, "name");
   ev.tenant_label = label(attributes, vocabulary::tenant_label);
-  ev.shown_id = policy::shown_id(attributes);
+  ev.shown_id = shown_id(attributes);
   if (const auto t = e.find("timeNano"); t != e.end() && t->is_number_integer()) {
     ev.time_unix_ns = t->get<std::int64_t>();
   }

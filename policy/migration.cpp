@@ -20,17 +20,11 @@ bool non_empty(const json& v) {
   return (v.is_array() || v.is_object()) && !v.empty();
 }
 
-bool full_id(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 }  // namespace
 
 std::string shown_id(const json& labels) {
   const json& v = field(labels, std::string(shown_id_label).c_str());
-  return v.is_string() && full_id(v.get_ref<const std::string&>()) ? v.get<std::string>() : "";
+  return v.is_string() && vocabulary::is_full_container_id(v.get_ref<const std::string&>()) ? v.get<std::string>() : "";
 }
 
 std::string tenant_id_of(const json& inspect) {

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/vocabulary.hpp"
+
 namespace berth::policy {
 
 /// The label a tenant (or the operator) sets to keep a container where it is.
@@ -28,7 +30,7 @@ inline constexpr std::string_view twin_label = "berth.migrated-from";
 /// which berth shows and resolves in place of the id its current host gave it. Set only by
 /// migration_create_body; a tenant's create sets it empty, so that an image committed from a
 /// moved container passes no id on.
-inline constexpr std::string_view shown_id_label = "berth.id";
+inline constexpr std::string_view shown_id_label = vocabulary::shown_id_label;
 
 /// shown_id_label's value among `labels` when it is a full container id (64 lowercase hex);
 /// "" when it is absent, empty or anything else.

@@ -14,6 +14,23 @@ inline constexpr std::string_view tenant_label = "berth.tenant";
 /// filter on it.
 inline constexpr std::string_view reserved_label_prefix = "berth.";
 
+/// The label on a moved container: the id its tenant knows it by (its first container's id,
+/// policy/migration.hpp), which berth shows in place of the id its current host gave it.
+inline constexpr std::string_view shown_id_label = "berth.id";
+
+/// A container id as dockerd makes them: 64 lowercase hex digits.
+constexpr bool is_full_container_id(std::string_view id) noexcept {
+  if (id.size() != 64) {
+    return false;
+  }
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /// A tenant id is 1..63 characters of [a-z0-9-], not starting or ending with '-'.
 /// Tenant ids end up in labels, cgroup paths and object names, so the alphabet is kept
 /// small enough that none of those can be confused or escaped.
