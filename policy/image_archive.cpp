@@ -137,7 +137,10 @@ std::optional<std::string> judge_image_config(std::string_view text) {
   }
   if (const json& labels = config.value("Labels", json()); labels.is_object()) {
     for (const auto& [key, value] : labels.items()) {
-      if (reserved_label(key) && key != vocabulary::tenant_label) {
+      // The ownership label and berth.id are set by berth on every container made from the
+      // image whatever the image says (an image committed from a container carries both).
+      if (reserved_label(key) && key != vocabulary::tenant_label &&
+          key != vocabulary::shown_id_label) {
         return "carries the label '" + key + "'; labels beginning with '" +
                std::string(vocabulary::reserved_label_prefix) + "' are reserved";
       }

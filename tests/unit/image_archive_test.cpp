@@ -95,7 +95,7 @@ using Verdicts = std::map<std::string, std::optional<std::string>, std::less<>>;
 }  // namespace
 
 TEST_CASE("an image configuration is fit unless dockerd would read ONBUILD triggers or a "
-          "reserved label other than the ownership label in it, in any spelling Go "
+          "reserved label other than the ownership label or berth.id in it, in any spelling Go "
           "accepts",
           "[policy][image][load]") {
   CHECK_FALSE(judge_image_config(kConfig).has_value());
@@ -115,6 +115,10 @@ TEST_CASE("an image configuration is fit unless dockerd would read ONBUILD trigg
   // saved and brought back, by its builder or another tenant, is kept. Another reserved key
   // is not.
   CHECK(judge_image_config(R"({"config":{"Labels":{"berth.tenant":"globex"}}})") == std::nullopt);
+  // So is berth.id, which every container create through berth sets (empty) and a commit
+  // copies into the image; a container made from the image gets its own again.
+  CHECK(judge_image_config(R"({"config":{"Labels":{"berth.tenant":"acme","berth.id":""}}})") ==
+        std::nullopt);
   CHECK(judge_image_config(R"({"config":{"Labels":{"berth.tenant":"acme","berth.x":"y"}}})")
             .has_value());
   // What dockerd could not read at all is not fit either.
