@@ -43,16 +43,9 @@ std::string label_tenant(const json& labels) {
   return {};
 }
 
+// dockerd names an anonymous volume as it makes a container id: 64 lowercase hex digits.
 bool is_anonymous_volume(std::string_view name) {
-  if (name.size() != 64) {
-    return false;
-  }
-  for (char c : name) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
+  return vocabulary::is_full_container_id(name);
 }
 
 
