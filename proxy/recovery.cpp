@@ -19,8 +19,6 @@
 #include "proxy/ownership.hpp"
 #include "proxy/recovery.hpp"
 
-#include <chrono>
-
 namespace berth::proxy {
 
 using json = nlohmann::json;
