@@ -334,17 +334,6 @@ std::int64_t now_nano() {
       .count();
 }
 
-// The handover of a container (SharedIndex::begin_cut): its attach and exec sessions that
-// end meanwhile were cut by the dump.
-struct CutGuard {
-  SharedIndex& index;
-  std::string id;
-  CutGuard(SharedIndex& i, std::string c) : index(i), id(std::move(c)) { index.begin_cut(id); }
-  CutGuard(const CutGuard&) = delete;
-  CutGuard& operator=(const CutGuard&) = delete;
-  ~CutGuard() { index.end_cut(id); }
-};
-
 // The migration as the tenant's `docker events` see it (OwnershipIndex::begin_move): from
 // before the twin is made until migrate() ends, having moved the container or not.
 struct MoveRecord {
@@ -516,7 +505,6 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count());
   const auto started = Clock::now();
-  const CutGuard cut(worker_.index(), plan.old_id);
   auto handed = co_await hand_over_between_nodes(rt, plan, new_id, checkpoint);
   if (!handed) {
     auto refusal = co_await undo(worker_.pool(), worker_.index(), rt, plan, new_id, checkpoint,

@@ -171,23 +171,6 @@ class SharedIndex {
     std::shared_lock lock(mutex_);
     return migrating_.find(id) != migrating_.end();
   }
-  /// Containers a migration is dumping (from the handover to migrate()'s end): an attach or
-  /// exec stream of one that dockerd ends meanwhile was cut by the move, and its client is
-  /// told so (Session::splice).
-  void begin_cut(const std::string& id) {
-    std::unique_lock lock(mutex_);
-    cutting_.insert(id);
-  }
-  void end_cut(const std::string& id) {
-    std::unique_lock lock(mutex_);
-    if (auto it = cutting_.find(id); it != cutting_.end()) {
-      cutting_.erase(it);
-    }
-  }
-  [[nodiscard]] bool cutting(std::string_view id) const {
-    std::shared_lock lock(mutex_);
-    return cutting_.find(id) != cutting_.end();
-  }
   /// berth's own events (a container moved, policy::moved_event) for every `docker events`
   /// stream of a fleet: a stream subscribes a sink for its life; publish_event() calls each,
   /// and a sink hands the line to its stream's own thread.
@@ -224,7 +207,6 @@ class SharedIndex {
   std::set<std::string, std::less<>> copies_;
   std::multiset<std::string, std::less<>> switching_;
   std::set<std::string, std::less<>> migrating_;
-  std::multiset<std::string, std::less<>> cutting_;
   std::atomic<std::uint64_t> migration_epoch_{0};
   std::map<std::uint64_t, std::function<void(const std::string&)>> sinks_;
   std::uint64_t next_sink_ = 0;

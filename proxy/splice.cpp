@@ -160,9 +160,10 @@ net::awaitable<void> Session::pump(std::shared_ptr<Session> self,
       pause = n < gather_below && now - last_read < gather_after;
       last_read = now;
     }
-    if (ec && watched && self->worker_.index().cutting(cut->container) &&
+    if (ec && watched && self->worker_.index().switching(cut->container) &&
         (cut->tty || frames.at_boundary())) {
-      // dockerd ended the session because a migration is dumping its container.
+      // dockerd ended the session because a migration is dumping its container (its switch
+      // to the twin spans the drain, the dump and the restore).
       const std::string said = cut->tty ? "\r\n" + std::string(moved_message) + "\r\n"
                                         : stderr_frame(std::string(moved_message) + "\n");
       error_code ignored;
