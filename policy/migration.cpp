@@ -24,7 +24,9 @@ bool non_empty(const json& v) {
 
 std::string shown_id(const json& labels) {
   const json& v = field(labels, std::string(shown_id_label).c_str());
-  return v.is_string() && vocabulary::is_full_container_id(v.get_ref<const std::string&>()) ? v.get<std::string>() : "";
+  const bool full =
+      v.is_string() && vocabulary::is_full_container_id(v.get_ref<const std::string&>());
+  return full ? v.get<std::string>() : "";
 }
 
 std::string tenant_id_of(const json& inspect) {

@@ -217,10 +217,23 @@ Resolved<ContainerInfo> OwnershipIndex::find_container(std::string_view tenant,
 // one, else the name's holder, stands for it); ambiguous when they are several.
 Resolved<ContainerInfo> OwnershipIndex::by_visible_id(std::string_view tenant,
                                                       std::string_view ref, bool prefix) const {
-  std::vector<const ContainerInfo*> found;
+  auto rank = [&](const ContainerInfo& c) {
+    const auto holder = container_names_.find(c.name);
+    return (c.state == "running" ? 2 : 0) +
+           (holder != container_names_.end() && holder->second == c.id ? 1 : 0);
+  };
+  const ContainerInfo* best = nullptr;
+  bool ambiguous = false;
   auto consider = [&](const ContainerInfo& c) {
-    if (c.tenant == tenant) {
-      found.push_back(&c);
+    if (c.tenant != tenant) {
+      return;
+    }
+    if (best == nullptr) {
+      best = &c;
+    } else if (c.visible_id() != best->visible_id()) {
+      ambiguous = true;
+    } else if (rank(c) > rank(*best)) {
+      best = &c;
     }
   };
   auto matches = [&](const std::string& key) {
@@ -237,26 +250,13 @@ Resolved<ContainerInfo> OwnershipIndex::by_visible_id(std::string_view tenant,
       consider(c->second);
     }
   }
-  Resolved<ContainerInfo> out;
-  if (ref.empty() || found.empty()) {
-    return out;
+  if (ref.empty() || best == nullptr) {
+    return {};
   }
-  const std::string& visible = found.front()->visible_id();
-  if (std::any_of(found.begin(), found.end(),
-                  [&](const ContainerInfo* c) { return c->visible_id() != visible; })) {
-    out.result = Lookup::ambiguous;
-    return out;
+  if (ambiguous) {
+    return {Lookup::ambiguous, {}};
   }
-  auto rank = [&](const ContainerInfo* c) {
-    const auto holder = container_names_.find(c->name);
-    return (c->state == "running" ? 2 : 0) +
-           (holder != container_names_.end() && holder->second == c->id ? 1 : 0);
-  };
-  out.result = Lookup::found;
-  out.value = **std::max_element(found.begin(), found.end(), [&](auto* a, auto* b) {
-    return rank(a) < rank(b);
-  });
-  return out;
+  return {Lookup::found, *best};
 }
 
 std::optional<ContainerInfo> OwnershipIndex::container_by_id(std::string_view id) const {

@@ -24,23 +24,26 @@ namespace {
 
 using json = nlohmann::json;
 
-// What a container's labels say of a migration: the id its tenant knows, the container it
-// replaced.
-void note_moved(policy::ContainerInfo& c, const json& labels) {
-  c.shown = policy::shown_id(labels);
-  const auto twin_of = labels.is_object() ? labels.find(std::string(policy::twin_label))
-                                          : labels.end();
-  c.twin_of = twin_of != labels.end() && twin_of->is_string() ? twin_of->get<std::string>() : "";
-}
-
-std::string label_tenant(const json& labels) {
+// A label's value; "" when it is absent or not a string.
+std::string label_value(const json& labels, std::string_view key) {
   if (labels.is_object()) {
-    const auto it = labels.find(std::string(vocabulary::tenant_label));
+    const auto it = labels.find(std::string(key));
     if (it != labels.end() && it->is_string()) {
       return it->get<std::string>();
     }
   }
   return {};
+}
+
+std::string label_tenant(const json& labels) {
+  return label_value(labels, vocabulary::tenant_label);
+}
+
+// What a container's labels say of a migration: the id its tenant knows, the container it
+// replaced.
+void note_moved(policy::ContainerInfo& c, const json& labels) {
+  c.shown = policy::shown_id(labels);
+  c.twin_of = label_value(labels, policy::twin_label);
 }
 
 // dockerd names an anonymous volume as it makes a container id: 64 lowercase hex digits.
