@@ -36,6 +36,10 @@ struct ContainerInfo {
   std::string started_at;     ///< State.StartedAt; inspect only
   bool running = false;
   bool inspected = false;     ///< cgroup_parent and started_at are known
+  /// The 12 digits its tenant knows it by: a moved container's first id, else its own.
+  [[nodiscard]] std::string known_id() const {
+    return (shown_id.empty() ? id : shown_id).substr(0, 12);
+  }
 };
 
 /// The tenant a container's label value names: the value if it is a valid tenant id, else

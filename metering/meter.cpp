@@ -590,19 +590,16 @@ void Meter::scan_at(std::int64_t now_ns, std::int64_t now_unix_ms) {
       if (inserted || s->second.tenant != tenant) {
         s->second.tenant = tenant;
       }
+      const auto info = containers_.find(c.id);
       if (s->second.name.empty() || inserted) {
-        const auto info = containers_.find(c.id);
         s->second.name = info != containers_.end() && !info->second.name.empty()
                              ? info->second.name
                              : c.id.substr(0, 12);
       }
-      if (s->second.id.empty() || s->second.id == std::string_view(c.id).substr(0, 12)) {
-        // A moved container's series keeps the id its tenant knows (once its labels are read).
-        const auto info = containers_.find(c.id);
-        s->second.id = (info != containers_.end() && !info->second.shown_id.empty()
-                            ? info->second.shown_id
-                            : c.id)
-                           .substr(0, 12);
+      if (info != containers_.end()) {
+        s->second.id = info->second.known_id();  // once its labels are read
+      } else if (s->second.id.empty()) {
+        s->second.id = c.id.substr(0, 12);
       }
       Reading& shown = s->second.reading;
       const Reading before = shown;
@@ -682,9 +679,7 @@ void Meter::scan_stats_api(std::int64_t now_ns, std::int64_t now_unix_ms) {
       }
     } else {
       o.reading = frame->second.reading;
-      series[id] = ContainerSeries{info.tenant, info.name,
-                                   (info.shown_id.empty() ? id : info.shown_id).substr(0, 12),
-                                   o.reading};
+      series[id] = ContainerSeries{info.tenant, info.name, info.known_id(), o.reading};
       ++read;
     }
     observations.push_back(std::move(o));
@@ -1320,9 +1315,7 @@ std::vector<MetricFamily> Meter::collect_billing() {
       continue;
     }
     const std::vector<ClientMetric::Label> l{
-        {"container", s->second.name},
-        {"id", s->second.id.empty() ? id.substr(0, 12) : s->second.id},
-        {"tenant", s->second.tenant}};
+        {"container", s->second.name}, {"id", s->second.id}, {"tenant", s->second.tenant}};
     const Reading& r = s->second.reading;
     add_value(c_cpu, l, static_cast<double>(r.cpu_ns) / 1e9);
     add_value(c_ws, l, static_cast<double>(r.working_set_bytes));

@@ -39,15 +39,22 @@ std::optional<double> sample(const std::string& text, const std::string& series)
   return std::stod(text.substr(pos + series.size() + 2));
 }
 
+// Tenant acme's cgroup with one container in it, each at 2 ms of CPU and 64 MiB; the tree's
+// cgroup root.
+std::filesystem::path acme_with_one_container(const TempTree& tree) {
+  const auto cg = tree.path() / "cg";
+  put(cg / "cgroup.controllers", "cpu memory io\n");
+  fake_v2_cgroup(cg, "berth/acme", 2'000'000, 64 << 20, 0);
+  fake_v2_cgroup(cg, "berth/acme/" + container_id(1), 2'000'000, 64 << 20, 0);
+  return cg;
+}
+
 }  // namespace
 
 TEST_CASE("the meter bills a tenant from its aggregate cgroup and exports the headline series",
           "[metering][meter]") {
   TempTree tree;
-  const auto cg = tree.path() / "cg";
-  put(cg / "cgroup.controllers", "cpu memory io\n");
-  fake_v2_cgroup(cg, "berth/acme", 2'000'000, 64 << 20, 0);
-  fake_v2_cgroup(cg, "berth/acme/" + container_id(1), 2'000'000, 64 << 20, 0);
+  const auto cg = acme_with_one_container(tree);
   auto mt = meter(tree);
   mt->scan_at(100 * s, 1'700'000'000'000);
   fake_v2_cgroup(cg, "berth/acme", 5'000'000, 64 << 20, 0);
@@ -74,10 +81,7 @@ TEST_CASE("the meter bills a tenant from its aggregate cgroup and exports the he
 TEST_CASE("a moved container's series carries the id its tenant knows, not its host's",
           "[metering][meter][migrate]") {
   TempTree tree;
-  const auto cg = tree.path() / "cg";
-  put(cg / "cgroup.controllers", "cpu memory io\n");
-  fake_v2_cgroup(cg, "berth/acme", 2'000'000, 64 << 20, 0);
-  fake_v2_cgroup(cg, "berth/acme/" + container_id(1), 2'000'000, 64 << 20, 0);
+  acme_with_one_container(tree);
   auto mt = meter(tree);
   m::ContainerInfo info;
   info.id = container_id(1);
