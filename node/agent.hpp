@@ -7,13 +7,15 @@
 // A migration, as berth-proxy drives it (proxy/migrate.cpp):
 //   source  checkpoint: restart policy "no" (so dockerd never brings the source back while
 //           the target runs), new TCP connections dropped in the container's network namespace
-//           and drain_ms waited, then dockerd's checkpoint (CRIU through runc, with
-//           tcp-established and skip-in-flight): the container stops, its checkpoint is kept
-//           here, and archive_command() streams it with the writable layer.
+//           and drain_ms waited, then the dump by runc itself, underneath dockerd (CRIU, with
+//           tcp-established and skip-in-flight): the container stops (dockerd records its
+//           exit), its checkpoint is kept here, and archive_command() streams it with the
+//           writable layer.
 //   target  restore: the archive (begin_restore() + extract_command()) into the container
 //           berth-proxy created with the same configuration and address; the checkpoint goes
 //           into dockerd's data root, the layer into the container's UpperDir; dockerd starts
-//           the container from the checkpoint.
+//           the container from the checkpoint. Its memory pages stay out of dockerd's and
+//           containerd's way (see keep_pages_aside()).
 //   source  commit: the stopped source removed, with its kept checkpoint; or
 //           rollback: the source started again from its kept checkpoint, its restart policy
 //           given back.
@@ -35,7 +37,10 @@ struct Settings {
   std::string docker_socket = "/var/run/docker.sock";
   std::string data_root = "/var/lib/docker";  ///< dockerd's --data-root
   std::string state_dir = "/var/lib/berth-node";
-  std::string criu = "criu";            ///< for preflight; runc finds its own through PATH
+  std::string criu = "criu";  ///< for preflight, and the one runc runs
+  std::string runc = "runc";
+  /// runc's state of dockerd's containers: `<dockerd's --exec-root>/runtime-runc/moby`.
+  std::string runc_root = "/var/run/docker/runtime-runc/moby";
   std::string containerd_tmp = "/tmp";  ///< where containerd unpacks a restore's checkpoint
   /// The file runc reads CRIU's options from, at dump and restore, for every container
   /// without an org.criu.config annotation: berth-node keeps tcp-established (an open TCP
@@ -93,6 +98,11 @@ class Agent {
   /// kept: that one is recovered first.
   Outcome checkpoint(const std::string& id, const std::string& name, int drain_ms,
                      const std::string& twin = {});
+  /// Source: until dockerd has seen the container stop (at most 10 s). runc's dump returns
+  /// before; dockerd releases the container's network first, which the target's restore must
+  /// come after: an overlay endpoint removed after the twin's own can take its address's route
+  /// with it. The archive's last chunk waits for it (after the transfer, not before).
+  void wait_stopped(const std::string& id);
   /// tar of the kept checkpoint ("<name>/...") and the writable layer ("diff/...") on stdout.
   [[nodiscard]] std::vector<std::string> archive_command(const std::string& id,
                                                          const std::string& name) const;
@@ -135,6 +145,8 @@ class Agent {
   [[nodiscard]] std::string kept(const std::string& id) const;
   // The source.json of the checkpoint kept for `id`: discarded (not an object) when none.
   [[nodiscard]] nlohmann::json kept_source(const std::string& id) const;
+  // The container dumped by runc into `images`; "" or why not.
+  std::string dump(const std::string& id, const std::filesystem::path& images);
   Outcome start_from_checkpoint(const std::string& id, const std::string& name);
   void pin_addresses(const std::string& id, const nlohmann::json& networks);
   void clean_containerd_tmp(const std::vector<std::string>& before) const;

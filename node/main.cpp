@@ -14,7 +14,8 @@ constexpr std::string_view usage =
     "usage: berth-node --listen ADDR:PORT --cert FILE --key FILE --client-ca FILE\n"
     "                  [--client-cn NAME] [--docker /var/run/docker.sock]\n"
     "                  [--data-root /var/lib/docker] [--state /var/lib/berth-node]\n"
-    "                  [--criu criu] [--containerd-tmp /tmp]\n"
+    "                  [--exec-root /var/run/docker] [--runc runc] [--criu criu]\n"
+    "                  [--containerd-tmp /tmp]\n"
     "                  [--criu-config /etc/criu/runc.conf]\n";
 
 }  // namespace
@@ -46,6 +47,10 @@ int main(int argc, char** argv) {
       settings.data_root = value;
     } else if (flag == "--state") {
       settings.state_dir = value;
+    } else if (flag == "--exec-root") {
+      settings.runc_root = value + "/runtime-runc/moby";  // dockerd's --exec-root
+    } else if (flag == "--runc") {
+      settings.runc = value;
     } else if (flag == "--criu") {
       settings.criu = value;
     } else if (flag == "--criu-config") {

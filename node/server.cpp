@@ -28,7 +28,7 @@ using Stream = ssl::stream<tcp::socket>;
 
 namespace {
 
-constexpr std::size_t window = 64 * 1024;
+constexpr std::size_t window = 1024 * 1024;
 
 struct Target {
   std::string path;
@@ -138,6 +138,7 @@ void send_archive(Stream& stream, Agent& agent, const std::string& id, const std
               << (ec ? ec.message() : done.output) << "\n";
     return;  // no last chunk
   }
+  agent.wait_stopped(id);  // the restore, which the last chunk lets go, comes after
   res.body().data = nullptr;
   res.body().size = 0;
   res.body().more = false;

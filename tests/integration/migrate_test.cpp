@@ -95,7 +95,8 @@ BackgroundProcess start_node(const ProxyUnderTest& p, const TestFleet& fleet, in
       {node_bin(), "--listen", "127.0.0.1:" + std::to_string(port), "--cert",
        (p.ca_dir() / "server-cert.pem").string(), "--key", (p.ca_dir() / "server-key.pem").string(),
        "--client-ca", (p.ca_dir() / "ca.pem").string(), "--docker", fleet.url(host), "--data-root",
-       data_root, "--state", (p.dir() / ("node-h" + h)).string(), "--criu", "/opt/berth/bin/criu"},
+       data_root, "--exec-root", "/run/bf-" + fleet.id() + "/h" + h, "--state",
+       (p.dir() / ("node-h" + h)).string(), "--criu", "/opt/berth/bin/criu"},
       log);
   const auto ready = berth::test::wait_for_line(log, std::regex("listening on"),
                                                 std::chrono::seconds(10),
