@@ -95,7 +95,7 @@ net::awaitable<std::expected<void, std::string>> save_into_load(TlsStream& sourc
 
 }  // namespace
 
-constexpr std::size_t copy_window = 64 * 1024;
+constexpr std::size_t copy_window = 1024 * 1024;
 // Closes both connections of a copy that stopped moving; the copy's reads and writes then
 // fail at once.
 net::awaitable<void> watch_relay(std::shared_ptr<RelayProgress> progress,

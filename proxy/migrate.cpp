@@ -102,6 +102,7 @@ net::awaitable<std::expected<json, HandoffFailure>> hand_over(TlsStream& source,
   dump.set(http::field::host, "berth-node");
   dump.content_length(0);
   error_code ec;
+  const auto asked = Clock::now();
   co_await http::async_write(source, dump, with_ec(ec));
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> archive;
@@ -150,6 +151,9 @@ net::awaitable<std::expected<json, HandoffFailure>> hand_over(TlsStream& source,
   if (restored.is_object()) {
     figures.update(restored);
   }
+  // From the freeze (the dump's start, after the drain) to the twin running: what the
+  // application lives as a pause. The source's removal after it is not part of it.
+  figures["downtime_ms"] = ms_since(asked) - figures.value("drain_ms", std::int64_t{0});
   co_return figures;
 }
 
@@ -504,7 +508,6 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
       "berth-" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count());
-  const auto started = Clock::now();
   auto handed = co_await hand_over_between_nodes(rt, plan, new_id, checkpoint);
   if (!handed) {
     auto refusal = co_await undo(worker_.pool(), worker_.index(), rt, plan, new_id, checkpoint,
@@ -526,7 +529,6 @@ net::awaitable<std::expected<json, policy::Decision>> Session::migrate(
   // The tenant's `docker events` say that it moved (proxy/fleet.cpp, policy::moved_event).
   worker_.index().publish_event(policy::moved_event(plan.inspect, now_nano()).dump() + "\n");
   json figures = std::move(*handed);
-  figures["downtime_ms"] = ms_since(started) - figures.value("drain_ms", std::int64_t{0});
   figures["Id"] = new_id;
   figures["PreviousId"] = plan.old_id;
   figures["TenantId"] = policy::tenant_id_of(plan.inspect);
