@@ -11,7 +11,9 @@
 #   BUILD_DIR holds proxy/berth-proxy, node/berth-node and ctl/berthctl.
 # Needs: root, dockerd with berth-test/busybox:latest, /opt/berth/bin/criu
 #   (scripts/install-criu.sh), tests/support/test_fleet.sh's tools.
-# Knobs: BENCH_MIGRATIONS (30).
+# Knobs: BENCH_MIGRATIONS (30); BENCH_MIB (0): the application also holds that many MiB of
+#   anonymous memory (one dd's buffer, a known pattern whose md5 is checked at the end) and
+#   rewrites about 20 MB/s of its heap (4 MiB of fresh random bytes every 0.2 s).
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -27,6 +29,7 @@ CTL=$BUILD/ctl/berthctl
 FLEET=$SRC/tests/support/test_fleet.sh
 IMAGE=berth-test/busybox:latest
 MIGRATIONS=${BENCH_MIGRATIONS:-30}
+MIB=${BENCH_MIB:-0}
 ID=mb$(($$ % 10000))
 WORK=$(mktemp -d /tmp/berth-migrate-bench.XXXXXX)
 PIDS=()
@@ -57,7 +60,8 @@ for h in 0 1; do
   ports+=("$port")
   "$NODE" --listen "127.0.0.1:$port" --cert "$WORK/ca/server-cert.pem" \
     --key "$WORK/ca/server-key.pem" --client-ca "$WORK/ca/ca.pem" \
-    --docker "/run/bf-$ID/h$h.sock" --data-root "/var/lib/bf-$ID/h$h" --state "$WORK/node-h$h" \
+    --docker "/run/bf-$ID/h$h.sock" --data-root "/var/lib/bf-$ID/h$h" \
+    --exec-root "/run/bf-$ID/h$h" --state "$WORK/node-h$h" \
     --criu /opt/berth/bin/criu >"$WORK/node-h$h.log" 2>&1 &
   PIDS+=($!)
 done
@@ -92,9 +96,18 @@ tenant() {
 }
 
 tenant network create appnet >/dev/null
+big=
+if ((MIB > 0)); then
+  big="B=\$(($MIB * 1048576))
+   (yes 0123456789abcdef0123456789abcde | head -c \$B | dd bs=\$B count=1 iflag=fullblock 2>/dev/null |
+      (while [ ! -e /tmp/verify ]; do sleep 1; done; md5sum > /tmp/md5.out)) &
+   (while true; do w=\$(head -c 4194304 /dev/urandom | tr -d '\\000'); usleep 200000; done) &"
+fi
 tenant run -d --name app --network appnet "$IMAGE" sh -c \
-  "mkdir -p /www && echo hello > /www/index.html && httpd -p 8080 -h /www &&
+  "$big
+   mkdir -p /www && echo hello > /www/index.html && httpd -p 8080 -h /www &&
    (while true; do nc -l -p 7000 -e sh -c 'while true; do echo tick; sleep 0.2; done'; done) &
+   (while true; do echo t; usleep 20000; done) &
    i=0; while true; do i=\$((i+1)); echo \$i > /dev/shm/count; sleep 0.1; done" >/dev/null
 tenant run -d --name loop --network appnet "$IMAGE" sh -c \
   'sleep 1; while true; do
@@ -103,7 +116,7 @@ tenant run -d --name loop --network appnet "$IMAGE" sh -c \
      sleep 0.05
    done > /log' >/dev/null
 tenant run -d --name held --network appnet "$IMAGE" sh -c 'sleep 1; nc app 7000 > /ticks' >/dev/null
-sleep 3
+sleep $((3 + MIB / 100))
 stored=$(for h in 0 1; do docker -H "unix:///run/bf-$ID/h$h.sock" ps --filter name=_app$ --format '{{.Names}}'; done | head -1)
 [[ -n $stored ]] || die "the application did not start"
 home=$(for h in 0 1; do
@@ -129,8 +142,23 @@ tenant exec loop cat /log >"$WORK/loop.log"
 held=$(tenant inspect -f '{{.State.Running}}' held)
 ticks=$(tenant exec held sh -c 'wc -l < /ticks' || echo 0)
 count=$(tenant exec app cat /dev/shm/count)
+tenant logs -t app 2>/dev/null | cut -d' ' -f1 >"$WORK/ticks.log"
+memory="not checked"
+if ((MIB > 0)); then
+  rss=$(tenant exec app sh -c 'cat /proc/[0-9]*/status 2>/dev/null; true' |
+    awk '/^VmRSS/ {s += $2} END {print int(s / 1024)}')
+  tenant exec app touch /tmp/verify
+  for _ in $(seq 60); do
+    tenant exec app test -s /tmp/md5.out && break
+    sleep 1
+  done
+  want=$( { yes 0123456789abcdef0123456789abcde || true; } | head -c $((MIB * 1048576)) | md5sum |
+    cut -d' ' -f1)
+  got=$(tenant exec app cat /tmp/md5.out | cut -d' ' -f1)
+  memory="$MIB MiB held, $rss MiB resident at the end: $([[ $got == "$want" ]] && echo "the same bytes" || echo "CHANGED ($got, not $want)")"
+fi
 
-python3 - "$WORK/migrations.jsonl" "$WORK/loop.log" "$MIGRATIONS" "$failed_migrations" "$held" "$ticks" "$count" <<'PY'
+python3 - "$WORK/migrations.jsonl" "$WORK/loop.log" "$MIGRATIONS" "$failed_migrations" "$held" "$ticks" "$count" "$memory" "$WORK/ticks.log" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])] if open(sys.argv[1]).read().strip() else []
 def q(values, p):
@@ -138,10 +166,21 @@ def q(values, p):
     return v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
 print(f"\n{len(rows)} of {sys.argv[3]} migrations done ({sys.argv[4]} failed)\n")
 print("| ms (bytes) | min | p50 | p95 | max |\n|---|---|---|---|---|")
-for key in ("downtime_ms", "drain_ms", "dump_ms", "transfer_ms", "restore_ms", "archive_bytes"):
+for key in ("downtime_ms", "drain_ms", "dump_ms", "transfer_ms", "restore_ms", "criu_restore_ms",
+            "network_hook_ms", "restore_attempts", "archive_bytes"):
     vals = [r[key] for r in rows if key in r]
     if vals:
         print(f"| {key} | {min(vals)} | {q(vals, .5)} | {q(vals, .95)} | {max(vals)} |")
+# The application's own view: it prints a line every 20 ms, and dockerd stamps each as it
+# copies it; the widest gaps between two stamps, one per migration, are its pauses.
+from datetime import datetime
+def stamp(t):
+    day, frac = t.rstrip("Z").split(".")
+    return datetime.fromisoformat(day).timestamp() + float("0." + frac)
+ticks = [stamp(l.strip()) for l in open(sys.argv[9]) if l.strip()]
+gaps = sorted(((b - a) * 1000 for a, b in zip(ticks, ticks[1:])), reverse=True)[:len(rows)]
+if gaps:
+    print(f"| pause seen by the application (its 20 ms ticker) | {min(gaps):.0f} | {q(gaps, .5):.0f} | {q(gaps, .95):.0f} | {max(gaps):.0f} |")
 lines = [l.split() for l in open(sys.argv[2]) if l.strip()]
 ok = [float(t) for t, s in lines if s == "ok"]
 fail = sum(1 for _, s in lines if s == "fail")
@@ -149,4 +188,5 @@ gap = max((b - a for a, b in zip(ok, ok[1:])), default=0) * 1000  # /proc/uptime
 print(f"\nclient: {len(ok)} requests answered, {fail} failed, longest gap between answers {gap:.0f} ms")
 print(f"held TCP connection: {'alive' if sys.argv[5] == 'true' else 'BROKEN'} ({sys.argv[6]} ticks)")
 print(f"application's in-memory counter at the end: {sys.argv[7]} (one boot: it never restarted)")
+print(f"application's big memory: {sys.argv[8]}")
 PY
