@@ -386,8 +386,12 @@ json Agent::preflight() const {
   if (!options.empty()) {
     out["criu_options_problem"] = options;
   }
-  out["ready"] = out["criu_check"].get<bool>() && out["docker_checkpoints"].get<bool>() &&
-                 out["storage_driver"] == "overlay2" && options.empty();
+  // runc's state of dockerd's containers, where the dump finds them (--exec-root).
+  std::error_code ec;
+  out["runc_root"] = fs::is_directory(settings_.runc_root, ec);
+  out["ready"] = out["runc_root"].get<bool>() && out["criu_check"].get<bool>() &&
+                 out["docker_checkpoints"].get<bool>() && out["storage_driver"] == "overlay2" &&
+                 options.empty();
   return out;
 }
 

@@ -88,8 +88,9 @@ class Agent {
  public:
   explicit Agent(Settings settings);
 
-  /// What this host can do: criu, the kernel's dirty-page tracking (pre-copy) and
-  /// userfaultfd (post-copy), dockerd's checkpoints, free space in the data root.
+  /// What this host can do: criu, runc's state of dockerd's containers, the kernel's
+  /// dirty-page tracking (pre-copy) and userfaultfd (post-copy), dockerd's checkpoints, free
+  /// space in the data root.
   [[nodiscard]] nlohmann::json preflight() const;
 
   /// Source: the container stopped into a checkpoint kept here (see the file's head).
