@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -13,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "node/criu_log.hpp"
 #include "node/process.hpp"
 
 namespace berth::node {
@@ -209,56 +209,6 @@ bool says(const fs::path& file, const std::string& word) {
   std::ifstream in(file);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return text.find(word) != std::string::npos;
-}
-
-// Where a restore's time went, from CRIU's log of it (`restore.log` in containerd's state of the
-// container): {"criu_restore_ms", "network_hook_ms"}; empty when the log is not there. CRIU
-// stamps each line with the seconds since it started; the network hook is dockerd's prestart
-// hook (libnetwork's setkey: the container's interface put in place), which runc runs when
-// CRIU calls back with "setup-namespaces".
-json restore_log_figures(const fs::path& log) {
-  std::ifstream in(log);
-  std::string line;
-  double hook_start = -1;
-  double hook_ms = 0;
-  double finished = -1;
-  bool in_hook = false;
-  while (std::getline(in, line)) {
-    double t = 0;
-    if (line.size() < 3 || line[0] != '(' || std::sscanf(line.c_str(), "(%lf)", &t) != 1) {
-      continue;
-    }
-    if (line.find("CRIU run id") != std::string::npos) {  // the log of an earlier call
-      hook_start = finished = -1;
-      hook_ms = 0;
-    } else if (line.find("Running setup-namespaces scripts") != std::string::npos) {
-      hook_start = t;
-      in_hook = true;
-    } else if (in_hook && line.find("RPC") == std::string::npos) {
-      hook_ms = (t - hook_start) * 1000.0;
-      in_hook = false;
-    } else if (line.find("Restore finished successfully") != std::string::npos) {
-      finished = t;
-    }
-  }
-  if (finished < 0) {
-    return json::object();
-  }
-  return {{"criu_restore_ms", ms(finished)},
-          {"network_hook_ms", static_cast<std::int64_t>(hook_ms + 0.5)}};
-}
-
-// The last lines of a CRIU log that say what went wrong, for a failure's message.
-std::string criu_errors(const fs::path& log) {
-  std::ifstream in(log);
-  std::string line;
-  std::string out;
-  while (std::getline(in, line)) {
-    if (line.find("Error") != std::string::npos) {
-      out = out.size() > 400 ? line : (out.empty() ? line : out + " | " + line);
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -511,7 +461,8 @@ std::string Agent::dump(const std::string& id, const fs::path& images) {
   }
   if (!dumped.ok()) {
     std::string why = "runc: " + dumped.output.substr(0, 500);
-    if (const std::string criu = criu_errors(images / "dump.log"); !criu.empty()) {
+    std::ifstream log(images / "dump.log");
+    if (const std::string criu = criu_errors(log); !criu.empty()) {
       why += "; CRIU: " + criu;
     }
     return why;
@@ -597,8 +548,9 @@ Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& n
     return failure(500, "restore: " + docker_message(started));
   }
   Outcome o;
-  o.detail = restore_log_figures(fs::path(settings_.data_root) / "containerd" / "daemon" /
-                                 "io.containerd.runtime.v2.task" / "moby" / id / "restore.log");
+  std::ifstream log(fs::path(settings_.data_root) / "containerd" / "daemon" /
+                    "io.containerd.runtime.v2.task" / "moby" / id / "restore.log");
+  o.detail = restore_figures(log);
   o.detail["restore_ms"] = ms(restore_s);
   o.detail["restore_attempts"] = attempts;
   return o;
