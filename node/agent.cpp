@@ -53,6 +53,9 @@ std::optional<json> inspect(const Dockerd& dockerd, const std::string& id, Outco
   return doc;
 }
 
+// Whether dockerd's inspect of a container says it runs.
+bool running(const json& c) { return c.value("State", json::object()).value("Running", false); }
+
 // True when the container (dockerd's inspect) logs with json-file.
 bool logs_to_json_file(const json& c) {
   const json& host = c.contains("HostConfig") ? c["HostConfig"] : json();
@@ -98,6 +101,10 @@ std::vector<std::string> entries_named(const std::string& dir, std::string_view 
   return out;
 }
 
+// Where restore() keeps a received checkpoint's pages, in the container's directory, until the
+// restore is over (see keep_pages_aside()).
+constexpr std::string_view pages_aside = "berth-pages";
+
 // CRIU's memory pages in a checkpoint: nearly all of its size.
 bool is_pages_file(const fs::path& file) {
   const std::string name = file.filename().string();
@@ -129,11 +136,11 @@ std::string keep_pages_aside(const fs::path& set, const fs::path& aside) {
     return "cannot make " + aside.string() + ": " + ec.message();
   }
   for (const auto& e : fs::directory_iterator(set, ec)) {
-    if (!is_pages_file(e.path()) || e.symlink_status().type() != fs::file_type::regular) {
+    std::error_code step;
+    if (!is_pages_file(e.path()) || e.symlink_status(step).type() != fs::file_type::regular) {
       continue;
     }
     const fs::path kept = fs::absolute(aside / e.path().filename());
-    std::error_code step;
     fs::rename(e.path(), kept, step);
     if (!step) {
       fs::create_symlink(climbing_link(kept), e.path(), step);
@@ -302,6 +309,10 @@ Agent::Agent(Settings settings) : settings_(std::move(settings)), dockerd_(setti
   fs::create_directories(fs::path(settings_.state_dir) / "ckpt");
 }
 
+fs::path Agent::container_dir(const std::string& id) const {
+  return fs::path(settings_.data_root) / "containers" / id;
+}
+
 std::string Agent::kept(const std::string& id) const {
   return (fs::path(settings_.state_dir) / "ckpt" / id).string();
 }
@@ -401,15 +412,15 @@ Outcome Agent::checkpoint(const std::string& id, const std::string& name, int dr
   if (!problem.empty()) {
     Outcome gone;
     const auto now = inspect(dockerd_, id, gone);
-    const bool running = now && now->value("State", json::object()).value("Running", false);
-    if (drained && running) {
+    const bool runs = now && running(*now);
+    if (drained && runs) {
       (void)run(drain_rule(pid, "-D"));
     }
     (void)dockerd_.call(http::verb::post, "/containers/" + id + "/update",
                         json{{"RestartPolicy", restart}}.dump());
     remove_tree(dir);
     std::string why = "checkpoint: " + problem;
-    if (!running) {
+    if (!runs) {
       // Stopped by a dump that failed: it runs again, without its memory.
       const Reply plain = dockerd_.call(http::verb::post, "/containers/" + id + "/start");
       why += plain.status < 400 && plain.status != 0
@@ -476,7 +487,7 @@ void Agent::wait_stopped(const std::string& id) {
   for (int i = 0; i < 1000 && !stopped; ++i) {
     Outcome gone;
     const auto c = inspect(dockerd_, id, gone);
-    stopped = !c || !c->value("State", json::object()).value("Running", false);
+    stopped = !c || !running(*c);
     if (!stopped) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -541,9 +552,9 @@ Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& n
   const double restore_s = seconds_since(start);
   figures_.phase("restore", restore_s, started.status < 400);
   clean_containerd_tmp(before);
-  const fs::path home = fs::path(settings_.data_root) / "containers" / id;
+  const fs::path home = container_dir(id);
   remove_tree(home / "checkpoints" / name);
-  remove_tree(home / "berth-pages");  // the pages of a set restore() received
+  remove_tree(home / pages_aside);  // the pages of a set restore() received
   if (started.status >= 400 || started.status == 0) {
     return failure(500, "restore: " + docker_message(started));
   }
@@ -563,7 +574,7 @@ void Agent::take_logs(const std::string& id, const json& twin, const fs::path& i
   if (!logs_to_json_file(twin)) {
     return;  // another driver keeps its logs elsewhere, in its own form
   }
-  const fs::path into = fs::path(settings_.data_root) / "containers" / id;
+  const fs::path into = container_dir(id);
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(incoming, ec)) {
     const std::string file = e.path().filename().string();
@@ -637,14 +648,14 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   }
   std::error_code ec;
   const bool dumped = !name.empty() && fs::exists(dir / name / "inventory.img", ec);
-  if (dumped && c->value("State", json::object()).value("Running", false)) {
+  if (dumped && running(*c)) {
     wait_stopped(id);  // stopped by the dump: dockerd may not know it yet
     c = inspect(dockerd_, id, failed);
     if (!c) {
       return failed;
     }
   }
-  if (c->value("State", json::object()).value("Running", false)) {
+  if (running(*c)) {
     return failure(409, "the container runs: nothing to roll back (release its checkpoint)");
   }
   // No checkpoint when the node was killed before the dump ended and the source stopped
@@ -652,7 +663,7 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   Outcome o = failure(500, "no checkpoint was made");
   if (!name.empty() && fs::exists(dir / name)) {
     pin_addresses(id, source.value("Networks", json::object()));
-    const fs::path into = fs::path(settings_.data_root) / "containers" / id / "checkpoints";
+    const fs::path into = container_dir(id) / "checkpoints";
     std::error_code made;
     fs::create_directories(into, made);
     remove_tree(into / name);
@@ -693,7 +704,7 @@ Outcome Agent::release(const std::string& id) {
   }
   Outcome failed;
   const auto c = inspect(dockerd_, id, failed);
-  if (c && c->value("State", json::object()).value("Running", false)) {
+  if (c && running(*c)) {
     const int pid = c->value("State", json::object()).value("Pid", 0);
     // Deleted until none is left: a drain interrupted before its own -D left one.
     for (int i = 0; pid > 0 && i < 8 && run(drain_rule(pid, "-D")).ok(); ++i) {
@@ -761,7 +772,7 @@ std::string Agent::begin_restore(const std::string& id, std::string& problem) {
     problem = failed.message;
     return {};
   }
-  if (c->value("State", json::object()).value("Running", false)) {
+  if (running(*c)) {
     problem = "the target container is already running";
     return {};
   }
@@ -769,7 +780,7 @@ std::string Agent::begin_restore(const std::string& id, std::string& problem) {
     problem = "the target container's writable layer is not overlay2's";
     return {};
   }
-  const fs::path dir = fs::path(settings_.data_root) / "containers" / id / "berth-incoming";
+  const fs::path dir = container_dir(id) / "berth-incoming";
   remove_tree(dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -805,8 +816,8 @@ Outcome Agent::restore(const std::string& id, const std::string& name, const std
   const Ran layer = run({"cp", "-a", (incoming / "diff").string() + "/.", upper + "/"});
   figures_.phase("layer", seconds_since(layer_start), layer.ok());
   take_logs(id, *c, incoming);
-  const fs::path home = fs::path(settings_.data_root) / "containers" / id;
-  const std::string aside = keep_pages_aside(incoming / name, home / "berth-pages");
+  const fs::path home = container_dir(id);
+  const std::string aside = keep_pages_aside(incoming / name, home / pages_aside);
   std::error_code ec;
   fs::create_directories(home / "checkpoints", ec);
   if (!ec && aside.empty()) {
@@ -814,7 +825,7 @@ Outcome Agent::restore(const std::string& id, const std::string& name, const std
   }
   remove_tree(dir);
   if (!layer.ok() || ec || !aside.empty()) {
-    remove_tree(home / "berth-pages");
+    remove_tree(home / pages_aside);
     return failure(500, !layer.ok()      ? "writable layer: " + layer.output.substr(0, 500)
                         : !aside.empty() ? aside
                                          : "checkpoint into place: " + ec.message());

@@ -144,6 +144,8 @@ class Agent {
 
  private:
   [[nodiscard]] std::string kept(const std::string& id) const;
+  // The container's own directory in dockerd's data root.
+  [[nodiscard]] std::filesystem::path container_dir(const std::string& id) const;
   // The source.json of the checkpoint kept for `id`: discarded (not an object) when none.
   [[nodiscard]] nlohmann::json kept_source(const std::string& id) const;
   // The container dumped by runc into `images`; "" or why not.
