@@ -3,15 +3,17 @@
 // fails, so CI can never go green by skipping. Listing tests (catch_discover_tests at build
 // time) never needs dockerd.
 
-#define CATCH_CONFIG_RUNNER
 #include <signal.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <string_view>
 
+// Listeners (TestEventListenerBase) are among Catch2's external interfaces.
+#define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <catch2/catch.hpp>
 
+#include "tests/support/catch_run.hpp"
 #include "tests/support/dockerd.hpp"
 #include "tests/support/test_status.hpp"
 
@@ -64,5 +66,5 @@ int main(int argc, char** argv) {
               << ": skipping (exit 77)\n";
     return 77;
   }
-  return Catch::Session().run(argc, argv);
+  return berth::test::run_catch(argc, argv);
 }

@@ -1,2 +1,6 @@
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+// Entry point of berth_unit_tests; Catch2's implementation is tests/support/catch_impl.cpp.
+#include "tests/support/catch_run.hpp"
+
+int main(int argc, char* argv[]) {
+  return berth::test::run_catch(argc, argv);
+}

@@ -2,15 +2,14 @@
 // dockerd does not answer on /var/run/docker.sock, unless BERTH_REQUIRE_DOCKER=1 (CI): then it
 // fails, so CI can never go green by skipping. Listing tests never needs dockerd.
 
-#define CATCH_CONFIG_RUNNER
 #include <signal.h>
 
-#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <string_view>
 
 #include "metering/http.hpp"
+#include "tests/support/catch_run.hpp"
 
 namespace {
 
@@ -43,5 +42,5 @@ int main(int argc, char** argv) {
     std::cerr << "dockerd does not answer on /var/run/docker.sock: skipping (exit 77)\n";
     return 77;
   }
-  return Catch::Session().run(argc, argv);
+  return berth::test::run_catch(argc, argv);
 }

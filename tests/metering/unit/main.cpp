@@ -1,3 +1,7 @@
-// Entry point of berth_metering_unit_tests: no dockerd, no network, no real cgroups.
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+// Entry point of berth_metering_unit_tests: no dockerd, no network, no real cgroups. Catch2's
+// implementation is tests/support/catch_impl.cpp.
+#include "tests/support/catch_run.hpp"
+
+int main(int argc, char* argv[]) {
+  return berth::test::run_catch(argc, argv);
+}
