@@ -633,6 +633,7 @@ void Agent::pin_addresses(const std::string& id, const json& networks) {
 
 Outcome Agent::rollback(const std::string& id, const std::string& name) {
   std::lock_guard lock(busy_);
+  const auto start = Clock::now();
   const fs::path dir = kept(id);
   const json source = kept_source(id);
   if (!source.is_object()) {
@@ -691,7 +692,11 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   if (o.ok()) {
     remove_tree(dir);  // else kept, and berth-proxy's recovery tries again
   }
-  figures_.phase("rollback", 0, o.ok());
+  const double rollback_s = seconds_since(start);
+  figures_.phase("rollback", rollback_s, o.ok());
+  if (o.ok()) {
+    o.detail["rollback_ms"] = ms(rollback_s);
+  }
   return o;
 }
 

@@ -367,6 +367,7 @@ net::awaitable<policy::Decision> undo(UpstreamPool& pool, SharedIndex& index,
                                       std::shared_ptr<const Runtime> rt,
                                       const MigrationPlan& plan, std::string new_id,
                                       std::string checkpoint, HandoffFailure failure) {
+  const auto started = Clock::now();
   std::string twin = "/containers/" + new_id + "?force=1";
   const auto removed =
       co_await docker_request_to(pool, rt, plan.to, http::verb::delete_, std::move(twin));
@@ -381,11 +382,15 @@ net::awaitable<policy::Decision> undo(UpstreamPool& pool, SharedIndex& index,
                                                     std::move(resume));
     const json said = resumed ? json::parse(resumed->body, nullptr, false) : json();
     if (resumed && resumed->status == 200) {
-      outcome = said.is_object() && said.value("state_lost", false)
-                    ? "it was rolled back: it runs again on " + plan.from.host->name +
-                          ", restarted without its memory state (" +
-                          said.value("restore_problem", std::string()) + ")"
-                    : "it was rolled back: it runs again on " + plan.from.host->name;
+      // From the failure to the source running again: the twin's removal and the rollback.
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+      outcome = "it was rolled back: it runs again on " + plan.from.host->name +
+                (said.is_object() && said.value("state_lost", false)
+                     ? ", restarted without its memory state (" +
+                           said.value("restore_problem", std::string()) + ")"
+                     : "") +
+                ", " + std::to_string(ms) + " ms after the failure";
     } else if (resumed && resumed->status == 409) {
       outcome = "the container was never stopped: it still runs on " + plan.from.host->name;
     } else {

@@ -13,7 +13,10 @@
 #   (scripts/install-criu.sh), tests/support/test_fleet.sh's tools.
 # Knobs: BENCH_MIGRATIONS (30); BENCH_MIB (0): the application also holds that many MiB of
 #   anonymous memory (one dd's buffer, a known pattern whose md5 is checked at the end) and
-#   rewrites about 20 MB/s of its heap (4 MiB of fresh random bytes every 0.2 s).
+#   rewrites about 20 MB/s of its heap (4 MiB of fresh random bytes every 0.2 s);
+#   BENCH_ROLLBACKS (5): migrations made to fail after the dump (the target's node restarted
+#   misconfigured), each rolled back: the time from the failure to the source running again;
+#   BENCH_KEEP=1 keeps the work directory (logs of the client, nodes and proxy).
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -30,6 +33,7 @@ FLEET=$SRC/tests/support/test_fleet.sh
 IMAGE=berth-test/busybox:latest
 MIGRATIONS=${BENCH_MIGRATIONS:-30}
 MIB=${BENCH_MIB:-0}
+ROLLBACKS=${BENCH_ROLLBACKS:-5}
 ID=mb$(($$ % 10000))
 WORK=$(mktemp -d /tmp/berth-migrate-bench.XXXXXX)
 PIDS=()
@@ -40,7 +44,11 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   bash "$FLEET" down "$ID" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+    log "logs kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 
@@ -54,16 +62,32 @@ bash "$FLEET" up "$ID" 2 "$IMAGE" >"$WORK/fleet.log" 2>&1 || { cat "$WORK/fleet.
 "$CTL" cert issue --ca "$WORK/ca" --tenant benchco --user bench --out "$WORK/tenant" >/dev/null
 "$CTL" cert issue --ca "$WORK/ca" --operator --user ops --out "$WORK/operator" >/dev/null
 
+# start_node HOST DATA_ROOT: host HOST's berth-node; NODE_PID[HOST] is its pid.
 ports=()
-for h in 0 1; do
-  port=$((20000 + RANDOM % 20000))
-  ports+=("$port")
-  "$NODE" --listen "127.0.0.1:$port" --cert "$WORK/ca/server-cert.pem" \
+NODE_PID=()
+start_node() {
+  local h=$1
+  "$NODE" --listen "127.0.0.1:${ports[$h]}" --cert "$WORK/ca/server-cert.pem" \
     --key "$WORK/ca/server-key.pem" --client-ca "$WORK/ca/ca.pem" \
-    --docker "/run/bf-$ID/h$h.sock" --data-root "/var/lib/bf-$ID/h$h" \
+    --docker "/run/bf-$ID/h$h.sock" --data-root "$2" \
     --exec-root "/run/bf-$ID/h$h" --state "$WORK/node-h$h" \
-    --criu /opt/berth/bin/criu >"$WORK/node-h$h.log" 2>&1 &
+    --criu /opt/berth/bin/criu >>"$WORK/node-h$h.log" 2>&1 &
+  NODE_PID[$h]=$!
   PIDS+=($!)
+  for _ in $(seq 100); do
+    grep -q "listening on" "$WORK/node-h$h.log" && return 0
+    sleep 0.1
+  done
+  die "berth-node on h$h did not start"
+}
+stop_node() {
+  kill -TERM "${NODE_PID[$1]}" 2>/dev/null || true
+  wait "${NODE_PID[$1]}" 2>/dev/null || true
+  : >"$WORK/node-h$1.log"
+}
+for h in 0 1; do
+  ports+=($((20000 + RANDOM % 20000)))
+  start_node "$h" "/var/lib/bf-$ID/h$h"
 done
 {
   echo 'listen: "127.0.0.1:0"'
@@ -127,6 +151,7 @@ log "application $stored on h$home; $MIGRATIONS migrations"
 failed_migrations=0
 for ((i = 1; i <= MIGRATIONS; i++)); do
   to=$((1 - home))
+  date +"%s.%N migration $i" >>"$WORK/timeline.txt"
   if DOCKER_HOST=tcp://127.0.0.1:$PORT DOCKER_CERT_PATH=$WORK/operator \
        "$CTL" migrate "$stored" --to "h$to" >"$WORK/m.json" 2>"$WORK/m.err"; then
     python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$WORK/m.json" >>"$WORK/migrations.jsonl"
@@ -137,8 +162,34 @@ for ((i = 1; i <= MIGRATIONS; i++)); do
   fi
   sleep 1
 done
+# Injected target failures: the other host's node restarted with a data root its dockerd never
+# reads, so each restore fails after the dump and the application is rolled back onto its
+# host. berthctl's error says how long after the failure the source ran again.
+rollback_from=$(date +%s.%N)
+if ((ROLLBACKS > 0)); then
+  to=$((1 - home))
+  stop_node "$to"
+  start_node "$to" "$WORK/not-the-data-root"
+  for ((i = 1; i <= ROLLBACKS; i++)); do
+    date +"%s.%N rollback $i" >>"$WORK/timeline.txt"
+    if DOCKER_HOST=tcp://127.0.0.1:$PORT DOCKER_CERT_PATH=$WORK/operator \
+         "$CTL" migrate "$stored" --to "h$to" >"$WORK/m.json" 2>"$WORK/m.err"; then
+      die "a migration to a misconfigured node succeeded"
+    fi
+    sed -n 's/.*rolled back: it runs again on h[01].*, \([0-9]*\) ms after the failure.*/\1/p' \
+      "$WORK/m.err" >>"$WORK/rollbacks.txt"
+    grep -q "ms after the failure" "$WORK/m.err" || log "rollback $i: $(cat "$WORK/m.err")"
+    sleep 1
+  done
+  stop_node "$to"
+  start_node "$to" "/var/lib/bf-$ID/h$to"
+fi
+rollback_to=$(date +%s.%N)
+touch "$WORK/rollbacks.txt"
 sleep 1
 tenant exec loop cat /log >"$WORK/loop.log"
+# The client stamps its lines with the host's /proc/uptime: this pair turns them into times.
+clock_pair="$(date +%s.%N) $(cut -d' ' -f1 /proc/uptime)"
 held=$(tenant inspect -f '{{.State.Running}}' held)
 ticks=$(tenant exec held sh -c 'wc -l < /ticks' || echo 0)
 count=$(tenant exec app cat /dev/shm/count)
@@ -158,7 +209,7 @@ if ((MIB > 0)); then
   memory="$MIB MiB held, $rss MiB resident at the end: $([[ $got == "$want" ]] && echo "the same bytes" || echo "CHANGED ($got, not $want)")"
 fi
 
-python3 - "$WORK/migrations.jsonl" "$WORK/loop.log" "$MIGRATIONS" "$failed_migrations" "$held" "$ticks" "$count" "$memory" "$WORK/ticks.log" <<'PY'
+python3 - "$WORK/migrations.jsonl" "$WORK/loop.log" "$MIGRATIONS" "$failed_migrations" "$held" "$ticks" "$count" "$memory" "$WORK/ticks.log" "$WORK/rollbacks.txt" "$ROLLBACKS" "$rollback_from" "$rollback_to" "$clock_pair" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])] if open(sys.argv[1]).read().strip() else []
 def q(values, p):
@@ -178,14 +229,29 @@ def stamp(t):
     day, frac = t.rstrip("Z").split(".")
     return datetime.fromisoformat(day).timestamp() + float("0." + frac)
 ticks = [stamp(l.strip()) for l in open(sys.argv[9]) if l.strip()]
-gaps = sorted(((b - a) * 1000 for a, b in zip(ticks, ticks[1:])), reverse=True)[:len(rows)]
+rb_from, rb_to = float(sys.argv[12]), float(sys.argv[13])
+pairs = list(zip(ticks, ticks[1:]))
+gaps = sorted(((b - a) * 1000 for a, b in pairs if not rb_from <= a <= rb_to),
+              reverse=True)[:len(rows)]
 if gaps:
     print(f"| pause seen by the application (its 20 ms ticker) | {min(gaps):.0f} | {q(gaps, .5):.0f} | {q(gaps, .95):.0f} | {max(gaps):.0f} |")
+rollbacks = [int(l) for l in open(sys.argv[10]) if l.strip()]
+if rollbacks:
+    paused = sorted(((b - a) * 1000 for a, b in pairs if rb_from <= a <= rb_to),
+                    reverse=True)[:len(rollbacks)]
+    print(f"\n{len(rollbacks)} of {sys.argv[11]} injected target failures rolled back\n")
+    print("| ms | min | p50 | p95 | max |\n|---|---|---|---|---|")
+    print(f"| from the failure to the source running again | {min(rollbacks)} | {q(rollbacks, .5)} | {q(rollbacks, .95)} | {max(rollbacks)} |")
+    if paused:
+        print(f"| pause seen by the application (dump, failed restore, rollback) | {min(paused):.0f} | {q(paused, .5):.0f} | {q(paused, .95):.0f} | {max(paused):.0f} |")
 lines = [l.split() for l in open(sys.argv[2]) if l.strip()]
 ok = [float(t) for t, s in lines if s == "ok"]
-fail = sum(1 for _, s in lines if s == "fail")
+epoch_now, uptime_now = map(float, sys.argv[14].split())
+failed_at = [epoch_now - (uptime_now - float(t)) for t, s in lines if s == "fail"]
+fail = len(failed_at)
+fail_rb = sum(1 for t in failed_at if rb_from <= t <= rb_to)
 gap = max((b - a for a, b in zip(ok, ok[1:])), default=0) * 1000  # /proc/uptime: 10 ms steps
-print(f"\nclient: {len(ok)} requests answered, {fail} failed, longest gap between answers {gap:.0f} ms")
+print(f"\nclient: {len(ok)} requests answered, {fail} failed ({fail_rb} of them while failures were injected), longest gap between answers {gap:.0f} ms")
 print(f"held TCP connection: {'alive' if sys.argv[5] == 'true' else 'BROKEN'} ({sys.argv[6]} ticks)")
 print(f"application's in-memory counter at the end: {sys.argv[7]} (one boot: it never restarted)")
 print(f"application's big memory: {sys.argv[8]}")

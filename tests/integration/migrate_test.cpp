@@ -249,7 +249,8 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
     INFO(describe(r));
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.err, Contains("rolled back") &&
-                          Contains("runs again on h" + std::to_string(home)));
+                          Contains("runs again on h" + std::to_string(home)) &&
+                          Contains(" ms after the failure"));
     CHECK(host_of(fleet, p, "app") == home);
     const long after = counter(p);
     CHECK(after >= before);  // its memory, not a restart
