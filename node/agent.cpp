@@ -692,11 +692,7 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
   if (o.ok()) {
     remove_tree(dir);  // else kept, and berth-proxy's recovery tries again
   }
-  const double rollback_s = seconds_since(start);
-  figures_.phase("rollback", rollback_s, o.ok());
-  if (o.ok()) {
-    o.detail["rollback_ms"] = ms(rollback_s);
-  }
+  figures_.phase("rollback", seconds_since(start), o.ok());
   return o;
 }
 

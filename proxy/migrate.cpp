@@ -383,8 +383,7 @@ net::awaitable<policy::Decision> undo(UpstreamPool& pool, SharedIndex& index,
     const json said = resumed ? json::parse(resumed->body, nullptr, false) : json();
     if (resumed && resumed->status == 200) {
       // From the failure to the source running again: the twin's removal and the rollback.
-      const auto ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+      const std::int64_t ms = ms_since(started);
       outcome = "it was rolled back: it runs again on " + plan.from.host->name +
                 (said.is_object() && said.value("state_lost", false)
                      ? ", restarted without its memory state (" +

@@ -83,7 +83,7 @@ start_node() {
 stop_node() {
   kill -TERM "${NODE_PID[$1]}" 2>/dev/null || true
   wait "${NODE_PID[$1]}" 2>/dev/null || true
-  : >"$WORK/node-h$1.log"
+  mv "$WORK/node-h$1.log" "$WORK/node-h$1.$(date +%s%N).log"  # the next start's log is new
 }
 for h in 0 1; do
   ports+=($((20000 + RANDOM % 20000)))
