@@ -30,12 +30,10 @@ net::awaitable<void> watch_relay(std::shared_ptr<RelayProgress> progress,
                                  std::shared_ptr<TlsStream> target);
 
 /// The rest of `response`'s body (its head already read from `from`) written to `to` as the
-/// body of `request`, whose head `serializer` has written. Returns the first error.
+/// chunked body of a request whose head is already written there, its last chunk included.
+/// Returns the first error.
 net::awaitable<error_code> relay_body(TlsStream& from, beast::flat_buffer& buffer,
                                       http::response_parser<http::buffer_body>& response,
-                                      TlsStream& to,
-                                      http::request_serializer<http::buffer_body>& serializer,
-                                      http::request<http::buffer_body>& request,
-                                      RelayProgress& progress);
+                                      TlsStream& to, RelayProgress& progress);
 
 }  // namespace berth::proxy

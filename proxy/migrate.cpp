@@ -132,7 +132,7 @@ net::awaitable<std::expected<json, HandoffFailure>> hand_over(TlsStream& source,
   http::request_serializer<http::buffer_body> serializer{restore};
   co_await http::async_write_header(target, serializer, with_ec(ec));
   if (!ec) {
-    ec = co_await relay_body(source, buffer, archive, target, serializer, restore, progress);
+    ec = co_await relay_body(source, buffer, archive, target, progress);
   }
   if (ec) {
     co_return std::unexpected(HandoffFailure{true, "transfer: " + ec.message()});
