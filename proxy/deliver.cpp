@@ -183,6 +183,9 @@ net::awaitable<bool> Session::deliver_parsed(Admission& a, Answer& answer, Excha
     ex.stream = true;
     stream.emplace(worker_.metrics(), true);
   }
+  if (d == Delivery::pass && follows_wait(a, answer)) {
+    co_return co_await follow_wait(a, answer, ex);
+  }
   if (d == Delivery::rewrite) {
     co_return co_await respond_whole(a, answer, ex);
   }

@@ -235,6 +235,14 @@ class Session : public std::enable_shared_from_this<Session> {
                                   bool until_eof, LineMode lines, const policy::Principal* who,
                                   Exchange& ex);
   net::awaitable<bool> respond_whole(Admission& a, Answer& answer, Exchange& ex);
+
+  // wait_follow.cpp: a tenant's wait on a fleet, which follows its container across a move.
+  [[nodiscard]] bool follows_wait(const Admission& a, const Answer& answer) const;
+  net::awaitable<bool> follow_wait(Admission& a, Answer& answer, Exchange& ex);
+  net::awaitable<std::optional<std::string>> read_wait_body(Answer& answer, const Runtime& rt);
+  std::optional<std::pair<std::string, Target>> where_waited(const Admission& a);
+  net::awaitable<bool> ask_wait_again(const Admission& a, const std::string& id, Target to,
+                                      Answer& answer);
   // What the ownership index learns from dockerd's answer to a create, update or removal
   // (the route's IndexEffect), before the event stream confirms it.
   void learn_from_answer(Admission& a, unsigned status, const std::string& body);

@@ -36,15 +36,35 @@ using berth::test::BackgroundProcess;
 using berth::test::describe;
 using berth::test::ProxyOptions;
 using berth::test::ProxyUnderTest;
+using berth::test::RunOptions;
 using berth::test::RunResult;
-using berth::test::TestFleet;
 using berth::test::test_image;
+using berth::test::TestFleet;
 using berth::test::trim;
 using Catch::Matchers::Contains;
 
 namespace {
 
 constexpr const char* cli = "/usr/local/bin/docker";
+
+// Joins a thread still running when its scope ends (a REQUIRE failed before the join), after
+// `first` has told it to end.
+struct JoinOnExit {
+  std::thread& thread;
+  std::function<void()> first;
+
+  JoinOnExit(std::thread& t, std::function<void()> f) : thread(t), first(std::move(f)) {}
+
+  JoinOnExit(const JoinOnExit&) = delete;
+  JoinOnExit& operator=(const JoinOnExit&) = delete;
+
+  ~JoinOnExit() {
+    if (thread.joinable()) {
+      first();
+      thread.join();
+    }
+  }
+};
 
 // A port no one listens on now (the kernel's choice for an ephemeral bind).
 int free_port() {
@@ -206,7 +226,7 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   };
   REQUIRE(tenant({"network", "create", "appnet"}).ok());
   auto r = tenant({"run", "-d", "--name", "app", "--network", "appnet", test_image, "sh", "-c",
-                   "echo booted | tee -a /boots; "
+                   "trap 'exit 42' USR1; echo booted | tee -a /boots; "
                    "(while true; do nc -l -p 7000 -e sh -c "
                    "'while true; do echo tick; sleep 0.2; done'; done) & "
                    "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; sleep 0.1; done"});
@@ -217,6 +237,15 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   r = tenant({"run", "-d", "--name", "client", "--network", "appnet", test_image, "sh", "-c",
               "sleep 1; nc app 7000 > /ticks"});
   REQUIRE(r.ok());
+  // A `docker wait` on the app, held through the rollback and every move below: it ends with
+  // the app's own exit at the end (42, on SIGUSR1), not with the dump's 137 at the first move.
+  RunResult waited;
+  std::thread waiter([&] {
+    RunOptions patient;
+    patient.timeout = std::chrono::minutes(15);
+    waited = p.docker(cli, p.tenant_bundle(), {"wait", "app"}, patient);
+  });
+  const JoinOnExit end_wait{waiter, [&] { (void)tenant({"kill", "-s", "USR1", "app"}); }};
   const std::string address_before = trim(
       tenant({"inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "app"})
           .out);
@@ -433,6 +462,14 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
                                     "--filter", "name=_app$"})
                  .out)
             .empty());
+
+  // The wait held since the start is still waiting, and answers the app's own exit.
+  CHECK(trim(tenant({"inspect", "-f", "{{.State.Running}}", "app"}).out) == "true");
+  REQUIRE(tenant({"kill", "-s", "USR1", "app"}).ok());
+  waiter.join();
+  INFO(describe(waited));
+  CHECK(waited.ok());
+  CHECK(trim(waited.out) == "42");
 }
 
 TEST_CASE("a migration cut by a kill of berth-proxy or of a berth-node is finished or undone "
