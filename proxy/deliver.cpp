@@ -183,8 +183,10 @@ net::awaitable<bool> Session::deliver_parsed(Admission& a, Answer& answer, Excha
     ex.stream = true;
     stream.emplace(worker_.metrics(), true);
   }
-  if (d == Delivery::pass && follows_wait(a, answer)) {
-    co_return co_await follow_wait(a, answer, ex);
+  if (d == Delivery::pass) {
+    if (const Follow follow = follows_move(a, answer); follow != Follow::none) {
+      co_return co_await follow_move(a, answer, ex, follow);
+    }
   }
   if (d == Delivery::rewrite) {
     co_return co_await respond_whole(a, answer, ex);
@@ -399,21 +401,10 @@ net::awaitable<bool> Session::relay_response(Answer& answer, bool keep_alive, bo
   // notices the latter while nothing is being written.
   bool watch_done = true;
   if (endless) {
-    watch_done = false;
-    net::co_spawn(client_.get_executor(), watch_client(shared_from_this(), answer.upstream),
-                  [self = shared_from_this(), &watch_done](std::exception_ptr) {
-                    watch_done = true;
-                    self->signal_join();
-                  });
+    start_watch(watch_client(shared_from_this(), answer.upstream), watch_done);
   }
   const bool ok = co_await relay_body(answer, sr, until_eof, lines, who, ex);
-  if (endless) {
-    if (!watch_done) {
-      error_code ignored;
-      client_.socket().cancel(ignored);
-    }
-    co_await join(watch_done);
-  }
+  co_await end_watch(watch_done);
   if (!ok || closed_) {
     answer.upstream->close();
     co_return false;
@@ -528,6 +519,24 @@ std::expected<std::string, std::string> Session::filter_archive(policy::SaveArch
     log_error("image archive from dockerd could not be read for " + peer_ + ": " + out.error());
   }
   return out;
+}
+
+void Session::start_watch(net::awaitable<void> watcher, bool& done) {
+  done = false;
+  net::co_spawn(client_.get_executor(), std::move(watcher),
+                [self = shared_from_this(), &done](std::exception_ptr) {
+                  done = true;
+                  self->signal_join();
+                });
+}
+
+net::awaitable<void> Session::end_watch(bool& done) {
+  if (done) {
+    co_return;
+  }
+  error_code ignored;
+  client_.socket().cancel(ignored);
+  co_await join(done);
 }
 
 net::awaitable<void> Session::watch_client(std::shared_ptr<Session> self,

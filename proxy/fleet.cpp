@@ -918,11 +918,7 @@ net::awaitable<bool> Session::fan_out_events(Admission& a, Exchange& ex) {
   start_event_readers(a, merge);
   const EventSink sink(worker_.index(), subscribe_berth_events(a, merge));
   bool watch_done = false;
-  net::co_spawn(client_.get_executor(), watch_merge_client(shared_from_this(), merge),
-                [self = shared_from_this(), &watch_done](std::exception_ptr) {
-                  watch_done = true;
-                  self->signal_join();
-                });
+  start_watch(watch_merge_client(shared_from_this(), merge), watch_done);
   const auto held_since = Clock::now();
   while (!merge->client_gone && !closed_) {
     if (merge->holding) {
@@ -968,11 +964,7 @@ net::awaitable<bool> Session::fan_out_events(Admission& a, Exchange& ex) {
     co_await merge->wake.async_wait(with_ec(ignored));
   }
   merge->close_all();
-  if (!watch_done) {
-    error_code ignored;
-    client_.socket().cancel(ignored);
-  }
-  co_await join(watch_done);
+  co_await end_watch(watch_done);
   co_return false;  // the connection ends with its stream, as dockerd's does
 }
 

@@ -236,13 +236,23 @@ class Session : public std::enable_shared_from_this<Session> {
                                   Exchange& ex);
   net::awaitable<bool> respond_whole(Admission& a, Answer& answer, Exchange& ex);
 
-  // wait_follow.cpp: a tenant's wait on a fleet, which follows its container across a move.
-  [[nodiscard]] bool follows_wait(const Admission& a, const Answer& answer) const;
-  net::awaitable<bool> follow_wait(Admission& a, Answer& answer, Exchange& ex);
+  // follow_move.cpp: a tenant's wait or log stream on a fleet, which follows its container
+  // across a move.
+  enum class Follow { none, wait, logs };
+  using FollowedHead = http::response<http::buffer_body>;
+  using FollowSerializer = http::response_serializer<http::buffer_body>;
+  [[nodiscard]] Follow follows_move(const Admission& a, const Answer& answer) const;
+  net::awaitable<bool> follow_move(Admission& a, Answer& answer, Exchange& ex, Follow follow);
+  net::awaitable<bool> follow_wait(Admission& a, Answer& answer, FollowSerializer& sr,
+                                   Exchange& ex);
+  net::awaitable<bool> follow_logs(Admission& a, Answer& answer, FollowSerializer& sr,
+                                   Exchange& ex);
+  net::awaitable<bool> relay_followed(Answer& from, FollowedHead& out, FollowSerializer& sr,
+                                      const Runtime& rt, Exchange& ex);
   net::awaitable<std::optional<std::string>> read_wait_body(Answer& answer, const Runtime& rt);
-  std::optional<std::pair<std::string, Target>> where_waited(const Admission& a);
-  net::awaitable<bool> ask_wait_again(const Admission& a, const std::string& id, Target to,
-                                      Answer& answer);
+  std::optional<std::pair<std::string, Target>> where_now(const Admission& a);
+  net::awaitable<bool> ask_again(const Admission& a, http::verb method, const std::string& path,
+                                 Target to, Answer& answer);
   // What the ownership index learns from dockerd's answer to a create, update or removal
   // (the route's IndexEffect), before the event stream confirms it.
   void learn_from_answer(Admission& a, unsigned status, const std::string& body);
@@ -255,6 +265,10 @@ class Session : public std::enable_shared_from_this<Session> {
                               const policy::Principal& who);
   static net::awaitable<void> watch_client(std::shared_ptr<Session> self,
                                            std::shared_ptr<TlsStream> upstream);
+  // A watcher of the client (watch_client, or the event merge's) run beside a stream; `done`
+  // turns true when it has ended. end_watch cancels one still running and waits for its end.
+  void start_watch(net::awaitable<void> watcher, bool& done);
+  net::awaitable<void> end_watch(bool& done);
   // Returns a connection to the pool, which this request no longer uses.
   void release_upstream(std::shared_ptr<TlsStream> connection, const Runtime& rt,
                         Target target);

@@ -245,6 +245,15 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
     patient.timeout = std::chrono::minutes(15);
     waited = p.docker(cli, p.tenant_bundle(), {"wait", "app"}, patient);
   });
+  // And a `docker logs -f` on it, held as long: it goes on with what the app writes where it
+  // runs after each move, none of it twice, and ends with the app's exit.
+  RunResult followed;
+  std::thread follower([&] {
+    RunOptions patient;
+    patient.timeout = std::chrono::minutes(15);
+    followed = p.docker(cli, p.tenant_bundle(), {"logs", "-f", "app"}, patient);
+  });
+  const JoinOnExit end_follow{follower, [] {}};  // ends with the app, which end_wait ends
   const JoinOnExit end_wait{waiter, [&] { (void)tenant({"kill", "-s", "USR1", "app"}); }};
   const std::string address_before = trim(
       tenant({"inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "app"})
@@ -361,15 +370,18 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
                                        "moving to another host"));
     }
     {
+      // The migration's own outcome first: the events below say nothing of one that failed.
+      INFO(describe(r));
+      INFO(berth::test::tail_lines(p.log_file(), 30));
+      REQUIRE(r.ok());
+    }
+    {
       INFO(describe(events));
       CHECK(trim(events.out) == "app moved " + known_id);
       INFO(describe(on_app));
       CHECK(trim(on_app.out) == "app moved " + known_id);
       CHECK(trim(strangers.out).empty());
     }
-    INFO(describe(r));
-    INFO(berth::test::tail_lines(p.log_file(), 30));
-    REQUIRE(r.ok());
     CHECK(during.size() >= 2);
     for (const RunResult& asked : during) {
       INFO(describe(asked));
@@ -417,6 +429,9 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   for (int h = 0; h < 2; ++h) {
     CHECK(std::filesystem::is_empty(p.dir() / ("node-h" + std::to_string(h)) / "ckpt"));
   }
+  // A line the app writes now, after the rollback and both moves, reaches the `docker logs -f`
+  // started before them.
+  REQUIRE(tenant({"exec", "app", "sh", "-c", "echo after > /proc/1/fd/1"}).ok());
 
   // What cannot move is said, and it stays where it runs.
   REQUIRE(tenant({"run", "-d", "-t", "--name", "term", test_image, "sh"}).ok());
@@ -470,6 +485,12 @@ TEST_CASE("a container moved by berthctl migrate keeps its name, address, memory
   INFO(describe(waited));
   CHECK(waited.ok());
   CHECK(trim(waited.out) == "42");
+  // The log stream followed the app through the rollback and every move, and the drain's:
+  // its boot line once, the line written after the moves, nothing else.
+  follower.join();
+  INFO(describe(followed));
+  CHECK(followed.ok());
+  CHECK(followed.out == "booted\nafter\n");
 }
 
 TEST_CASE("a migration cut by a kill of berth-proxy or of a berth-node is finished or undone "
