@@ -1,7 +1,5 @@
 #include "node/agent.hpp"
 
-#include <sys/statvfs.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -14,6 +12,8 @@
 
 #include "node/criu_log.hpp"
 #include "node/process.hpp"
+#include "node/restore_mark.hpp"
+#include <sys/statvfs.h>
 
 namespace berth::node {
 
@@ -87,18 +87,6 @@ std::vector<std::string> drain_rule(int pid, const char* op) {
 void remove_tree(const fs::path& p) {
   std::error_code ignored;
   fs::remove_all(p, ignored);
-}
-
-std::vector<std::string> entries_named(const std::string& dir, std::string_view prefix) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.starts_with(prefix)) {
-      out.push_back(name);
-    }
-  }
-  return out;
 }
 
 // Where restore() keeps a received checkpoint's pages, in the container's directory, until the
@@ -534,14 +522,22 @@ Outcome Agent::commit(const std::string& id) {
 }
 
 Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& name) {
-  const auto before = entries_named(settings_.containerd_tmp, "ctrd-checkpoint");
   const auto start = Clock::now();
+  // This restore's mark, in a file of the set: containerd unpacks the whole set into a
+  // temporary directory of its own and leaves it there, and the mark tells this restore's
+  // directories from those of restores other dockerds on this machine run meanwhile, which
+  // are still being read. Each try marks the set anew: dockerd refuses a set whose archive is
+  // already in containerd's content store ("content sha256:...: already exists"), as an
+  // earlier try can leave it; CRIU reads only its own files.
+  const std::string mark = restore_mark(name);
+  const fs::path set = container_dir(id) / "checkpoints" / name;
   Reply started;
   // The address is the source's: on an overlay the manager frees it a moment after the source
   // stopped.
   int attempts = 0;
   for (;;) {
     ++attempts;
+    std::ofstream(set / restore_mark_file) << mark << " " << attempts << "\n";
     started = dockerd_.call(http::verb::post, "/containers/" + id + "/start?checkpoint=" + name);
     if (started.status < 400 || seconds_since(start) > 10 ||
         docker_message(started).find("in use") == std::string::npos) {
@@ -551,7 +547,7 @@ Outcome Agent::start_from_checkpoint(const std::string& id, const std::string& n
   }
   const double restore_s = seconds_since(start);
   figures_.phase("restore", restore_s, started.status < 400);
-  clean_containerd_tmp(before);
+  clean_containerd_tmp(mark);
   const fs::path home = container_dir(id);
   remove_tree(home / "checkpoints" / name);
   remove_tree(home / pages_aside);  // the pages of a set restore() received
@@ -593,11 +589,11 @@ void Agent::take_logs(const std::string& id, const json& twin, const fs::path& i
   }
 }
 
-void Agent::clean_containerd_tmp(const std::vector<std::string>& before) const {
-  for (const std::string& name : entries_named(settings_.containerd_tmp, "ctrd-checkpoint")) {
-    if (std::find(before.begin(), before.end(), name) == before.end()) {
-      remove_tree(fs::path(settings_.containerd_tmp) / name);
-    }
+void Agent::clean_containerd_tmp(const std::string& mark) const {
+  // A minute: a restore whose node was killed may still be read by its CRIU for a while.
+  for (const fs::path& dir :
+       containerd_dirs_to_clean(settings_.containerd_tmp, mark, std::chrono::minutes(1))) {
+    remove_tree(dir);
   }
 }
 
@@ -669,10 +665,6 @@ Outcome Agent::rollback(const std::string& id, const std::string& name) {
     fs::create_directories(into, made);
     remove_tree(into / name);
     const std::string copied = copy_set_linking_pages(dir / name, into / name);
-    // dockerd uploads a checkpoint to containerd's content store before a restore, and refuses
-    // one whose archive is already there ("content sha256:...: already exists"), as an earlier
-    // try of this rollback left it. One more file (CRIU reads only its own) makes it another.
-    std::ofstream(into / name / "berth-rollback") << std::chrono::system_clock::now().time_since_epoch().count() << "\n";
     o = copied.empty() ? start_from_checkpoint(id, name) : failure(500, copied);
   }
   if (!o.ok()) {

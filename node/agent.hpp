@@ -152,7 +152,8 @@ class Agent {
   std::string dump(const std::string& id, const std::filesystem::path& images);
   Outcome start_from_checkpoint(const std::string& id, const std::string& name);
   void pin_addresses(const std::string& id, const nlohmann::json& networks);
-  void clean_containerd_tmp(const std::vector<std::string>& before) const;
+  // Removes what containerd unpacked for the restore marked `mark`, and nothing of another's.
+  void clean_containerd_tmp(const std::string& mark) const;
   void take_logs(const std::string& id, const nlohmann::json& twin,
                  const std::filesystem::path& incoming) const;
 
